@@ -1,0 +1,1 @@
+"""Datasets: readers per format, the catalog of imported snapshots, the recipe and splits."""

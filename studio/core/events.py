@@ -1,0 +1,104 @@
+"""The typed events a job emits. One vocabulary for every consumer.
+
+A job writes them as JSON lines on stdout; the CLI renders them as a progress bar, the GUI as
+progress bars and live curves, the store keeps metric rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    kind: ClassVar[str] = "started"
+    job_id: str
+    job_kind: str
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """``current`` of ``total`` units of ``stage`` are done (total 0: unknown)."""
+
+    kind: ClassVar[str] = "progress"
+    stage: str
+    current: float
+    total: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Metric(Event):
+    """A named scalar at a point of training; ``step`` counts optimizer steps."""
+
+    kind: ClassVar[str] = "metric"
+    name: str
+    value: float
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    kind: ClassVar[str] = "log"
+    message: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Done(Event):
+    kind: ClassVar[str] = "done"
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """``user_error`` tells a bad input (exit code 2) from a fault of the program."""
+
+    kind: ClassVar[str] = "failed"
+    error: str
+    user_error: bool = False
+    cancelled: bool = False
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (Started, Progress, Metric, Log, Done, Failed)
+}
+
+Emit = Callable[[Event], None]
+
+
+def parse_event(line: str) -> Event | None:
+    """Parse one JSON line into an event; ``None`` for a line that is not one of ours."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cls = EVENT_TYPES.get(data.pop("event", None))
+    if cls is None:
+        return None
+    try:
+        return cls(**data)
+    except TypeError:
+        return None
+
+
+def is_terminal(event: Event) -> bool:
+    return isinstance(event, Done | Failed)

@@ -1,0 +1,129 @@
+"""Models and their versions: a manifest plus files, every file a verified blob.
+
+A version is written in this order: its files become blobs, then one transaction takes the
+next version number, writes the manifest blob and inserts the row. A crash before the row
+leaves only unreferenced blobs, never a half-registered version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.core.datasets.catalog import check_name
+from studio.core.errors import InputError, NotFoundError
+from studio.core.store import now
+from studio.core.workspace import Workspace
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    version: int
+    manifest: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def task(self) -> str:
+        return str(self.manifest["task"])
+
+    @property
+    def test_metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.get("metrics", {}).get("test", {}))
+
+    def file_digest(self, filename: str) -> str:
+        try:
+            return str(self.manifest["files"][filename])
+        except KeyError:
+            raise NotFoundError(f"{self.ref} has no file {filename!r}") from None
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``name`` or ``name:version`` → (name, version or None for the latest)."""
+    name, sep, version = ref.partition(":")
+    check_name(name, "model")
+    if not sep:
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise InputError(f"invalid version in {ref!r}: expected a positive number")
+    return name, int(version)
+
+
+def register_version(
+    ws: Workspace, name: str, files: dict[str, bytes | Path], manifest: dict[str, Any],
+    card: str, job_id: str | None = None,
+) -> Version:
+    check_name(name, "model")
+    digests = {
+        fname: ws.blobs.put_bytes(src) if isinstance(src, bytes) else ws.blobs.put_file(src)
+        for fname, src in files.items()
+    }
+    with ws.db.immediate() as conn:
+        number = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", [name]
+        ).fetchone()[0]
+        full = {
+            **manifest, "format": MANIFEST_FORMAT, "name": name, "version": number,
+            "created": now(),
+        }
+        digests["card.md"] = ws.blobs.put_bytes(card.format(ref=f"{name}:{number}").encode())
+        full["files"] = dict(sorted(digests.items()))
+        text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
+        manifest_digest = ws.blobs.put_bytes(text.encode())
+        conn.execute(
+            "INSERT INTO versions (name, version, task, dataset, manifest_digest, manifest,"
+            " job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, number, full["task"], full.get("dataset", {}).get("name"), manifest_digest,
+             text, job_id, full["created"]],
+        )
+    return Version(name, number, full)
+
+
+def list_versions(ws: Workspace, name: str | None = None) -> list[Version]:
+    where, args = ("name = ?", [name]) if name else (None, [])
+    rows = ws.db.db["versions"].rows_where(where, args, order_by="name, version")
+    return [Version(r["name"], r["version"], json.loads(r["manifest"])) for r in rows]
+
+
+def get_version(ws: Workspace, ref: str) -> Version:
+    name, number = parse_ref(ref)
+    if number is None:
+        row = ws.db.conn.execute(
+            "SELECT name, version, manifest_digest FROM versions WHERE name = ?"
+            " ORDER BY version DESC LIMIT 1", [name]).fetchone()
+    else:
+        row = ws.db.conn.execute(
+            "SELECT name, version, manifest_digest FROM versions WHERE name = ? AND version = ?",
+            [name, number]).fetchone()
+    if row is None:
+        what = f"model {name!r}" if number is None else f"version {name}:{number}"
+        raise NotFoundError(f"no {what} in the registry (see `studio models ls`)")
+    manifest = json.loads(ws.blobs.read_bytes(row[2]))
+    return Version(row[0], row[1], manifest)
+
+
+def read_file(ws: Workspace, version: Version, filename: str) -> bytes:
+    return ws.blobs.read_bytes(version.file_digest(filename))
+
+
+def export_version(ws: Workspace, version: Version, dest: Path) -> Path:
+    """Write the version as a folder of plain files: manifest.json, model.onnx, …"""
+    if dest.exists() and any(dest.iterdir()):
+        raise InputError(f"{dest} exists and is not empty")
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.mkdir(parents=True, exist_ok=False)
+    for fname in version.manifest["files"]:
+        (tmp / fname).write_bytes(read_file(ws, version, fname))
+    (tmp / "manifest.json").write_text(json.dumps(version.manifest, indent=2, sort_keys=True))
+    if dest.exists():
+        dest.rmdir()
+    os.replace(tmp, dest)
+    return dest

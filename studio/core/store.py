@@ -1,0 +1,203 @@
+"""SQLite tables (sqlite-utils, WAL) and a content-addressed blob store.
+
+Blobs are written to a temporary name, fsynced and renamed to their SHA-256; they are
+verified when read. Rows that point at blobs are written only after the blobs exist, so a
+process killed at any moment leaves either no row or a row whose blobs are all present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sqlite_utils
+
+from studio.core.errors import IntegrityError, NotFoundError
+
+BUSY_TIMEOUT_S = 30.0
+CHUNK = 1 << 20
+SCHEMA_VERSION = 1
+
+
+def now() -> float:
+    return time.time()
+
+
+class Database:
+    """The workspace database: a sqlite-utils handle on one autocommit connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # isolation_level=None: every statement commits on its own unless we open an explicit
+        # transaction; sqlite-utils' internal `with conn:` blocks then cannot end ours early.
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.db = sqlite_utils.Database(conn)
+        if self.db.journal_mode != "wal":
+            self.db.enable_wal()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def _migrate(self) -> None:
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self.immediate():
+            self.db["datasets"].create(
+                {
+                    "name": str, "digest": str, "rows": int, "columns": str, "source": str,
+                    "description": str, "created": float,
+                },
+                pk="name", if_not_exists=True,
+            )
+            self.db["jobs"].create(
+                {
+                    "id": str, "kind": str, "spec": str, "status": str, "pid": int,
+                    "device": str, "created": float, "started": float, "ended": float,
+                    "error": str, "result": str,
+                },
+                pk="id", if_not_exists=True,
+            )
+            self.db["metrics"].create(
+                {"job_id": str, "epoch": int, "step": int, "name": str, "value": float},
+                foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True,
+            )
+            self.db["metrics"].create_index(["job_id", "name"], if_not_exists=True)
+            self.db["versions"].create(
+                {
+                    "name": str, "version": int, "task": str, "dataset": str,
+                    "manifest_digest": str, "manifest": str, "job_id": str, "created": float,
+                },
+                pk=("name", "version"), if_not_exists=True,
+            )
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def immediate(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front, so read-then-write cannot race another writer."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class BlobStore:
+    """Immutable files named by their SHA-256 under ``root/ab/cdef…``."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise NotFoundError(f"not a blob digest: {digest!r}")
+        return self.root / digest[:2] / digest[2:]
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            self._commit(digest, lambda f: f.write(data))
+        return digest
+
+    def put_file(self, src: Path) -> str:
+        """Copy ``src`` into the store, hashing as it streams; returns its digest."""
+        h = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                while chunk := inp.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            if self.exists(digest):
+                tmp.unlink()
+            else:
+                self._place(tmp, digest)
+            return digest
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _commit(self, digest: str, write: Any) -> None:
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            self._place(tmp, digest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _place(self, tmp: Path, digest: str) -> None:
+        dest = self.path(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+
+    def read_bytes(self, digest: str) -> bytes:
+        try:
+            data = self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest[:12]} is missing from the workspace") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise IntegrityError(f"blob {digest[:12]} is corrupt (digest mismatch)")
+        return data
+
+    def verified_path(self, digest: str) -> Path:
+        """The blob's path, after checking its content still matches its name."""
+        path = self.path(digest)
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                _copy_hash(f, h)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest[:12]} is missing from the workspace") from None
+        if h.hexdigest() != digest:
+            raise IntegrityError(f"blob {digest[:12]} is corrupt (digest mismatch)")
+        return path
+
+
+def _copy_hash(f: BinaryIO, h: Any) -> None:
+    while chunk := f.read(CHUNK):
+        h.update(chunk)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Task templates, model builders, the trainer loop and metrics. torch is imported lazily."""

@@ -1,0 +1,212 @@
+"""The trainer loop: a tabular MLP in torch, exported to ONNX + safetensors, registered.
+
+Only this module (and :mod:`studio.core.training.export`) imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studio.core import registry
+from studio.core.datasets import catalog
+from studio.core.datasets.profile import suggest_task
+from studio.core.datasets.recipe import (
+    as_category,
+    encode_target,
+    fit_recipe,
+    input_schema,
+    transform,
+)
+from studio.core.datasets.split import split_indices
+from studio.core.errors import Cancelled, InputError
+from studio.core.events import Emit, Log, Metric, Progress, Started
+from studio.core.training.card import model_card
+from studio.core.training.metrics import classification_metrics, regression_metrics
+from studio.core.training.spec import TrainSpec, default_threads
+from studio.core.workspace import Workspace
+
+STEP_EVENT_INTERVAL_S = 0.1
+
+
+def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
+    """Rows with a target, and the task; clear errors for a target that cannot be learned."""
+    if spec.target not in frame.columns:
+        cols = ", ".join(map(str, frame.columns))
+        raise InputError(f"no column {spec.target!r} in dataset {spec.dataset!r}; columns: {cols}")
+    frame = frame[frame[spec.target].notna()].reset_index(drop=True)
+    task = spec.task if spec.task != "auto" else suggest_task(frame[spec.target])
+    if task == "regression" and not pd.api.types.is_numeric_dtype(frame[spec.target]):
+        raise InputError(f"target {spec.target!r} is not numeric: use task classification")
+    if task == "classification":
+        classes = frame[spec.target].nunique()
+        if classes < 2:
+            raise InputError(f"target {spec.target!r} has {classes} class: need at least 2")
+        if classes > 1000:
+            raise InputError(f"target {spec.target!r} has {classes} distinct values: "
+                             "too many classes; did you mean regression?")
+    if len(frame) < 10:
+        raise InputError(f"only {len(frame)} rows have a value in {spec.target!r}: need 10 or more")
+    return frame, task
+
+
+def train(
+    ws: Workspace, spec: TrainSpec, emit: Emit, should_stop: Callable[[], bool] = lambda: False,
+    job_id: str | None = None,
+) -> dict[str, Any]:
+    import torch
+
+    from studio.core.training.export import onnx_bytes, safetensors_bytes
+    from studio.core.training.model import build_mlp
+
+    started = time.perf_counter()
+    spec.validate()
+    threads = spec.threads or default_threads(leave_one_free=False)
+    torch.set_num_threads(threads)
+    torch.manual_seed(spec.seed)
+    device = _device(torch, spec.device)
+    emit(Started(job_id or "", "train", str(device)))
+
+    info = catalog.get_dataset(ws, spec.dataset)
+    emit(Progress("prepare", 0, spec.epochs, f"loading {info.name}"))
+    frame, task = prepare(catalog.load_frame(ws, info), spec)
+    strata = pd.factorize(frame[spec.target].map(as_category))[0] if task == "classification" \
+        else None
+    tr, va, te = split_indices(strata, len(frame), tuple(spec.split), spec.seed)  # type: ignore[arg-type]
+    recipe = fit_recipe(frame.iloc[tr], spec.target, task)
+    labels = encode_target(recipe, frame[spec.target])
+    x_all = transform(recipe, frame)
+    for d in recipe["dropped"]:
+        emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
+    emit(Log(f"{task} of {spec.target!r}: {len(tr)} train / {len(va)} validation / "
+             f"{len(te)} test rows, {x_all.shape[1]} features, device {device}, "
+             f"{threads} threads"))
+
+    n_out = len(recipe["labels"]) if task == "classification" else 1
+    y_scale = (0.0, 1.0)
+    if task == "regression":
+        y_tr = labels[tr]
+        y_scale = (float(y_tr.mean()), float(y_tr.std()) or 1.0)
+        recipe["target_scale"] = {"mean": y_scale[0], "scale": y_scale[1]}
+    model = build_mlp(x_all.shape[1], n_out, spec.hidden, spec.dropout, y_scale).to(device)
+
+    def tensors(idx: np.ndarray) -> tuple[Any, Any]:
+        x = torch.from_numpy(x_all[idx]).to(device)
+        y = torch.from_numpy(labels[idx]).to(device)
+        return x, y
+
+    (x_tr, y_tr_t), (x_va, y_va), (x_te, y_te) = tensors(tr), tensors(va), tensors(te)
+    if task == "regression":
+        y_tr_t = (y_tr_t - y_scale[0]) / y_scale[1]
+        y_va_n = (y_va - y_scale[0]) / y_scale[1]
+    loss_fn = torch.nn.CrossEntropyLoss() if task == "classification" else torch.nn.MSELoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=1e-4)
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed)
+
+    def val_loss() -> tuple[float, float | None]:
+        model.eval()
+        with torch.no_grad():
+            out = model.raw(x_va)
+            if task == "classification":
+                loss = float(loss_fn(out, y_va))
+                acc = float((out.argmax(1) == y_va).float().mean())
+                return loss, acc
+            return float(loss_fn(out.squeeze(1), y_va_n)), None
+
+    best = (float("inf"), None, 0)
+    step, last_emit, epochs_done, stopped = 0, 0.0, 0, False
+    n_batches = max(1, -(-len(tr) // spec.batch_size))
+    for epoch in range(1, spec.epochs + 1):
+        model.train()
+        order = torch.randperm(len(tr), generator=gen).to(device)
+        total_t = torch.zeros((), device=device)
+        for b in range(n_batches):
+            if should_stop():
+                stopped = True
+                break
+            idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
+            out = model.raw(x_tr[idx])
+            loss = loss_fn(out if task == "classification" else out.squeeze(1), y_tr_t[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            total_t += loss.detach() * len(idx)  # summed on the device: no sync per step
+            if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
+                last_emit = time.monotonic()
+                emit(Metric("batch_loss", loss.item(), epoch, step))
+        if stopped:
+            break
+        epochs_done = epoch
+        v_loss, v_acc = val_loss()
+        emit(Metric("train_loss", total_t.item() / len(tr), epoch, step))
+        emit(Metric("val_loss", v_loss, epoch, step))
+        if v_acc is not None:
+            emit(Metric("val_accuracy", v_acc, epoch, step))
+        if v_loss < best[0]:
+            best = (v_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch)
+        emit(Progress("train", epoch, spec.epochs, f"epoch {epoch}/{spec.epochs}"))
+    if epochs_done == 0:
+        raise Cancelled("training stopped before the first epoch ended")
+    if stopped:
+        emit(Log(f"stopped by the user after epoch {epochs_done}; keeping the best epoch"))
+    model.load_state_dict(best[1])
+    model.eval()
+
+    emit(Progress("evaluate", epochs_done, spec.epochs, "evaluating on the test split"))
+    with torch.no_grad():
+        test_out = model(x_te).cpu().numpy()
+        val_out = model(x_va).cpu().numpy()
+    metrics = {
+        "test": _evaluate(task, test_out, y_te.cpu().numpy(), n_out),
+        "validation": _evaluate(task, val_out, y_va.cpu().numpy(), n_out),
+    }
+
+    emit(Progress("export", epochs_done, spec.epochs, "exporting ONNX"))
+    model = model.cpu()
+    onnx_model, output_name = onnx_bytes(model, x_all.shape[1], task)
+    weights = safetensors_bytes(model, {"task": task, "hidden": ",".join(map(str, spec.hidden))})
+    manifest = {
+        "task": task,
+        "target": spec.target,
+        "labels": recipe.get("labels"),
+        "recipe": recipe,
+        "input_schema": input_schema(recipe),
+        "onnx": {"input": "input", "output": output_name, "features": int(x_all.shape[1])},
+        "metrics": metrics,
+        "dataset": {"name": info.name, "digest": info.digest, "rows": len(frame)},
+        "training": {
+            **spec.to_dict(), "device": str(device), "threads": threads,
+            "epochs_run": epochs_done, "best_epoch": best[2], "stopped_early": stopped,
+            "duration_s": round(time.perf_counter() - started, 3),
+            "torch": torch.__version__,
+        },
+        "lineage": {"dataset": f"{info.name}@{info.digest[:12]}", "parent": None, "job": job_id},
+    }
+    name = spec.model or info.name
+    version = registry.register_version(
+        ws, name, {"model.onnx": onnx_model, "weights.safetensors": weights}, manifest,
+        model_card(manifest), job_id=job_id,
+    )
+    emit(Progress("done", spec.epochs, spec.epochs, f"registered {version.ref}"))
+    return {"version": version.ref, "name": version.name, "number": version.version,
+            "task": task, "metrics": metrics["test"], "device": str(device),
+            "stopped_early": stopped}
+
+
+def _evaluate(task: str, out: np.ndarray, y: np.ndarray, n_out: int) -> dict[str, Any]:
+    if task == "classification":
+        return classification_metrics(y, out.argmax(1), n_out)
+    return regression_metrics(y, out.reshape(-1))
+
+
+def _device(torch: Any, wanted: str) -> Any:
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda was asked for, but no CUDA GPU is available")
+    if wanted in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")

@@ -1,0 +1,119 @@
+"""The child side of a job: ``python -m studio.jobs KIND SPEC_JSON --job ID --home DIR``.
+
+Events go to the real stdout as JSON lines (anything else a library prints is sent to
+stderr); metric rows and the job's verdict go into the store. A line ``stop`` on stdin, or
+stdin closing because the parent died, asks the work to stop at its next step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from studio.core.errors import Cancelled, InputError, StudioError
+from studio.core.events import Done, Emit, Event, Failed, Metric, Started
+from studio.core.workspace import Workspace
+from studio.jobs import records
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+
+
+def _train(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
+           job_id: str) -> dict[str, Any]:
+    from studio.core.training.spec import TrainSpec
+    from studio.core.training.trainer import train
+
+    return train(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
+
+
+def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
+            job_id: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    from studio.core.datasets.catalog import import_dataset
+
+    emit(Started(job_id, "import", "cpu"))
+    info = import_dataset(ws, Path(spec["path"]), spec.get("name"), emit)
+    return {"dataset": info.name, "rows": info.rows, "columns": len(info.columns)}
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {"train": _train, "import": _import}
+
+
+class _Emitter:
+    """Writes events to stdout, records the device (jobs announce it in ``Started``) and buffers metric rows for the store."""
+
+    def __init__(self, ws: Workspace, job_id: str, out: TextIO) -> None:
+        self.ws, self.job_id, self.out = ws, job_id, out
+        self.lock = threading.Lock()
+        self.pending: list[Metric] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started) and event.device:
+            records.set_device(self.ws, self.job_id, event.device)
+        elif isinstance(event, Metric):
+            self.pending.append(event)
+        else:
+            self.flush()
+        with self.lock:
+            self.out.write(event.to_json() + "\n")
+            self.out.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        records.add_metrics(self.ws, self.job_id, batch)
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            break
+    stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.jobs")
+    parser.add_argument("kind", choices=sorted(JOBS))
+    parser.add_argument("spec", help="the job's spec as a JSON object")
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--home", required=True)
+    args = parser.parse_args(argv)
+
+    events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
+    sys.stdout = sys.stderr  # library chatter must not corrupt the event stream
+    ws = Workspace.open(args.home)
+    emit = _Emitter(ws, args.job, events_out)
+    stop = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    records.mark_running(ws, args.job, os.getpid())
+    try:
+        result = JOBS[args.kind](ws, json.loads(args.spec), emit, stop.is_set, args.job)
+    except Cancelled as exc:
+        return _fail(ws, emit, args.job, str(exc), "cancelled", EXIT_CANCELLED)
+    except InputError as exc:
+        return _fail(ws, emit, args.job, str(exc), "failed", EXIT_INPUT)
+    except (StudioError, Exception) as exc:
+        traceback.print_exc(file=sys.stderr)
+        return _fail(ws, emit, args.job, f"{type(exc).__name__}: {exc}", "failed", EXIT_INTERNAL)
+    emit.flush()
+    records.finish(ws, args.job, "done", result=result)
+    emit(Done(result))
+    return EXIT_OK
+
+
+def _fail(ws: Workspace, emit: _Emitter, job_id: str, message: str, status: str,
+          code: int) -> int:
+    emit.flush()
+    records.finish(ws, job_id, status, error=message)
+    emit(Failed(message, user_error=code == EXIT_INPUT, cancelled=code == EXIT_CANCELLED))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The jobs table: what ran, where, and how it ended. Metric rows hang off it."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+from studio.core.events import Metric
+from studio.core.store import now
+from studio.core.workspace import Workspace
+
+ACTIVE = ("queued", "running")
+QUEUED_GRACE_S = 120.0
+
+
+def create_job(ws: Workspace, kind: str, spec: dict[str, Any]) -> str:
+    job_id = uuid.uuid4().hex[:12]
+    ws.db.db["jobs"].insert({
+        "id": job_id, "kind": kind, "spec": json.dumps(spec), "status": "queued",
+        "pid": None, "device": None, "created": now(), "started": None, "ended": None,
+        "error": None, "result": None,
+    })
+    return job_id
+
+
+def mark_running(ws: Workspace, job_id: str, pid: int, device: str | None = None) -> None:
+    ws.db.db["jobs"].update(job_id, {"status": "running", "pid": pid, "device": device,
+                                     "started": now()})
+
+
+def set_device(ws: Workspace, job_id: str, device: str) -> None:
+    ws.db.db["jobs"].update(job_id, {"device": device})
+
+
+def finish(ws: Workspace, job_id: str, status: str, error: str | None = None,
+           result: dict[str, Any] | None = None) -> None:
+    """Record the end once: a job already ended keeps its first verdict."""
+    ws.db.conn.execute(
+        "UPDATE jobs SET status = ?, error = ?, result = ?, ended = ? "
+        "WHERE id = ? AND status IN ('queued', 'running')",
+        [status, error, json.dumps(result) if result is not None else None, now(), job_id],
+    )
+
+
+def add_metrics(ws: Workspace, job_id: str, metrics: list[Metric]) -> None:
+    if metrics:
+        ws.db.db["metrics"].insert_all(
+            {"job_id": job_id, "epoch": m.epoch, "step": m.step, "name": m.name,
+             "value": m.value} for m in metrics
+        )
+
+
+def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
+    return dict(ws.db.db["jobs"].get(job_id))
+
+
+def reap_stale(ws: Workspace) -> int:
+    """Mark failed every job left running by a process that no longer exists."""
+    reaped = 0
+    for row in ws.db.db["jobs"].rows_where("status IN ('queued', 'running')"):
+        never_started = row["pid"] is None and now() - row["created"] > QUEUED_GRACE_S
+        if never_started or (row["pid"] is not None and not _alive(row["pid"])):
+            finish(ws, row["id"], "failed", "the job's process ended without a result")
+            reaped += 1
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

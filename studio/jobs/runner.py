@@ -1,0 +1,141 @@
+"""Start a job subprocess and read its events: one runner for the CLI and the GUI.
+
+The CLI iterates :meth:`JobRunner.events` (blocking); the GUI calls :meth:`JobRunner.poll` from
+a timer (never blocking). A child that dies without a final event (killed, crashed) is turned
+into a ``Failed`` event here and its record is marked failed, so the store stays consistent.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from studio.core.events import Done, Event, Failed, is_terminal, parse_event
+from studio.core.workspace import Workspace
+from studio.jobs import records
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STDERR_TAIL = 20
+
+
+class JobRunner:
+    def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any]) -> None:
+        self.ws, self.kind, self.spec = ws, kind, spec
+        self.job_id: str | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self._kill_timer: threading.Timer | None = None
+        self._stderr_done = threading.Event()
+        self.final: Done | Failed | None = None
+
+    def start(self) -> str:
+        self.job_id = records.create_job(self.ws, self.kind, self.spec)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        cmd = [sys.executable, "-m", "studio.jobs", self.kind, json.dumps(self.spec),
+               "--job", self.job_id, "--home", str(self.ws.root)]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
+        )
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        return self.job_id
+
+    def _read_stdout(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            event = parse_event(line)
+            if event is not None:
+                self._queue.put(event)
+        self.proc.wait()
+        self._stderr_done.wait(timeout=2)
+        self._queue.put(None)  # end of stream
+
+    def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line.rstrip())
+        self._stderr_done.set()
+
+    def _accept(self, event: Event | None) -> Event | None:
+        """Keep the verdict; at the end of a stream without one, make and record it."""
+        if event is None:
+            if self.final is not None:
+                return None
+            code = self.proc.returncode if self.proc else None
+            how = f"was killed by signal {-code}" if code is not None and code < 0 \
+                else f"exited with code {code}"
+            tail = next((s for s in reversed(self._stderr) if s.strip()), "")
+            message = f"the {self.kind} process {how}" + (f": {tail}" if tail else "")
+            assert self.job_id is not None
+            records.finish(self.ws, self.job_id, "failed", error=message)
+            event = Failed(message)
+        if is_terminal(event) and self.final is None:
+            self.final = event  # type: ignore[assignment]
+            self._cancel_kill_timer()
+        return event
+
+    def poll(self) -> list[Event]:
+        """Every event that arrived since the last call; never blocks."""
+        out: list[Event] = []
+        while self.final is None or not self._queue.empty():
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            event = self._accept(item)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def events(self) -> Iterator[Event]:
+        """Every event until the final ``Done`` or ``Failed``; blocks between them."""
+        while self.final is None:
+            event = self._accept(self._queue.get())
+            if event is not None:
+                yield event
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.final is None
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        return list(self._stderr)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Ask the job to stop at its next step; kill it if it has not ended after ``grace_s``."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        self._kill_timer = threading.Timer(grace_s, self.kill)
+        self._kill_timer.daemon = True
+        self._kill_timer.start()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    def _cancel_kill_timer(self) -> None:
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return None if self.proc is None else self.proc.wait(timeout)
