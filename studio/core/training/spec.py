@@ -40,6 +40,13 @@ class TrainSpec:
             raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self
 
+    def check_columns(self, columns: list[str]) -> TrainSpec:
+        """Fail fast, before a process starts, on a target the dataset does not have."""
+        if self.target not in columns:
+            raise InputError(f"no column {self.target!r} in dataset {self.dataset!r}; "
+                             f"columns: {', '.join(columns)}")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

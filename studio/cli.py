@@ -1,0 +1,278 @@
+"""The ``studio`` command. No arguments opens the GUI; every subcommand takes ``--json``.
+
+Errors print one line on stderr; bad input exits with 2, a fault of the program with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import Cancelled, InputError, StudioError
+from studio.core.workspace import Workspace
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"studio: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="studio", description="Model Studio: dataset to served model.")
+    parser.add_argument("--home", help="workspace folder (default: $STUDIO_HOME or the "
+                        "platform's user data folder)")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    def cmd(name: str, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        return p
+
+    sub.add_parser("gui", help="open the desktop app (the default)")
+    data = sub.add_parser("data", help="datasets").add_subparsers(
+        dest="data_command", parser_class=Parser, required=True)
+    p = cmd("import", "import a data file as a dataset", data)
+    p.add_argument("path", type=Path)
+    p.add_argument("--name")
+    cmd("ls", "list datasets", data)
+
+    p = cmd("train", "train a model on a dataset; prints NAME:VERSION and test metrics")
+    p.add_argument("dataset")
+    p.add_argument("--target", required=True)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--model", help="model name (default: the dataset's)")
+    p.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+    models = sub.add_parser("models", help="the model registry").add_subparsers(
+        dest="models_command", parser_class=Parser, required=True)
+    cmd("ls", "list model versions", models)
+    p = cmd("show", "show a version's manifest", models)
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+
+    p = cmd("serve", "serve versions over HTTP (Open Inference Protocol) until Ctrl-C")
+    p.add_argument("refs", nargs="+", metavar="NAME[:VERSION]")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--api-key", help="required from clients; generated when the host is "
+                   "not loopback and none is given (or set STUDIO_API_KEY)")
+
+    p = cmd("predict", "predict a CSV of raw rows with a version")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--output", type=Path, help="CSV to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from studio.gui.app import main as gui_main
+
+        return gui_main(home=args.home)
+    try:
+        ws = Workspace.open(args.home)
+        handler = HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
+        return handler(ws, args)
+    except CliError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return exc.code
+    except InputError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except Cancelled as exc:
+        print(f"studio: stopped: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def out(args: argparse.Namespace, document: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    elif text:
+        print(text)
+
+
+def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """Run a job through the shared runner, drawing its events as a terminal progress bar."""
+    from studio.cli_progress import TerminalView
+    from studio.core.events import Done, Failed
+    from studio.jobs.runner import JobRunner
+
+    runner = JobRunner(ws, kind, spec)
+    runner.start()
+    view = TerminalView(quiet=quiet)
+    try:
+        for event in runner.events():
+            view.show(event)
+    except KeyboardInterrupt:
+        runner.stop(grace_s=10)
+        for event in runner.events():
+            view.show(event)
+    finally:
+        view.close()
+    final = runner.final
+    if isinstance(final, Done):
+        return final.result
+    assert isinstance(final, Failed)
+    if final.cancelled:
+        raise Cancelled(final.error)
+    raise CliError(final.error, EXIT_INPUT if final.user_error else EXIT_FAILED)
+
+
+def data_import(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import check_name
+
+    if args.name is not None:
+        check_name(args.name)
+    if not args.path.is_file():
+        raise InputError(f"{args.path}: no such file")
+    result = run_job(ws, "import", {"path": str(args.path.resolve()), "name": args.name},
+                     quiet=args.json)
+    out(args, result, result["dataset"])
+    return EXIT_OK
+
+
+def data_ls(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import list_datasets
+
+    items = list_datasets(ws)
+    lines = [f"{'NAME':<24} {'ROWS':>9} {'COLUMNS':>7}  SOURCE"] + [
+        f"{d.name:<24} {d.rows:>9,} {len(d.columns):>7}  {d.source}" for d in items]
+    out(args, {"datasets": [d.to_dict() for d in items]},
+        "\n".join(lines) if items else "no datasets yet: studio data import FILE")
+    return EXIT_OK
+
+
+def train(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import check_name, get_dataset
+    from studio.core.training.metrics import headline
+    from studio.core.training.spec import TrainSpec, default_threads
+
+    if args.model is not None:
+        check_name(args.model, "model")
+    info = get_dataset(ws, args.dataset)
+    spec = TrainSpec(
+        dataset=info.name, target=args.target, model=args.model, task=args.task,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+        device=args.device, threads=default_threads(leave_one_free=False),
+    ).validate().check_columns(info.column_names)
+    result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
+    metrics = {k: v for k, v in result["metrics"].items() if k != "confusion"}
+    text = f"{result['version']}\n" + "  ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    out(args, {"version": result["version"], "task": result["task"],
+               "device": result["device"], "metrics": result["metrics"],
+               "headline": headline(result["task"], result["metrics"])}, text)
+    return EXIT_OK
+
+
+def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.registry import list_versions
+    from studio.core.training.metrics import headline
+
+    versions = list_versions(ws)
+    lines = [f"{'VERSION':<28} {'TASK':<15} {'TEST':<16} DATASET"] + [
+        f"{v.ref:<28} {v.task:<15} {headline(v.task, v.test_metrics):<16} "
+        f"{v.manifest.get('dataset', {}).get('name', '')}" for v in versions]
+    out(args, {"versions": [{"ref": v.ref, "name": v.name, "version": v.version,
+                             "task": v.task, "test_metrics": v.test_metrics,
+                             "dataset": v.manifest.get("dataset", {}).get("name"),
+                             "created": v.manifest.get("created")} for v in versions]},
+        "\n".join(lines) if versions else "no models yet: studio train DATASET --target COLUMN")
+    return EXIT_OK
+
+
+def models_show(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.registry import get_version
+
+    v = get_version(ws, args.ref)
+    m = v.manifest
+    test = {k: val for k, val in v.test_metrics.items() if isinstance(val, float)}
+    text = "\n".join([
+        f"{v.ref}  ({m['task']} of {m['target']!r})",
+        f"dataset   {m['dataset']['name']} ({m['dataset']['rows']} rows)",
+        f"inputs    {', '.join(c['name'] for c in m['input_schema'])}",
+        *([f"labels    {', '.join(m['labels'])}"] if m.get("labels") else []),
+        "test      " + "  ".join(f"{k} {val:.4f}" for k, val in test.items()),
+        f"trained   {m['training']['epochs_run']} epochs on {m['training']['device']} "
+        f"in {m['training']['duration_s']:.1f}s",
+        "files     " + ", ".join(f"{f} ({d[:12]})" for f, d in m["files"].items()),
+    ])
+    out(args, m, text)
+    return EXIT_OK
+
+
+def serve(ws: Workspace, args: argparse.Namespace) -> int:
+    import os
+
+    from studio.serving.server import serve as run_server
+
+    def announce(url: str, generated_key: str | None, protected: bool) -> None:
+        doc = {"url": url, "models": args.refs, "api_key_required": protected}
+        if generated_key:
+            doc["api_key"] = generated_key
+        text = f"Serving {', '.join(args.refs)} at {url}  (Ctrl-C to stop)"
+        if generated_key:
+            text += f"\nAPI key (send as 'Authorization: Bearer KEY'): {generated_key}"
+        out(args, doc, text)
+        sys.stdout.flush()
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"port must be between 0 and 65535, got {args.port}")
+    run_server(ws, args.refs, args.host, args.port,
+               args.api_key or os.environ.get("STUDIO_API_KEY"), announce)
+    return EXIT_OK
+
+
+def predict(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.readers import read_table
+    from studio.core.files import atomic_write_text, csv_safe
+    from studio.core.predict import Predictor, predictions_frame
+    from studio.core.registry import get_version
+
+    predictor = Predictor(ws, get_version(ws, args.ref))
+    frame = read_table(args.input)
+    result = predictor.predict_frame(frame)
+    if args.json:
+        out(args, {"model": predictor.version.ref, **result}, "")
+        if args.output is None:
+            return EXIT_OK
+    text = csv_safe(predictions_frame(frame, result)).to_csv(index=False)
+    if args.output is not None:
+        atomic_write_text(args.output, text)
+        if not args.json:
+            print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+HANDLERS = {
+    ("data", "import"): data_import, ("data", "ls"): data_ls, ("train", None): train,
+    ("models", "ls"): models_ls, ("models", "show"): models_show, ("serve", None): serve,
+    ("predict", None): predict,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

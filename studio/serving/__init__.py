@@ -1,0 +1,1 @@
+"""The inference server: Open Inference Protocol (V2) REST + a records endpoint."""

@@ -1,0 +1,163 @@
+"""The ASGI app: raw Starlette routes with orjson on the inference path, FastAPI for docs.
+
+Infer routes skip pydantic on purpose: parsing with orjson in a plain route costs about a
+third of the CPU per request of a FastAPI route with pydantic models.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from studio import __version__
+from studio.core.errors import InputError, NotFoundError, StudioError
+from studio.serving.dataplane import ModelRepository
+from studio.serving.openapi import INFER_PATHS
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise InputError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise InputError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"request body is not valid JSON: {exc}") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(fn: Callable[[Request], Awaitable[Any]]) -> Handler:
+    """Run a handler; domain errors become 4xx with a JSON body, never a traceback."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(await fn(request))
+        except NotFoundError as exc:
+            return error(404, str(exc))
+        except InputError as exc:
+            return error(400, str(exc))
+        except StudioError as exc:
+            return error(500, str(exc))
+
+    return endpoint
+
+
+def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
+    """The server's app; the CLI and the GUI's server process both start this one."""
+    app = FastAPI(title="Model Studio inference server", version=__version__,
+                  docs_url="/docs", redoc_url=None)
+
+    async def live(_: Request) -> Any:
+        return {"live": True}
+
+    async def ready(_: Request) -> Any:
+        return {"ready": True}
+
+    async def server_meta(_: Request) -> Any:
+        return repo.server_metadata()
+
+    async def model_meta(request: Request) -> Any:
+        p = request.path_params
+        return repo.model_metadata(p["name"], p.get("version"))
+
+    async def model_ready(request: Request) -> Any:
+        p = request.path_params
+        repo.get(p["name"], p.get("version"))
+        return {"name": p["name"], "ready": True}
+
+    async def infer(request: Request) -> Any:
+        p = request.path_params
+        return repo.infer(p["name"], p.get("version"), await read_json(request))
+
+    async def predict(request: Request) -> Any:
+        p = request.path_params
+        return repo.predict_records(p["name"], p.get("version"), await read_json(request))
+
+    async def models(_: Request) -> Any:
+        return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}
+                           for n, v in sorted(repo.models.items())]}
+
+    routes: list[tuple[str, Callable[[Request], Awaitable[Any]], str]] = [
+        ("/v2/health/live", live, "GET"),
+        ("/v2/health/ready", ready, "GET"),
+        ("/v2", server_meta, "GET"),
+        ("/v2/models/{name}", model_meta, "GET"),
+        ("/v2/models/{name}/versions/{version}", model_meta, "GET"),
+        ("/v2/models/{name}/ready", model_ready, "GET"),
+        ("/v2/models/{name}/versions/{version}/ready", model_ready, "GET"),
+        ("/v2/models/{name}/infer", infer, "POST"),
+        ("/v2/models/{name}/versions/{version}/infer", infer, "POST"),
+        ("/v1/models", models, "GET"),
+        ("/v1/models/{name}:predict", predict, "POST"),
+        ("/v1/models/{name}/versions/{version}:predict", predict, "POST"),
+    ]
+    for path, fn, method in routes:
+        app.add_route(path, guarded(fn), methods=[method], include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("paths", {}).update(INFER_PATHS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(404)
+    async def not_found(_: Request, __: Exception) -> Response:
+        return error(404, "no such route; see /docs")
+
+    @app.exception_handler(405)
+    async def bad_method(request: Request, __: Exception) -> Response:
+        return error(405, f"method {request.method} not allowed here")
+
+    return ApiKeyMiddleware(app, api_key) if api_key else app
+
+
+class ApiKeyMiddleware:
+    """Asks for ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, health checks excepted."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-api-key") or b""
+        auth = headers.get(b"authorization", b"")
+        if auth.lower().startswith(b"bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given, self.key):
+            await error(401, "missing or wrong API key (send Authorization: Bearer KEY)")(
+                scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,156 @@
+"""The transport-agnostic inference service: models in, V2 and records answers out.
+
+HTTP routes stay thin over this; errors are domain errors that the edge maps to statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from studio import __version__
+from studio.core import registry
+from studio.core.errors import InputError, NotFoundError
+from studio.core.predict import Predictor
+from studio.core.workspace import Workspace
+
+V2_DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64), "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16), "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+}
+NUMPY_TO_V2 = {v: k for k, v in V2_DTYPES.items()}
+ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64",
+              "tensor(int32)": "INT32", "tensor(float16)": "FP16", "tensor(bool)": "BOOL"}
+MAX_BATCH = 100_000
+
+
+class ModelRepository:
+    """The versions a server serves, each with its own ONNX Runtime session."""
+
+    def __init__(self, ws: Workspace, refs: list[str], threads: int = 0) -> None:
+        self.ws = ws
+        self.models: dict[str, dict[int, Predictor]] = {}
+        self.latest: dict[str, int] = {}
+        for ref in refs:
+            version = registry.get_version(ws, ref)
+            self.models.setdefault(version.name, {})[version.version] = Predictor(
+                ws, version, threads)
+            self.latest[version.name] = max(self.latest.get(version.name, 0), version.version)
+
+    def get(self, name: str, version: str | None = None) -> Predictor:
+        versions = self.models.get(name)
+        if versions is None:
+            raise NotFoundError(f"model {name!r} is not served here; "
+                                f"served: {', '.join(sorted(self.models)) or 'none'}")
+        if version is None or version == "":
+            return versions[self.latest[name]]
+        if not version.isdigit() or int(version) not in versions:
+            raise NotFoundError(f"version {version!r} of model {name!r} is not served here")
+        return versions[int(version)]
+
+    # -- Open Inference Protocol -------------------------------------------------------------
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "model-studio", "version": __version__, "extensions": []}
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        p = self.get(name, version)
+        return {
+            "name": name,
+            "versions": [str(v) for v in sorted(self.models[name])],
+            "platform": "onnxruntime_onnx",
+            "inputs": [_tensor_meta(i) for i in p.session.get_inputs()],
+            "outputs": [_tensor_meta(o) for o in p.session.get_outputs()],
+            "parameters": {"task": p.task, "labels": p.labels,
+                           "raw_columns": p.manifest["input_schema"]},
+        }
+
+    def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any]:
+        p = self.get(name, version)
+        if not isinstance(request, Mapping):
+            raise InputError("request body must be a JSON object")
+        inputs = request.get("inputs")
+        if not isinstance(inputs, list) or len(inputs) != 1:
+            raise InputError(f"'inputs' must be a list holding one tensor named "
+                             f"{p.input.name!r}")
+        x = decode_tensor(inputs[0], p.input.name)
+        if x.ndim == 1 and x.size == p.n_features:
+            x = x.reshape(1, -1)
+        if x.shape[0] > MAX_BATCH:
+            raise InputError(f"batch of {x.shape[0]} rows is over the limit of {MAX_BATCH}")
+        out = p.infer(x.astype(np.float32, copy=False))
+        wanted = _requested_outputs(request, p.outputs)
+        response: dict[str, Any] = {
+            "model_name": name, "model_version": str(p.version.version),
+            "outputs": [encode_tensor(n, out) for n in wanted],
+        }
+        if "id" in request:
+            response["id"] = request["id"]
+        return response
+
+    # -- records endpoint -------------------------------------------------------------------
+
+    def predict_records(self, name: str, version: str | None, body: Any) -> dict[str, Any]:
+        p = self.get(name, version)
+        if not isinstance(body, Mapping) or "instances" not in body:
+            raise InputError('body must be {"instances": [{column: value, ...}, ...]}')
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise InputError("'instances' must be a list of objects")
+        if len(instances) > MAX_BATCH:
+            raise InputError(f"{len(instances)} instances is over the limit of {MAX_BATCH}")
+        result = p.predict_records(instances)
+        return {"model_name": name, "model_version": str(p.version.version), **result}
+
+
+def _tensor_meta(node: Any) -> dict[str, Any]:
+    shape = [d if isinstance(d, int) else -1 for d in node.shape]
+    return {"name": node.name, "datatype": ONNX_TO_V2.get(node.type, node.type), "shape": shape}
+
+
+def decode_tensor(tensor: Any, expected_name: str) -> np.ndarray:
+    if not isinstance(tensor, Mapping):
+        raise InputError("each input must be an object with name, shape, datatype and data")
+    name = tensor.get("name")
+    if name != expected_name:
+        raise InputError(f"unknown input {name!r}; this model takes {expected_name!r}")
+    datatype = tensor.get("datatype")
+    if datatype not in V2_DTYPES or datatype == "BOOL":
+        raise InputError(f"input {name!r}: unsupported datatype {datatype!r}")
+    shape = tensor.get("shape")
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise InputError(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    data = tensor.get("data")
+    if not isinstance(data, list):
+        raise InputError(f"input {name!r}: 'data' must be a list")
+    try:
+        arr = np.asarray(data, dtype=V2_DTYPES[datatype])
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"input {name!r}: 'data' must hold {datatype} numbers only") from None
+    size = int(np.prod(shape))
+    if arr.size != size:
+        raise InputError(f"input {name!r}: shape {shape} needs {size} values, got {arr.size}")
+    return arr.reshape(shape)
+
+
+def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
+    return {"name": name, "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),
+            "shape": list(arr.shape), "data": arr.reshape(-1).tolist()}
+
+
+def _requested_outputs(request: Mapping[str, Any], available: list[str]) -> list[str]:
+    outputs = request.get("outputs")
+    if outputs is None:
+        return available
+    if not isinstance(outputs, list):
+        raise InputError("'outputs' must be a list of {\"name\": ...} objects")
+    names = [o.get("name") if isinstance(o, Mapping) else None for o in outputs]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise InputError(f"unknown output {unknown[0]!r}; available: {', '.join(available)}")
+    return names  # type: ignore[return-value]

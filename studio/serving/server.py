@@ -1,0 +1,68 @@
+"""Run the app on uvicorn (uvloop + httptools where installed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from studio.core.errors import InputError
+from studio.core.workspace import Workspace
+from studio.serving.app import create_app
+from studio.serving.dataplane import ModelRepository
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so port 0 resolves to a real port we can announce."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def resolve_api_key(host: str, api_key: str | None) -> tuple[str | None, bool]:
+    """The key to require, and whether it was generated here (and so must be shown)."""
+    if api_key:
+        return api_key, False
+    if is_loopback(host):
+        return None, False
+    return secrets.token_urlsafe(24), True
+
+
+def serve(
+    ws: Workspace, refs: list[str], host: str = "127.0.0.1", port: int = 8080,
+    api_key: str | None = None, announce: Callable[[str, str | None, bool], None] | None = None,
+    threads: int = 0,
+) -> None:
+    """Load the versions, bind, announce the URL, then serve until interrupted."""
+    repo = ModelRepository(ws, refs, threads)
+    key, generated = resolve_api_key(host, api_key)
+    sock = bind(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}"
+    config = uvicorn.Config(
+        create_app(repo, key), log_level="warning", access_log=False,
+        loop="auto", http="auto", timeout_graceful_shutdown=5,
+    )
+    if announce is not None:
+        announce(url, key if generated else None, key is not None)
+    uvicorn.Server(config).run(sockets=[sock])
