@@ -47,7 +47,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {"train": _train, "import": _im
 
 
 class _Emitter:
-    """Writes events to stdout, records the device (jobs announce it in ``Started``) and buffers metric rows for the store."""
+    """Writes events to stdout; records the device a job announces and buffers metric rows."""
 
     def __init__(self, ws: Workspace, job_id: str, out: TextIO) -> None:
         self.ws, self.job_id, self.out = ws, job_id, out

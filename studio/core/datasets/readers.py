@@ -37,10 +37,9 @@ def read_table(path: Path) -> pd.DataFrame:
         df = _read(path, fmt)
     except InputError:
         raise
-    except (UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
-        raise InputError(f"{path.name}: cannot be read as {fmt.upper()}: {_first_line(exc)}") from exc
-    except Exception as exc:  # pyarrow raises its own types for malformed input
-        raise InputError(f"{path.name}: cannot be read as {fmt.upper()}: {_first_line(exc)}") from exc
+    except Exception as exc:  # pyarrow and pandas raise many types for malformed input
+        reason = _first_line(exc)
+        raise InputError(f"{path.name}: cannot be read as {fmt.upper()}: {reason}") from exc
     validate_frame(df, path.name)
     return df
 

@@ -24,8 +24,8 @@ def split_indices(
     for idx in groups:
         idx = rng.permutation(idx)
         k = len(idx)
-        n_test = int(round(k * ratios[2]))
-        n_val = int(round(k * ratios[1]))
+        n_test = round(k * ratios[2])
+        n_val = round(k * ratios[1])
         if k - n_test - n_val < 1:  # every class keeps at least one training row
             n_test = min(n_test, max(0, k - 1))
             n_val = min(n_val, max(0, k - 1 - n_test))

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
+) -> dict[str, Any]:
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
     tp = np.diag(confusion).astype(np.float64)
