@@ -87,11 +87,12 @@ def parse_event(line: str) -> Event | None:
     """Parse one JSON line into an event; ``None`` for a line that is not one of ours."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
-    cls = EVENT_TYPES.get(data.pop("event", None))
+    kind = data.pop("event", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
     try:

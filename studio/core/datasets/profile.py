@@ -25,17 +25,24 @@ def column_kind(series: pd.Series) -> str:
     return "text"
 
 
+def column_profile(series: pd.Series) -> dict[str, Any]:
+    kind = column_kind(series)
+    values = series.dropna()
+    profile = {
+        "name": str(series.name),
+        "dtype": str(series.dtype),
+        "kind": kind,
+        "missing": int(series.isna().sum()),
+        "unique": int(values.nunique()),
+        "count": len(values),
+    }
+    if kind == "numeric":
+        profile["integral"] = bool((values == values.round()).all()) if len(values) else True
+    return profile
+
+
 def profile_columns(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": str(name),
-            "dtype": str(df[name].dtype),
-            "kind": column_kind(df[name]),
-            "missing": int(df[name].isna().sum()),
-            "unique": int(df[name].nunique(dropna=True)),
-        }
-        for name in df.columns
-    ]
+    return [column_profile(df[name]) for name in df.columns]
 
 
 def suggest_target(columns: list[dict[str, Any]]) -> str:
@@ -49,13 +56,9 @@ def suggest_target(columns: list[dict[str, Any]]) -> str:
     return columns[-1]["name"]
 
 
-def suggest_task(series: pd.Series) -> str:
+def suggest_task(profile: dict[str, Any]) -> str:
     """classification for labels and small integer codes, regression for other numbers."""
-    kind = column_kind(series)
-    if kind == "numeric":
-        values = series.dropna()
-        integral = bool((values == values.round()).all()) if len(values) else True
-        if integral and values.nunique() <= min(MAX_CLASSES, max(2, len(values) // 10)):
-            return "classification"
-        return "regression"
+    if profile["kind"] == "numeric":
+        small = profile["unique"] <= min(MAX_CLASSES, max(2, profile.get("count", 0) // 10))
+        return "classification" if profile.get("integral") and small else "regression"
     return "classification"

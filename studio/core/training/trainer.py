@@ -14,7 +14,7 @@ import pandas as pd
 
 from studio.core import registry
 from studio.core.datasets import catalog
-from studio.core.datasets.profile import suggest_task
+from studio.core.datasets.profile import column_profile, suggest_task
 from studio.core.datasets.recipe import (
     as_category,
     encode_target,
@@ -39,7 +39,7 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {spec.target!r} in dataset {spec.dataset!r}; columns: {cols}")
     frame = frame[frame[spec.target].notna()].reset_index(drop=True)
-    task = spec.task if spec.task != "auto" else suggest_task(frame[spec.target])
+    task = spec.task if spec.task != "auto" else suggest_task(column_profile(frame[spec.target]))
     if task == "regression" and not pd.api.types.is_numeric_dtype(frame[spec.target]):
         raise InputError(f"target {spec.target!r} is not numeric: use task classification")
     if task == "classification":

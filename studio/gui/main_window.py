@@ -1,0 +1,211 @@
+"""The main window: a sidebar of pages, a status bar, and drop-anywhere import."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.events import Done, Event, Failed, Progress
+from studio.core.workspace import Workspace
+from studio.gui.job_bridge import JobBridge
+from studio.gui.pages.datasets import DatasetsPage
+from studio.gui.pages.models import ModelsPage
+from studio.gui.pages.serving import ServingPage
+from studio.gui.pages.training import TrainingPage
+
+PAGES = ("Datasets", "Training", "Models", "Serving")
+ICONS = ("▦", "◔", "◆", "▶")
+FILE_FILTER = ("Data files (*.csv *.tsv *.txt *.parquet *.pq *.feather *.arrow *.json *.jsonl "
+               "*.ndjson *.xlsx);;All files (*)")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__()
+        self.ws = ws
+        self.setWindowTitle("Model Studio")
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self.pending_imports: list[Path] = []
+        self.import_job: JobBridge | None = None
+
+        self.nav = QListWidget()
+        self.nav.setObjectName("sidebar")
+        self.nav.setFixedWidth(180)
+        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for icon, name in zip(ICONS, PAGES, strict=True):
+            self.nav.addItem(f"{icon}   {name}")
+        brand = QLabel("Model Studio")
+        brand.setObjectName("brand")
+        side = QWidget()
+        side.setObjectName("sidebar")
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(brand)
+        side_layout.addWidget(self.nav, 1)
+
+        self.datasets = DatasetsPage(ws)
+        self.training = TrainingPage(ws)
+        self.models = ModelsPage(ws)
+        self.serving = ServingPage(ws)
+        self.stack = QStackedWidget()
+        for page in (self.datasets, self.training, self.models, self.serving):
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(side)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.status_text = QLabel()
+        self.job_progress = QProgressBar()
+        self.job_progress.setMaximumWidth(260)
+        self.job_progress.hide()
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(QLabel(f"Workspace: {ws.root}"))
+
+        self.datasets.import_requested.connect(self.choose_files)
+        self.datasets.sample_requested.connect(self.import_sample)
+        self.datasets.train_requested.connect(self.train)
+        self.training.finished.connect(self._on_trained)
+        self.training.message.connect(self.error)
+        self.models.serve_requested.connect(self.serve)
+        self.serving.message.connect(self.error)
+        self.nav.setCurrentRow(0)
+
+    def load(self) -> None:
+        """Read the workspace after the window is on screen, so start-up stays quick."""
+        from studio.jobs.records import reap_stale
+
+        reaped = reap_stale(self.ws)
+        self.datasets.refresh()
+        self.models.refresh()
+        self.serving.refresh()
+        self.status(f"{reaped} interrupted job(s) marked failed" if reaped else "Ready")
+
+    def go(self, page: QWidget) -> None:
+        self.nav.setCurrentRow(self.stack.indexOf(page))
+
+    def status(self, text: str) -> None:
+        self.status_text.setText(text)
+
+    def error(self, text: str) -> None:
+        self.status(text)
+        QMessageBox.warning(self, "Model Studio", text)
+
+    # -- import -----------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.import_paths(paths)
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import datasets", str(Path.home()),
+                                                FILE_FILTER)
+        self.import_paths([Path(f) for f in files])
+
+    def import_sample(self) -> None:
+        from studio.resources import sample_path
+
+        self.import_paths([sample_path("penguins.csv")])
+
+    def import_paths(self, paths: list[Path]) -> None:
+        self.pending_imports.extend(paths)
+        if self.import_job is None:
+            self._next_import()
+
+    def _next_import(self) -> None:
+        if not self.pending_imports:
+            self.import_job = None
+            self.job_progress.hide()
+            return
+        path = self.pending_imports.pop(0)
+        self.go(self.datasets)
+        self.status(f"Importing {path.name}…")
+        self.job_progress.setRange(0, 0)
+        self.job_progress.show()
+        job = JobBridge(self.ws, "import", {"path": str(path), "name": None}, self)
+        job.events.connect(self._on_import_events)
+        job.finished.connect(lambda final: self._on_imported(path, final))
+        self.import_job = job
+        job.start()
+
+    def _on_import_events(self, batch: list[Event]) -> None:
+        for event in batch:
+            if isinstance(event, Progress) and event.total:
+                self.job_progress.setRange(0, int(event.total))
+                self.job_progress.setValue(int(event.current))
+                self.job_progress.setFormat(event.stage)
+
+    def _on_imported(self, path: Path, final: Done | Failed) -> None:
+        if isinstance(final, Done):
+            name = final.result["dataset"]
+            self.status(f"Imported {path.name} as “{name}” ({final.result['rows']:,} rows)")
+            self.datasets.show_dataset(name)
+        else:
+            self.error(f"Could not import {path.name}:\n{final.error}")
+        QTimer.singleShot(0, self._next_import)
+
+    # -- train and serve --------------------------------------------------------------------
+
+    def train(self, dataset: str, target: str, epochs: int) -> None:
+        from studio.core.errors import StudioError
+
+        try:
+            self.training.start(dataset, target, epochs)
+        except StudioError as exc:
+            self.error(str(exc))
+            return
+        self.datasets.set_busy(True)
+        self.go(self.training)
+        self.status(f"Training on {dataset}…")
+
+    def _on_trained(self, final: Done | Failed) -> None:
+        self.datasets.set_busy(False)
+        if isinstance(final, Done):
+            ref = final.result["version"]
+            self.models.refresh(select=ref)
+            self.serving.refresh(select=ref)
+            self.status(f"Registered {ref}")
+        else:
+            self.status(f"Training ended: {html.escape(final.error)}")
+
+    def serve(self, ref: str) -> None:
+        self.go(self.serving)
+        if self.serving.running:
+            self.serving.stop()
+        self.serving.refresh(select=ref)
+        self.serving.start(ref)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.training.shutdown()
+        self.serving.stop()
+        if self.import_job is not None:
+            self.import_job.kill()
+        super().closeEvent(event)

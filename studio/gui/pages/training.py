@@ -1,0 +1,159 @@
+"""Training: live loss and accuracy curves, epoch progress, Stop, and the result."""
+
+from __future__ import annotations
+
+import html
+import subprocess
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.events import Done, Event, Failed, Log, Metric, Progress, Started
+from studio.core.workspace import Workspace
+from studio.gui.job_bridge import JobBridge
+from studio.gui.widgets.live_curve import LiveCurve
+
+IDLE_TEXT = "Pick a dataset and a target on the Datasets page, then press Train."
+
+
+class TrainingPage(QWidget):
+    started = Signal()
+    finished = Signal(object)  # Done | Failed
+    message = Signal(str)
+
+    def __init__(self, ws: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ws = ws
+        self.job: JobBridge | None = None
+
+        title = QLabel("Training")
+        title.setObjectName("pageTitle")
+        self.heading = QLabel(IDLE_TEXT)
+        self.heading.setObjectName("muted")
+        self.device = QLabel()
+        self.device.setObjectName("chip")
+        self.device.hide()
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setEnabled(False)
+        self.stop_btn.setToolTip("Stop after the current step and keep the best epoch so far")
+        self.stop_btn.clicked.connect(self.stop)
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addSpacing(12)
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.device)
+        top.addWidget(self.stop_btn)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("epoch %v / %m")
+        self.progress.setValue(0)
+
+        self.loss = LiveCurve("Loss", "cross-entropy / MSE")
+        self.loss.add_series("train_loss", "train")
+        self.loss.add_series("val_loss", "validation")
+        self.accuracy = LiveCurve("Validation accuracy", "accuracy", legend=False)
+        self.accuracy.add_series("val_accuracy", "validation")
+        curves = QHBoxLayout()
+        curves.addWidget(self.loss, 3)
+        curves.addWidget(self.accuracy, 2)
+
+        self.result = QLabel()
+        self.result.setObjectName("result")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setFixedHeight(110)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addLayout(curves, 1)
+        layout.addWidget(self.result)
+        layout.addWidget(self.log)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start(self, dataset: str, target: str, epochs: int) -> None:
+        from studio.core.datasets.catalog import get_dataset
+        from studio.core.training.spec import TrainSpec, default_threads
+
+        if self.running:
+            self.message.emit("A training job is already running.")
+            return
+        info = get_dataset(self.ws, dataset)
+        spec = TrainSpec(dataset=dataset, target=target, epochs=epochs,
+                         threads=default_threads(leave_one_free=True))
+        spec.validate().check_columns(info.column_names)
+        self.loss.clear_data()
+        self.accuracy.clear_data()
+        self.result.clear()
+        self.log.clear()
+        self.device.hide()
+        self.heading.setText(f"{dataset} → predicting “{target}”")
+        self.progress.setRange(0, epochs)
+        self.progress.setValue(0)
+        self.stop_btn.setEnabled(True)
+        self.job = JobBridge(self.ws, "train", spec.to_dict(), self)
+        self.job.events.connect(self._on_events)
+        self.job.finished.connect(self._on_finished)
+        self.job.start()
+        self.started.emit()
+
+    def stop(self) -> None:
+        if self.job is not None and self.job.running:
+            self.stop_btn.setEnabled(False)
+            self.log.appendPlainText("Stopping after the current step…")
+            self.job.stop()
+
+    def shutdown(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.stop()
+            try:
+                self.job.runner.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.job.kill()
+
+    def _on_events(self, batch: list[Event]) -> None:
+        for event in batch:
+            if isinstance(event, Metric):
+                target = self.accuracy if event.name == "val_accuracy" else self.loss
+                target.append(event.name, event.epoch, event.value)
+            elif isinstance(event, Progress):
+                if event.stage == "train":
+                    self.progress.setValue(int(event.current))
+                elif event.message:
+                    self.log.appendPlainText(event.message)
+            elif isinstance(event, Log):
+                self.log.appendPlainText(event.message)
+            elif isinstance(event, Started) and event.device:
+                self.device.setText(f"device: {event.device}")
+                self.device.show()
+        self.loss.flush()
+        self.accuracy.flush()
+
+    def _on_finished(self, final: Done | Failed) -> None:
+        from studio.core.training.metrics import headline
+
+        self.stop_btn.setEnabled(False)
+        if isinstance(final, Done):
+            r = final.result
+            note = " (stopped early)" if r.get("stopped_early") else ""
+            self.result.setText(f"✔ Registered <b>{r['version']}</b> — test "
+                                f"{headline(r['task'], r['metrics'])}{note}")
+            self.progress.setValue(self.progress.maximum())
+        elif final.cancelled:
+            self.result.setText(f"Stopped: {html.escape(final.error)}")
+        else:
+            self.result.setText(f"<span style='color:#d93025'>✖ Training failed: "
+                                f"{html.escape(final.error)}</span>")
+        self.finished.emit(final)

@@ -1,0 +1,74 @@
+"""Shared fixtures: a fresh workspace per test and one CLI-trained model per session."""
+
+import os
+
+# Before anything imports Qt: the GUI tests must never need a display.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from studio.core.workspace import Workspace  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PENGUINS = REPO_ROOT / "resources" / "samples" / "penguins.csv"
+TRAIN_EPOCHS = 30
+
+
+def studio_cmd(home: Path | str, *args: str) -> list[str]:
+    """The real CLI, as a user runs it, on the workspace ``home``."""
+    return [sys.executable, "-m", "studio", "--home", str(home), *args]
+
+
+def run_studio(home: Path | str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        studio_cmd(home, *args), capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def studio_home_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point ``STUDIO_HOME`` at a scratch folder so no test touches the user's real data."""
+    home = tmp_path_factory.mktemp("studio-home-default")
+    previous = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("STUDIO_HOME", None)
+    else:
+        os.environ["STUDIO_HOME"] = previous
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    workspace = Workspace.open(tmp_path / "ws")
+    yield workspace
+    if "db" in workspace.__dict__:  # only close a database that was opened
+        workspace.db.close()
+
+
+@pytest.fixture
+def penguins_csv() -> Path:
+    assert PENGUINS.is_file(), f"sample data missing: {PENGUINS}"
+    return PENGUINS
+
+
+@pytest.fixture(scope="session")
+def trained_home(studio_home_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One workspace with the penguins dataset and ``penguins:1``, made through the real CLI.
+
+    Tests that use it must not add datasets or versions to it.
+    """
+    home = tmp_path_factory.mktemp("trained") / "home"
+    imported = run_studio(home, "data", "import", str(PENGUINS))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "penguins"
+    trained = run_studio(home, "train", "penguins", "--target", "species",
+                         "--epochs", str(TRAIN_EPOCHS), timeout=240)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.splitlines()[0] == "penguins:1"
+    return home
