@@ -15,11 +15,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from studio.core.errors import IntegrityError, NotFoundError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
@@ -34,6 +35,10 @@ class Database:
     """The workspace database: a sqlite-utils handle on one autocommit connection."""
 
     def __init__(self, path: Path) -> None:
+        # Imported here: sqlite_utils imports pandas (~0.9 s), which the GUI must not pay
+        # before its window is on screen.
+        import sqlite_utils
+
         self.path = path
         # isolation_level=None: every statement commits on its own unless we open an explicit
         # transaction; sqlite-utils' internal `with conn:` blocks then cannot end ours early.
@@ -41,7 +46,7 @@ class Database:
             str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        self.db = sqlite_utils.Database(conn)
+        self.db: sqlite_utils.Database = sqlite_utils.Database(conn)
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")

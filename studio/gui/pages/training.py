@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import subprocess
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,7 +21,9 @@ from PySide6.QtWidgets import (
 from studio.core.events import Done, Event, Failed, Log, Metric, Progress, Started
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
-from studio.gui.widgets.live_curve import LiveCurve
+
+if TYPE_CHECKING:
+    from studio.gui.widgets.live_curve import LiveCurve
 
 IDLE_TEXT = "Pick a dataset and a target on the Datasets page, then press Train."
 
@@ -56,14 +60,9 @@ class TrainingPage(QWidget):
         self.progress.setFormat("epoch %v / %m")
         self.progress.setValue(0)
 
-        self.loss = LiveCurve("Loss", "cross-entropy / MSE")
-        self.loss.add_series("train_loss", "train")
-        self.loss.add_series("val_loss", "validation")
-        self.accuracy = LiveCurve("Validation accuracy", "accuracy", legend=False)
-        self.accuracy.add_series("val_accuracy", "validation")
-        curves = QHBoxLayout()
-        curves.addWidget(self.loss, 3)
-        curves.addWidget(self.accuracy, 2)
+        self._curves = QHBoxLayout()
+        self._loss: LiveCurve | None = None
+        self._accuracy: LiveCurve | None = None
 
         self.result = QLabel()
         self.result.setObjectName("result")
@@ -75,9 +74,39 @@ class TrainingPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.progress)
-        layout.addLayout(curves, 1)
+        layout.addLayout(self._curves, 1)
         layout.addWidget(self.result)
         layout.addWidget(self.log)
+
+    @property
+    def loss(self) -> LiveCurve:
+        self._make_curves()
+        assert self._loss is not None
+        return self._loss
+
+    @property
+    def accuracy(self) -> LiveCurve:
+        self._make_curves()
+        assert self._accuracy is not None
+        return self._accuracy
+
+    def _make_curves(self) -> None:
+        """Built on first use: pyqtgraph costs ~0.4 s to import, too much for start-up."""
+        if self._loss is not None:
+            return
+        from studio.gui.widgets.live_curve import LiveCurve
+
+        self._loss = LiveCurve("Loss", "cross-entropy / MSE")
+        self._loss.add_series("train_loss", "train")
+        self._loss.add_series("val_loss", "validation")
+        self._accuracy = LiveCurve("Validation accuracy", "accuracy", legend=False)
+        self._accuracy.add_series("val_accuracy", "validation")
+        self._curves.addWidget(self._loss, 3)
+        self._curves.addWidget(self._accuracy, 2)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._make_curves()
+        super().showEvent(event)
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,119 @@
+"""The GUI flow a person follows: drop → train → live curve → serve → try it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from studio.core.registry import list_versions
+from studio.gui.app import create_window
+
+SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "penguins.csv"
+SHOTS = os.environ.get("STUDIO_SCREENSHOTS")
+
+
+def drop(window, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def shot(window, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(Path(SHOTS) / f"{name}.png"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = create_window(tmp_path / "ws")
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    w.load()
+    yield w
+    w.close()
+
+
+@pytest.mark.timeout(240)
+def test_drop_train_serve_try(window, qtbot):
+    assert window.datasets.current is None  # the empty state invites a drop
+    shot(window, "0-empty")
+
+    drop(window, [SAMPLE])
+    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    assert window.datasets.current.name == "penguins"
+    assert window.datasets.model.rowCount() == 344
+    assert window.datasets.model.columnCount() == 8
+    window.datasets.set_target("species")
+    assert window.datasets.task_label.text().startswith("classification")
+    window.datasets.epochs.setValue(25)
+    shot(window, "1-datasets")
+
+    window.datasets.train_btn.click()
+    assert window.stack.currentWidget() is window.training
+    assert not window.datasets.train_btn.isEnabled()
+    qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 3, timeout=90_000)
+    assert window.training.progress.value() >= 3
+    qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
+    assert window.training.loss.points("train_loss") == 25
+    assert window.training.loss.points("val_loss") == 25
+    assert "penguins:1" in window.training.result.text()
+    shot(window, "2-training")
+
+    versions = list_versions(window.ws)
+    assert [v.ref for v in versions] == ["penguins:1"]
+    assert versions[0].test_metrics["accuracy"] >= 0.95
+    assert window.models.table.rowCount() == 1
+    assert window.models.table.item(0, 0).text() == "penguins:1"
+    assert window.models.table.item(0, 3).text().startswith("accuracy")
+    window.go(window.models)
+    shot(window, "3-models")
+
+    window.serving.port.setValue(0)  # a free port: tests never collide with a real server
+    window.models.serve_btn.click()
+    assert window.stack.currentWidget() is window.serving
+    qtbot.waitUntil(lambda: window.serving.predict_btn.isEnabled(), timeout=60_000)
+    assert window.serving.url.startswith("http://127.0.0.1:")
+    assert window.serving.url in window.serving.status.text()
+
+    window.serving.fields["island"].setCurrentText("Biscoe")
+    window.serving.fields["bill_length_mm"].setText("47.5")
+    window.serving.fields["bill_depth_mm"].setText("14.8")
+    window.serving.fields["flipper_length_mm"].setText("217")
+    window.serving.fields["body_mass_g"].setText("5200")
+    window.serving.predict_btn.click()
+    qtbot.waitUntil(lambda: "Predicted" in window.serving.answer_text(), timeout=20_000)
+    assert "Gentoo" in window.serving.answer_text()
+    assert window.serving.bars.count() == 3
+    shot(window, "4-serving")
+
+    window.serving.stop()
+    qtbot.waitUntil(lambda: not window.serving.running, timeout=10_000)
+
+
+def test_bad_file_shows_a_message_and_imports_nothing(window, qtbot, tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(window, "error", shown.append)
+    bad = tmp_path / "broken.csv"
+    bad.write_bytes(b"\x00\x01\x02binary\x00")
+    drop(window, [bad])
+    qtbot.waitUntil(lambda: bool(shown), timeout=30_000)
+    assert "broken.csv" in shown[0]
+    assert "binary" in shown[0]
+    assert window.datasets.list.count() == 0
+    assert window.import_job is None or not window.import_job.running
+
+
+def test_train_form_rejects_bad_input_without_starting_a_job(window, qtbot, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(window, "error", shown.append)
+    window.train("nope", "species", 5)
+    assert shown and "nope" in shown[0]
+    assert not window.training.running
