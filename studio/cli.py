@@ -6,6 +6,7 @@ Errors print one line on stderr; bad input exits with 2, a fault of the program 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -240,8 +241,10 @@ def serve(ws: Workspace, args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"port must be between 0 and 65535, got {args.port}")
-    run_server(ws, args.refs, args.host, args.port,
-               args.api_key or os.environ.get("STUDIO_API_KEY"), announce)
+    # uvicorn shuts down cleanly before re-raising Ctrl-C, which is how a user stops serving.
+    with contextlib.suppress(KeyboardInterrupt):
+        run_server(ws, args.refs, args.host, args.port,
+                   args.api_key or os.environ.get("STUDIO_API_KEY"), announce)
     return EXIT_OK
 
 

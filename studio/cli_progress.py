@@ -6,14 +6,15 @@ import sys
 
 from tqdm import tqdm
 
-from studio.core.events import Event, Log, Metric, Progress, Started
+from studio.core.events import Event, Log, Metric, Progress
 
 
 class TerminalView:
     """Draws ``Progress`` as a bar, the latest epoch metrics beside it, logs above it."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
+        # Scripts read stderr for the one-line error: draw and narrate only for a person.
+        self.quiet = quiet or not sys.stderr.isatty()
         self.bar: tqdm | None = None
         self.metrics: dict[str, float] = {}
 
@@ -33,14 +34,13 @@ class TerminalView:
             self.metrics[event.name] = round(event.value, 4)
         elif isinstance(event, Log):
             tqdm.write(event.message, file=sys.stderr)
-        elif isinstance(event, Started) and event.device:
-            tqdm.write(f"{event.job_kind} job {event.job_id} on {event.device}", file=sys.stderr)
 
     def _new_bar(self, total: float) -> None:
         if self.bar is not None:
             self.bar.close()
         self.bar = tqdm(total=total or None, file=sys.stderr, leave=False, dynamic_ncols=True,
-                        bar_format="{desc:<9} {bar} {n:.0f}/{total:.0f}{postfix}", disable=None)
+                        bar_format="{desc:<9} {bar} {n:.0f}/{total:.0f}{postfix}",
+                        disable=self.quiet)
 
     def close(self) -> None:
         if self.bar is not None:

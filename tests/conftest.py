@@ -5,13 +5,13 @@ import os
 # Before anything imports Qt: the GUI tests must never need a display.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import subprocess
+import sys
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from studio.core.workspace import Workspace  # noqa: E402
+from studio.core.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = REPO_ROOT / "resources" / "samples" / "penguins.csv"

@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import PENGUINS, run_studio, studio_cmd
+
 from studio.core import registry
 from studio.core.datasets.catalog import list_datasets
 from studio.core.datasets.recipe import transform
@@ -298,7 +298,8 @@ def test_serve_with_an_api_key_and_clean_stop(trained_home: Path, tmp_path: Path
             assert http.get("/v2/health/ready").status_code == 200
     finally:
         code = stop_server(srv.proc)
-    assert code == 0, srv.stderr.read_text()
+    # Ctrl-C ends the server gracefully: 0, or 130 (the shell's code for an interrupt)
+    assert code in (0, 130), srv.stderr.read_text()
     assert "Traceback" not in srv.stderr.read_text()
 
 

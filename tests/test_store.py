@@ -83,9 +83,8 @@ def test_immediate_holds_the_write_lock(db: Database) -> None:
     db.conn.execute("CREATE TABLE t (x INTEGER)")
     other = sqlite3.connect(db.path, timeout=0.1, isolation_level=None)
     try:
-        with db.immediate():
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("INSERT INTO t VALUES (1)")
+        with db.immediate(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("INSERT INTO t VALUES (1)")
         other.execute("INSERT INTO t VALUES (1)")
     finally:
         other.close()
@@ -260,3 +259,10 @@ def test_corrupted_manifest_blob_is_detected(ws: Workspace) -> None:
     ws.blobs.path(digest).write_bytes(b"{}")
     with pytest.raises(IntegrityError):
         registry.get_version(ws, "toy:1")
+
+
+def test_default_workspace_is_the_session_scratch_home(studio_home_env: Path) -> None:
+    """Without --home, STUDIO_HOME decides; the suite points it away from the user's data."""
+    opened = Workspace.open()
+    assert opened.root == studio_home_env
+    assert opened.tmp.is_dir()

@@ -5,6 +5,7 @@ Only this module (and :mod:`studio.core.training.export`) imports torch.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -138,11 +139,16 @@ def train(
             total_t += loss.detach() * len(idx)  # summed on the device: no sync per step
             if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = time.monotonic()
-                emit(Metric("batch_loss", loss.item(), epoch, step))
+                value = loss.item()
+                if math.isfinite(value):
+                    emit(Metric("batch_loss", value, epoch, step))
         if stopped:
             break
         epochs_done = epoch
         v_loss, v_acc = val_loss()
+        if not math.isfinite(total_t.item()) or not math.isfinite(v_loss):
+            raise InputError(f"training diverged at epoch {epoch} (the loss is not a finite "
+                             "number): try a lower learning rate or check the data")
         emit(Metric("train_loss", total_t.item() / len(tr), epoch, step))
         emit(Metric("val_loss", v_loss, epoch, step))
         if v_acc is not None:
