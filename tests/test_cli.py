@@ -298,8 +298,8 @@ def test_serve_with_an_api_key_and_clean_stop(trained_home: Path, tmp_path: Path
             assert http.get("/v2/health/ready").status_code == 200
     finally:
         code = stop_server(srv.proc)
-    # Ctrl-C ends the server gracefully: 0, or 130 (the shell's code for an interrupt)
-    assert code in (0, 130), srv.stderr.read_text()
+    # Ctrl-C is how a user stops serving: a clean exit
+    assert code == 0, srv.stderr.read_text()
     assert "Traceback" not in srv.stderr.read_text()
 
 
@@ -332,7 +332,6 @@ def test_predict_json_to_stdout(trained_home: Path) -> None:
 
 # -- errors -------------------------------------------------------------------------------
 
-JOB_ANNOUNCE = re.compile(r"^(import|train) job \w+ on \w+$")
 
 ERROR_CASES = {
     "unknown dataset": ["train", "nosuch", "--target", "species"],
@@ -377,14 +376,10 @@ def test_bad_input_exits_2_with_one_error_line(error_runs: dict, case: str) -> N
     result, counts_before, counts_after = error_runs["runs"][case]
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stdout == ""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines, "no error message"
-    errors = [line for line in lines if line.startswith("studio: error:")]
-    assert errors == [lines[-1]], result.stderr
-    assert len(lines[-1]) > len("studio: error: ")
-    # besides the error, at most the announcement of the job that failed
-    assert all(JOB_ANNOUNCE.match(line) for line in lines[:-1]), result.stderr
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("studio: error:"), result.stderr
+    assert len(lines[0]) > len("studio: error: ")
     assert counts_after == counts_before
 
 
@@ -395,10 +390,3 @@ def test_bad_input_leaves_datasets_and_models_unchanged(error_runs: dict) -> Non
     assert [v["ref"] for v in error_runs["after"][1]["versions"]] == ["penguins:1"]
 
 
-@pytest.mark.timeout(60)
-def test_errors_caught_before_any_job_print_a_single_line(error_runs: dict) -> None:
-    for case in ("unknown dataset", "unknown target", "zero epochs", "unknown model",
-                 "missing input file", "missing predict input", "serve unknown model"):
-        result = error_runs["runs"][case][0]
-        assert len(result.stderr.splitlines()) == 1, (case, result.stderr)
-        assert result.stderr.startswith("studio: error:"), (case, result.stderr)
