@@ -118,8 +118,10 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
     """Run a job through the shared runner, drawing its events as a terminal progress bar."""
     from studio.cli_progress import TerminalView
     from studio.core.events import Done, Failed
+    from studio.jobs.records import reap_stale
     from studio.jobs.runner import JobRunner
 
+    reap_stale(ws)  # jobs orphaned by an earlier parent that died are marked failed
     runner = JobRunner(ws, kind, spec)
     runner.start()
     view = TerminalView(quiet=quiet)
@@ -127,9 +129,15 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
         for event in runner.events():
             view.show(event)
     except KeyboardInterrupt:
-        runner.stop(grace_s=10)
-        for event in runner.events():
-            view.show(event)
+        print("studio: stopping after the current step (Ctrl-C again to kill)", file=sys.stderr)
+        runner.stop(grace_s=30)
+        try:
+            for event in runner.events():
+                view.show(event)
+        except KeyboardInterrupt:
+            runner.kill()
+            for event in runner.events():
+                view.show(event)
     finally:
         view.close()
     final = runner.final

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from studio.core.errors import InputError
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -15,16 +17,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it."""
     path = Path(path)
     if path.is_dir():
-        from studio.core.errors import InputError
-
         raise InputError(f"{path} is a folder")
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                               prefix=f".{path.name}.", suffix=".part")
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent}: no such folder")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's file follows umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -32,10 +34,28 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula with a quote."""
+    """Prefix text cells a spreadsheet would run as a formula with a quote.
+
+    Numbers written as text ("-1", "+3.5") are left alone: a spreadsheet reads them as numbers.
+    """
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
+            out[col] = out[col].map(_neutralize)
     return out
+
+
+def _neutralize(value: object) -> object:
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -63,7 +63,7 @@ class Predictor:
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if len(records) == 0:
             raise InputError("'instances' is empty: send at least one row")
-        return self.predict_frame(frame_from_records(records))
+        return self.predict_frame(frame_from_records(self.recipe, records))
 
 
 def predictions_frame(frame: pd.DataFrame, result: dict[str, Any]) -> pd.DataFrame:

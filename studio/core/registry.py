@@ -8,7 +8,6 @@ leaves only unreferenced blobs, never a half-registered version.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,18 +111,3 @@ def get_version(ws: Workspace, ref: str) -> Version:
 
 def read_file(ws: Workspace, version: Version, filename: str) -> bytes:
     return ws.blobs.read_bytes(version.file_digest(filename))
-
-
-def export_version(ws: Workspace, version: Version, dest: Path) -> Path:
-    """Write the version as a folder of plain files: manifest.json, model.onnx, …"""
-    if dest.exists() and any(dest.iterdir()):
-        raise InputError(f"{dest} exists and is not empty")
-    tmp = dest.with_name(dest.name + ".part")
-    tmp.mkdir(parents=True, exist_ok=False)
-    for fname in version.manifest["files"]:
-        (tmp / fname).write_bytes(read_file(ws, version, fname))
-    (tmp / "manifest.json").write_text(json.dumps(version.manifest, indent=2, sort_keys=True))
-    if dest.exists():
-        dest.rmdir()
-    os.replace(tmp, dest)
-    return dest

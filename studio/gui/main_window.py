@@ -199,13 +199,13 @@ class MainWindow(QMainWindow):
     def serve(self, ref: str) -> None:
         self.go(self.serving)
         if self.serving.running:
-            self.serving.stop()
+            self.serving.stop(wait=True)
         self.serving.refresh(select=ref)
         self.serving.start(ref)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.training.shutdown()
-        self.serving.stop()
+        self.serving.stop(wait=True)
         if self.import_job is not None:
             self.import_job.kill()
         super().closeEvent(event)

@@ -8,6 +8,7 @@ stdin closing because the parent died, asks the work to stop at its next step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -62,8 +63,11 @@ class _Emitter:
         else:
             self.flush()
         with self.lock:
-            self.out.write(event.to_json() + "\n")
-            self.out.flush()
+            try:
+                self.out.write(event.to_json() + "\n")
+                self.out.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass  # the parent is gone: the store still gets the verdict
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         return _fail(ws, emit, args.job, str(exc), "failed", EXIT_INPUT)
     except (StudioError, Exception) as exc:
-        traceback.print_exc(file=sys.stderr)
+        with contextlib.suppress(OSError, ValueError):
+            traceback.print_exc(file=sys.stderr)
         return _fail(ws, emit, args.job, f"{type(exc).__name__}: {exc}", "failed", EXIT_INTERNAL)
     emit.flush()
     records.finish(ws, args.job, "done", result=result)

@@ -7,12 +7,14 @@ third of the CPU per request of a FastAPI route with pydantic models.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,6 +25,7 @@ from studio.serving.dataplane import ModelRepository
 from studio.serving.openapi import INFER_PATHS
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+log = logging.getLogger("studio.serving")
 PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready")
 
 
@@ -37,13 +40,26 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def read_json(request: Request) -> Any:
+class TooLarge(InputError):
+    """The body is over the limit (HTTP 413)."""
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, read in pieces and refused as soon as it passes the limit."""
+    too_large = TooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        raise InputError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise InputError(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -61,10 +77,15 @@ def guarded(fn: Callable[[Request], Awaitable[Any]]) -> Handler:
             return JSONResponse(await fn(request))
         except NotFoundError as exc:
             return error(404, str(exc))
+        except TooLarge as exc:
+            return error(413, str(exc))
         except InputError as exc:
             return error(400, str(exc))
         except StudioError as exc:
             return error(500, str(exc))
+        except Exception:  # a bug must still answer in JSON, and be logged
+            log.exception("error while handling %s %s", request.method, request.url.path)
+            return error(500, "internal error; see the server log")
 
     return endpoint
 
@@ -92,13 +113,19 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
         repo.get(p["name"], p.get("version"))
         return {"name": p["name"], "ready": True}
 
+    # Parsing and the model run in the thread pool: a big request must not hold up the event
+    # loop (health checks, other clients), and ONNX Runtime releases the GIL while it runs.
     async def infer(request: Request) -> Any:
         p = request.path_params
-        return repo.infer(p["name"], p.get("version"), await read_json(request))
+        body = await read_body(request)
+        return await run_in_threadpool(
+            lambda: repo.infer(p["name"], p.get("version"), parse_json(body)))
 
     async def predict(request: Request) -> Any:
         p = request.path_params
-        return repo.predict_records(p["name"], p.get("version"), await read_json(request))
+        body = await read_body(request)
+        return await run_in_threadpool(
+            lambda: repo.predict_records(p["name"], p.get("version"), parse_json(body)))
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}

@@ -5,6 +5,7 @@ HTTP routes stay thin over this; errors are domain errors that the edge maps to 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ NUMPY_TO_V2 = {v: k for k, v in V2_DTYPES.items()}
 ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64",
               "tensor(int32)": "INT32", "tensor(float16)": "FP16", "tensor(bool)": "BOOL"}
 MAX_BATCH = 100_000
+MAX_ELEMENTS = 16_000_000
 
 
 class ModelRepository:
@@ -125,14 +127,25 @@ def decode_tensor(tensor: Any, expected_name: str) -> np.ndarray:
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise InputError(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    size = math.prod(shape)  # Python ints: a hostile shape cannot wrap around
+    if size > MAX_ELEMENTS:
+        raise InputError(f"input {name!r}: shape {shape} is over the limit of "
+                         f"{MAX_ELEMENTS:,} values")
     data = tensor.get("data")
     if not isinstance(data, list):
         raise InputError(f"input {name!r}: 'data' must be a list")
     try:
-        arr = np.asarray(data, dtype=V2_DTYPES[datatype])
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"input {name!r}: 'data' must hold {datatype} numbers only") from None
-    size = int(np.prod(shape))
+        raw = np.asarray(data)  # no dtype yet: strings and booleans must not be coerced
+    except ValueError:
+        raise InputError(f"input {name!r}: 'data' is ragged") from None
+    if raw.size and raw.dtype.kind not in "iuf":
+        raise InputError(f"input {name!r}: 'data' must hold {datatype} numbers only")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = raw.astype(V2_DTYPES[datatype])
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InputError(f"input {name!r}: values must be finite {datatype} numbers")
+    if arr.dtype.kind in "iu" and raw.dtype.kind == "f":
+        raise InputError(f"input {name!r}: {datatype} data must be integers")
     if arr.size != size:
         raise InputError(f"input {name!r}: shape {shape} needs {size} values, got {arr.size}")
     return arr.reshape(shape)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from studio.core.datasets.profile import profile_columns
 from studio.core.datasets.readers import read_table
@@ -71,7 +72,11 @@ def import_dataset(
     emit(Progress("write", 1, 3, f"{len(df):,} rows × {len(df.columns)} columns"))
     with tempfile.TemporaryDirectory(dir=ws.tmp) as tmp:
         snap = Path(tmp) / "snapshot.parquet"
-        df.to_parquet(snap, index=False, compression="zstd")
+        try:
+            df.to_parquet(snap, index=False, compression="zstd")
+        except (ValueError, TypeError, ArrowException) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path.name}: cannot be stored as a table: {reason}") from exc
         digest = ws.blobs.put_file(snap)
     emit(Progress("register", 2, 3, "registering"))
     columns = profile_columns(df)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,7 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
         sep = "\t" if fmt == "tsv" else None
         if sep is None:
             sep = _sniff_delimiter(path)
+        _check_header(path, sep)
         return pd.read_csv(path, sep=sep, engine="pyarrow")
     if fmt == "parquet":
         return pd.read_parquet(path)
@@ -64,13 +66,35 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     raise InputError(f"{path.name}: unsupported format {fmt}")
 
 
-def _sniff_delimiter(path: Path) -> str:
+def _head_lines(path: Path, limit: int = 64 * 1024) -> list[str]:
     with open(path, "rb") as f:
-        head = f.read(64 * 1024).decode("utf-8", errors="replace")
-    first = head.splitlines()[0] if head else ""
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+        head = f.read(limit).decode("utf-8-sig", errors="replace")
+    lines = head.splitlines()
+    return lines[:-1] if len(lines) > 1 else lines  # the last line may be cut short
+
+
+def _sniff_delimiter(path: Path) -> str:
+    sample = "\n".join(_head_lines(path)[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """pyarrow renames duplicate names silently (a, a.1): catch them before it does."""
+    lines = _head_lines(path)
+    if not lines:
+        return
+    names = next(csv.reader([lines[0]], delimiter=sep))
+    seen: set[str] = set()
+    for n in names:
+        if n.strip() and n in seen:
+            raise InputError(f"{path.name}: duplicate column name {n!r}")
+        seen.add(n)
 
 
 def _reject_binary(path: Path) -> None:
@@ -94,6 +118,15 @@ def validate_frame(df: pd.DataFrame, label: str) -> None:
         seen.add(n)
     if len(df) == 0:
         raise InputError(f"{label}: no rows after the header")
+    for name in df.columns:
+        if df[name].dtype != object:
+            continue
+        kinds = {type(v) for v in df[name].dropna().head(10_000)}
+        if kinds & {dict, list}:
+            raise InputError(f"{label}: column {name!r} holds nested objects or lists; "
+                             "flatten them into columns first")
+        if len(kinds) > 1:  # e.g. 1 and "x" in one JSON column: keep it, as text
+            df[name] = df[name].map(lambda v: v if v is None or v != v else str(v))
 
 
 def _first_line(exc: BaseException) -> str:

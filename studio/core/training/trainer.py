@@ -21,6 +21,7 @@ from studio.core.datasets.recipe import (
     encode_target,
     fit_recipe,
     input_schema,
+    is_missing,
     transform,
 )
 from studio.core.datasets.split import split_indices
@@ -39,10 +40,13 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
     if spec.target not in frame.columns:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {spec.target!r} in dataset {spec.dataset!r}; columns: {cols}")
-    frame = frame[frame[spec.target].notna()].reset_index(drop=True)
+    frame = frame[~frame[spec.target].map(is_missing)].reset_index(drop=True)
     task = spec.task if spec.task != "auto" else suggest_task(column_profile(frame[spec.target]))
-    if task == "regression" and not pd.api.types.is_numeric_dtype(frame[spec.target]):
-        raise InputError(f"target {spec.target!r} is not numeric: use task classification")
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(frame[spec.target]):
+            raise InputError(f"target {spec.target!r} is not numeric: use task classification")
+        finite = np.isfinite(frame[spec.target].astype("float64").to_numpy(na_value=np.nan))
+        frame = frame[finite].reset_index(drop=True)
     if task == "classification":
         classes = frame[spec.target].nunique()
         if classes < 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -199,8 +200,9 @@ class ServingPage(QWidget):
         self.url = None
         proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(PROJECT_ROOT) + (
-            ":" + env.value("PYTHONPATH") if env.contains("PYTHONPATH") else ""))
+        env.insert("PYTHONPATH", os.pathsep.join(
+            [str(PROJECT_ROOT)] + ([env.value("PYTHONPATH")] if env.contains("PYTHONPATH")
+                                   else [])))
         proc.setProcessEnvironment(env)
         proc.readyReadStandardOutput.connect(self._on_stdout)
         proc.readyReadStandardError.connect(self._on_stderr)
@@ -215,15 +217,23 @@ class ServingPage(QWidget):
         self.version.setEnabled(False)
         self.port.setEnabled(False)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = False) -> None:
+        """SIGTERM (uvicorn shuts down gracefully), then a kill if it lingers.
+
+        Only closing the window waits; otherwise the GUI thread never blocks on it.
+        """
         if self.proc is None:
             return
         self._ready_timer.stop()
         proc = self.proc
-        proc.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        if not proc.waitForFinished(5000):
-            proc.kill()
-            proc.waitForFinished(2000)
+        proc.terminate()
+        if wait:
+            if not proc.waitForFinished(5000):
+                proc.kill()
+                proc.waitForFinished(2000)
+        else:
+            # proc as context: the timer dies with it; kill() on an ended process is a no-op
+            QTimer.singleShot(5000, proc, proc.kill)
 
     def _on_stdout(self) -> None:
         assert self.proc is not None

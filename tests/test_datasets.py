@@ -1,0 +1,75 @@
+"""Reading, recipes and exports: the cases a user's own files bring."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio.core.datasets.readers import read_table
+from studio.core.datasets.recipe import encode_target, fit_recipe, transform
+from studio.core.errors import InputError
+from studio.core.files import atomic_write_text, csv_safe
+
+
+def test_semicolon_csv_with_quoted_header_is_sniffed(tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_text('"name, full";"size"\n"Ann, B";3\n"Cy, D";4\n')
+    frame = read_table(path)
+    assert list(frame.columns) == ["name, full", "size"]
+    assert frame["size"].tolist() == [3, 4]
+
+
+def test_duplicate_csv_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(InputError, match="duplicate column name 'a'"):
+        read_table(path)
+
+
+def test_mixed_json_column_is_kept_as_text_and_nested_is_refused(tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"a": 1, "b": "x"}\n{"a": "one", "b": "y"}\n')
+    assert read_table(mixed)["a"].tolist() == ["1", "one"]
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"a": {"b": 1}}\n')
+    with pytest.raises(InputError, match="nested"):
+        read_table(nested)
+
+
+def test_missing_tokens_in_the_target_are_missing_not_classes() -> None:
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["p", "?", "q", "None"]})
+    recipe = fit_recipe(train, "y", "classification")
+    assert recipe["labels"] == ["p", "q"]
+    assert encode_target(recipe, train["y"]).tolist() == [0, -1, 1, -1]
+
+
+def test_infinite_values_are_missing_and_fitted_parameters_stay_finite() -> None:
+    train = pd.DataFrame({"x": [1.0, np.inf, 3.0, -np.inf], "y": ["a", "b", "a", "b"]})
+    recipe = fit_recipe(train, "y", "classification")
+    feature = recipe["features"][0]
+    assert all(np.isfinite([feature["fill"], feature["mean"], feature["scale"]]))
+    assert np.isfinite(transform(recipe, train)).all()
+
+
+def test_one_hot_keeps_the_most_frequent_categories_only() -> None:
+    values = [f"zip{i}" for i in range(200)] * 25 + ["common"] * 100
+    train = pd.DataFrame({"zip": values, "y": ["a", "b"] * (len(values) // 2)})
+    recipe = fit_recipe(train, "y", "classification")
+    cats = recipe["features"][0]["categories"]
+    assert len(cats) == 100 and "common" in cats
+    unknown = transform(recipe, pd.DataFrame({"zip": ["never-seen"]}))
+    assert unknown.sum() == 0
+
+
+def test_csv_export_neutralizes_formulas_but_not_numbers() -> None:
+    frame = pd.DataFrame({"c": ["=SUM(A1)", "+cmd", "-1", "+3.5", "@x", "plain"]})
+    assert csv_safe(frame)["c"].tolist() == ["'=SUM(A1)", "'+cmd", "-1", "+3.5", "'@x",
+                                             "plain"]
+
+
+def test_atomic_write_refuses_a_missing_folder_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such folder"):
+        atomic_write_text(tmp_path / "nope" / "out.csv", "a\n")
+    atomic_write_text(tmp_path / "out.csv", "a\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
