@@ -1,8 +1,10 @@
 """The ``studio`` command end to end, as a user runs it: import, train, serve, predict."""
 
 import json
+import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -390,3 +392,38 @@ def test_bad_input_leaves_datasets_and_models_unchanged(error_runs: dict) -> Non
     assert [v["ref"] for v in error_runs["after"][1]["versions"]] == ["penguins:1"]
 
 
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_path: Path):
+    """Ctrl-C reaches the whole terminal process group; the job must stop, not die."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    proc = subprocess.Popen(
+        studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
+                   "--model", "interrupted", "--json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ws = Workspace.open(home)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until epochs are being recorded
+            row = ws.db.conn.execute(
+                "SELECT count(*) FROM metrics m JOIN jobs j ON j.id = m.job_id "
+                "WHERE j.status = 'running' AND m.name = 'train_loss'").fetchone()
+            if row[0] >= 2:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["version"] == "interrupted:1"
+    manifest = registry.get_version(ws, "interrupted:1").manifest
+    assert manifest["training"]["stopped_early"] is True
+    assert 2 <= manifest["training"]["epochs_run"] < 5000
+    statuses = [r[0] for r in ws.db.conn.execute("SELECT status FROM jobs")]
+    assert "running" not in statuses and "failed" not in statuses
+    ws.db.close()
