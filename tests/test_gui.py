@@ -117,3 +117,23 @@ def test_train_form_rejects_bad_input_without_starting_a_job(window, qtbot, monk
     window.train("nope", "species", 5)
     assert shown and "nope" in shown[0]
     assert not window.training.running
+
+
+@pytest.mark.timeout(120)
+def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot):
+    import signal
+
+    from studio.jobs.records import get_job
+
+    drop(window, [SAMPLE])
+    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    window.train("penguins", "species", 5000)
+    qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 2, timeout=60_000)
+    job = window.training.job
+    os.kill(job.runner.proc.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=30_000)
+    assert "failed" in window.training.result.text()
+    assert "signal 9" in window.training.result.text()
+    assert get_job(window.ws, job.runner.job_id)["status"] == "failed"
+    assert list_versions(window.ws) == []
+    assert window.datasets.train_btn.isEnabled()  # the person can try again

@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.datasets.import_requested.connect(self.choose_files)
         self.datasets.sample_requested.connect(self.import_sample)
         self.datasets.train_requested.connect(self.train)
+        self.datasets.message.connect(self.error)
         self.training.finished.connect(self._on_trained)
         self.training.message.connect(self.error)
         self.models.serve_requested.connect(self.serve)

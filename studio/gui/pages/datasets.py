@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.workspace import Workspace
 from studio.gui.widgets.frame_model import FrameModel
+from studio.gui.worker import run_in_thread
 
 DROP_HINT = (
     "<h2>Drop a dataset anywhere on this window</h2>"
@@ -34,11 +35,14 @@ class DatasetsPage(QWidget):
     import_requested = Signal()  # the window owns the file dialog and the import job
     sample_requested = Signal()
     train_requested = Signal(str, str, int)  # dataset, target, epochs
+    message = Signal(str)
 
     def __init__(self, ws: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ws = ws
         self.current: Any = None  # DatasetInfo of the shown dataset
+        self._loading: Any = None  # the DatasetInfo being read in the background
+        self._busy = False
 
         self.list = QListWidget()
         self.list.setObjectName("datasetList")
@@ -139,15 +143,33 @@ class DatasetsPage(QWidget):
 
     def _on_select(self, item: QListWidgetItem | None, _prev: Any) -> None:
         if item is None:
-            self.current = None
+            self.current = self._loading = None
             self.right.setCurrentWidget(self.empty)
             return
         from studio.core.datasets.catalog import get_dataset, load_frame
-        from studio.core.datasets.profile import suggest_target
 
         info = get_dataset(self.ws, item.data(Qt.ItemDataRole.UserRole))
+        self._loading = info
+        self.name_label.setText(info.name)
+        self.shape_label.setText("loading…")
+        self.train_btn.setEnabled(False)
+        self.right.setCurrentIndex(1)
+        # Reading and verifying the snapshot is file work: never on the GUI thread.
+        run_in_thread(lambda: (info, load_frame(self.ws, info)), self._on_loaded,
+                      self._on_load_failed)
+
+    def _on_load_failed(self, message: str) -> None:
+        self.shape_label.setText("could not be read")
+        self.message.emit(f"Could not open the dataset: {message}")
+
+    def _on_loaded(self, loaded: tuple[Any, Any]) -> None:
+        from studio.core.datasets.profile import suggest_target
+
+        info, frame = loaded
+        if self._loading is None or info.name != self._loading.name:
+            return  # the person has already picked another dataset
         self.current = info
-        frame = load_frame(self.ws, info)
+        self.train_btn.setEnabled(not self._busy)
         kinds = {c["name"]: c["kind"] for c in info.columns}
         self.model.set_frame(frame, kinds)
         self.table.resizeColumnsToContents()
@@ -181,4 +203,5 @@ class DatasetsPage(QWidget):
                                       self.epochs.value())
 
     def set_busy(self, busy: bool) -> None:
-        self.train_btn.setEnabled(not busy)
+        self._busy = busy
+        self.train_btn.setEnabled(not busy and self.current is not None)
