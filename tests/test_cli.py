@@ -424,6 +424,7 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
     manifest = registry.get_version(ws, "interrupted:1").manifest
     assert manifest["training"]["stopped_early"] is True
     assert 2 <= manifest["training"]["epochs_run"] < 5000
-    statuses = [r[0] for r in ws.db.conn.execute("SELECT status FROM jobs")]
-    assert "running" not in statuses and "failed" not in statuses
+    job = ws.db.conn.execute("SELECT status FROM jobs WHERE id = ?",
+                             [manifest["lineage"]["job"]]).fetchone()
+    assert job == ("done",)
     ws.db.close()
