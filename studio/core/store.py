@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def now() -> float:
@@ -61,34 +61,47 @@ class Database:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         with self.immediate():
-            self.db["datasets"].create(
-                {
-                    "name": str, "digest": str, "rows": int, "columns": str, "source": str,
-                    "description": str, "created": float,
-                },
-                pk="name", if_not_exists=True,
-            )
-            self.db["jobs"].create(
-                {
-                    "id": str, "kind": str, "spec": str, "status": str, "pid": int,
-                    "device": str, "created": float, "started": float, "ended": float,
-                    "error": str, "result": str,
-                },
-                pk="id", if_not_exists=True,
-            )
-            self.db["metrics"].create(
-                {"job_id": str, "epoch": int, "step": int, "name": str, "value": float},
-                foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True,
-            )
-            self.db["metrics"].create_index(["job_id", "name"], if_not_exists=True)
-            self.db["versions"].create(
-                {
-                    "name": str, "version": int, "task": str, "dataset": str,
-                    "manifest_digest": str, "manifest": str, "job_id": str, "created": float,
-                },
-                pk=("name", "version"), if_not_exists=True,
-            )
+            # read again under the write lock: another process may have migrated meanwhile
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1:
+                self._create_v1()
+            if version < 2:
+                # source_key: path, size and mtime of the imported file, for instant re-import;
+                # profiles: column statistics computed once per snapshot, on first view.
+                self.db["datasets"].add_column("source_key", str)
+                self.db["datasets"].create_index(["source_key"], if_not_exists=True)
+                self.db["profiles"].create({"digest": str, "columns": str}, pk="digest",
+                                           if_not_exists=True)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _create_v1(self) -> None:
+        self.db["datasets"].create(
+            {
+                "name": str, "digest": str, "rows": int, "columns": str, "source": str,
+                "description": str, "created": float,
+            },
+            pk="name", if_not_exists=True,
+        )
+        self.db["jobs"].create(
+            {
+                "id": str, "kind": str, "spec": str, "status": str, "pid": int,
+                "device": str, "created": float, "started": float, "ended": float,
+                "error": str, "result": str,
+            },
+            pk="id", if_not_exists=True,
+        )
+        self.db["metrics"].create(
+            {"job_id": str, "epoch": int, "step": int, "name": str, "value": float},
+            foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True,
+        )
+        self.db["metrics"].create_index(["job_id", "name"], if_not_exists=True)
+        self.db["versions"].create(
+            {
+                "name": str, "version": int, "task": str, "dataset": str,
+                "manifest_digest": str, "manifest": str, "job_id": str, "created": float,
+            },
+            pk=("name", "version"), if_not_exists=True,
+        )
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[sqlite3.Connection]:
@@ -150,6 +163,19 @@ class BlobStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def adopt(self, tmp: Path) -> str:
+        """Move a finished file written under ``tmp`` into the store without copying it."""
+        h = hashlib.sha256()
+        with open(tmp, "r+b") as f:
+            _copy_hash(f, h)
+            os.fsync(f.fileno())
+        digest = h.hexdigest()
+        if self.exists(digest):
+            tmp.unlink()
+        else:
+            self._place(tmp, digest)
+        return digest
 
     def _commit(self, digest: str, write: Any) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-", suffix=".part")

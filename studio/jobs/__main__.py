@@ -40,7 +40,8 @@ def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], 
     from studio.core.datasets.catalog import import_dataset
 
     emit(Started(job_id, "import", "cpu"))
-    info = import_dataset(ws, Path(spec["path"]), spec.get("name"), emit)
+    info = import_dataset(ws, Path(spec["path"]), spec.get("name"), emit, stop,
+                          sheet=spec.get("sheet"))
     return {"dataset": info.name, "rows": info.rows, "columns": len(info.columns)}
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pyarrow import ArrowException
+import pyarrow.parquet as pq
 
+from studio.core.datasets.csv_stream import csv_to_parquet
 from studio.core.datasets.profile import profile_columns
-from studio.core.datasets.readers import read_table
+from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError
-from studio.core.events import Emit, Progress
+from studio.core.events import Emit, Log, Progress
 from studio.core.store import now
 from studio.core.workspace import Workspace
 
@@ -56,31 +59,58 @@ def name_from_path(path: Path) -> str:
     return stem[:64]
 
 
-def import_dataset(
-    ws: Workspace, path: Path, name: str | None = None, emit: Emit | None = None
-) -> DatasetInfo:
-    """Read ``path``, store it as a Parquet snapshot and list it under ``name``.
+def source_key(path: Path) -> str:
+    """Where the file is and what it looked like: a changed file gets a new key."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
-    Re-importing identical content under the same name returns the existing dataset. An
-    explicit ``name`` that is taken by other content is an error; a derived one gets a suffix.
+
+def import_dataset(
+    ws: Workspace, path: Path, name: str | None = None, emit: Emit | None = None,
+    should_stop: Callable[[], bool] = lambda: False, sheet: str | int | None = None,
+) -> DatasetInfo:
+    """Read ``path``, store it as an immutable Parquet snapshot and list it under ``name``.
+
+    The same unchanged file is found by its path, size and time without being read again;
+    other identical content is found by the snapshot's digest. An explicit ``name`` taken by
+    other content is an error; a derived one gets a suffix.
     """
     emit = emit or (lambda _e: None)
     explicit = name is not None
     name = check_name(name) if name is not None else name_from_path(path)
-    emit(Progress("read", 0, 3, f"reading {path.name}"))
-    df = read_table(path)
-    emit(Progress("write", 1, 3, f"{len(df):,} rows × {len(df.columns)} columns"))
-    with tempfile.TemporaryDirectory(dir=ws.tmp) as tmp:
-        snap = Path(tmp) / "snapshot.parquet"
-        try:
-            df.to_parquet(snap, index=False, compression="zstd")
-        except (ValueError, TypeError, ArrowException) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{path.name}: cannot be stored as a table: {reason}") from exc
-        digest = ws.blobs.put_file(snap)
-    emit(Progress("register", 2, 3, "registering"))
-    columns = profile_columns(df)
+    fmt = check_file(path)
+    key = source_key(path)
     table = ws.db.db["datasets"]
+    seen = list(table.rows_where("source_key = ?", [key], limit=1))
+    if seen and (not explicit or seen[0]["name"] == name):
+        emit(Progress("done", 1, 1, "already imported"))
+        return _info(seen[0])
+
+    size = path.stat().st_size
+    emit(Progress("read", 0, size, f"reading {path.name}"))
+    fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix="import-", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if fmt in ("csv", "tsv"):
+            result = csv_to_parquet(
+                path, dialect_for(path, fmt), tmp,
+                lambda done, total: emit(Progress("read", done, total, "")), should_stop)
+            rows, schema, warnings = result.rows, result.schema, result.warnings
+        else:
+            arrow = read_arrow(path, fmt, sheet)
+            pq.write_table(arrow, tmp, compression="snappy")
+            rows, schema, warnings = arrow.num_rows, arrow.schema, []
+        if rows == 0:
+            raise InputError(f"{path.name}: no rows after the header")
+        emit(Progress("store", size, size, f"{rows:,} rows × {len(schema)} columns"))
+        digest = ws.blobs.adopt(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for w in warnings:
+        emit(Log(w, "warning"))
+    columns = [{"name": f.name, "dtype": str(f.type)} for f in schema]
     with ws.db.immediate():
         candidate, n = name, 1
         while True:
@@ -88,7 +118,7 @@ def import_dataset(
             if not existing:
                 break
             if existing[0]["digest"] == digest:
-                emit(Progress("register", 3, 3, "already imported"))
+                table.update(candidate, {"source_key": key})
                 return _info(existing[0])
             if explicit:
                 raise InputError(f"a dataset named {candidate!r} already exists; "
@@ -96,13 +126,24 @@ def import_dataset(
             n += 1
             candidate = f"{name[:60]}-{n}"
         row = {
-            "name": candidate, "digest": digest, "rows": len(df),
+            "name": candidate, "digest": digest, "rows": rows,
             "columns": json.dumps(columns), "source": str(path.resolve()),
-            "description": "", "created": now(),
+            "description": "", "created": now(), "source_key": key,
         }
         table.insert(row)
-    emit(Progress("register", 3, 3, "done"))
     return _info(row)
+
+
+def dataset_profile(ws: Workspace, info: DatasetInfo, frame: pd.DataFrame | None = None
+                    ) -> list[dict[str, Any]]:
+    """Column statistics, computed once per snapshot and kept in the database."""
+    cached = ws.db.db["profiles"].rows_where("digest = ?", [info.digest], limit=1)
+    for row in cached:
+        return list(json.loads(row["columns"]))
+    profile = profile_columns(frame if frame is not None else load_frame(ws, info))
+    ws.db.db["profiles"].upsert({"digest": info.digest, "columns": json.dumps(profile)},
+                                pk="digest")
+    return profile
 
 
 def _info(row: dict[str, Any]) -> DatasetInfo:

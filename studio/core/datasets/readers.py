@@ -1,18 +1,23 @@
-"""Read a user's file into a DataFrame, with one clear message for each way it can be bad."""
+"""Read a user's file, with one clear message for each way it can be bad.
+
+Delimited text goes through :mod:`sniff` (encoding, delimiter, decimal mark, header) and
+pyarrow; the other formats through their pyarrow or pandas readers.
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
+from studio.core.datasets.sniff import CsvDialect, sniff_csv
 from studio.core.errors import InputError
 
 TABULAR_SUFFIXES = {
-    ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel",
-    ".feather": "feather", ".arrow": "feather",
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".parquet": "parquet",
+    ".pq": "parquet", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel",
+    ".xlsm": "excel", ".feather": "feather", ".arrow": "feather",
 }
 
 
@@ -25,8 +30,8 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read ``path`` as a table; raise :class:`InputError` with a readable reason if it is bad."""
+def check_file(path: Path) -> str:
+    """The file's format, after the checks every reader needs."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -34,25 +39,46 @@ def read_table(path: Path) -> pd.DataFrame:
     fmt = detect_format(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty")
-    try:
-        df = _read(path, fmt)
-    except InputError:
-        raise
-    except Exception as exc:  # pyarrow and pandas raise many types for malformed input
-        reason = _first_line(exc)
-        raise InputError(f"{path.name}: cannot be read as {fmt.upper()}: {reason}") from exc
-    validate_frame(df, path.name)
-    return df
+    return fmt
 
 
-def _read(path: Path, fmt: str) -> pd.DataFrame:
+def dialect_for(path: Path, fmt: str) -> CsvDialect:
+    return sniff_csv(path, "\t" if fmt == "tsv" else None)
+
+
+def read_table(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
+    """Read ``path`` whole into a DataFrame (for ``studio predict`` and small files)."""
+    fmt = check_file(path)
     if fmt in ("csv", "tsv"):
-        _reject_binary(path)
-        sep = "\t" if fmt == "tsv" else None
-        if sep is None:
-            sep = _sniff_delimiter(path)
-        _check_header(path, sep)
-        return pd.read_csv(path, sep=sep, engine="pyarrow")
+        from studio.core.datasets.csv_stream import read_csv_table
+
+        frame = read_csv_table(path, dialect_for(path, fmt)).to_pandas()
+    else:
+        frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet))
+    validate_frame(frame, path.name)
+    return frame
+
+
+def read_arrow(path: Path, fmt: str, sheet: str | int | None = None) -> pa.Table:
+    """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = _guard(path, fmt, lambda: pq.read_table(path))
+        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
+        return table
+    if fmt == "feather":
+        import pyarrow.feather as feather
+
+        table = _guard(path, fmt, lambda: feather.read_table(path))
+        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
+        return table
+    frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet))
+    validate_frame(frame, path.name)
+    return _guard(path, fmt, lambda: pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def read_other(path: Path, fmt: str, sheet: str | int | None = None) -> pd.DataFrame:
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "feather":
@@ -60,51 +86,54 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     if fmt == "json":
-        return pd.read_json(path)
+        return _read_json(path)
     if fmt == "excel":
-        return pd.read_excel(path)
+        return _read_excel(path, sheet)
     raise InputError(f"{path.name}: unsupported format {fmt}")
 
 
-def _head_lines(path: Path, limit: int = 64 * 1024) -> list[str]:
+def _read_json(path: Path) -> pd.DataFrame:
+    """Records (a list of objects) or columns (an object of lists)."""
+    import json
+
     with open(path, "rb") as f:
-        head = f.read(limit).decode("utf-8-sig", errors="replace")
-    lines = head.splitlines()
-    return lines[:-1] if len(lines) > 1 else lines  # the last line may be cut short
+        data = json.load(f)
+    if isinstance(data, list):
+        if not all(isinstance(r, dict) for r in data):
+            raise InputError(f"{path.name}: a JSON list must hold objects (one per row)")
+        return pd.DataFrame.from_records(data)
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) > 1:
+            raise InputError(f"{path.name}: the JSON columns have different lengths")
+        return pd.DataFrame(data)
+    raise InputError(f"{path.name}: expected a list of row objects or an object of column lists")
 
 
-def _sniff_delimiter(path: Path) -> str:
-    sample = "\n".join(_head_lines(path)[:50])
+def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name}: not an Excel workbook (.xlsx is a zip file)")
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        first = sample.splitlines()[0] if sample else ""
-        counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+        return pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
+    except ValueError as exc:
+        if "Worksheet" in str(exc) or "sheet" in str(exc).lower():
+            raise InputError(f"{path.name}: no sheet {sheet!r}") from None
+        raise
 
 
-def _check_header(path: Path, sep: str) -> None:
-    """pyarrow renames duplicate names silently (a, a.1): catch them before it does."""
-    lines = _head_lines(path)
-    if not lines:
-        return
-    names = next(csv.reader([lines[0]], delimiter=sep))
-    seen: set[str] = set()
-    for n in names:
-        if n.strip() and n in seen:
-            raise InputError(f"{path.name}: duplicate column name {n!r}")
-        seen.add(n)
+def _guard(path: Path, fmt: str, read):  # type: ignore[no-untyped-def]
+    try:
+        return read()
+    except InputError:
+        raise
+    except Exception as exc:  # pyarrow and pandas raise many types for malformed input
+        raise InputError(f"{path.name}: cannot be read as {fmt.upper()}: "
+                         f"{_first_line(exc)}") from exc
 
 
-def _reject_binary(path: Path) -> None:
-    with open(path, "rb") as f:
-        head = f.read(8192)
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(f"{path.name}: looks like a binary file, not text")
-
-
-def validate_frame(df: pd.DataFrame, label: str) -> None:
+def validate_frame(df: pd.DataFrame, label: str, rows: int | None = None) -> None:
     names = [str(c) for c in df.columns]
     if not names:
         raise InputError(f"{label}: no columns found")
@@ -116,7 +145,7 @@ def validate_frame(df: pd.DataFrame, label: str) -> None:
         if n in seen:
             raise InputError(f"{label}: duplicate column name {n!r}")
         seen.add(n)
-    if len(df) == 0:
+    if (len(df) if rows is None else rows) == 0:
         raise InputError(f"{label}: no rows after the header")
     for name in df.columns:
         if df[name].dtype != object:

@@ -42,6 +42,7 @@ class DatasetsPage(QWidget):
         self.ws = ws
         self.current: Any = None  # DatasetInfo of the shown dataset
         self._loading: Any = None  # the DatasetInfo being read in the background
+        self.profile: list[dict[str, Any]] = []
         self._busy = False
 
         self.list = QListWidget()
@@ -146,7 +147,7 @@ class DatasetsPage(QWidget):
             self.current = self._loading = None
             self.right.setCurrentWidget(self.empty)
             return
-        from studio.core.datasets.catalog import get_dataset, load_frame
+        from studio.core.datasets.catalog import dataset_profile, get_dataset, load_frame
 
         info = get_dataset(self.ws, item.data(Qt.ItemDataRole.UserRole))
         self._loading = info
@@ -155,22 +156,26 @@ class DatasetsPage(QWidget):
         self.train_btn.setEnabled(False)
         self.right.setCurrentIndex(1)
         # Reading and verifying the snapshot is file work: never on the GUI thread.
-        run_in_thread(lambda: (info, load_frame(self.ws, info)), self._on_loaded,
-                      self._on_load_failed)
+        def load() -> tuple[Any, Any, Any]:
+            frame = load_frame(self.ws, info)
+            return info, frame, dataset_profile(self.ws, info, frame)
+
+        run_in_thread(load, self._on_loaded, self._on_load_failed)
 
     def _on_load_failed(self, message: str) -> None:
         self.shape_label.setText("could not be read")
         self.message.emit(f"Could not open the dataset: {message}")
 
-    def _on_loaded(self, loaded: tuple[Any, Any]) -> None:
+    def _on_loaded(self, loaded: tuple[Any, Any, Any]) -> None:
         from studio.core.datasets.profile import suggest_target
 
-        info, frame = loaded
+        info, frame, profile = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
         self.current = info
+        self.profile = profile
         self.train_btn.setEnabled(not self._busy)
-        kinds = {c["name"]: c["kind"] for c in info.columns}
+        kinds = {c["name"]: c["kind"] for c in profile}
         self.model.set_frame(frame, kinds)
         self.table.resizeColumnsToContents()
         self.name_label.setText(info.name)
@@ -178,7 +183,7 @@ class DatasetsPage(QWidget):
         self.target.blockSignals(True)
         self.target.clear()
         self.target.addItems(info.column_names)
-        self.target.setCurrentText(suggest_target(info.columns))
+        self.target.setCurrentText(suggest_target(profile))
         self.target.blockSignals(False)
         self._on_target(self.target.currentText())
         self.right.setCurrentIndex(1)
@@ -188,7 +193,7 @@ class DatasetsPage(QWidget):
             return
         from studio.core.datasets.profile import suggest_task
 
-        col = next(c for c in self.current.columns if c["name"] == name)
+        col = next(c for c in self.profile if c["name"] == name)
         task = suggest_task(col)
         if task == "classification":
             task += f" · {col['unique']} classes"

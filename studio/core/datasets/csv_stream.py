@@ -1,0 +1,185 @@
+"""Stream a delimited text file into Parquet: bounded memory, progress, cancel.
+
+pyarrow parses blocks on one thread while another writes Parquet, so both cores work. Types
+are inferred from the first block; a later value that does not fit (a word in a number
+column) restarts the stream with that column widened, and the column is reported as mixed.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from studio.core.datasets.sniff import CsvDialect, locate_bad_row
+from studio.core.errors import Cancelled, InputError
+
+BLOCK_BYTES = 4 << 20
+NULLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "None", "#N/A", "?"]
+_COLUMN_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class StreamResult:
+    rows: int
+    schema: pa.Schema
+    warnings: list[str] = field(default_factory=list)
+    table: pa.Table | None = None
+
+
+class _CountingFile:
+    """A file whose reads are counted, for progress in bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "rb")  # noqa: SIM115 - closed by pyarrow through close()
+        self.read_bytes = 0
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.read_bytes += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.f.close()
+        self.closed = True
+
+
+def csv_to_parquet(
+    path: Path, dialect: CsvDialect, dest: Path, progress: Progress,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> StreamResult:
+    """Stream ``path`` into the Parquet file ``dest``; memory stays at a few blocks."""
+    return _widening(path, dialect, lambda overrides: _stream(
+        path, dialect, overrides, dest, progress, should_stop))
+
+
+def read_csv_table(path: Path, dialect: CsvDialect) -> pa.Table:
+    """The whole file as one Arrow table (multi-threaded), typed as the stream would be."""
+
+    def attempt(overrides: dict[str, pa.DataType]) -> StreamResult:
+        read, parse, convert = _options(dialect, overrides)
+        table = pacsv.read_csv(path, read_options=read, parse_options=parse,
+                               convert_options=convert)
+        result = StreamResult(table.num_rows, table.schema)
+        result.table = table
+        return result
+
+    result = _widening(path, dialect, attempt)
+    assert result.table is not None
+    return result.table
+
+
+def _widening(
+    path: Path, dialect: CsvDialect, attempt: Callable[[dict[str, pa.DataType]], StreamResult]
+) -> StreamResult:
+    overrides: dict[str, pa.DataType] = {}
+    warnings: list[str] = []
+    for _ in range(len(dialect.header) * 2 + 1):
+        try:
+            result = attempt(overrides)
+            result.warnings = warnings
+            return result
+        except pa.ArrowInvalid as exc:
+            widened = _widen(str(exc), dialect.header, overrides)
+            if widened is None:
+                raise InputError(f"{path.name}: {_explain(str(exc), path, dialect)}") from None
+            warnings.append(widened)
+    raise InputError(f"{path.name}: could not settle the column types")
+
+
+def _options(
+    dialect: CsvDialect, overrides: dict[str, pa.DataType]
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    return (
+        pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=dialect.encoding,
+                          column_names=None if dialect.has_header else dialect.header),
+        pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=dialect.multiline),
+        pacsv.ConvertOptions(null_values=NULLS, strings_can_be_null=True,
+                             column_types=overrides, decimal_point=dialect.decimal),
+    )
+
+
+def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) -> str | None:
+    match = _COLUMN_ERROR.search(message)
+    if match is None:
+        return None
+    name = names[int(match.group(1))]
+    if match.group(2) in ("int64", "int32") and name not in overrides:
+        overrides[name] = pa.float64()  # 1, 2, 2.5: numbers after all
+        return f"column {name!r} holds decimals after whole numbers; read as decimals"
+    if overrides.get(name) == pa.string():
+        return None
+    overrides[name] = pa.string()
+    return f"column {name!r} mixes numbers and text; kept as text"
+
+
+def _explain(message: str, path: Path, dialect: CsvDialect) -> str:
+    if "CSV parse error" in message:
+        return f"malformed CSV at {locate_bad_row(path, dialect)}"
+    if "UTF8" in message or "utf8" in message.lower():
+        return "text is not valid in the detected encoding"
+    return message.splitlines()[0]
+
+
+def _stream(
+    path: Path, dialect: CsvDialect, overrides: dict[str, pa.DataType], dest: Path,
+    progress: Progress, should_stop: Callable[[], bool],
+) -> StreamResult:
+    total = path.stat().st_size
+    source = _CountingFile(path)
+    read, parse, convert = _options(dialect, overrides)
+    reader = pacsv.open_csv(pa.PythonFile(source, mode="r"), read_options=read,
+                            parse_options=parse, convert_options=convert)
+    batches: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounds memory to a few blocks
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            batches.put(None)
+        except BaseException as exc:  # handed to the writer's thread to raise there
+            batches.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    rows = 0
+    try:
+        with pq.ParquetWriter(dest, reader.schema, compression="snappy") as writer:
+            while (item := batches.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                writer.write_batch(item)
+                rows += item.num_rows
+                progress(source.read_bytes, total)
+                if should_stop():
+                    raise Cancelled("import cancelled")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        source.close()
+    return StreamResult(rows, reader.schema)

@@ -1,0 +1,124 @@
+"""Sniff a delimited text file: encoding, delimiter, decimal mark, header. Library first:
+BOMs, charset-normalizer for legacy encodings, csv.Sniffer for the delimiter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.errors import InputError
+
+SAMPLE_BYTES = 256 * 1024
+DELIMITERS = ",;\t|"
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+$")
+_DOT_DECIMAL = re.compile(r"^[+-]?\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    encoding: str  # a codec name pyarrow and Python both know
+    delimiter: str
+    decimal: str
+    header: list[str]  # the column names, made up when the file has no header row
+    has_header: bool
+    multiline: bool  # quoted values span lines: parsing cannot split blocks at newlines
+
+
+def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
+    raw = _sample(path)
+    encoding = detect_encoding(raw, path.name)
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    lines = text.splitlines()
+    if len(raw) == SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end in the middle of a line
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        raise InputError(f"{path.name}: the file has no rows")
+    sample = "\n".join(lines[:200])
+    if delimiter is None:
+        delimiter = _delimiter(sample)
+    rows = list(csv.reader(lines[:200], delimiter=delimiter))
+    multiline = len(list(csv.reader(io.StringIO(sample), delimiter=delimiter))) < len(rows)
+    first = rows[0]
+    has_header = not all(_NUMBER.match(v.strip()) for v in first if v.strip())
+    header = [v.strip() for v in first] if has_header else [
+        f"column_{i + 1}" for i in range(len(first))]
+    _check_names(header, path.name)
+    body = [v.strip() for r in rows[1 if has_header else 0:] for v in r]
+    decimal = "."
+    if delimiter != "," and any(_COMMA_DECIMAL.match(v) for v in body) \
+            and not any(_DOT_DECIMAL.match(v) for v in body):
+        decimal = ","
+    return CsvDialect(encoding, delimiter, decimal, header, has_header, multiline)
+
+
+def detect_encoding(raw: bytes, label: str) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8"  # the BOM is skipped when reading
+    if b"\x00" in raw:
+        raise InputError(f"{label}: looks like a binary file, not text")
+    cut = raw.rfind(b"\n") if len(raw) == SAMPLE_BYTES else len(raw)
+    try:
+        raw[: cut if cut > 0 else len(raw)].decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None:
+        raise InputError(f"{label}: the text encoding could not be recognised")
+    # ISO-8859-1 is a subset of cp1252 for printable text; cp1252 also maps curly quotes etc.
+    return "cp1252" if best.encoding in ("latin_1", "iso8859_1", "ascii") else best.encoding
+
+
+def _sample(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(SAMPLE_BYTES)
+
+
+def _delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = sample.splitlines()[0]
+        counts = {d: first.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _check_names(names: list[str], label: str) -> None:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if not n:
+            raise InputError(f"{label}: column {i + 1} has no name")
+        if n in seen:
+            raise InputError(f"{label}: duplicate column name {n!r}")
+        seen.add(n)
+
+
+def locate_bad_row(path: Path, dialect: CsvDialect, limit_s: float = 30.0) -> str:
+    """Where a parse error is, for the message: pyarrow does not say which line."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    expected = len(dialect.header)
+    with open(path, encoding=dialect.encoding, errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=dialect.delimiter, strict=True)
+        start = 1
+        try:
+            for row in reader:
+                if row and len(row) != expected:
+                    return f"line {start}: expected {expected} fields, found {len(row)}"
+                start = reader.line_num + 1
+                if time.monotonic() > deadline:
+                    break
+        except csv.Error as exc:
+            return f"line {start}: {exc} (an unterminated quote?)"
+    return "a malformed row"
