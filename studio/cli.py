@@ -156,6 +156,13 @@ def data_import(ws: Workspace, args: argparse.Namespace) -> int:
         check_name(args.name)
     if not args.path.is_file():
         raise InputError(f"{args.path}: no such file")
+    from studio.core.datasets.catalog import find_imported
+
+    seen = find_imported(ws, args.path, args.name)
+    if seen is not None:  # unchanged since it was imported: no job, no reading
+        out(args, {"dataset": seen.name, "rows": seen.rows, "columns": len(seen.columns),
+                   "already_imported": True}, seen.name)
+        return EXIT_OK
     result = run_job(ws, "import", {"path": str(args.path.resolve()), "name": args.name},
                      quiet=args.json)
     out(args, result, result["dataset"])

@@ -146,8 +146,16 @@ class MainWindow(QMainWindow):
             self.import_job = None
             self.job_progress.hide()
             return
+        from studio.core.datasets.catalog import find_imported
+
         path = self.pending_imports.pop(0)
         self.go(self.datasets)
+        seen = find_imported(self.ws, path)
+        if seen is not None:  # unchanged since it was imported: show it at once
+            self.status(f"{path.name} is already imported as “{seen.name}”")
+            self.datasets.show_dataset(seen.name)
+            QTimer.singleShot(0, self._next_import)
+            return
         self.status(f"Importing {path.name}…")
         self.job_progress.setRange(0, 0)
         self.job_progress.show()

@@ -65,6 +65,18 @@ def source_key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
+def find_imported(ws: Workspace, path: Path, name: str | None = None) -> DatasetInfo | None:
+    """The dataset already made from this unchanged file (under ``name``, if given)."""
+    try:
+        key = source_key(path)
+    except OSError:
+        return None
+    for row in ws.db.db["datasets"].rows_where("source_key = ?", [key]):
+        if name is None or row["name"] == name:
+            return _info(row)
+    return None
+
+
 def import_dataset(
     ws: Workspace, path: Path, name: str | None = None, emit: Emit | None = None,
     should_stop: Callable[[], bool] = lambda: False, sheet: str | int | None = None,
@@ -81,10 +93,10 @@ def import_dataset(
     fmt = check_file(path)
     key = source_key(path)
     table = ws.db.db["datasets"]
-    seen = list(table.rows_where("source_key = ?", [key], limit=1))
-    if seen and (not explicit or seen[0]["name"] == name):
+    seen = find_imported(ws, path, name if explicit else None)
+    if seen is not None:
         emit(Progress("done", 1, 1, "already imported"))
-        return _info(seen[0])
+        return seen
 
     size = path.stat().st_size
     emit(Progress("read", 0, size, f"reading {path.name}"))

@@ -1,0 +1,214 @@
+"""Importing the files people actually have: encodings, dialects and every kind of bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio.core.datasets import catalog
+from studio.core.datasets.catalog import import_dataset, list_datasets, load_frame
+from studio.core.errors import Cancelled, InputError
+from studio.core.events import Log, Progress
+from studio.core.workspace import Workspace
+
+
+def imported(ws: Workspace, path: Path, **kw) -> pd.DataFrame:
+    return load_frame(ws, import_dataset(ws, path, **kw))
+
+
+def workspace_files(ws: Workspace) -> list[str]:
+    return sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")
+                  if p.is_file() and not p.name.startswith("studio.db"))
+
+
+@pytest.mark.parametrize("encoding,bom", [
+    ("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16", b""), ("cp1252", b""),
+])
+def test_text_encodings(ws: Workspace, tmp_path: Path, encoding: str, bom: bytes) -> None:
+    text = "name,city,amount\nJosé,Zürich,1.5\nRenée,Kraków,2.5\nŽofia,Bærum,3.0\n"
+    if encoding == "cp1252":
+        text = text.replace("Kraków", "Krakow").replace("Ž", "Z")
+    path = tmp_path / "people.csv"
+    path.write_bytes(bom + text.encode(encoding))
+    frame = imported(ws, path)
+    assert list(frame.columns) == ["name", "city", "amount"]
+    assert frame["name"].iloc[0] == "José"
+    assert frame["amount"].tolist() == [1.5, 2.5, 3.0]
+
+
+def test_semicolons_and_decimal_commas(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_text("produit;prix;quantité\npomme;1,25;3\npoire;0,80;5\n")
+    frame = imported(ws, path)
+    assert frame["prix"].tolist() == [1.25, 0.80]
+    assert frame["quantité"].tolist() == [3, 5]
+
+
+def test_tsv_and_headerless_numbers(ws: Workspace, tmp_path: Path) -> None:
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("a\tb\n1\tx\n2\ty\n")
+    assert list(imported(ws, tsv).columns) == ["a", "b"]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("1,2.5,3\n4,5.5,6\n")
+    frame = imported(ws, bare)
+    assert list(frame.columns) == ["column_1", "column_2", "column_3"]
+    assert len(frame) == 2
+
+
+def test_quoted_newlines_stay_in_one_value(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,review,stars\n1,"Great,\nwould buy again",5\n2,"Meh",2\n')
+    frame = imported(ws, path)
+    assert frame["review"].tolist() == ["Great,\nwould buy again", "Meh"]
+
+
+def test_a_late_word_in_a_number_column_keeps_it_as_text(ws: Workspace, tmp_path: Path) -> None:
+    rows = [f"{i},{i * 0.5}" for i in range(300_000)]  # past the first 4 MiB block
+    path = tmp_path / "late.csv"
+    path.write_text("code,value\n" + "\n".join(rows) + "\nX-17,1.0\n")
+    logs: list[str] = []
+    info = import_dataset(ws, path, emit=lambda e: logs.append(e.message)
+                          if isinstance(e, Log) else None)
+    frame = load_frame(ws, info)
+    assert info.rows == 300_001
+    assert frame["code"].iloc[-1] == "X-17" and frame["code"].iloc[0] == "0"
+    assert any("'code'" in m and "text" in m for m in logs)
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "empty"),
+    (b"a,b,c\n", "no rows"),
+    (b"\x00\x01\x02\x03binary\x00", "binary"),
+    (b"a,b,c\n1,2,3\n4,5\n6,7,8\n", "line 3"),
+    (b'a,b,c\n1,"2,3\n4,5,6\n', "line 2"),
+    (b"a,,c\n1,2,3\n", "column 2 has no name"),
+    (b"a,b,a\n1,2,3\n", "duplicate column name 'a'"),
+])
+def test_bad_csv_is_refused_and_leaves_the_workspace_unchanged(
+    ws: Workspace, tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    before = workspace_files(ws)
+    with pytest.raises(InputError, match=expected):
+        import_dataset(ws, path)
+    assert list_datasets(ws) == []
+    assert workspace_files(ws) == before
+
+
+def test_excel_first_or_named_sheet(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        first = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+        first.to_excel(writer, sheet_name="first", index=False)
+        pd.DataFrame({"c": [3.5]}).to_excel(writer, sheet_name="second", index=False)
+    assert list(imported(ws, path).columns) == ["a", "b"]
+    assert imported(ws, path, name="second", sheet="second")["c"].tolist() == [3.5]
+    with pytest.raises(InputError, match="no sheet"):
+        import_dataset(ws, path, name="third", sheet="nope")
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="not an Excel workbook"):
+        import_dataset(ws, fake)
+
+
+def test_json_records_columns_and_lines(ws: Workspace, tmp_path: Path) -> None:
+    records = tmp_path / "records.json"
+    records.write_text('[{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]')
+    columns = tmp_path / "columns.json"
+    columns.write_text('{"a": [1, 2], "b": ["x", "y"]}')
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n')
+    for path in (records, columns, lines):
+        frame = imported(ws, path)
+        assert frame["a"].tolist() == [1, 2] and frame["b"].tolist() == ["x", "y"]
+    bad = tmp_path / "scalar.json"
+    bad.write_text("42")
+    with pytest.raises(InputError, match="expected a list"):
+        import_dataset(ws, bad)
+
+
+def test_parquet_and_feather(ws: Workspace, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(5), "y": list("abcde")})
+    frame.to_parquet(tmp_path / "f.parquet")
+    frame.to_feather(tmp_path / "f.feather")
+    assert imported(ws, tmp_path / "f.parquet").equals(frame)
+    assert imported(ws, tmp_path / "f.feather", name="f2")["y"].tolist() == list("abcde")
+    (tmp_path / "no.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match="cannot be read as PARQUET"):
+        import_dataset(ws, tmp_path / "no.parquet")
+
+
+def test_reimport_of_an_unchanged_file_reads_nothing(ws: Workspace, penguins_csv: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    first = import_dataset(ws, penguins_csv)
+
+    def must_not_read(*_a, **_k):
+        raise AssertionError("the unchanged file was read again")
+
+    monkeypatch.setattr(catalog, "csv_to_parquet", must_not_read)
+    again = import_dataset(ws, penguins_csv)
+    assert again.name == first.name and again.digest == first.digest
+    assert len(list_datasets(ws)) == 1
+
+
+def test_same_content_elsewhere_is_not_stored_twice(ws: Workspace, penguins_csv: Path,
+                                                    tmp_path: Path) -> None:
+    copy = tmp_path / "penguins.csv"
+    copy.write_bytes(penguins_csv.read_bytes())
+    a = import_dataset(ws, penguins_csv)
+    b = import_dataset(ws, copy)
+    assert (a.name, a.digest) == (b.name, b.digest)
+    assert len(list_datasets(ws)) == 1
+
+
+def test_cancel_leaves_nothing_behind(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("a,b\n" + "\n".join(f"{i},{i}" for i in range(600_000)) + "\n")
+    before = workspace_files(ws)
+    with pytest.raises(Cancelled):
+        import_dataset(ws, path, should_stop=lambda: True)
+    assert list_datasets(ws) == [] and workspace_files(ws) == before
+
+
+def test_progress_reports_bytes(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("a,b\n" + "\n".join(f"{i},{i}" for i in range(600_000)) + "\n")
+    events: list[Progress] = []
+    import_dataset(ws, path, emit=lambda e: events.append(e) if isinstance(e, Progress) else 0)
+    reads = [e for e in events if e.stage == "read"]
+    assert len(reads) >= 2 and reads[-1].current == path.stat().st_size
+
+
+@pytest.mark.timeout(60)
+def test_killing_an_import_lists_no_half_dataset(ws: Workspace, tmp_path: Path) -> None:
+    from studio.jobs.records import reap_stale
+    from studio.jobs.runner import JobRunner
+
+    path = tmp_path / "big.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(1_500_000, 4)), columns=list("abcd")).to_csv(path, index=False)
+    runner = JobRunner(ws, "import", {"path": str(path), "name": None})
+    runner.start()
+    for event in runner.events():
+        if isinstance(event, Progress) and event.stage == "read" and event.current > 0:
+            os.kill(runner.proc.pid, signal.SIGKILL)
+            break
+    list(runner.events())
+    reap_stale(ws)
+    assert list_datasets(ws) == []
+    assert not any(p.is_file() for p in (ws.root / "blobs").rglob("*"))
+
+
+def test_zip_is_not_a_table(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.txt", "hello")
+    with pytest.raises(InputError):
+        import_dataset(ws, path)
