@@ -154,8 +154,8 @@ def data_import(ws: Workspace, args: argparse.Namespace) -> int:
 
     if args.name is not None:
         check_name(args.name)
-    if not args.path.is_file():
-        raise InputError(f"{args.path}: no such file")
+    if not args.path.exists():
+        raise InputError(f"{args.path}: no such file or folder")
     from studio.core.datasets.catalog import find_imported
 
     seen = find_imported(ws, args.path, args.name)

@@ -206,9 +206,112 @@ def test_killing_an_import_lists_no_half_dataset(ws: Workspace, tmp_path: Path) 
     assert not any(p.is_file() for p in (ws.root / "blobs").rglob("*"))
 
 
-def test_zip_is_not_a_table(ws: Workspace, tmp_path: Path) -> None:
+def test_zip_without_class_folders_is_refused(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "data.zip"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("a.txt", "hello")
     with pytest.raises(InputError):
         import_dataset(ws, path)
+
+
+def make_images(root: Path, classes: dict[str, int], size: tuple[int, int] = (8, 6)) -> Path:
+    from PIL import Image
+
+    for cls, n in classes.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            color = (40 * i % 255, 100, 200 if cls == "cats" else 20)
+            Image.new("RGB", size, color).save(root / cls / f"{cls}{i}.png")
+    return root
+
+
+def test_image_folder_skips_and_lists_bad_files(ws: Workspace, tmp_path: Path) -> None:
+    root = make_images(tmp_path / "pets", {"cats": 3, "dogs": 2})
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    (root / "cats" / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    good = (root / "dogs" / "dogs0.png").read_bytes()
+    (root / "dogs" / "cut.png").write_bytes(good[: len(good) // 2])  # truncated
+    logs: list[str] = []
+    info = import_dataset(ws, root, emit=lambda e: logs.append(e.message)
+                          if isinstance(e, Log) else None)
+    frame = load_frame(ws, info)
+    assert info.name == "pets"
+    assert sorted(frame["label"].value_counts().items()) == [("cats", 3), ("dogs", 2)]
+    assert set(frame["path"]) >= {"cats/cats0.png", "dogs/dogs1.png"}
+    assert all(ws.blobs.exists(d) for d in frame["digest"])
+    assert frame["width"].tolist() == [8] * 5
+    skipped = " ".join(logs)
+    assert "notes.txt" in skipped and "fake.png" in skipped and "cut.png" in skipped
+
+
+def test_one_class_and_no_images_are_refused(ws: Workspace, tmp_path: Path) -> None:
+    one = make_images(tmp_path / "one", {"cats": 2})
+    with pytest.raises(InputError, match="only one class"):
+        import_dataset(ws, one)
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    (empty / "b").mkdir()
+    with pytest.raises(InputError, match="no readable images"):
+        import_dataset(ws, empty)
+
+
+def test_decompression_bomb_is_refused_not_decoded(ws: Workspace, tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = make_images(tmp_path / "set", {"a": 1, "b": 1})
+    bomb = Image.new("1", (1, 1))
+    bomb.save(root / "a" / "bomb.png")
+    raw = (root / "a" / "bomb.png").read_bytes()
+    # the same 1-bit PNG, claiming 20000 × 20000 pixels in its header
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    patched = raw[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) \
+        + raw[8 + 25:]
+    (root / "a" / "bomb.png").write_bytes(patched)
+    assert Image.MAX_IMAGE_PIXELS is not None
+    logs: list[str] = []
+    import_dataset(ws, root, emit=lambda e: logs.append(e.message) if isinstance(e, Log) else 0)
+    assert "bomb.png" in " ".join(logs) and "decompression bomb" in " ".join(logs)
+
+
+def test_zip_of_a_class_folder(ws: Workspace, tmp_path: Path) -> None:
+    root = make_images(tmp_path / "src" / "flowers", {"rose": 2, "tulip": 2})
+    archive = tmp_path / "flowers.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in root.rglob("*.png"):
+            z.write(f, f.relative_to(root.parent).as_posix())
+    frame = imported(ws, archive)
+    assert sorted(set(frame["label"])) == ["rose", "tulip"]
+    assert not list((ws.root / "tmp").glob("unzip-*"))
+
+
+@pytest.mark.parametrize("member", ["../evil.png", "/abs/evil.png", "a/../../evil.png"])
+def test_zip_slip_is_refused(ws: Workspace, tmp_path: Path, member: str) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a/ok.png", b"x")
+        z.writestr(member, b"x")
+    with pytest.raises(InputError, match="outside the archive"):
+        import_dataset(ws, archive)
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_zip_with_a_symlink_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        info = zipfile.ZipInfo("a/link.png")
+        info.external_attr = (0o120777 << 16)
+        z.writestr(info, "/etc/passwd")
+    with pytest.raises(InputError, match="is a link"):
+        import_dataset(ws, archive)
+
+
+def test_zip_bomb_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/zeros.png", b"\0" * (50 << 20))
+    with pytest.raises(InputError, match="zip bomb"):
+        import_dataset(ws, archive)

@@ -61,6 +61,11 @@ def name_from_path(path: Path) -> str:
 
 def source_key(path: Path) -> str:
     """Where the file is and what it looked like: a changed file gets a new key."""
+    if path.is_dir():  # a folder changes when any file in it does
+        stats = [f.stat() for f in sorted(path.rglob("*")) if f.is_file()]
+        size = sum(s.st_size for s in stats)
+        mtime = max((s.st_mtime_ns for s in stats), default=0)
+        return f"{path.resolve()}|{len(stats)}|{size}|{mtime}"
     st = path.stat()
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
@@ -98,13 +103,20 @@ def import_dataset(
         emit(Progress("done", 1, 1, "already imported"))
         return seen
 
-    size = path.stat().st_size
+    size = path.stat().st_size if path.is_file() else 0
     emit(Progress("read", 0, size, f"reading {path.name}"))
     fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix="import-", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if fmt in ("csv", "tsv"):
+        if fmt in ("images", "zip"):
+            from studio.core.datasets.images import image_folder_table, image_zip_table
+
+            read = image_folder_table if fmt == "images" else image_zip_table
+            arrow = read(path, ws.blobs, emit, should_stop)
+            pq.write_table(arrow, tmp, compression="snappy")
+            rows, schema, warnings = arrow.num_rows, arrow.schema, []
+        elif fmt in ("csv", "tsv"):
             result = csv_to_parquet(
                 path, dialect_for(path, fmt), tmp,
                 lambda done, total: emit(Progress("read", done, total, "")), should_stop)

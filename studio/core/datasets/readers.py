@@ -17,7 +17,7 @@ from studio.core.errors import InputError
 TABULAR_SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".parquet": "parquet",
     ".pq": "parquet", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel",
-    ".xlsm": "excel", ".feather": "feather", ".arrow": "feather",
+    ".xlsm": "excel", ".feather": "feather", ".arrow": "feather", ".zip": "zip",
 }
 
 
@@ -35,7 +35,7 @@ def check_file(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a data file")
+        return "images"
     fmt = detect_format(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty")
@@ -49,6 +49,8 @@ def dialect_for(path: Path, fmt: str) -> CsvDialect:
 def read_table(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
     """Read ``path`` whole into a DataFrame (for ``studio predict`` and small files)."""
     fmt = check_file(path)
+    if fmt in ("images", "zip"):
+        raise InputError(f"{path.name}: expected a table (CSV, Parquet, JSON, Excel…)")
     if fmt in ("csv", "tsv"):
         from studio.core.datasets.csv_stream import read_csv_table
 

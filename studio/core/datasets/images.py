@@ -1,0 +1,146 @@
+"""Image datasets: a folder with one sub-folder per class, or a zip of one.
+
+Every image is opened with Pillow (its decompression-bomb guard left on, its warning treated
+as a refusal) and fully decoded, so truncated files are found at import, skipped and listed.
+Kept images are copied into the blob store; the dataset itself is a manifest table of
+relative path, label, blob digest and size.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import pyarrow as pa
+
+from studio.core.errors import Cancelled, InputError
+from studio.core.events import Emit, Log, Progress
+from studio.core.store import BlobStore
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_ZIP_BYTES = 8 << 30  # uncompressed
+MAX_ZIP_RATIO = 200  # a zip bomb compresses far better than images do
+MAX_ZIP_MEMBERS = 500_000
+
+
+def image_folder_table(
+    folder: Path, blobs: BlobStore, emit: Emit, should_stop: Callable[[], bool],
+    label: str | None = None,
+) -> pa.Table:
+    from PIL import Image
+
+    name = label or folder.name
+    root = _class_root(folder, name)
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [(c.name, f) for c in classes for f in sorted(c.rglob("*"))
+             if f.is_file() and not f.name.startswith(".")]
+    rows: dict[str, list[object]] = {k: [] for k in ("path", "label", "digest", "width",
+                                                     "height")}
+    skipped: list[str] = []
+    for i, (cls, f) in enumerate(files):
+        if should_stop():
+            raise Cancelled("import cancelled")
+        rel = f.relative_to(root).as_posix()
+        if f.is_symlink():
+            skipped.append(f"{rel} (a link)")
+            continue
+        if f.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append(f"{rel} (not an image file)")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as img:
+                    img.load()  # decodes every pixel: a truncated file fails here
+                    width, height = img.size
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            skipped.append(f"{rel} (refused: too many pixels, a decompression bomb?)")
+            continue
+        except (OSError, SyntaxError, ValueError) as exc:
+            skipped.append(f"{rel} (unreadable: {str(exc).splitlines()[0][:80]})")
+            continue
+        rows["path"].append(rel)
+        rows["label"].append(cls)
+        rows["digest"].append(blobs.put_file(f))
+        rows["width"].append(width)
+        rows["height"].append(height)
+        if i % 50 == 0:
+            emit(Progress("images", i, len(files), rel))
+    emit(Progress("images", len(files), len(files), "done"))
+    if skipped:
+        shown = "; ".join(skipped[:20]) + (f"; and {len(skipped) - 20} more"
+                                           if len(skipped) > 20 else "")
+        emit(Log(f"skipped {len(skipped)} file(s): {shown}", "warning"))
+    labels = set(rows["label"])
+    if not rows["path"]:
+        raise InputError(f"{name}: no readable images found (one sub-folder per class)")
+    if len(labels) < 2:
+        raise InputError(f"{name}: found only one class ({next(iter(labels))!r}); "
+                         "an image dataset needs one sub-folder per class, at least two")
+    return pa.table(rows)
+
+
+def _class_root(folder: Path, name: str) -> Path:
+    """Descend through single wrapper folders (``photos/`` inside a zip) to the classes."""
+    root = folder
+    for _ in range(5):
+        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        dirs = [p for p in entries if p.is_dir()]
+        if len(dirs) == 1 and len(entries) == 1 and any(p.is_dir() for p in dirs[0].iterdir()):
+            root = dirs[0]  # a wrapper around the class folders, not a class of its own
+            continue
+        break
+    if not any(p.is_dir() for p in root.iterdir()):
+        raise InputError(f"{name}: no class sub-folders; put each class's images in a "
+                         "folder named after the class")
+    return root
+
+
+def safe_extract(archive: Path, dest: Path, should_stop: Callable[[], bool]) -> None:
+    """Extract a zip, refusing absolute paths, ``..``, links and bombs before writing."""
+    if not zipfile.is_zipfile(archive):
+        raise InputError(f"{archive.name}: not a zip file")
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = z.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise InputError(f"{archive.name}: too many files ({len(members):,})")
+            total = sum(m.file_size for m in members)
+            packed = max(1, sum(m.compress_size for m in members))
+            if total > MAX_ZIP_BYTES or total / packed > MAX_ZIP_RATIO:
+                raise InputError(f"{archive.name}: refused: it expands to {total:,} bytes "
+                                 f"({total / packed:.0f}× its size), a zip bomb?")
+            for m in members:
+                name = m.filename
+                pure = PurePosixPath(name.replace("\\", "/"))
+                if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
+                    raise InputError(f"{archive.name}: refused: member {name!r} points outside "
+                                     "the archive")
+                if stat.S_ISLNK(m.external_attr >> 16):
+                    raise InputError(f"{archive.name}: refused: member {name!r} is a link")
+            for m in members:
+                if should_stop():
+                    raise Cancelled("import cancelled")
+                target = dest.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts)
+                if m.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(m) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{archive.name}: damaged zip file: {exc}") from None
+
+
+def image_zip_table(
+    archive: Path, blobs: BlobStore, emit: Emit, should_stop: Callable[[], bool]
+) -> pa.Table:
+    with tempfile.TemporaryDirectory(dir=blobs.tmp, prefix="unzip-") as tmp:
+        emit(Progress("unzip", 0, 1, f"extracting {archive.name}"))
+        safe_extract(archive, Path(tmp), should_stop)
+        return image_folder_table(Path(tmp), blobs, emit, should_stop, label=archive.name)
