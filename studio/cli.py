@@ -48,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path)
     p.add_argument("--name")
     cmd("ls", "list datasets", data)
+    p = cmd("show", "show a dataset's columns and their profile", data)
+    p.add_argument("name")
+    p = cmd("rename", "rename a dataset", data)
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p = cmd("describe", "set a dataset's description", data)
+    p.add_argument("name")
+    p.add_argument("description")
+    p = cmd("rm", "delete a dataset (models trained on it keep working)", data)
+    p.add_argument("name")
+    p = cmd("export", "write a dataset as CSV (spreadsheet-safe)", data)
+    p.add_argument("name")
+    p.add_argument("--output", required=True, type=Path)
 
     p = cmd("train", "train a model on a dataset; prints NAME:VERSION and test metrics")
     p.add_argument("dataset")
@@ -180,6 +193,54 @@ def data_ls(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def data_show(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import dataset_profile, get_dataset
+
+    info = get_dataset(ws, args.name)
+    profile = dataset_profile(ws, info)
+    lines = [f"{info.name}: {info.rows:,} rows × {len(info.columns)} columns  ({info.source})"]
+    if info.description:
+        lines.append(info.description)
+    lines.append(f"{'COLUMN':<24} {'KIND':<12} {'MISSING':>8} {'UNIQUE':>8}  NOTES")
+    lines += [f"{c['name'][:24]:<24} {c['kind']:<12} {c['missing']:>8,} {c['unique']:>8,}  "
+              f"{'; '.join(c.get('warnings', []))}" for c in profile]
+    out(args, {**info.to_dict(), "profile": profile}, "\n".join(lines))
+    return EXIT_OK
+
+
+def data_rename(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import rename_dataset
+
+    info = rename_dataset(ws, args.name, args.new_name)
+    out(args, info.to_dict(), info.name)
+    return EXIT_OK
+
+
+def data_describe(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import describe_dataset
+
+    info = describe_dataset(ws, args.name, args.description)
+    out(args, info.to_dict(), "")
+    return EXIT_OK
+
+
+def data_rm(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import delete_dataset
+
+    delete_dataset(ws, args.name)
+    out(args, {"deleted": args.name}, f"deleted {args.name}")
+    return EXIT_OK
+
+
+def data_export(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import export_csv
+
+    rows = export_csv(ws, args.name, args.output)
+    out(args, {"dataset": args.name, "rows": rows, "output": str(args.output)},
+        f"wrote {rows:,} rows to {args.output}")
+    return EXIT_OK
+
+
 def train(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.datasets.catalog import check_name, get_dataset
     from studio.core.training.metrics import headline
@@ -287,7 +348,9 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 HANDLERS = {
-    ("data", "import"): data_import, ("data", "ls"): data_ls, ("train", None): train,
+    ("data", "import"): data_import, ("data", "ls"): data_ls, ("data", "show"): data_show,
+    ("data", "rename"): data_rename, ("data", "describe"): data_describe,
+    ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
     ("models", "ls"): models_ls, ("models", "show"): models_show, ("serve", None): serve,
     ("predict", None): predict,
 }

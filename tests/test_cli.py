@@ -428,3 +428,24 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
                              [manifest["lineage"]["job"]]).fetchone()
     assert job == ("done",)
     ws.db.close()
+
+
+def test_data_show_rename_describe_export_rm(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run_studio(home, "data", "import", str(PENGUINS)).returncode == 0
+    shown = json.loads(run_studio(home, "data", "show", "penguins", "--json").stdout)
+    kinds = {c["name"]: c["kind"] for c in shown["profile"]}
+    assert kinds["species"] == "categorical" and kinds["body_mass_g"] == "numeric"
+    assert run_studio(home, "data", "rename", "penguins", "birds").stdout == "birds\n"
+    assert run_studio(home, "data", "describe", "birds", "Palmer penguins").returncode == 0
+    listed = json.loads(run_studio(home, "data", "ls", "--json").stdout)["datasets"]
+    assert [(d["name"], d["description"]) for d in listed] == [("birds", "Palmer penguins")]
+    out = tmp_path / "birds.csv"
+    assert run_studio(home, "data", "export", "birds", "--output", str(out)).returncode == 0
+    assert pd.read_csv(out).shape == (344, 8)
+    taken = run_studio(home, "data", "rename", "birds", "bad name!")
+    assert taken.returncode == 2 and taken.stderr.startswith("studio: error:")
+    assert run_studio(home, "data", "rm", "birds").returncode == 0
+    gone = run_studio(home, "data", "rm", "birds")
+    assert gone.returncode == 2 and "no dataset named 'birds'" in gone.stderr
+    assert json.loads(run_studio(home, "data", "ls", "--json").stdout)["datasets"] == []

@@ -73,3 +73,47 @@ def test_atomic_write_refuses_a_missing_folder_and_leaves_nothing(tmp_path: Path
         atomic_write_text(tmp_path / "nope" / "out.csv", "a\n")
     atomic_write_text(tmp_path / "out.csv", "a\n")
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_profile_kinds_statistics_and_warnings() -> None:
+    from studio.core.datasets.profile import profile_columns, suggest_target, suggest_task
+
+    n = 200
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "customer_id": np.arange(1000, 1000 + n),
+        "ref": [f"R{i:05d}" for i in range(n)],
+        "income": rng.normal(50_000, 8_000, n),
+        "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+        "photo": [f"img/{i}.jpg" for i in range(n)],
+        "constant": ["x"] * n,
+        "sparse": [1.0] * 20 + [None] * (n - 20),
+        "churn": ["no"] * 190 + ["yes"] * 10,
+        "when": pd.date_range("2024-01-01", periods=n, freq="D"),
+    })
+    profile = {p["name"]: p for p in profile_columns(frame)}
+    kinds = {name: p["kind"] for name, p in profile.items()}
+    assert kinds == {"customer_id": "identifier", "ref": "identifier", "income": "numeric",
+                     "city": "categorical", "photo": "image path", "constant": "categorical",
+                     "sparse": "numeric", "churn": "categorical", "when": "datetime"}
+    income = profile["income"]
+    assert income["min"] < income["mean"] < income["max"] and income["std"] > 0
+    assert sum(income["histogram"]["counts"]) == n
+    assert len(income["histogram"]["edges"]) == len(income["histogram"]["counts"]) + 1
+    assert profile["city"]["top"][0][1] >= profile["city"]["top"][-1][1]
+    assert "constant" in profile["constant"]["warnings"]
+    assert any(w.startswith("mostly missing") for w in profile["sparse"]["warnings"])
+    assert "likely an identifier" in profile["customer_id"]["warnings"]
+    assert any(w.startswith("imbalanced") for w in profile["churn"]["warnings"])
+    assert suggest_target(list(profile.values())) == "churn"
+    assert suggest_task(profile["churn"]) == "classification"
+    assert suggest_task(profile["income"]) == "regression"
+    assert suggest_task(profile["photo"]) == "image classification"
+
+
+def test_identifier_columns_are_not_features() -> None:
+    train = pd.DataFrame({"id": np.arange(100), "x": np.linspace(0, 1, 100),
+                          "y": ["a", "b"] * 50})
+    recipe = fit_recipe(train, "y", "classification")
+    assert [f["name"] for f in recipe["features"]] == ["x"]
+    assert recipe["dropped"][0]["name"] == "id"

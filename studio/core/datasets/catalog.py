@@ -33,6 +33,7 @@ class DatasetInfo:
     columns: list[dict[str, Any]]
     source: str
     created: float
+    description: str = ""
 
     @property
     def column_names(self) -> list[str]:
@@ -42,6 +43,7 @@ class DatasetInfo:
         return {
             "name": self.name, "digest": self.digest, "rows": self.rows,
             "columns": self.columns, "source": self.source, "created": self.created,
+            "description": self.description,
         }
 
 
@@ -174,6 +176,7 @@ def _info(row: dict[str, Any]) -> DatasetInfo:
     return DatasetInfo(
         name=row["name"], digest=row["digest"], rows=row["rows"],
         columns=json.loads(row["columns"]), source=row["source"], created=row["created"],
+        description=row.get("description") or "",
     )
 
 
@@ -190,3 +193,46 @@ def get_dataset(ws: Workspace, name: str) -> DatasetInfo:
 
 def load_frame(ws: Workspace, info: DatasetInfo) -> pd.DataFrame:
     return pd.read_parquet(ws.blobs.verified_path(info.digest))
+
+
+def rename_dataset(ws: Workspace, name: str, new_name: str) -> DatasetInfo:
+    check_name(new_name)
+    with ws.db.immediate():
+        info = get_dataset(ws, name)
+        if new_name == name:
+            return info
+        if list(ws.db.db["datasets"].rows_where("name = ?", [new_name])):
+            raise InputError(f"a dataset named {new_name!r} already exists")
+        ws.db.conn.execute("UPDATE datasets SET name = ? WHERE name = ?", [new_name, name])
+    return get_dataset(ws, new_name)
+
+
+def describe_dataset(ws: Workspace, name: str, description: str) -> DatasetInfo:
+    get_dataset(ws, name)
+    ws.db.conn.execute("UPDATE datasets SET description = ? WHERE name = ?",
+                       [description.strip()[:2000], name])
+    return get_dataset(ws, name)
+
+
+def delete_dataset(ws: Workspace, name: str) -> None:
+    """Unlist the dataset; its snapshot goes too unless another dataset shares it.
+
+    Models trained on it keep working: a version carries its own recipe and files.
+    """
+    with ws.db.immediate() as conn:
+        info = get_dataset(ws, name)
+        conn.execute("DELETE FROM datasets WHERE name = ?", [name])
+        shared = conn.execute("SELECT 1 FROM datasets WHERE digest = ?", [info.digest]).fetchone()
+        if shared is None:
+            conn.execute("DELETE FROM profiles WHERE digest = ?", [info.digest])
+    if shared is None:  # after the commit: a crash here leaves an unreferenced blob, no more
+        ws.blobs.path(info.digest).unlink(missing_ok=True)
+
+
+def export_csv(ws: Workspace, name: str, dest: Path) -> int:
+    """The dataset as CSV, cells that a spreadsheet would run as formulas neutralized."""
+    from studio.core.files import atomic_write_text, csv_safe
+
+    frame = load_frame(ws, get_dataset(ws, name))
+    atomic_write_text(dest, csv_safe(frame).to_csv(index=False))
+    return len(frame)

@@ -1,44 +1,98 @@
-"""Column kinds and the suggested target and task, from a DataFrame."""
+"""Column kinds, statistics and warnings; the suggested target and task."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 MAX_CATEGORIES = 50
 MAX_CLASSES = 30
+MIN_ROWS_FOR_ID = 20
 TARGET_NAMES = ("target", "label", "class", "y", "outcome")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|^id_|Id$", re.IGNORECASE)
+HISTOGRAM_BINS = 20
+TOP_VALUES = 10
 
 
 def column_kind(series: pd.Series) -> str:
-    """numeric, boolean, categorical, datetime or text (text: too many distinct values)."""
+    """numeric, boolean, categorical, datetime, text, identifier or image path."""
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
-    if pd.api.types.is_numeric_dtype(series):
-        return "numeric"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
-    unique = series.nunique(dropna=True)
-    if unique <= MAX_CATEGORIES or unique <= 0.05 * max(1, series.notna().sum()):
+    values = series.dropna()
+    n = len(values)
+    if pd.api.types.is_numeric_dtype(series):
+        if n >= MIN_ROWS_FOR_ID and _looks_like_integer_ids(values, str(series.name)):
+            return "identifier"
+        return "numeric"
+    unique = values.nunique()
+    if n and values.astype(str).str.lower().str.endswith(IMAGE_SUFFIXES).mean() > 0.9:
+        return "image path"
+    if unique <= MAX_CATEGORIES or unique <= 0.05 * max(1, n):
         return "categorical"
+    if n >= MIN_ROWS_FOR_ID and unique == n and values.astype(str).str.len().mean() < 40:
+        return "identifier"
     return "text"
+
+
+def _looks_like_integer_ids(values: pd.Series, name: str) -> bool:
+    if not bool((values == values.round()).all()) or values.nunique() != len(values):
+        return False
+    return bool(_ID_NAME.search(name)) or values.is_monotonic_increasing
 
 
 def column_profile(series: pd.Series) -> dict[str, Any]:
     kind = column_kind(series)
     values = series.dropna()
-    profile = {
+    total = len(series)
+    profile: dict[str, Any] = {
         "name": str(series.name),
         "dtype": str(series.dtype),
         "kind": kind,
-        "missing": int(series.isna().sum()),
+        "missing": int(total - len(values)),
         "unique": int(values.nunique()),
         "count": len(values),
     }
-    if kind == "numeric":
-        profile["integral"] = bool((values == values.round()).all()) if len(values) else True
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric and len(values):
+        numbers = values.astype("float64")
+        numbers = numbers[np.isfinite(numbers)]
+        profile["integral"] = bool((numbers == numbers.round()).all())
+        if len(numbers):
+            profile.update(min=float(numbers.min()), max=float(numbers.max()),
+                           mean=float(numbers.mean()), std=float(numbers.std(ddof=0)))
+            counts, edges = np.histogram(numbers, bins=HISTOGRAM_BINS)
+            profile["histogram"] = {"counts": counts.tolist(), "edges": edges.tolist()}
+    elif kind == "datetime" and len(values):
+        profile.update(min=str(values.min()), max=str(values.max()))
+    if kind != "numeric" and len(values):
+        top = values.astype(str).value_counts().head(TOP_VALUES)
+        profile["top"] = [[str(k), int(v)] for k, v in top.items()]
+    profile["warnings"] = _warnings(profile, total)
     return profile
+
+
+def _warnings(p: dict[str, Any], total: int) -> list[str]:
+    out = []
+    if p["unique"] <= 1:
+        out.append("constant")
+    if total and p["missing"] / total > 0.5:
+        out.append(f"mostly missing ({p['missing'] / total:.0%})")
+    if p["kind"] == "identifier":
+        out.append("likely an identifier")
+    if p["kind"] in ("categorical", "text") and p["unique"] > MAX_CATEGORIES:
+        out.append(f"high cardinality ({p['unique']:,} values)")
+    top = p.get("top")
+    if p["kind"] in ("categorical", "boolean") and top and 2 <= p["unique"] <= MAX_CLASSES:
+        smallest = min(v for _, v in top) if p["unique"] <= TOP_VALUES else None
+        if smallest is not None and smallest / top[0][1] < 0.1:
+            out.append(f"imbalanced classes (smallest {smallest:,} vs largest {top[0][1]:,})")
+    return out
 
 
 def profile_columns(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -58,7 +112,9 @@ def suggest_target(columns: list[dict[str, Any]]) -> str:
 
 def suggest_task(profile: dict[str, Any]) -> str:
     """classification for labels and small integer codes, regression for other numbers."""
-    if profile["kind"] == "numeric":
+    if profile["kind"] in ("numeric", "identifier"):
         small = profile["unique"] <= min(MAX_CLASSES, max(2, profile.get("count", 0) // 10))
         return "classification" if profile.get("integral") and small else "regression"
+    if profile["kind"] == "image path":
+        return "image classification"
     return "classification"

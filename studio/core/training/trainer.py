@@ -40,8 +40,13 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
     if spec.target not in frame.columns:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {spec.target!r} in dataset {spec.dataset!r}; columns: {cols}")
+    if {"path", "label", "digest"} <= set(frame.columns):
+        raise InputError(f"{spec.dataset!r} is an image dataset: training on images is not "
+                         "supported yet, only tables")
     frame = frame[~frame[spec.target].map(is_missing)].reset_index(drop=True)
     task = spec.task if spec.task != "auto" else suggest_task(column_profile(frame[spec.target]))
+    if task not in ("classification", "regression"):
+        raise InputError(f"target {spec.target!r} suggests {task}, which is not supported yet")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(frame[spec.target]):
             raise InputError(f"target {spec.target!r} is not numeric: use task classification")
