@@ -52,7 +52,8 @@ def test_drop_train_serve_try(window, qtbot):
     assert window.datasets.model.rowCount() == 344
     assert window.datasets.model.columnCount() == 8
     window.datasets.set_target("species")
-    assert window.datasets.task_label.text().startswith("classification")
+    assert window.datasets.task.currentText() == "classification"
+    assert "train 240" in window.datasets.split_label.text()
     window.datasets.epochs.setValue(25)
     shot(window, "1-datasets")
 
@@ -114,7 +115,7 @@ def test_bad_file_shows_a_message_and_imports_nothing(window, qtbot, tmp_path, m
 def test_train_form_rejects_bad_input_without_starting_a_job(window, qtbot, monkeypatch):
     shown: list[str] = []
     monkeypatch.setattr(window, "error", shown.append)
-    window.train("nope", "species", 5)
+    window.train({"dataset": "nope", "target": "species", "epochs": 5})
     assert shown and "nope" in shown[0]
     assert not window.training.running
 
@@ -127,7 +128,7 @@ def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot
 
     drop(window, [SAMPLE])
     qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
-    window.train("penguins", "species", 5000)
+    window.train({"dataset": "penguins", "target": "species", "epochs": 5000})
     qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 2, timeout=60_000)
     job = window.training.job
     os.kill(job.runner.proc.pid, signal.SIGKILL)
@@ -137,3 +138,57 @@ def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot
     assert get_job(window.ws, job.runner.job_id)["status"] == "failed"
     assert list_versions(window.ws) == []
     assert window.datasets.train_btn.isEnabled()  # the person can try again
+
+
+def test_profile_panel_split_preview_rename_and_delete(window, qtbot, tmp_path):
+    drop(window, [SAMPLE])
+    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    page = window.datasets
+    page.columns.select("body_mass_g")
+    assert page.columns.chart_kind == "histogram"
+    assert "mean" in page.columns.detail.text()
+    page.columns.select("island")
+    assert page.columns.chart_kind == "top values"
+    page.set_target("species")
+    page.ratios[0].setValue(60)  # 60 + 15 + 15: not a whole
+    assert "must be 100%" in page.split_label.text() and not page.train_btn.isEnabled()
+    page.ratios[2].setValue(25)
+    assert "test 86" in page.split_label.text() and page.train_btn.isEnabled()
+    page.rename("penguins", "birds")
+    assert [page.list.item(i).text().split("\n")[0] for i in range(page.list.count())] == ["birds"]
+    page.export("birds", tmp_path / "birds.csv")
+    assert (tmp_path / "birds.csv").read_text().startswith("species,")
+    page.delete("birds", confirm=False)
+    assert page.list.count() == 0 and page.right.currentWidget() is page.empty
+
+
+def test_image_folder_drop_shows_thumbnails(window, qtbot, tmp_path):
+    from PIL import Image
+
+    for cls, color in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (tmp_path / "colors" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40 + i, 30), color).save(tmp_path / "colors" / cls / f"{i}.png")
+    drop(window, [tmp_path / "colors"])
+    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    page = window.datasets
+    assert page.view.currentWidget() is page.thumbs
+    assert page.thumbs.count() == 6
+    assert {page.thumbs.item(i).text() for i in range(6)} == {"red", "blue"}
+    assert not page.thumbs.item(0).icon().isNull()
+    assert page.target.currentText() == "label"
+    shot(window, "5-images")
+
+
+def test_cancel_an_import_keeps_nothing(window, qtbot, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    big = tmp_path / "big.csv"
+    pd.DataFrame(np.random.default_rng(0).normal(size=(1_500_000, 4))).to_csv(big, index=False)
+    window.import_paths([big])
+    qtbot.waitUntil(lambda: window.cancel_btn.isVisible(), timeout=10_000)
+    window.cancel_import()
+    qtbot.waitUntil(lambda: window.import_job is None, timeout=60_000)
+    assert window.datasets.list.count() == 0
+    assert "cancelled" in window.status_text.text() or "Imported" in window.status_text.text()

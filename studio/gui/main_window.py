@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -30,8 +31,8 @@ from studio.gui.pages.training import TrainingPage
 
 PAGES = ("Datasets", "Training", "Models", "Serving")
 ICONS = ("▦", "◔", "◆", "▶")
-FILE_FILTER = ("Data files (*.csv *.tsv *.txt *.parquet *.pq *.feather *.arrow *.json *.jsonl "
-               "*.ndjson *.xlsx);;All files (*)")
+FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.feather *.arrow *.json "
+               "*.jsonl *.ndjson *.xlsx *.xlsm *.zip);;All files (*)")
 
 
 class MainWindow(QMainWindow):
@@ -81,19 +82,40 @@ class MainWindow(QMainWindow):
         self.job_progress = QProgressBar()
         self.job_progress.setMaximumWidth(260)
         self.job_progress.hide()
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop this import; nothing of it is kept")
+        self.cancel_btn.clicked.connect(self.cancel_import)
+        self.cancel_btn.hide()
         self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.cancel_btn)
         self.statusBar().addPermanentWidget(QLabel(f"Workspace: {ws.root}"))
 
         self.datasets.import_requested.connect(self.choose_files)
         self.datasets.sample_requested.connect(self.import_sample)
         self.datasets.train_requested.connect(self.train)
         self.datasets.message.connect(self.error)
+        self.datasets.changed.connect(lambda: self.models.refresh())
+        self._menus()
         self.training.finished.connect(self._on_trained)
         self.training.message.connect(self.error)
         self.models.serve_requested.connect(self.serve)
         self.serving.message.connect(self.error)
         self.nav.setCurrentRow(0)
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        act = file.addAction("&Import files…", self.choose_files)
+        act.setShortcut(QKeySequence.StandardKey.Open)
+        file.addAction("Import image &folder…", self.choose_folder)
+        file.addAction("Open &sample (penguins)", self.import_sample)
+        file.addSeparator()
+        act = file.addAction("&Quit", self.close)
+        act.setShortcut(QKeySequence.StandardKey.Quit)
+        go = self.menuBar().addMenu("&Go")
+        for i, name in enumerate(PAGES):
+            act = go.addAction(name, lambda i=i: self.nav.setCurrentRow(i))
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
 
     def load(self) -> None:
         """Read the workspace after the window is on screen, so start-up stays quick."""
@@ -131,6 +153,18 @@ class MainWindow(QMainWindow):
                                                 FILE_FILTER)
         self.import_paths([Path(f) for f in files])
 
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of images (one "
+                                                  "sub-folder per class)", str(Path.home()))
+        if folder:
+            self.import_paths([Path(folder)])
+
+    def cancel_import(self) -> None:
+        if self.import_job is not None:
+            self.pending_imports.clear()
+            self.cancel_btn.setEnabled(False)
+            self.import_job.stop()
+
     def import_sample(self) -> None:
         from studio.resources import sample_path
 
@@ -145,6 +179,7 @@ class MainWindow(QMainWindow):
         if not self.pending_imports:
             self.import_job = None
             self.job_progress.hide()
+            self.cancel_btn.hide()
             return
         from studio.core.datasets.catalog import find_imported
 
@@ -159,6 +194,8 @@ class MainWindow(QMainWindow):
         self.status(f"Importing {path.name}…")
         self.job_progress.setRange(0, 0)
         self.job_progress.show()
+        self.cancel_btn.setEnabled(True)
+        self.cancel_btn.show()
         job = JobBridge(self.ws, "import", {"path": str(path), "name": None}, self)
         job.events.connect(self._on_import_events)
         job.finished.connect(lambda final: self._on_imported(path, final))
@@ -168,32 +205,36 @@ class MainWindow(QMainWindow):
     def _on_import_events(self, batch: list[Event]) -> None:
         for event in batch:
             if isinstance(event, Progress) and event.total:
-                self.job_progress.setRange(0, int(event.total))
-                self.job_progress.setValue(int(event.current))
-                self.job_progress.setFormat(event.stage)
+                # per mille: byte counts of big files overflow QProgressBar's int
+                self.job_progress.setRange(0, 1000)
+                self.job_progress.setValue(int(1000 * event.current / event.total))
+                self.job_progress.setFormat(f"{event.stage} %p%")
 
     def _on_imported(self, path: Path, final: Done | Failed) -> None:
         if isinstance(final, Done):
             name = final.result["dataset"]
             self.status(f"Imported {path.name} as “{name}” ({final.result['rows']:,} rows)")
             self.datasets.show_dataset(name)
+        elif final.cancelled:
+            self.status(f"Import of {path.name} cancelled; nothing was kept")
         else:
             self.error(f"Could not import {path.name}:\n{final.error}")
         QTimer.singleShot(0, self._next_import)
 
     # -- train and serve --------------------------------------------------------------------
 
-    def train(self, dataset: str, target: str, epochs: int) -> None:
+    def train(self, options: dict) -> None:
+        """Start training with the choices of the Datasets page (TrainSpec fields)."""
         from studio.core.errors import StudioError
 
         try:
-            self.training.start(dataset, target, epochs)
+            self.training.start(**options)
         except StudioError as exc:
             self.error(str(exc))
             return
         self.datasets.set_busy(True)
         self.go(self.training)
-        self.status(f"Training on {dataset}…")
+        self.status(f"Training on {options['dataset']}…")
 
     def _on_trained(self, final: Done | Failed) -> None:
         self.datasets.set_busy(False)

@@ -1,16 +1,24 @@
-"""Datasets: the imported tables, one shown in a virtual table, and where training starts."""
+"""Datasets: the imported tables, one shown in a virtual table with its column profile, and
+where a training run is set up (target, task, split, epochs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -21,21 +29,27 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.workspace import Workspace
+from studio.gui.widgets.column_profile import ColumnProfile
 from studio.gui.widgets.frame_model import FrameModel
 from studio.gui.worker import run_in_thread
 
 DROP_HINT = (
     "<h2>Drop a dataset anywhere on this window</h2>"
-    "<p>CSV, TSV, Parquet, Feather, JSON / JSON Lines or Excel.<br>"
-    "Or use <b>Import…</b>, or open the bundled <b>penguins</b> sample.</p>"
+    "<p>CSV, TSV, Parquet, Feather, JSON / JSON Lines, Excel,<br>"
+    "a folder of images with one sub-folder per class, or a zip of one.<br>"
+    "Or use <b>File → Import…</b>, or open the bundled <b>penguins</b> sample.</p>"
 )
+TASKS = ["classification", "regression"]
+THUMBNAILS = 240
+THUMB_PX = 96
 
 
 class DatasetsPage(QWidget):
     import_requested = Signal()  # the window owns the file dialog and the import job
     sample_requested = Signal()
-    train_requested = Signal(str, str, int)  # dataset, target, epochs
+    train_requested = Signal(dict)  # TrainSpec fields chosen here
     message = Signal(str)
+    changed = Signal()  # renamed or deleted: other pages refresh
 
     def __init__(self, ws: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,11 +57,14 @@ class DatasetsPage(QWidget):
         self.current: Any = None  # DatasetInfo of the shown dataset
         self._loading: Any = None  # the DatasetInfo being read in the background
         self.profile: list[dict[str, Any]] = []
+        self.frame: Any = None
         self._busy = False
 
         self.list = QListWidget()
         self.list.setObjectName("datasetList")
         self.list.currentItemChanged.connect(self._on_select)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         import_btn = QPushButton("Import…")
         import_btn.clicked.connect(self.import_requested)
         sample_btn = QPushButton("Open sample")
@@ -65,15 +82,46 @@ class DatasetsPage(QWidget):
         buttons.addWidget(sample_btn)
         left_layout.addLayout(buttons)
 
+        self.right = QStackedWidget()
+        self.empty = QLabel(DROP_HINT)
+        self.empty.setObjectName("dropHint")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.right.addWidget(self.empty)
+        self.right.addWidget(self._detail())
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([200, 1000])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+    def _detail(self) -> QWidget:
         self.name_label = QLabel()
         self.name_label.setObjectName("datasetName")
         self.shape_label = QLabel()
         self.shape_label.setObjectName("muted")
+        self.description = QLabel()
+        self.description.setObjectName("muted")
+        header = QHBoxLayout()
+        header.addWidget(self.name_label)
+        header.addWidget(self.shape_label)
+        header.addWidget(self.description, 1)
+
         self.target = QComboBox()
-        self.target.setMinimumWidth(160)
+        self.target.setMinimumWidth(150)
         self.target.currentTextChanged.connect(self._on_target)
-        self.task_label = QLabel()
-        self.task_label.setObjectName("muted")
+        self.task = QComboBox()
+        self.task.addItems(TASKS)
+        self.ratios = [QSpinBox() for _ in range(3)]
+        for box, value, tip in zip(self.ratios, (70, 15, 15),
+                                   ("training", "validation", "test"), strict=True):
+            box.setRange(0, 100)
+            box.setValue(value)
+            box.setSuffix("%")
+            box.setToolTip(f"share of rows for {tip}")
+            box.valueChanged.connect(self._update_split)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setValue(40)
@@ -81,46 +129,52 @@ class DatasetsPage(QWidget):
         self.train_btn.setObjectName("primary")
         self.train_btn.clicked.connect(self._on_train)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Target"))
-        controls.addWidget(self.target)
-        controls.addWidget(self.task_label)
+        for label, widget in (("Target", self.target), ("Task", self.task)):
+            controls.addWidget(QLabel(label))
+            controls.addWidget(widget)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Split"))
+        for box in self.ratios:
+            controls.addWidget(box)
         controls.addStretch(1)
         controls.addWidget(QLabel("Epochs"))
         controls.addWidget(self.epochs)
         controls.addWidget(self.train_btn)
+        self.split_label = QLabel()
+        self.split_label.setObjectName("muted")
+        self.split_label.setWordWrap(True)
 
         self.model = FrameModel()
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.thumbs = QListWidget()
+        self.thumbs.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumbs.setSpacing(6)
+        self.view = QStackedWidget()
+        self.view.addWidget(self.table)
+        self.view.addWidget(self.thumbs)
+        self.columns = ColumnProfile()
+        self.columns.column_selected.connect(self._scroll_to_column)
+        body = QSplitter()
+        body.addWidget(self.view)
+        body.addWidget(self.columns)
+        body.setStretchFactor(0, 1)
+        body.setSizes([700, 330])
 
         detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        header = QHBoxLayout()
-        header.addWidget(self.name_label)
-        header.addWidget(self.shape_label)
-        header.addStretch(1)
-        detail_layout.addLayout(header)
-        detail_layout.addLayout(controls)
-        detail_layout.addWidget(self.table, 1)
+        layout = QVBoxLayout(detail)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(header)
+        layout.addLayout(controls)
+        layout.addWidget(self.split_label)
+        layout.addWidget(body, 1)
+        return detail
 
-        self.empty = QLabel(DROP_HINT)
-        self.empty.setObjectName("dropHint")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.right = QStackedWidget()
-        self.right.addWidget(self.empty)
-        self.right.addWidget(detail)
-
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(self.right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([220, 900])
-        layout = QVBoxLayout(self)
-        layout.addWidget(split)
+    # -- the list ---------------------------------------------------------------------------
 
     def refresh(self, select: str | None = None) -> None:
         from studio.core.datasets.catalog import list_datasets
@@ -131,6 +185,7 @@ class DatasetsPage(QWidget):
         for info in list_datasets(self.ws):
             item = QListWidgetItem(f"{info.name}\n{info.rows:,} rows · {len(info.columns)} cols")
             item.setData(Qt.ItemDataRole.UserRole, info.name)
+            item.setToolTip(info.description or info.source)
             self.list.addItem(item)
             if info.name == keep:
                 self.list.setCurrentItem(item)
@@ -141,6 +196,76 @@ class DatasetsPage(QWidget):
 
     def show_dataset(self, name: str) -> None:
         self.refresh(select=name)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        name = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename(name))
+        menu.addAction("Describe…", lambda: self.describe(name))
+        menu.addAction("Export as CSV…", lambda: self.export(name))
+        menu.addSeparator()
+        menu.addAction("Delete…", lambda: self.delete(name))
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def rename(self, name: str, new_name: str | None = None) -> None:
+        from studio.core.datasets.catalog import rename_dataset
+        from studio.core.errors import StudioError
+
+        if new_name is None:
+            new_name, ok = QInputDialog.getText(self, "Rename dataset", "New name:", text=name)
+            if not ok:
+                return
+        try:
+            info = rename_dataset(self.ws, name, new_name.strip())
+        except StudioError as exc:
+            self.message.emit(str(exc))
+            return
+        self.current = None
+        self.refresh(select=info.name)
+        self.changed.emit()
+
+    def describe(self, name: str) -> None:
+        from studio.core.datasets.catalog import describe_dataset, get_dataset
+
+        text, ok = QInputDialog.getMultiLineText(self, "Describe dataset", f"{name}:",
+                                                 get_dataset(self.ws, name).description)
+        if ok:
+            describe_dataset(self.ws, name, text)
+            self.refresh(select=name)
+
+    def export(self, name: str, dest: Path | None = None) -> None:
+        from studio.core.datasets.catalog import export_csv
+        from studio.core.errors import StudioError
+
+        if dest is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export as CSV",
+                                                    str(Path.home() / f"{name}.csv"),
+                                                    "CSV (*.csv)")
+            if not chosen:
+                return
+            dest = Path(chosen)
+        try:
+            export_csv(self.ws, name, dest)
+        except StudioError as exc:
+            self.message.emit(str(exc))
+
+    def delete(self, name: str, confirm: bool = True) -> None:
+        from studio.core.datasets.catalog import delete_dataset
+
+        if confirm and QMessageBox.question(
+                self, "Delete dataset",
+                f"Delete “{name}”? Models trained on it keep working.") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        delete_dataset(self.ws, name)
+        self.current = None
+        self.refresh()
+        self.changed.emit()
+
+    # -- one dataset ------------------------------------------------------------------------
 
     def _on_select(self, item: QListWidgetItem | None, _prev: Any) -> None:
         if item is None:
@@ -155,6 +280,7 @@ class DatasetsPage(QWidget):
         self.shape_label.setText("loading…")
         self.train_btn.setEnabled(False)
         self.right.setCurrentIndex(1)
+
         # Reading and verifying the snapshot is file work: never on the GUI thread.
         def load() -> tuple[Any, Any, Any]:
             frame = load_frame(self.ws, info)
@@ -172,21 +298,43 @@ class DatasetsPage(QWidget):
         info, frame, profile = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
-        self.current = info
-        self.profile = profile
+        self.current, self.frame, self.profile = info, frame, profile
         self.train_btn.setEnabled(not self._busy)
         kinds = {c["name"]: c["kind"] for c in profile}
         self.model.set_frame(frame, kinds)
         self.table.resizeColumnsToContents()
         self.name_label.setText(info.name)
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
+        self.description.setText(info.description)
+        self.columns.set_profile(profile, info.rows)
+        images = {"path", "label", "digest"} <= set(frame.columns)
+        self.view.setCurrentIndex(1 if images else 0)
+        if images:
+            self._show_thumbnails(frame)
         self.target.blockSignals(True)
         self.target.clear()
         self.target.addItems(info.column_names)
-        self.target.setCurrentText(suggest_target(profile))
+        self.target.setCurrentText("label" if images else suggest_target(profile))
         self.target.blockSignals(False)
         self._on_target(self.target.currentText())
-        self.right.setCurrentIndex(1)
+        if images:
+            self.split_label.setText("An image dataset: training on images is not supported "
+                                     "yet; tables only.")
+            self.train_btn.setEnabled(False)
+
+    def _show_thumbnails(self, frame: Any) -> None:
+        self.thumbs.clear()
+        per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
+        for label, group in frame.groupby("label", sort=True):
+            for row in group.head(per_class).itertuples():
+                reader = QImageReader(str(self.ws.blobs.path(row.digest)))
+                reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
+                    QSize(int(row.width), int(row.height)),
+                    Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
+                        QSize(THUMB_PX, THUMB_PX)))
+                item = QListWidgetItem(QPixmap.fromImage(reader.read()), str(label))
+                item.setToolTip(row.path)
+                self.thumbs.addItem(item)
 
     def _on_target(self, name: str) -> None:
         if self.current is None or not name:
@@ -195,17 +343,65 @@ class DatasetsPage(QWidget):
 
         col = next(c for c in self.profile if c["name"] == name)
         task = suggest_task(col)
-        if task == "classification":
-            task += f" · {col['unique']} classes"
-        self.task_label.setText(task)
+        self.task.setCurrentText(task if task in TASKS else "classification")
+        self.columns.select(name)
+        self._update_split()
 
-    def set_target(self, name: str) -> None:
-        self.target.setCurrentText(name)
+    def _scroll_to_column(self, name: str) -> None:
+        if self.frame is not None and name in self.frame.columns:
+            self.table.scrollTo(self.model.index(0, list(self.frame.columns).index(name)))
+
+    def split_ratios(self) -> list[float]:
+        return [box.value() / 100 for box in self.ratios]
+
+    def _update_split(self) -> None:
+        """Rows per split, and per class for classification, as training will cut them."""
+        import numpy as np
+        import pandas as pd
+
+        from studio.core.datasets.recipe import as_category, is_missing
+        from studio.core.datasets.split import split_indices
+        from studio.core.errors import InputError
+
+        if self.frame is None or not self.target.currentText():
+            return
+        ratios = self.split_ratios()
+        if abs(sum(ratios) - 1) > 1e-9:
+            self.split_label.setText(f"<span style='color:#d93025'>The split adds up to "
+                                     f"{sum(ratios):.0%}: it must be 100%.</span>")
+            self.train_btn.setEnabled(False)
+            return
+        y = self.frame[self.target.currentText()]
+        y = y[~y.map(is_missing)]
+        classify = self.task.currentText() == "classification"
+        labels = pd.factorize(y.map(as_category))[0] if classify else None
+        try:
+            parts = split_indices(labels, len(y), tuple(ratios))  # type: ignore[arg-type]
+        except InputError as exc:
+            self.split_label.setText(f"<span style='color:#d93025'>{exc}</span>")
+            self.train_btn.setEnabled(False)
+            return
+        self.train_btn.setEnabled(not self._busy)
+        text = " · ".join(f"{n} {len(p):,}" for n, p in
+                          zip(("train", "validation", "test"), parts, strict=True))
+        if classify and y.nunique() <= 12:
+            names = y.map(as_category).to_numpy()
+            per = ", ".join(
+                f"{c} {'/'.join(str(int((names[p] == c).sum())) for p in parts)}"
+                for c in sorted(np.unique(names)))
+            text += f"  —  per class (train/validation/test): {per}"
+        self.split_label.setText(f"Seeded split, stratified by class: {text}" if classify
+                                 else f"Seeded split: {text}")
 
     def _on_train(self) -> None:
         if self.current is not None:
-            self.train_requested.emit(self.current.name, self.target.currentText(),
-                                      self.epochs.value())
+            self.train_requested.emit({
+                "dataset": self.current.name, "target": self.target.currentText(),
+                "task": self.task.currentText(), "epochs": self.epochs.value(),
+                "split": self.split_ratios()})
+
+    def set_target(self, name: str) -> None:
+        self.target.setCurrentText(name)
 
     def set_busy(self, busy: bool) -> None:
         self._busy = busy

@@ -112,7 +112,8 @@ class TrainingPage(QWidget):
     def running(self) -> bool:
         return self.job is not None and self.job.running
 
-    def start(self, dataset: str, target: str, epochs: int) -> None:
+    def start(self, dataset: str, target: str, epochs: int, task: str = "auto",
+              split: list[float] | None = None) -> None:
         from studio.core.datasets.catalog import get_dataset
         from studio.core.training.spec import TrainSpec, default_threads
 
@@ -120,7 +121,8 @@ class TrainingPage(QWidget):
             self.message.emit("A training job is already running.")
             return
         info = get_dataset(self.ws, dataset)
-        spec = TrainSpec(dataset=dataset, target=target, epochs=epochs,
+        spec = TrainSpec(dataset=dataset, target=target, epochs=epochs, task=task,
+                         split=split or [0.7, 0.15, 0.15],
                          threads=default_threads(leave_one_free=True))
         spec.validate().check_columns(info.column_names)
         self.loss.clear_data()
