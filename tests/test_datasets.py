@@ -117,3 +117,14 @@ def test_identifier_columns_are_not_features() -> None:
     recipe = fit_recipe(train, "y", "classification")
     assert [f["name"] for f in recipe["features"]] == ["x"]
     assert recipe["dropped"][0]["name"] == "id"
+
+
+def test_split_preview_counts_what_training_cuts() -> None:
+    from studio.core.datasets.split import present_mask, split_indices, split_preview, strata
+
+    y = pd.Series(["a"] * 50 + ["b"] * 30 + ["NA"] * 5 + [None] * 5 + ["c"] * 20)
+    preview = split_preview(y, True, (0.7, 0.15, 0.15))
+    kept = y[present_mask(y)]
+    parts = split_indices(strata(kept), len(kept), (0.7, 0.15, 0.15))
+    assert preview["sizes"] == [len(p) for p in parts] and sum(preview["sizes"]) == 100
+    assert preview["classes"] == {"a": [34, 8, 8], "b": [22, 4, 4], "c": [14, 3, 3]}

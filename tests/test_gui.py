@@ -47,13 +47,14 @@ def test_drop_train_serve_try(window, qtbot):
     shot(window, "0-empty")
 
     drop(window, [SAMPLE])
-    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     assert window.datasets.current.name == "penguins"
     assert window.datasets.model.rowCount() == 344
     assert window.datasets.model.columnCount() == 8
     window.datasets.set_target("species")
     assert window.datasets.task.currentText() == "classification"
-    assert "train 240" in window.datasets.split_label.text()
+    qtbot.waitUntil(lambda: "train 240" in window.datasets.split_label.text(), timeout=10_000)
+    assert "Adelie 106/23/23" in window.datasets.split_label.text()
     window.datasets.epochs.setValue(25)
     shot(window, "1-datasets")
 
@@ -127,7 +128,7 @@ def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot
     from studio.jobs.records import get_job
 
     drop(window, [SAMPLE])
-    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     window.train({"dataset": "penguins", "target": "species", "epochs": 5000})
     qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 2, timeout=60_000)
     job = window.training.job
@@ -142,7 +143,7 @@ def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot
 
 def test_profile_panel_split_preview_rename_and_delete(window, qtbot, tmp_path):
     drop(window, [SAMPLE])
-    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
     page.columns.select("body_mass_g")
     assert page.columns.chart_kind == "histogram"
@@ -153,7 +154,8 @@ def test_profile_panel_split_preview_rename_and_delete(window, qtbot, tmp_path):
     page.ratios[0].setValue(60)  # 60 + 15 + 15: not a whole
     assert "must be 100%" in page.split_label.text() and not page.train_btn.isEnabled()
     page.ratios[2].setValue(25)
-    assert "test 86" in page.split_label.text() and page.train_btn.isEnabled()
+    qtbot.waitUntil(lambda: "test 86" in page.split_label.text(), timeout=10_000)
+    assert page.train_btn.isEnabled()
     page.rename("penguins", "birds")
     assert [page.list.item(i).text().split("\n")[0] for i in range(page.list.count())] == ["birds"]
     page.export("birds", tmp_path / "birds.csv")
@@ -170,7 +172,7 @@ def test_image_folder_drop_shows_thumbnails(window, qtbot, tmp_path):
         for i in range(3):
             Image.new("RGB", (40 + i, 30), color).save(tmp_path / "colors" / cls / f"{i}.png")
     drop(window, [tmp_path / "colors"])
-    qtbot.waitUntil(lambda: window.datasets.current is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
     assert page.view.currentWidget() is page.thumbs
     assert page.thumbs.count() == 6

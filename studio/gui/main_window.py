@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import importlib
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -119,13 +120,20 @@ class MainWindow(QMainWindow):
 
     def load(self) -> None:
         """Read the workspace after the window is on screen, so start-up stays quick."""
+        from studio.gui.worker import run_in_thread
         from studio.jobs.records import reap_stale
 
+        # pyqtgraph takes ~0.4 s to import: do it now, off the GUI thread, so the first chart
+        # (a column profile, a training curve) does not freeze the window.
+        run_in_thread(lambda: importlib.import_module("pyqtgraph"), self._ignore, self._ignore)
         reaped = reap_stale(self.ws)
         self.datasets.refresh()
         self.models.refresh()
         self.serving.refresh()
         self.status(f"{reaped} interrupted job(s) marked failed" if reaped else "Ready")
+
+    def _ignore(self, _result: object) -> None:
+        pass
 
     def go(self, page: QWidget) -> None:
         self.nav.setCurrentRow(self.stack.indexOf(page))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +24,15 @@ class _Task(QRunnable):
         try:
             result = self.fn()
         except Exception as exc:  # shown to the person; never lost in a worker thread
-            self.signals.failed.emit(str(exc) or type(exc).__name__)
+            self._emit(self.signals.failed, str(exc) or type(exc).__name__)
         else:
-            self.signals.done.emit(result)
+            self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        # RuntimeError: the receiver is gone (its window closed); nobody is waiting
+        with contextlib.suppress(RuntimeError):
+            signal.emit(value)
 
 
 _running: set[_Task] = set()

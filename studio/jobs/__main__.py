@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from studio.core.errors import Cancelled, InputError, StudioError
-from studio.core.events import Done, Emit, Event, Failed, Metric, Started
+from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
 from studio.jobs import records
 
@@ -45,7 +45,20 @@ def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], 
     return {"dataset": info.name, "rows": info.rows, "columns": len(info.columns)}
 
 
-JOBS: dict[str, Callable[..., dict[str, Any]]] = {"train": _train, "import": _import}
+def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
+             job_id: str) -> dict[str, Any]:
+    from studio.core.datasets.catalog import dataset_profile, get_dataset
+
+    emit(Started(job_id, "profile", "cpu"))
+    info = get_dataset(ws, spec["dataset"])
+    emit(Progress("profile", 0, 1, f"profiling {info.name}"))
+    profile = dataset_profile(ws, info)
+    emit(Progress("profile", 1, 1, "done"))
+    return {"dataset": info.name, "columns": len(profile)}
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "train": _train, "import": _import, "profile": _profile}
 
 
 class _Emitter:

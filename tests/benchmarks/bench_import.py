@@ -69,11 +69,17 @@ def beat():
 timer = QTimer(); timer.setInterval(10); timer.timeout.connect(beat); timer.start()
 t = time.perf_counter()
 w.import_paths([Path(sys.argv[1])])
-done = lambda: w.import_job is None and w.datasets.current is not None
+def done():
+    return w.import_job is None and w.datasets.current is not None \
+        and w.datasets.model.rowCount() > 0
 while not done() and time.perf_counter() - t < 300:
     app.processEvents(); time.sleep(0.001)
-print(json.dumps({"s": time.perf_counter() - t, "max_gap_ms": max(gaps) * 1000,
-                  "beats": len(gaps), "rows": w.datasets.current.rows}))
+shown = time.perf_counter() - t
+while not w.datasets.profile and time.perf_counter() - t < 300:
+    app.processEvents(); time.sleep(0.001)
+print(json.dumps({"s": shown, "profiled_s": time.perf_counter() - t,
+                  "max_gap_ms": max(gaps) * 1000, "beats": len(gaps),
+                  "rows": w.datasets.current.rows}))
 """
 
 
@@ -131,8 +137,10 @@ def main() -> None:
               f"{'PASS' if grown / size_mb <= 3 else 'FAIL'}")
         if not args.no_gui:
             g = run(GUI, str(csv), str(Path(tmp) / "gui"))
-            print(f"GUI import {g['s']:.2f} s; longest GUI-thread gap {g['max_gap_ms']:.0f} ms "
-                  f"over {g['beats']} heartbeats (target ≤ 100 ms: "
+            print(f"GUI: dropped → table of {g['rows']:,} rows shown {g['s']:.2f} s, column "
+                  f"profile shown {g['profiled_s']:.2f} s")
+            print(f"GUI thread: longest gap {g['max_gap_ms']:.0f} ms over {g['beats']} "
+                  f"heartbeats of 10 ms (target ≤ 100 ms: "
                   f"{'PASS' if g['max_gap_ms'] <= 100 else 'FAIL'})")
 
 

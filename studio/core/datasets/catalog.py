@@ -160,12 +160,18 @@ def import_dataset(
     return _info(row)
 
 
+def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | None:
+    for row in ws.db.db["profiles"].rows_where("digest = ?", [info.digest], limit=1):
+        return list(json.loads(row["columns"]))
+    return None
+
+
 def dataset_profile(ws: Workspace, info: DatasetInfo, frame: pd.DataFrame | None = None
                     ) -> list[dict[str, Any]]:
     """Column statistics, computed once per snapshot and kept in the database."""
-    cached = ws.db.db["profiles"].rows_where("digest = ?", [info.digest], limit=1)
-    for row in cached:
-        return list(json.loads(row["columns"]))
+    cached = cached_profile(ws, info)
+    if cached is not None:
+        return cached
     profile = profile_columns(frame if frame is not None else load_frame(ws, info))
     ws.db.db["profiles"].upsert({"digest": info.digest, "columns": json.dumps(profile)},
                                 pk="digest")
@@ -236,3 +242,8 @@ def export_csv(ws: Workspace, name: str, dest: Path) -> int:
     frame = load_frame(ws, get_dataset(ws, name))
     atomic_write_text(dest, csv_safe(frame).to_csv(index=False))
     return len(frame)
+
+
+def load_table(ws: Workspace, info: DatasetInfo) -> Any:
+    """The snapshot as an Arrow table (no pandas conversion: quick for big data)."""
+    return pq.read_table(ws.blobs.verified_path(info.digest))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from studio.core.errors import InputError
@@ -36,3 +38,50 @@ def split_indices(
     if len(val) == 0 or len(test) == 0:
         raise InputError(f"too few rows ({n}) for a validation and a test split")
     return train, val, test
+
+
+def strata(values: Any) -> np.ndarray:
+    """Class codes in order of first appearance (a pandas Series or an Arrow array)."""
+    import pyarrow as pa
+
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    encoded = arr.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def present_mask(values: Any) -> np.ndarray:
+    """Rows whose value is not missing: null, NaN, or a missing-value word such as "NA"."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from studio.core.datasets.recipe import NA_TOKENS
+
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    missing = pc.is_null(arr, nan_is_null=True)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+        missing = pc.or_(missing, pc.is_in(words, value_set=pa.array(sorted(NA_TOKENS))))
+    return ~np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def split_preview(values: Any, classify: bool, ratios: tuple[float, float, float],
+                  seed: int = 0) -> dict[str, Any]:
+    """Rows per split (and per class) exactly as training will cut them."""
+    import pyarrow as pa
+
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    keep = present_mask(arr)
+    kept = arr.filter(pa.array(keep))
+    codes = strata(kept) if classify else None
+    parts = split_indices(codes, len(kept), ratios, seed)
+    out: dict[str, Any] = {"sizes": [len(p) for p in parts]}
+    if codes is not None:
+        names = kept.dictionary_encode()
+        if isinstance(names, pa.ChunkedArray):
+            names = names.combine_chunks()
+        labels = [str(v) for v in names.dictionary.to_pylist()]
+        counts = [np.bincount(codes[p], minlength=len(labels)) for p in parts]
+        out["classes"] = {label: [int(c[i]) for c in counts] for i, label in enumerate(labels)}
+    return out

@@ -17,14 +17,12 @@ from studio.core import registry
 from studio.core.datasets import catalog
 from studio.core.datasets.profile import column_profile, suggest_task
 from studio.core.datasets.recipe import (
-    as_category,
     encode_target,
     fit_recipe,
     input_schema,
-    is_missing,
     transform,
 )
-from studio.core.datasets.split import split_indices
+from studio.core.datasets.split import present_mask, split_indices, strata
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Metric, Progress, Started
 from studio.core.training.card import model_card
@@ -43,7 +41,7 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
     if {"path", "label", "digest"} <= set(frame.columns):
         raise InputError(f"{spec.dataset!r} is an image dataset: training on images is not "
                          "supported yet, only tables")
-    frame = frame[~frame[spec.target].map(is_missing)].reset_index(drop=True)
+    frame = frame[present_mask(frame[spec.target])].reset_index(drop=True)
     task = spec.task if spec.task != "auto" else suggest_task(column_profile(frame[spec.target]))
     if task not in ("classification", "regression"):
         raise InputError(f"target {spec.target!r} suggests {task}, which is not supported yet")
@@ -84,9 +82,8 @@ def train(
     info = catalog.get_dataset(ws, spec.dataset)
     emit(Progress("prepare", 0, spec.epochs, f"loading {info.name}"))
     frame, task = prepare(catalog.load_frame(ws, info), spec)
-    strata = pd.factorize(frame[spec.target].map(as_category))[0] if task == "classification" \
-        else None
-    tr, va, te = split_indices(strata, len(frame), tuple(spec.split), spec.seed)  # type: ignore[arg-type]
+    codes = strata(frame[spec.target]) if task == "classification" else None
+    tr, va, te = split_indices(codes, len(frame), tuple(spec.split), spec.seed)  # type: ignore[arg-type]
     recipe = fit_recipe(frame.iloc[tr], spec.target, task)
     labels = encode_target(recipe, frame[spec.target])
     x_all = transform(recipe, frame)

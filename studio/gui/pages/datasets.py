@@ -3,6 +3,7 @@ where a training run is set up (target, task, split, epochs)."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.workspace import Workspace
+from studio.gui.job_bridge import JobBridge
 from studio.gui.widgets.column_profile import ColumnProfile
-from studio.gui.widgets.frame_model import FrameModel
+from studio.gui.widgets.table_model import TableModel
 from studio.gui.worker import run_in_thread
 
 DROP_HINT = (
@@ -57,8 +59,10 @@ class DatasetsPage(QWidget):
         self.current: Any = None  # DatasetInfo of the shown dataset
         self._loading: Any = None  # the DatasetInfo being read in the background
         self.profile: list[dict[str, Any]] = []
-        self.frame: Any = None
+        self.data: Any = None  # the shown dataset as an Arrow table
         self._busy = False
+        self._profile_job: JobBridge | None = None
+        self._split_key: Any = None
 
         self.list = QListWidget()
         self.list.setObjectName("datasetList")
@@ -144,7 +148,7 @@ class DatasetsPage(QWidget):
         self.split_label.setObjectName("muted")
         self.split_label.setWordWrap(True)
 
-        self.model = FrameModel()
+        self.model = TableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAlternatingRowColors(True)
@@ -272,7 +276,7 @@ class DatasetsPage(QWidget):
             self.current = self._loading = None
             self.right.setCurrentWidget(self.empty)
             return
-        from studio.core.datasets.catalog import dataset_profile, get_dataset, load_frame
+        from studio.core.datasets.catalog import get_dataset, load_table
 
         info = get_dataset(self.ws, item.data(Qt.ItemDataRole.UserRole))
         self._loading = info
@@ -280,40 +284,71 @@ class DatasetsPage(QWidget):
         self.shape_label.setText("loading…")
         self.train_btn.setEnabled(False)
         self.right.setCurrentIndex(1)
-
-        # Reading and verifying the snapshot is file work: never on the GUI thread.
-        def load() -> tuple[Any, Any, Any]:
-            frame = load_frame(self.ws, info)
-            return info, frame, dataset_profile(self.ws, info, frame)
-
-        run_in_thread(load, self._on_loaded, self._on_load_failed)
+        # Reading and verifying the snapshot is file work: never on the GUI thread. The table
+        # shows first; the profile (computed once per snapshot, then cached) follows.
+        run_in_thread(lambda: (info, load_table(self.ws, info)), self._on_table,
+                      self._on_load_failed)
 
     def _on_load_failed(self, message: str) -> None:
         self.shape_label.setText("could not be read")
         self.message.emit(f"Could not open the dataset: {message}")
 
-    def _on_loaded(self, loaded: tuple[Any, Any, Any]) -> None:
-        from studio.core.datasets.profile import suggest_target
+    def _on_table(self, loaded: tuple[Any, Any]) -> None:
+        from studio.core.datasets.catalog import cached_profile
 
-        info, frame, profile = loaded
+        info, table = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
-        self.current, self.frame, self.profile = info, frame, profile
-        self.train_btn.setEnabled(not self._busy)
-        kinds = {c["name"]: c["kind"] for c in profile}
-        self.model.set_frame(frame, kinds)
-        self.table.resizeColumnsToContents()
-        self.name_label.setText(info.name)
+        self.current, self.data, self.profile = info, table, []
+        self.model.set_table(table)
+        self._size_columns()
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
         self.description.setText(info.description)
-        self.columns.set_profile(profile, info.rows)
-        images = {"path", "label", "digest"} <= set(frame.columns)
+        self.split_label.setText("profiling the columns…")
+        images = {"path", "label", "digest"} <= set(table.column_names)
         self.view.setCurrentIndex(1 if images else 0)
         if images:
-            self._show_thumbnails(frame)
+            self._show_thumbnails(table.select(["path", "label", "digest", "width", "height"])
+                                  .to_pandas())
         self.target.blockSignals(True)
         self.target.clear()
         self.target.addItems(info.column_names)
+        self.target.blockSignals(False)
+        cached = cached_profile(self.ws, info)
+        if cached is not None:
+            self._on_profile((info, cached))
+            return
+        # Profiling a big table is seconds of pandas work holding the GIL: a subprocess
+        # keeps the GUI thread free; the result lands in the profile cache.
+        job = JobBridge(self.ws, "profile", {"dataset": info.name}, self)
+        job.finished.connect(lambda final: self._on_profiled(info, final))
+        self._profile_job = job
+        job.start()
+
+    def _on_profiled(self, info: Any, final: Any) -> None:
+        from studio.core.datasets.catalog import cached_profile
+        from studio.core.events import Done
+
+        self._profile_job = None
+        if not isinstance(final, Done):
+            self.split_label.setText("")
+            self.message.emit(f"Could not profile {info.name}: {final.error}")
+            return
+        profile = cached_profile(self.ws, info)
+        if profile is not None:
+            self._on_profile((info, profile))
+
+    def _on_profile(self, loaded: tuple[Any, Any]) -> None:
+        from studio.core.datasets.profile import suggest_target
+
+        info, profile = loaded
+        if self.current is None or info.name != self.current.name:
+            return
+        self.profile = profile
+        self.model.set_kinds({c["name"]: c["kind"] for c in profile})
+        self.columns.set_profile(profile, info.rows)
+        images = self.view.currentWidget() is self.thumbs
+        self.target.blockSignals(True)
         self.target.setCurrentText("label" if images else suggest_target(profile))
         self.target.blockSignals(False)
         self._on_target(self.target.currentText())
@@ -321,6 +356,19 @@ class DatasetsPage(QWidget):
             self.split_label.setText("An image dataset: training on images is not supported "
                                      "yet; tables only.")
             self.train_btn.setEnabled(False)
+
+    def _size_columns(self, rows: int = 50, widest: int = 320) -> None:
+        """Widths from the header and the first rows. Qt's resizeColumnsToContents walks
+        every row of a hidden view: seconds on a million rows."""
+        metrics = self.table.fontMetrics()
+        header = self.table.horizontalHeader().fontMetrics()
+        for c in range(self.model.columnCount()):
+            texts = [str(self.model.data(self.model.index(r, c)))
+                     for r in range(min(rows, self.model.rowCount()))]
+            width = max([header.horizontalAdvance(str(self.model.headerData(
+                c, Qt.Orientation.Horizontal))) + 8] + [metrics.horizontalAdvance(t)
+                                                         for t in texts])
+            self.table.setColumnWidth(c, min(widest, width + 16))
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -337,7 +385,7 @@ class DatasetsPage(QWidget):
                 self.thumbs.addItem(item)
 
     def _on_target(self, name: str) -> None:
-        if self.current is None or not name:
+        if self.current is None or not name or not self.profile:
             return
         from studio.core.datasets.profile import suggest_task
 
@@ -348,50 +396,49 @@ class DatasetsPage(QWidget):
         self._update_split()
 
     def _scroll_to_column(self, name: str) -> None:
-        if self.frame is not None and name in self.frame.columns:
-            self.table.scrollTo(self.model.index(0, list(self.frame.columns).index(name)))
+        if self.data is not None and name in self.data.column_names:
+            self.table.scrollTo(self.model.index(0, self.data.column_names.index(name)))
 
     def split_ratios(self) -> list[float]:
         return [box.value() / 100 for box in self.ratios]
 
     def _update_split(self) -> None:
         """Rows per split, and per class for classification, as training will cut them."""
-        import numpy as np
-        import pandas as pd
-
-        from studio.core.datasets.recipe import as_category, is_missing
-        from studio.core.datasets.split import split_indices
-        from studio.core.errors import InputError
-
-        if self.frame is None or not self.target.currentText():
+        if self.data is None or not self.profile or not self.target.currentText():
             return
         ratios = self.split_ratios()
         if abs(sum(ratios) - 1) > 1e-9:
-            self.split_label.setText(f"<span style='color:#d93025'>The split adds up to "
-                                     f"{sum(ratios):.0%}: it must be 100%.</span>")
-            self.train_btn.setEnabled(False)
+            self._split_error(f"The split adds up to {sum(ratios):.0%}: it must be 100%.")
             return
-        y = self.frame[self.target.currentText()]
-        y = y[~y.map(is_missing)]
+        from studio.core.datasets.split import split_preview
+
+        column = self.data.column(self.target.currentText())
         classify = self.task.currentText() == "classification"
-        labels = pd.factorize(y.map(as_category))[0] if classify else None
-        try:
-            parts = split_indices(labels, len(y), tuple(ratios))  # type: ignore[arg-type]
-        except InputError as exc:
-            self.split_label.setText(f"<span style='color:#d93025'>{exc}</span>")
-            self.train_btn.setEnabled(False)
-            return
+        key = (self.current.name, self.target.currentText(), classify, tuple(ratios))
+        self._split_key = key
+        run_in_thread(lambda: (key, split_preview(column, classify, tuple(ratios))),
+                      self._on_split, self._split_error)
+
+    def _split_error(self, message: str) -> None:
+        self.split_label.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")
+        self.train_btn.setEnabled(False)
+
+    def _on_split(self, result: tuple[Any, dict[str, Any]]) -> None:
+        key, preview = result
+        if key != self._split_key:
+            return  # the choices changed while it was counting
         self.train_btn.setEnabled(not self._busy)
-        text = " · ".join(f"{n} {len(p):,}" for n, p in
-                          zip(("train", "validation", "test"), parts, strict=True))
-        if classify and y.nunique() <= 12:
-            names = y.map(as_category).to_numpy()
-            per = ", ".join(
-                f"{c} {'/'.join(str(int((names[p] == c).sum())) for p in parts)}"
-                for c in sorted(np.unique(names)))
+        text = " · ".join(f"{n} {size:,}" for n, size in
+                          zip(("train", "validation", "test"), preview["sizes"], strict=True))
+        classes = preview.get("classes")
+        if classes is None:
+            self.split_label.setText(f"Seeded split: {text}")
+            return
+        if len(classes) <= 12:
+            per = ", ".join(f"{html.escape(c)} {'/'.join(map(str, n))}"
+                            for c, n in sorted(classes.items()))
             text += f"  —  per class (train/validation/test): {per}"
-        self.split_label.setText(f"Seeded split, stratified by class: {text}" if classify
-                                 else f"Seeded split: {text}")
+        self.split_label.setText(f"Seeded split, stratified by class: {text}")
 
     def _on_train(self) -> None:
         if self.current is not None:

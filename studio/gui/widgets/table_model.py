@@ -1,0 +1,92 @@
+"""A virtual table model over an Arrow table: rows are turned into Python values a block at a
+time, only when the view asks for them, so a million-row table opens at once."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+Index = QModelIndex | QPersistentModelIndex
+MISSING_COLOR = QColor("#9aa0a6")
+DISPLAY = Qt.ItemDataRole.DisplayRole
+FOREGROUND = Qt.ItemDataRole.ForegroundRole
+ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+BLOCK_ROWS = 256
+CACHED_BLOCKS = 64
+
+
+class TableModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self._table: Any = None  # pyarrow.Table
+        self._names: list[str] = []
+        self._rows = 0
+        self._kinds: dict[str, str] = {}
+        self._blocks: OrderedDict[int, list[list[Any]]] = OrderedDict()
+
+    def set_table(self, table: Any, kinds: dict[str, str] | None = None) -> None:
+        self.beginResetModel()
+        self._table = table
+        self._names = list(table.column_names)
+        self._rows = table.num_rows
+        self._kinds = kinds or {}
+        self._blocks.clear()
+        self.endResetModel()
+
+    def set_kinds(self, kinds: dict[str, str]) -> None:
+        self._kinds = kinds
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self._rows - 1, len(self._names) - 1))
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._names)
+
+    def _text(self, row: int, col: int) -> str | None:
+        """The cell as display text; None when it is missing. Formatted a block at a time."""
+        start = row - row % BLOCK_ROWS
+        block = self._blocks.get(start)
+        if block is None:
+            piece = self._table.slice(start, BLOCK_ROWS)
+            block = [[_format(v) for v in piece.column(c).to_pylist()]
+                     for c in range(piece.num_columns)]
+            self._blocks[start] = block
+            if len(self._blocks) > CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        return block[col][row - start]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == DISPLAY:
+            text = self._text(index.row(), index.column())
+            return "—" if text is None else text
+        if role == FOREGROUND:
+            return MISSING_COLOR if self._text(index.row(), index.column()) is None else None
+        if role == ALIGNMENT and self._kinds.get(self._names[index.column()]) == "numeric":
+            return RIGHT
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            if orientation == Qt.Orientation.Horizontal:
+                return self._names[section]
+            return str(section + 1)
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
+            return self._kinds.get(self._names[section], "")
+        return None
+
+
+def _format(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
