@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--recipe", type=Path, metavar="FILE.json",
+                   help='preprocessing choices: {"columns": {"age": {"fill": "mean", '
+                   '"scale": "minmax", "clip": true}, "city": {"encode": "ordinal"}, '
+                   '"id": {"drop": true}}}')
 
     models = sub.add_parser("models", help="the model registry").add_subparsers(
         dest="models_command", parser_class=Parser, required=True)
@@ -249,10 +253,17 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
     if args.model is not None:
         check_name(args.model, "model")
     info = get_dataset(ws, args.dataset)
+    preprocessing: dict[str, Any] = {}
+    if args.recipe is not None:
+        try:
+            preprocessing = json.loads(args.recipe.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{args.recipe}: not a readable JSON file: {exc}") from None
     spec = TrainSpec(
         dataset=info.name, target=args.target, model=args.model, task=args.task,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
+        preprocessing=preprocessing,
     ).validate().check_columns(info.column_names)
     result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
     metrics = {k: v for k, v in result["metrics"].items() if k != "confusion"}

@@ -128,3 +128,34 @@ def test_split_preview_counts_what_training_cuts() -> None:
     parts = split_indices(strata(kept), len(kept), (0.7, 0.15, 0.15))
     assert preview["sizes"] == [len(p) for p in parts] and sum(preview["sizes"]) == 100
     assert preview["classes"] == {"a": [34, 8, 8], "b": [22, 4, 4], "c": [14, 3, 3]}
+
+
+def test_recipe_choices_are_fitted_on_train_and_applied_the_same_everywhere() -> None:
+    from studio.core.datasets.prepare import prepare, preview
+
+    rng = np.random.default_rng(1)
+    n = 200
+    frame = pd.DataFrame({
+        "size": np.r_[rng.normal(10, 2, n - 2), [1e6, np.nan]],
+        "city": rng.choice(["Oslo", "Lima", "Pune", None], n),
+        "noise": rng.normal(size=n),
+        "y": rng.choice(["a", "b"], n),
+    })
+    options = {"columns": {"size": {"scale": "minmax", "clip": True, "fill": "constant",
+                                    "fill_value": -1},
+                           "city": {"encode": "ordinal", "fill": "most_frequent"},
+                           "noise": {"drop": True}}}
+    prepared = prepare(frame, "d", "y", "classification", options=options)
+    size, city = prepared.recipe["features"]
+    assert size["scaling"] == "minmax" and size["clip"][1] < 1e6 and size["fill"] == -1.0
+    assert city["kind"] == "ordinal" and "fill" in city
+    assert [d["name"] for d in prepared.recipe["dropped"]] == ["noise"]
+    shown = preview(prepared, rows=50)
+    assert list(shown.columns) == ["size", "city"]
+    assert shown["size"].max() <= 1.0 + 1e-6  # the 1e6 outlier was clipped before scaling
+    assert set(shown["city"].unique()) <= {0.0, 1.0, 2.0}  # ordinal codes, missing filled
+    with pytest.raises(InputError, match="unknown column"):
+        prepare(frame, "d", "y", "classification", options={"columns": {"nope": {}}})
+    with pytest.raises(InputError, match="scale='cubic'"):
+        prepare(frame, "d", "y", "classification",
+                options={"columns": {"size": {"scale": "cubic"}}})

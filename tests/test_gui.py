@@ -194,3 +194,28 @@ def test_cancel_an_import_keeps_nothing(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.import_job is None, timeout=60_000)
     assert window.datasets.list.count() == 0
     assert "cancelled" in window.status_text.text() or "Imported" in window.status_text.text()
+
+
+@pytest.mark.timeout(180)
+def test_preprocessing_dialog_preview_and_training_use_the_choices(window, qtbot):
+    drop(window, [SAMPLE])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    page.set_target("species")
+    dialog = page.edit_recipe()
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
+    assert dialog.preview_model.columnCount() == 10  # 5 numbers + island (3) + sex (2)
+    dialog.rows["island"]["encode"].setCurrentText("ordinal")
+    dialog.rows["year"]["use"].setChecked(False)
+    dialog.rows["body_mass_g"]["encode"].setCurrentText("minmax")
+    qtbot.waitUntil(lambda: dialog.preview_model.columnCount() == 7, timeout=30_000)
+    shot(dialog, "6-preprocessing")
+    dialog.accept()
+    assert page.recipe_options["columns"]["year"] == {"drop": True}
+    page.epochs.setValue(5)
+    page.train_btn.click()
+    qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
+    recipe = list_versions(window.ws)[0].manifest["recipe"]
+    kinds = {f["name"]: f.get("scaling", f["kind"]) for f in recipe["features"]}
+    assert kinds["island"] == "ordinal" and kinds["body_mass_g"] == "minmax"
+    assert "year" not in kinds

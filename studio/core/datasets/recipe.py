@@ -21,32 +21,73 @@ MAX_ONE_HOT = 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def fit_recipe(train: pd.DataFrame, target: str, task: str) -> dict[str, Any]:
-    """Fit the steps on the training split only; unusable columns are listed as dropped."""
+FILLS = ("median", "mean", "most_frequent", "constant")
+SCALES = ("standard", "minmax", "none")
+ENCODINGS = ("onehot", "ordinal")
+CLIP_QUANTILES = (0.01, 0.99)
+
+
+def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> dict[str, Any]:
+    """The user's preprocessing choices, checked: {"columns": {name: {step: choice}}}."""
+    if not options:
+        return {"columns": {}}
+    cols = options.get("columns", {}) if isinstance(options, Mapping) else None
+    if not isinstance(cols, Mapping):
+        raise InputError('preprocessing must look like {"columns": {"name": {...}}}')
+    allowed = {"drop": (True, False), "fill": FILLS, "scale": SCALES, "encode": ENCODINGS,
+               "clip": (True, False)}
+    for name, choice in cols.items():
+        if name not in columns:
+            raise InputError(f"preprocessing names an unknown column {name!r}")
+        if not isinstance(choice, Mapping):
+            raise InputError(f"preprocessing for {name!r} must be an object")
+        for step, value in choice.items():
+            if step == "fill_value":
+                continue
+            if step not in allowed or value not in allowed[step]:
+                raise InputError(f"preprocessing {name!r}: {step}={value!r} is not one of "
+                                 f"{', '.join(map(str, allowed.get(step, allowed)))}")
+    return {"columns": dict(cols)}
+
+
+def fit_recipe(train: pd.DataFrame, target: str, task: str,
+               options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Fit the steps on the training split only; unusable columns are listed as dropped.
+
+    ``options`` holds the person's choices per column (see :func:`check_options`); a column
+    without choices gets: numbers filled with the median and standardized, categories one-hot.
+    """
+    chosen = check_options(options, [str(c) for c in train.columns])["columns"]
     features: list[dict[str, Any]] = []
     dropped: list[dict[str, str]] = []
     for name in train.columns:
         if name == target:
             continue
         series = train[name]
+        choice = chosen.get(str(name), {})
         kind = column_kind(series)
-        if series.isna().all():
+        if choice.get("drop"):
+            dropped.append({"name": str(name), "reason": "dropped by choice"})
+        elif series.isna().all():
             dropped.append({"name": str(name), "reason": "all values missing"})
         elif kind == "numeric":
             values = pd.Series(_numeric(series, str(name)))  # ±inf counts as missing
             if values.isna().all():
                 dropped.append({"name": str(name), "reason": "no finite values"})
                 continue
-            fill = float(values.median())
-            std = float(values.std(ddof=0)) if values.notna().sum() > 1 else 0.0
-            features.append({
-                "name": str(name), "kind": "numeric", "fill": fill,
-                "mean": float(values.mean()), "scale": std if std > 1e-12 else 1.0,
-            })
+            features.append(_fit_numeric(str(name), values, choice))
         elif kind in ("categorical", "boolean"):
-            counts = pd.Series(_categories(series)).value_counts()
+            cats_all = pd.Series(_categories(series))
+            counts = cats_all.value_counts()
             cats = sorted(counts.index[:MAX_ONE_HOT])  # rarer values encode as unknown
-            features.append({"name": str(name), "kind": "categorical", "categories": cats})
+            feature: dict[str, Any] = {
+                "name": str(name),
+                "kind": "ordinal" if choice.get("encode") == "ordinal" else "categorical",
+                "categories": cats,
+            }
+            if choice.get("fill") == "most_frequent" and len(counts):
+                feature["fill"] = str(counts.index[0])
+            features.append(feature)
         else:
             dropped.append({"name": str(name), "reason": f"{kind} columns are not used yet"})
     if not features:
@@ -60,17 +101,52 @@ def fit_recipe(train: pd.DataFrame, target: str, task: str) -> dict[str, Any]:
     return recipe
 
 
+def _fit_numeric(name: str, values: pd.Series, choice: Mapping[str, Any]) -> dict[str, Any]:
+    feature: dict[str, Any] = {"name": name, "kind": "numeric"}
+    if choice.get("clip"):
+        lo, hi = (float(values.quantile(q)) for q in CLIP_QUANTILES)
+        feature["clip"] = [lo, hi]
+        values = values.clip(lo, hi)
+    fill = choice.get("fill", "median")
+    if fill == "constant":
+        try:
+            feature["fill"] = float(choice.get("fill_value", 0.0))
+        except (TypeError, ValueError):
+            raise InputError(f"preprocessing {name!r}: fill_value must be a number") from None
+    elif fill == "mean":
+        feature["fill"] = float(values.mean())
+    elif fill == "most_frequent":
+        feature["fill"] = float(values.mode().iloc[0])
+    else:
+        feature["fill"] = float(values.median())
+    scale = choice.get("scale", "standard")
+    if scale == "minmax":
+        low, span = float(values.min()), float(values.max() - values.min())
+        feature.update(mean=low, scale=span if span > 1e-12 else 1.0, scaling="minmax")
+    elif scale == "none":
+        feature.update(mean=0.0, scale=1.0, scaling="none")
+    else:
+        std = float(values.std(ddof=0)) if values.notna().sum() > 1 else 0.0
+        feature.update(mean=float(values.mean()), scale=std if std > 1e-12 else 1.0,
+                       scaling="standard")
+    return feature
+
+
+def _width(feature: Mapping[str, Any]) -> int:
+    return len(feature["categories"]) if feature["kind"] == "categorical" else 1
+
+
 def n_features(recipe: Mapping[str, Any]) -> int:
-    return sum(1 if f["kind"] == "numeric" else len(f["categories"]) for f in recipe["features"])
+    return sum(_width(f) for f in recipe["features"])
 
 
 def feature_names(recipe: Mapping[str, Any]) -> list[str]:
     names: list[str] = []
     for f in recipe["features"]:
-        if f["kind"] == "numeric":
-            names.append(f["name"])
-        else:
+        if f["kind"] == "categorical":
             names.extend(f"{f['name']}={c}" for c in f["categories"])
+        else:
+            names.append(f["name"])
     return names
 
 
@@ -78,8 +154,9 @@ def input_schema(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The raw columns a caller sends, with the values a categorical column knows."""
     out = []
     for f in recipe["features"]:
-        col: dict[str, Any] = {"name": f["name"], "kind": f["kind"]}
-        if f["kind"] == "categorical":
+        kind = "numeric" if f["kind"] == "numeric" else "categorical"
+        col: dict[str, Any] = {"name": f["name"], "kind": kind}
+        if kind == "categorical":
             col["categories"] = f["categories"]
         out.append(col)
     return out
@@ -98,6 +175,8 @@ def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
         col = frame[f["name"]]
         if f["kind"] == "numeric":
             values = _numeric(col, f["name"])
+            if "clip" in f:
+                values = np.clip(values, *f["clip"])  # NaN stays NaN, then is filled
             values = (np.where(np.isnan(values), f["fill"], values) - f["mean"]) / f["scale"]
             big = np.nonzero(np.abs(values) > FLOAT32_MAX)[0]
             if len(big):
@@ -107,7 +186,14 @@ def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
             j += 1
         else:
             cats = f["categories"]
-            codes = _codes(_categories(col), cats)
+            values = _categories(col)
+            if "fill" in f:
+                values = [f["fill"] if v is None else v for v in values]
+            codes = _codes(values, cats)
+            if f["kind"] == "ordinal":
+                out[:, j] = codes  # unknown or missing: -1
+                j += 1
+                continue
             rows = np.nonzero(codes >= 0)[0]
             out[rows, j + codes[rows]] = 1.0  # unknown or missing: all zeros
             j += len(cats)

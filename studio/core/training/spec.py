@@ -26,6 +26,7 @@ class TrainSpec:
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     device: str = "auto"
     threads: int = 0  # 0: every core this process may use
+    preprocessing: dict[str, Any] = field(default_factory=dict)  # see recipe.check_options
 
     def validate(self) -> TrainSpec:
         if self.task not in TASKS:
@@ -45,6 +46,9 @@ class TrainSpec:
         if self.target not in columns:
             raise InputError(f"no column {self.target!r} in dataset {self.dataset!r}; "
                              f"columns: {', '.join(columns)}")
+        from studio.core.datasets.recipe import check_options
+
+        check_options(self.preprocessing, columns)
         return self
 
     def to_dict(self) -> dict[str, Any]:

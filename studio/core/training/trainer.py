@@ -11,18 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from studio.core import registry
 from studio.core.datasets import catalog
-from studio.core.datasets.profile import column_profile, suggest_task
+from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import (
     encode_target,
-    fit_recipe,
     input_schema,
     transform,
 )
-from studio.core.datasets.split import present_mask, split_indices, strata
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Metric, Progress, Started
 from studio.core.training.card import model_card
@@ -31,35 +28,6 @@ from studio.core.training.spec import TrainSpec, default_threads
 from studio.core.workspace import Workspace
 
 STEP_EVENT_INTERVAL_S = 0.1
-
-
-def prepare(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, str]:
-    """Rows with a target, and the task; clear errors for a target that cannot be learned."""
-    if spec.target not in frame.columns:
-        cols = ", ".join(map(str, frame.columns))
-        raise InputError(f"no column {spec.target!r} in dataset {spec.dataset!r}; columns: {cols}")
-    if {"path", "label", "digest"} <= set(frame.columns):
-        raise InputError(f"{spec.dataset!r} is an image dataset: training on images is not "
-                         "supported yet, only tables")
-    frame = frame[present_mask(frame[spec.target])].reset_index(drop=True)
-    task = spec.task if spec.task != "auto" else suggest_task(column_profile(frame[spec.target]))
-    if task not in ("classification", "regression"):
-        raise InputError(f"target {spec.target!r} suggests {task}, which is not supported yet")
-    if task == "regression":
-        if not pd.api.types.is_numeric_dtype(frame[spec.target]):
-            raise InputError(f"target {spec.target!r} is not numeric: use task classification")
-        finite = np.isfinite(frame[spec.target].astype("float64").to_numpy(na_value=np.nan))
-        frame = frame[finite].reset_index(drop=True)
-    if task == "classification":
-        classes = frame[spec.target].nunique()
-        if classes < 2:
-            raise InputError(f"target {spec.target!r} has {classes} class: need at least 2")
-        if classes > 1000:
-            raise InputError(f"target {spec.target!r} has {classes} distinct values: "
-                             "too many classes; did you mean regression?")
-    if len(frame) < 10:
-        raise InputError(f"only {len(frame)} rows have a value in {spec.target!r}: need 10 or more")
-    return frame, task
 
 
 def train(
@@ -81,10 +49,10 @@ def train(
 
     info = catalog.get_dataset(ws, spec.dataset)
     emit(Progress("prepare", 0, spec.epochs, f"loading {info.name}"))
-    frame, task = prepare(catalog.load_frame(ws, info), spec)
-    codes = strata(frame[spec.target]) if task == "classification" else None
-    tr, va, te = split_indices(codes, len(frame), tuple(spec.split), spec.seed)  # type: ignore[arg-type]
-    recipe = fit_recipe(frame.iloc[tr], spec.target, task)
+    prepared = prepare(catalog.load_frame(ws, info), spec.dataset, spec.target, spec.task,
+                       spec.split, spec.seed, spec.preprocessing)
+    frame, task = prepared.frame, prepared.task
+    recipe, (tr, va, te) = prepared.recipe, prepared.parts
     labels = encode_target(recipe, frame[spec.target])
     x_all = transform(recipe, frame)
     for d in recipe["dropped"]:

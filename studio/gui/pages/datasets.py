@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
 from studio.gui.widgets.column_profile import ColumnProfile
-from studio.gui.widgets.table_model import TableModel
+from studio.gui.widgets.table_model import TableModel, fit_columns
 from studio.gui.worker import run_in_thread
 
 DROP_HINT = (
@@ -63,6 +63,7 @@ class DatasetsPage(QWidget):
         self._busy = False
         self._profile_job: JobBridge | None = None
         self._split_key: Any = None
+        self.recipe_options: dict[str, Any] = {}  # the person's preprocessing choices
 
         self.list = QListWidget()
         self.list.setObjectName("datasetList")
@@ -129,6 +130,9 @@ class DatasetsPage(QWidget):
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setValue(40)
+        self.recipe_btn = QPushButton("Preprocessing…")
+        self.recipe_btn.setToolTip("Choose how each column is filled, encoded and scaled")
+        self.recipe_btn.clicked.connect(self.edit_recipe)
         self.train_btn = QPushButton("Train ▶")
         self.train_btn.setObjectName("primary")
         self.train_btn.clicked.connect(self._on_train)
@@ -143,6 +147,7 @@ class DatasetsPage(QWidget):
         controls.addStretch(1)
         controls.addWidget(QLabel("Epochs"))
         controls.addWidget(self.epochs)
+        controls.addWidget(self.recipe_btn)
         controls.addWidget(self.train_btn)
         self.split_label = QLabel()
         self.split_label.setObjectName("muted")
@@ -299,9 +304,11 @@ class DatasetsPage(QWidget):
         info, table = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
+        if self.current is None or self.current.name != info.name:
+            self._set_recipe({})  # choices belong to one dataset
         self.current, self.data, self.profile = info, table, []
         self.model.set_table(table)
-        self._size_columns()
+        fit_columns(self.table)
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
         self.description.setText(info.description)
         self.split_label.setText("profiling the columns…")
@@ -356,19 +363,6 @@ class DatasetsPage(QWidget):
             self.split_label.setText("An image dataset: training on images is not supported "
                                      "yet; tables only.")
             self.train_btn.setEnabled(False)
-
-    def _size_columns(self, rows: int = 50, widest: int = 320) -> None:
-        """Widths from the header and the first rows. Qt's resizeColumnsToContents walks
-        every row of a hidden view: seconds on a million rows."""
-        metrics = self.table.fontMetrics()
-        header = self.table.horizontalHeader().fontMetrics()
-        for c in range(self.model.columnCount()):
-            texts = [str(self.model.data(self.model.index(r, c)))
-                     for r in range(min(rows, self.model.rowCount()))]
-            width = max([header.horizontalAdvance(str(self.model.headerData(
-                c, Qt.Orientation.Horizontal))) + 8] + [metrics.horizontalAdvance(t)
-                                                         for t in texts])
-            self.table.setColumnWidth(c, min(widest, width + 16))
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -440,12 +434,30 @@ class DatasetsPage(QWidget):
             text += f"  —  per class (train/validation/test): {per}"
         self.split_label.setText(f"Seeded split, stratified by class: {text}")
 
+    def edit_recipe(self) -> Any:
+        """Open the preprocessing dialog; returns it (shown modeless) for tests and callers."""
+        from studio.gui.pages.recipe_dialog import RecipeDialog
+
+        if self.current is None or not self.profile:
+            return None
+        dialog = RecipeDialog(self.ws, self.current, self.profile, self.target.currentText(),
+                              self.task.currentText(), self.split_ratios(),
+                              self.recipe_options, self)
+        dialog.accepted.connect(lambda: self._set_recipe(dialog.options()))
+        dialog.open()
+        return dialog
+
+    def _set_recipe(self, options: dict[str, Any]) -> None:
+        self.recipe_options = options
+        n = len(options.get("columns", {}))
+        self.recipe_btn.setText(f"Preprocessing ({n})…" if n else "Preprocessing…")
+
     def _on_train(self) -> None:
         if self.current is not None:
             self.train_requested.emit({
                 "dataset": self.current.name, "target": self.target.currentText(),
                 "task": self.task.currentText(), "epochs": self.epochs.value(),
-                "split": self.split_ratios()})
+                "split": self.split_ratios(), "preprocessing": self.recipe_options})
 
     def set_target(self, name: str) -> None:
         self.target.setCurrentText(name)

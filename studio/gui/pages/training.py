@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
@@ -113,7 +113,8 @@ class TrainingPage(QWidget):
         return self.job is not None and self.job.running
 
     def start(self, dataset: str, target: str, epochs: int, task: str = "auto",
-              split: list[float] | None = None) -> None:
+              split: list[float] | None = None,
+              preprocessing: dict[str, Any] | None = None) -> None:
         from studio.core.datasets.catalog import get_dataset
         from studio.core.training.spec import TrainSpec, default_threads
 
@@ -122,7 +123,7 @@ class TrainingPage(QWidget):
             return
         info = get_dataset(self.ws, dataset)
         spec = TrainSpec(dataset=dataset, target=target, epochs=epochs, task=task,
-                         split=split or [0.7, 0.15, 0.15],
+                         split=split or [0.7, 0.15, 0.15], preprocessing=preprocessing or {},
                          threads=default_threads(leave_one_free=True))
         spec.validate().check_columns(info.column_names)
         self.loss.clear_data()

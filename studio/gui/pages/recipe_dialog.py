@@ -1,0 +1,187 @@
+"""Choose the preprocessing per column and see the table as the model will see it."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.workspace import Workspace
+from studio.gui.widgets.table_model import TableModel, fit_columns
+from studio.gui.worker import run_in_thread
+
+HEADERS = ["Use", "Column", "Kind", "Missing values", "Encoding / scaling", "Clip 1–99%"]
+NUMERIC_FILLS = ["median", "mean", "most_frequent", "constant"]
+CATEGORY_FILLS = ["all zeros", "most_frequent"]
+
+
+class RecipeDialog(QDialog):
+    def __init__(self, ws: Workspace, info: Any, profile: list[dict[str, Any]], target: str,
+                 task: str, split: list[float], options: dict[str, Any] | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Preprocessing — {info.name} → {target}")
+        self.resize(1100, 700)
+        self.ws, self.info, self.target, self.task, self.split = ws, info, target, task, split
+        self.frame: Any = None
+        self.rows: dict[str, dict[str, Any]] = {}
+        choices = (options or {}).get("columns", {})
+        self.grid = QTableWidget(0, len(HEADERS))
+        self.grid.setHorizontalHeaderLabels(HEADERS)
+        self.grid.verticalHeader().hide()
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.grid.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for col in profile:
+            if col["name"] != target:
+                self._add_row(col, choices.get(col["name"], {}))
+        self.preview_model = TableModel()
+        self.preview = QTableView()
+        self.preview.setModel(self.preview_model)
+        self.status = QLabel("Preparing the preview…")
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.status)
+        lower_layout.addWidget(self.preview, 1)
+        split_view = QSplitter(Qt.Orientation.Vertical)
+        split_view.addWidget(self.grid)
+        split_view.addWidget(lower)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Steps are fitted on the training split only; the same recipe "
+                                "runs in training, in <code>studio predict</code> and in the "
+                                "server."))
+        layout.addWidget(split_view, 1)
+        layout.addWidget(buttons)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh_preview)
+        self._generation = 0
+
+        from studio.core.datasets.catalog import load_frame
+
+        run_in_thread(lambda: load_frame(ws, info), self._on_frame, self._on_error)
+
+    def _add_row(self, col: dict[str, Any], choice: dict[str, Any]) -> None:
+        r = self.grid.rowCount()
+        self.grid.insertRow(r)
+        usable = col["kind"] in ("numeric", "categorical", "boolean")
+        use = QCheckBox()
+        use.setChecked(usable and not choice.get("drop"))
+        use.setEnabled(usable)
+        fill, encode, clip = QComboBox(), QComboBox(), QCheckBox()
+        if col["kind"] == "numeric":
+            fill.addItems(NUMERIC_FILLS)
+            fill.setCurrentText(choice.get("fill", "median"))
+            encode.addItems(["standard", "minmax", "none"])
+            encode.setCurrentText(choice.get("scale", "standard"))
+            clip.setChecked(bool(choice.get("clip")))
+        elif usable:
+            fill.addItems(CATEGORY_FILLS)
+            fill.setCurrentText("most_frequent" if choice.get("fill") == "most_frequent"
+                                else "all zeros")
+            encode.addItems(["onehot", "ordinal"])
+            encode.setCurrentText(choice.get("encode", "onehot"))
+            clip.setEnabled(False)
+        else:
+            for w in (fill, encode, clip):
+                w.setEnabled(False)
+        for c, w in ((0, use), (3, fill), (4, encode), (5, clip)):
+            self.grid.setCellWidget(r, c, w)
+        name = QTableWidgetItem(col["name"])
+        kind = QTableWidgetItem(col["kind"] if usable else f"{col['kind']} (not used yet)")
+        self.grid.setItem(r, 1, name)
+        self.grid.setItem(r, 2, kind)
+        for w in (use, clip):
+            w.toggled.connect(self._changed)
+        for w in (fill, encode):
+            w.currentTextChanged.connect(self._changed)
+        self.rows[col["name"]] = {"kind": col["kind"], "use": use, "fill": fill,
+                                  "encode": encode, "clip": clip, "usable": usable}
+
+    def options(self) -> dict[str, Any]:
+        """The choices that differ from the defaults, as recipe options."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, row in self.rows.items():
+            if not row["usable"]:
+                continue
+            choice: dict[str, Any] = {}
+            if not row["use"].isChecked():
+                choice["drop"] = True
+            elif row["kind"] == "numeric":
+                if row["fill"].currentText() != "median":
+                    choice["fill"] = row["fill"].currentText()
+                if row["encode"].currentText() != "standard":
+                    choice["scale"] = row["encode"].currentText()
+                if row["clip"].isChecked():
+                    choice["clip"] = True
+            else:
+                if row["fill"].currentText() == "most_frequent":
+                    choice["fill"] = "most_frequent"
+                if row["encode"].currentText() != "onehot":
+                    choice["encode"] = row["encode"].currentText()
+            if choice:
+                out[name] = choice
+        return {"columns": out}
+
+    def _changed(self, *_: Any) -> None:
+        self._debounce.start()
+
+    def _on_frame(self, frame: Any) -> None:
+        self.frame = frame
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        if self.frame is None:
+            return
+        from studio.core.datasets.prepare import prepare, preview
+
+        self._generation += 1
+        generation, frame, options = self._generation, self.frame, self.options()
+        self.status.setText("Fitting on the training split…")
+
+        def work() -> tuple[int, Any, dict[str, Any]]:
+            prepared = prepare(frame, self.info.name, self.target, self.task, self.split,
+                               options=options)
+            return generation, preview(prepared), prepared.recipe
+
+        run_in_thread(work, self._on_preview, self._on_error)
+
+    def _on_preview(self, result: tuple[int, Any, dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        generation, table, recipe = result
+        if generation != self._generation:
+            return
+        self.preview_model.set_table(pa.Table.from_pandas(table, preserve_index=False))
+        fit_columns(self.preview)
+        dropped = ", ".join(d["name"] for d in recipe["dropped"]) or "none"
+        self.status.setText(f"The first training rows as the model sees them: "
+                            f"{table.shape[1]} features. Not used: {html.escape(dropped)}.")
+
+    def _on_error(self, message: str) -> None:
+        self.status.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")
