@@ -159,3 +159,21 @@ def test_recipe_choices_are_fitted_on_train_and_applied_the_same_everywhere() ->
     with pytest.raises(InputError, match="scale='cubic'"):
         prepare(frame, "d", "y", "classification",
                 options={"columns": {"size": {"scale": "cubic"}}})
+
+
+def test_a_feature_the_file_is_sorted_by_is_kept() -> None:
+    train = pd.DataFrame({"sqft": np.arange(500, 600), "y": ["a", "b"] * 50})
+    recipe = fit_recipe(train, "y", "classification")
+    assert [f["name"] for f in recipe["features"]] == ["sqft"]
+
+
+def test_missing_words_mean_missing_in_every_path() -> None:
+    from studio.core.datasets.recipe import frame_from_records
+
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["u", "v", "u", "u"],
+                          "y": ["a", "b", "a", "b"]})
+    options = {"columns": {"c": {"fill": "most_frequent"}}}
+    recipe = fit_recipe(train, "y", "classification", options)
+    rows = [{"x": "#N/A", "c": "#N/A"}, {"x": None, "c": None}]
+    out = transform(recipe, frame_from_records(recipe, rows))
+    assert out[0].tolist() == out[1].tolist()

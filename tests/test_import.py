@@ -315,3 +315,63 @@ def test_zip_bomb_is_refused(ws: Workspace, tmp_path: Path) -> None:
         z.writestr("a/zeros.png", b"\0" * (50 << 20))
     with pytest.raises(InputError, match="zip bomb"):
         import_dataset(ws, archive)
+
+
+def test_quoted_line_breaks_after_the_sniffed_sample(ws: Workspace, tmp_path: Path) -> None:
+    rows = [f'{i},"plain {i}"' for i in range(200_000)]
+    rows.append('200000,"two\nlines"')
+    path = tmp_path / "notes.csv"
+    path.write_text("id,note\n" + "\n".join(rows) + "\n")
+    frame = imported(ws, path)
+    assert len(frame) == 200_001 and frame["note"].iloc[-1] == "two\nlines"
+
+
+def test_spaces_after_delimiters_and_a_late_word(ws: Workspace, tmp_path: Path) -> None:
+    rows = [f"{i}, {i % 90}" for i in range(300_000)] + ["300000, unknown"]
+    path = tmp_path / "spaced.csv"
+    path.write_text("id, age\n" + "\n".join(rows) + "\n")
+    info = import_dataset(ws, path)
+    assert info.column_names == ["id", "age"]
+    assert load_frame(ws, info)["age"].iloc[-1].strip() == "unknown"
+
+
+@pytest.mark.parametrize("rows", [10, 300_000])
+def test_a_late_cp1252_byte_is_read_as_cp1252(ws: Workspace, tmp_path: Path, rows: int) -> None:
+    body = "".join(f"{i},plain\n" for i in range(rows)).encode() + "9,Jos\xe9\n".encode("cp1252")
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"n,name\n" + body)
+    frame = imported(ws, path)
+    assert frame["name"].iloc[-1] == "José"
+
+
+def test_a_number_column_blank_at_first_stays_numeric(ws: Workspace, tmp_path: Path) -> None:
+    rows = [f"{i}," for i in range(300_000)] + ["300000,4.5"]
+    path = tmp_path / "blank.csv"
+    path.write_text("id,score\n" + "\n".join(rows) + "\n")
+    frame = imported(ws, path)
+    assert frame["score"].dtype.kind == "f" and frame["score"].iloc[-1] == 4.5
+
+
+def test_headerless_rows_with_text_are_not_taken_for_a_header(ws: Workspace,
+                                                              tmp_path: Path) -> None:
+    path = tmp_path / "iris.csv"
+    path.write_text("5.1,3.5,1.4,0.2,Iris-setosa\n4.9,3.0,1.4,0.2,Iris-setosa\n"
+                    "6.3,3.3,6.0,2.5,Iris-virginica\n")
+    frame = imported(ws, path)
+    assert len(frame) == 3 and frame.columns[0] == "column_1"
+
+
+def test_moving_an_image_to_another_class_is_a_change(ws: Workspace, tmp_path: Path) -> None:
+    root = make_images(tmp_path / "pets", {"cats": 3, "dogs": 2})
+    first = import_dataset(ws, root)
+    (root / "cats" / "cats0.png").rename(root / "dogs" / "cats0.png")
+    second = import_dataset(ws, root)
+    assert second.digest != first.digest
+    assert load_frame(ws, second)["label"].value_counts()["dogs"] == 3
+
+
+def test_a_refused_image_folder_stores_no_images(ws: Workspace, tmp_path: Path) -> None:
+    one = make_images(tmp_path / "one", {"cats": 2})
+    with pytest.raises(InputError, match="only one class"):
+        import_dataset(ws, one)
+    assert not any(p.is_file() for p in (ws.root / "blobs").rglob("*"))

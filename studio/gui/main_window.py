@@ -193,7 +193,8 @@ class MainWindow(QMainWindow):
 
         path = self.pending_imports.pop(0)
         self.go(self.datasets)
-        seen = find_imported(self.ws, path)
+        # folders are walked to be recognised: that is the job's work, off the GUI thread
+        seen = None if path.is_dir() else find_imported(self.ws, path)
         if seen is not None:  # unchanged since it was imported: show it at once
             self.status(f"{path.name} is already imported as “{seen.name}”")
             self.datasets.show_dataset(seen.name)

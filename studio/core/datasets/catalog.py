@@ -63,11 +63,16 @@ def name_from_path(path: Path) -> str:
 
 def source_key(path: Path) -> str:
     """Where the file is and what it looked like: a changed file gets a new key."""
-    if path.is_dir():  # a folder changes when any file in it does
-        stats = [f.stat() for f in sorted(path.rglob("*")) if f.is_file()]
-        size = sum(s.st_size for s in stats)
-        mtime = max((s.st_mtime_ns for s in stats), default=0)
-        return f"{path.resolve()}|{len(stats)}|{size}|{mtime}"
+    if path.is_dir():  # a folder changes when any file in it changes, moves or is renamed
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in sorted(path.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.relative_to(path).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n"
+                         .encode())
+        return f"{path.resolve()}|{h.hexdigest()}"
     st = path.stat()
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 

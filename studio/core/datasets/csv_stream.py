@@ -11,7 +11,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from studio.core.datasets.recipe import NA_TOKENS
 from studio.core.datasets.sniff import CsvDialect, locate_bad_row
 from studio.core.errors import Cancelled, InputError
 
 BLOCK_BYTES = 4 << 20
-NULLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "None", "#N/A", "?"]
+# pyarrow's null list is case-sensitive: every usual spelling of the shared vocabulary
+NULLS = sorted({v for t in NA_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}
+               | {"NaN", "-NaN", "N/a"})
 _COLUMN_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
 
 Progress = Callable[[int, int], None]
@@ -66,34 +69,56 @@ def csv_to_parquet(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> StreamResult:
     """Stream ``path`` into the Parquet file ``dest``; memory stays at a few blocks."""
-    return _widening(path, dialect, lambda overrides: _stream(
-        path, dialect, overrides, dest, progress, should_stop))
+    return _resilient(path, dialect, lambda d, overrides: _stream(
+        path, d, overrides, dest, progress, should_stop))
 
 
 def read_csv_table(path: Path, dialect: CsvDialect) -> pa.Table:
     """The whole file as one Arrow table (multi-threaded), typed as the stream would be."""
 
-    def attempt(overrides: dict[str, pa.DataType]) -> StreamResult:
-        read, parse, convert = _options(dialect, overrides)
+    def attempt(d: CsvDialect, overrides: dict[str, pa.DataType]) -> StreamResult:
+        read, parse, convert = _options(d, overrides)
         table = pacsv.read_csv(path, read_options=read, parse_options=parse,
                                convert_options=convert)
         result = StreamResult(table.num_rows, table.schema)
         result.table = table
         return result
 
-    result = _widening(path, dialect, attempt)
+    result = _resilient(path, dialect, attempt)
     assert result.table is not None
     return result.table
 
 
+def _resilient(path: Path, dialect: CsvDialect,
+               attempt: Callable[[CsvDialect, dict[str, pa.DataType]], StreamResult]
+               ) -> StreamResult:
+    """Quoted line breaks past the sniffed sample, or legacy bytes past it, restart the
+    read with the dialect that fits: a file is never half-understood."""
+    try:
+        result = _widening(path, dialect, attempt)
+        if not any(pa.types.is_binary(f.type) for f in result.schema):
+            return result
+        problem = "binary"
+    except InputError as exc:
+        problem = str(exc)
+    if dialect.encoding == "utf-8" and ("encoding" in problem or problem == "binary"):
+        return _resilient(path, replace(dialect, encoding="cp1252"), attempt)
+    if not dialect.multiline and "malformed CSV" in problem:
+        return _resilient(path, replace(dialect, multiline=True), attempt)
+    if problem == "binary":
+        raise InputError(f"{path.name}: text is neither UTF-8 nor cp1252")
+    raise InputError(problem)
+
+
 def _widening(
-    path: Path, dialect: CsvDialect, attempt: Callable[[dict[str, pa.DataType]], StreamResult]
+    path: Path, dialect: CsvDialect,
+    attempt: Callable[[CsvDialect, dict[str, pa.DataType]], StreamResult],
 ) -> StreamResult:
     overrides: dict[str, pa.DataType] = {}
     warnings: list[str] = []
     for _ in range(len(dialect.header) * 2 + 1):
         try:
-            result = attempt(overrides)
+            result = attempt(dialect, overrides)
             result.warnings = warnings
             return result
         except pa.ArrowInvalid as exc:
@@ -108,8 +133,9 @@ def _options(
     dialect: CsvDialect, overrides: dict[str, pa.DataType]
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     return (
+        # the sniffer's (stripped, checked) names, so type overrides find their column
         pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=dialect.encoding,
-                          column_names=None if dialect.has_header else dialect.header),
+                          column_names=dialect.header, skip_rows=1 if dialect.has_header else 0),
         pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=dialect.multiline),
         pacsv.ConvertOptions(null_values=NULLS, strings_can_be_null=True,
                              column_types=overrides, decimal_point=dialect.decimal),
@@ -121,9 +147,11 @@ def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) ->
     if match is None:
         return None
     name = names[int(match.group(1))]
-    if match.group(2) in ("int64", "int32") and name not in overrides:
-        overrides[name] = pa.float64()  # 1, 2, 2.5: numbers after all
-        return f"column {name!r} holds decimals after whole numbers; read as decimals"
+    if match.group(2) in ("string", "binary", "large_string"):
+        return None  # an encoding problem, not a type one: widening cannot help
+    if match.group(2) in ("int64", "int32", "null") and name not in overrides:
+        overrides[name] = pa.float64()  # 1, 2, 2.5 (or empty, then numbers): numbers after all
+        return f"column {name!r} holds decimals after whole numbers or blanks; read as numbers"
     if overrides.get(name) == pa.string():
         return None
     overrides[name] = pa.string()
@@ -133,8 +161,8 @@ def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) ->
 def _explain(message: str, path: Path, dialect: CsvDialect) -> str:
     if "CSV parse error" in message:
         return f"malformed CSV at {locate_bad_row(path, dialect)}"
-    if "UTF8" in message or "utf8" in message.lower():
-        return "text is not valid in the detected encoding"
+    if "UTF8" in message or "utf8" in message.lower() or "to string" in message:
+        return f"text is not valid {dialect.encoding} (a different encoding?)"
     return message.splitlines()[0]
 
 
@@ -150,20 +178,23 @@ def _stream(
     batches: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounds memory to a few blocks
     stop = threading.Event()
 
+    def hand_over(item: Any) -> bool:
+        while not stop.is_set():  # the writer may have left: never block for good
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in reader:
-                while not stop.is_set():
-                    try:
-                        batches.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(batch):
                     return
-            batches.put(None)
+            hand_over(None)
         except BaseException as exc:  # handed to the writer's thread to raise there
-            batches.put(exc)
+            hand_over(exc)
 
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()

@@ -39,6 +39,12 @@ def image_folder_table(
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(c.name, f) for c in classes for f in sorted(c.rglob("*"))
              if f.is_file() and not f.name.startswith(".")]
+    with_images = {c for c, f in files if f.suffix.lower() in IMAGE_SUFFIXES}
+    if len(with_images) < 2:  # before any copying: a refused import leaves no blobs
+        found = f"only one class ({next(iter(with_images))!r})" if with_images else "no images"
+        raise InputError(f"{name}: found {found}; an image dataset needs one sub-folder per "
+                         "class, at least two" if with_images else
+                         f"{name}: no readable images found (one sub-folder per class)")
     rows: dict[str, list[object]] = {k: [] for k in ("path", "label", "digest", "width",
                                                      "height")}
     skipped: list[str] = []

@@ -13,7 +13,7 @@ MAX_CLASSES = 30
 MIN_ROWS_FOR_ID = 20
 TARGET_NAMES = ("target", "label", "class", "y", "outcome")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-_ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|^id_|Id$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
 
@@ -41,9 +41,11 @@ def column_kind(series: pd.Series) -> str:
 
 
 def _looks_like_integer_ids(values: pd.Series, name: str) -> bool:
-    if not bool((values == values.round()).all()) or values.nunique() != len(values):
+    """Whole numbers, all different, named like an id. Not order: a file sorted by a real
+    feature (square metres, say) must keep it."""
+    if not _ID_NAME.search(name):
         return False
-    return bool(_ID_NAME.search(name)) or values.is_monotonic_increasing
+    return bool((values == values.round()).all()) and values.nunique() == len(values)
 
 
 def column_profile(series: pd.Series) -> dict[str, Any]:

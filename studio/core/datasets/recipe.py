@@ -16,7 +16,8 @@ from studio.core.datasets.profile import column_kind
 from studio.core.errors import InputError
 
 RECIPE_FORMAT = 1
-NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+# One missing-value vocabulary for import, training, `studio predict` and the server.
+NA_TOKENS = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a"})
 MAX_ONE_HOT = 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

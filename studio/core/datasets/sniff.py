@@ -41,10 +41,10 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
     sample = "\n".join(lines[:200])
     if delimiter is None:
         delimiter = _delimiter(sample)
-    rows = list(csv.reader(lines[:200], delimiter=delimiter))
-    multiline = len(list(csv.reader(io.StringIO(sample), delimiter=delimiter))) < len(rows)
+    rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    multiline = any("\n" in v or "\r" in v for r in rows for v in r)
     first = rows[0]
-    has_header = not all(_NUMBER.match(v.strip()) for v in first if v.strip())
+    has_header = _has_header(rows, sample)
     header = [v.strip() for v in first] if has_header else [
         f"column_{i + 1}" for i in range(len(first))]
     _check_names(header, path.name)
@@ -76,6 +76,29 @@ def detect_encoding(raw: bytes, label: str) -> str:
         raise InputError(f"{label}: the text encoding could not be recognised")
     # ISO-8859-1 is a subset of cp1252 for printable text; cp1252 also maps curly quotes etc.
     return "cp1252" if best.encoding in ("latin_1", "iso8859_1", "ascii") else best.encoding
+
+
+def _has_header(rows: list[list[str]], sample: str) -> bool:
+    """A header when some column is numbers below a first cell that is not one. With no
+    number columns at all, csv.Sniffer's comparison of lengths and types decides."""
+    first, body = rows[0], rows[1:]
+    if not any(v.strip() for v in first):
+        return False
+    if all(_NUMBER.match(v.strip()) for v in first if v.strip()):
+        return False  # a first row of numbers is data
+    numeric_columns = 0
+    for j, head in enumerate(first):
+        cells = [r[j].strip() for r in body if j < len(r) and r[j].strip()]
+        if cells and sum(bool(_NUMBER.match(c)) for c in cells) >= 0.8 * len(cells):
+            numeric_columns += 1
+            if not _NUMBER.match(head.strip()):
+                return True
+    if numeric_columns:
+        return False  # numbers under numbers: no header row
+    try:
+        return csv.Sniffer().has_header(sample)
+    except csv.Error:
+        return True
 
 
 def _sample(path: Path) -> bytes:
