@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets").add_subparsers(
         dest="data_command", parser_class=Parser, required=True)
     p = cmd("import", "import a data file as a dataset", data)
-    p.add_argument("path", type=Path)
+    p.add_argument("path", type=Path, help="a data file, a folder of class sub-folders of "
+                   "images, or a zip of one")
     p.add_argument("--name")
+    p.add_argument("--sheet", help="Excel: the sheet to read (default: the first)")
     cmd("ls", "list datasets", data)
     p = cmd("show", "show a dataset's columns and their profile", data)
     p.add_argument("name")
@@ -180,8 +182,8 @@ def data_import(ws: Workspace, args: argparse.Namespace) -> int:
         out(args, {"dataset": seen.name, "rows": seen.rows, "columns": len(seen.columns),
                    "already_imported": True}, seen.name)
         return EXIT_OK
-    result = run_job(ws, "import", {"path": str(args.path.resolve()), "name": args.name},
-                     quiet=args.json)
+    result = run_job(ws, "import", {"path": str(args.path.resolve()), "name": args.name,
+                                    "sheet": args.sheet}, quiet=args.json)
     out(args, result, result["dataset"])
     return EXIT_OK
 
