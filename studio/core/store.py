@@ -154,12 +154,7 @@ class BlobStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            digest = h.hexdigest()
-            if self.exists(digest):
-                tmp.unlink()
-            else:
-                self._place(tmp, digest)
-            return digest
+            return self._settle(tmp, h.hexdigest())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -170,7 +165,10 @@ class BlobStore:
         with open(tmp, "r+b") as f:
             _copy_hash(f, h)
             os.fsync(f.fileno())
-        digest = h.hexdigest()
+        return self._settle(tmp, h.hexdigest())
+
+    def _settle(self, tmp: Path, digest: str) -> str:
+        """A finished temporary file becomes the blob, unless the blob is already there."""
         if self.exists(digest):
             tmp.unlink()
         else:
