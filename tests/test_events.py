@@ -257,3 +257,14 @@ def test_finish_keeps_the_first_verdict(ws: Workspace) -> None:
     records.finish(ws, job, "failed", error="late")
     row = records.get_job(ws, job)
     assert row["status"] == "done" and row["error"] is None
+
+
+def test_reaping_sweeps_what_killed_jobs_left_in_tmp(ws) -> None:
+    from studio.jobs.records import reap_stale
+
+    (ws.tmp / "import-abc.part").write_bytes(b"half a parquet")
+    (ws.tmp / "unzip-xyz").mkdir()
+    (ws.tmp / "unzip-xyz" / "a.png").write_bytes(b"x")
+    (ws.tmp / "keep.txt").write_text("not ours")
+    reap_stale(ws)
+    assert sorted(p.name for p in ws.tmp.iterdir()) == ["keep.txt"]

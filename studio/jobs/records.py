@@ -57,14 +57,32 @@ def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
 
 
 def reap_stale(ws: Workspace) -> int:
-    """Mark failed every job left running by a process that no longer exists."""
-    reaped = 0
+    """Mark failed every job left running by a process that no longer exists; when no job is
+    left running, sweep the scratch files that killed jobs left behind."""
+    reaped, active = 0, 0
     for row in ws.db.db["jobs"].rows_where("status IN ('queued', 'running')"):
         never_started = row["pid"] is None and now() - row["created"] > QUEUED_GRACE_S
         if never_started or (row["pid"] is not None and not _alive(row["pid"])):
             finish(ws, row["id"], "failed", "the job's process ended without a result")
             reaped += 1
+        else:
+            active += 1
+    if not active:
+        _sweep_tmp(ws)
     return reaped
+
+
+def _sweep_tmp(ws: Workspace) -> None:
+    """Remove leftovers of killed jobs: partial blobs, imports and unzipped folders."""
+    import shutil
+
+    for entry in ws.tmp.iterdir() if ws.tmp.is_dir() else []:
+        if not entry.name.startswith(("blob-", "import-", "unzip-", "tmp")):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
