@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from studio.core.events import Done, Event, Failed
+from studio.core.events import Event
 from studio.core.workspace import Workspace
 from studio.jobs.runner import JobRunner
 
@@ -47,6 +47,6 @@ class JobBridge(QObject):
         if batch:
             self.events.emit(batch)
         final = self.runner.final
-        if final is not None and isinstance(final, Done | Failed) and self.timer.isActive():
+        if final is not None and self.timer.isActive():
             self.timer.stop()
             self.finished.emit(final)

@@ -80,9 +80,12 @@ def source_key(path: Path) -> str:
 def find_imported(ws: Workspace, path: Path, name: str | None = None) -> DatasetInfo | None:
     """The dataset already made from this unchanged file (under ``name``, if given)."""
     try:
-        key = source_key(path)
+        return _find_by_key(ws, source_key(path), name)
     except OSError:
         return None
+
+
+def _find_by_key(ws: Workspace, key: str, name: str | None) -> DatasetInfo | None:
     for row in ws.db.db["datasets"].rows_where("source_key = ?", [key]):
         if name is None or row["name"] == name:
             return _info(row)
@@ -103,9 +106,9 @@ def import_dataset(
     explicit = name is not None
     name = check_name(name) if name is not None else name_from_path(path)
     fmt = check_file(path)
-    key = source_key(path)
+    key = source_key(path)  # a folder's key walks every file: compute it once
     table = ws.db.db["datasets"]
-    seen = find_imported(ws, path, name if explicit else None)
+    seen = _find_by_key(ws, key, name if explicit else None)
     if seen is not None:
         emit(Progress("done", 1, 1, "already imported"))
         return seen
