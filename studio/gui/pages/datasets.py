@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -109,6 +110,8 @@ class DatasetsPage(QWidget):
         self.shape_label.setObjectName("muted")
         self.description = QLabel()
         self.description.setObjectName("muted")
+        # a long description must not widen the window
+        self.description.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         header = QHBoxLayout()
         header.addWidget(self.name_label)
         header.addWidget(self.shape_label)
@@ -145,10 +148,12 @@ class DatasetsPage(QWidget):
         for box in self.ratios:
             controls.addWidget(box)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Epochs"))
-        controls.addWidget(self.epochs)
-        controls.addWidget(self.recipe_btn)
-        controls.addWidget(self.train_btn)
+        # the run's own settings sit with the dataset's name: one row of everything would
+        # not fit a 1280-pixel window beside the column profile
+        header.addWidget(QLabel("Epochs"))
+        header.addWidget(self.epochs)
+        header.addWidget(self.recipe_btn)
+        header.addWidget(self.train_btn)
         self.split_label = QLabel()
         self.split_label.setObjectName("muted")
         self.split_label.setWordWrap(True)
