@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import Cancelled, InputError, StudioError
+from studio.core.training.spec import TASKS
 from studio.core.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -66,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("train", "train a model on a dataset; prints NAME:VERSION and test metrics")
     p.add_argument("dataset")
-    p.add_argument("--target", required=True)
+    p.add_argument("--target", help="column to predict (default: the suggested one; "
+                   "'label' for an image dataset)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--model", help="model name (default: the dataset's)")
-    p.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    p.add_argument("--task", choices=TASKS, default="auto")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -92,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", help="required from clients; generated when the host is "
                    "not loopback and none is given (or set STUDIO_API_KEY)")
 
-    p = cmd("predict", "predict a CSV of raw rows with a version")
+    p = cmd("predict", "predict raw rows (a table file), or pictures for an image model")
     p.add_argument("ref", metavar="NAME[:VERSION]")
-    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path,
+                   help="a table of raw rows; for an image model also an image or a folder")
     p.add_argument("--output", type=Path, help="CSV to write (default: stdout)")
     return parser
 
@@ -261,8 +264,14 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
             preprocessing = json.loads(args.recipe.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{args.recipe}: not a readable JSON file: {exc}") from None
+    target = args.target
+    if target is None:
+        target = suggested_target(ws, info)
+        if not args.json:
+            print(f"target: {target} (suggested; choose another with --target)",
+                  file=sys.stderr)
     spec = TrainSpec(
-        dataset=info.name, target=args.target, model=args.model, task=args.task,
+        dataset=info.name, target=target, model=args.model, task=args.task,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
         preprocessing=preprocessing,
@@ -277,16 +286,26 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def suggested_target(ws: Workspace, info: Any) -> str:
+    from studio.core.datasets.catalog import dataset_profile
+    from studio.core.datasets.prepare import is_image_dataset
+    from studio.core.datasets.profile import suggest_target
+
+    if is_image_dataset(info.column_names):
+        return "label"
+    return suggest_target(dataset_profile(ws, info))
+
+
 def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.registry import list_versions
     from studio.core.training.metrics import headline
 
     versions = list_versions(ws)
-    lines = [f"{'VERSION':<28} {'TASK':<15} {'TEST':<16} DATASET"] + [
-        f"{v.ref:<28} {v.task:<15} {headline(v.task, v.test_metrics):<16} "
+    lines = [f"{'VERSION':<28} {'TASK':<24} {'TEST':<16} DATASET"] + [
+        f"{v.ref:<28} {v.kind:<24} {headline(v.task, v.test_metrics):<16} "
         f"{v.manifest.get('dataset', {}).get('name', '')}" for v in versions]
     out(args, {"versions": [{"ref": v.ref, "name": v.name, "version": v.version,
-                             "task": v.task, "test_metrics": v.test_metrics,
+                             "task": v.task, "kind": v.kind, "test_metrics": v.test_metrics,
                              "dataset": v.manifest.get("dataset", {}).get("name"),
                              "created": v.manifest.get("created")} for v in versions]},
         "\n".join(lines) if versions else "no models yet: studio train DATASET --target COLUMN")
@@ -300,7 +319,7 @@ def models_show(ws: Workspace, args: argparse.Namespace) -> int:
     m = v.manifest
     test = {k: val for k, val in v.test_metrics.items() if isinstance(val, float)}
     text = "\n".join([
-        f"{v.ref}  ({m['task']} of {m['target']!r})",
+        f"{v.ref}  ({v.kind} of {m['target']!r})",
         f"dataset   {m['dataset']['name']} ({m['dataset']['rows']} rows)",
         f"inputs    {', '.join(c['name'] for c in m['input_schema'])}",
         *([f"labels    {', '.join(m['labels'])}"] if m.get("labels") else []),
@@ -344,8 +363,15 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.registry import get_version
 
     predictor = Predictor(ws, get_version(ws, args.ref))
-    frame = read_table(args.input)
-    result = predictor.predict_frame(frame)
+    image = next((f["name"] for f in predictor.recipe["features"] if f["kind"] == "image"), None)
+    if image is not None and (args.input.is_dir() or looks_like_image(args.input)):
+        frame = image_rows(args.input, image)
+    else:
+        frame = read_table(args.input)
+        if image is not None and image in frame.columns:  # paths relative to the table
+            base = args.input.resolve().parent
+            frame[image] = [str(base / v) if isinstance(v, str) else v for v in frame[image]]
+    result = predictor.predict_frame(frame, allow_paths=True)
     if args.json:
         out(args, {"model": predictor.version.ref, **result}, "")
         if args.output is None:
@@ -358,6 +384,25 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def looks_like_image(path: Path) -> bool:
+    from studio.core.datasets.images import IMAGE_SUFFIXES
+
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_rows(path: Path, column: str) -> Any:
+    """One row per picture: the file itself, or every image under a folder."""
+    import pandas as pd
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    files = ([path] if path.is_file() else
+             sorted(f for f in path.rglob("*") if f.is_file() and looks_like_image(f)))
+    if not files:
+        raise InputError(f"{path}: no image files found")
+    return pd.DataFrame({column: [str(f) for f in files]})
 
 
 HANDLERS = {

@@ -176,7 +176,7 @@ def reference(trained_home: Path) -> Iterator[dict]:
         predictor = Predictor(ws, registry.get_version(ws, "penguins:1"), threads=1)
         frame = pd.read_csv(PENGUINS).iloc[ROWS].drop(columns=["species"])
         x = transform(predictor.recipe, frame)
-        yield {"frame": frame, "x": x, "probs": predictor.infer(x),
+        yield {"frame": frame, "x": x, "probs": predictor.infer({"input": x}),
                "records": predictor.predict_frame(frame)}
     finally:
         ws.db.close()

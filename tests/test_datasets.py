@@ -108,7 +108,9 @@ def test_profile_kinds_statistics_and_warnings() -> None:
     assert suggest_target(list(profile.values())) == "churn"
     assert suggest_task(profile["churn"]) == "classification"
     assert suggest_task(profile["income"]) == "regression"
-    assert suggest_task(profile["photo"]) == "image classification"
+    review = {"name": "review", "kind": "text"}
+    assert suggest_task(profile["churn"], [*profile.values(), review]) == "text-classification"
+    assert suggest_task(profile["income"], [review]) == "regression"
 
 
 def test_identifier_columns_are_not_features() -> None:

@@ -49,7 +49,7 @@ def expected(trained_ws: Workspace, penguins: pd.DataFrame) -> dict:
     predictor = Predictor(trained_ws, registry.get_version(trained_ws, "penguins:1"), threads=1)
     frame = penguins.iloc[ROWS].drop(columns=["species"])
     x = transform(predictor.recipe, frame)
-    return {"x": x, "probs": predictor.infer(x), "frame": frame,
+    return {"x": x, "probs": predictor.infer({"input": x}), "frame": frame,
             "records": predictor.predict_frame(frame)}
 
 

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from studio.core import registry
-from studio.core.datasets.recipe import frame_from_records, transform
+from studio.core.datasets.recipe import frame_from_records, transform_inputs
 from studio.core.errors import InputError
 from studio.core.workspace import Workspace
 
@@ -39,19 +39,41 @@ class Predictor:
             registry.read_file(ws, version, "model.onnx"), session_options(threads),
             providers=providers,
         )
-        self.input = self.session.get_inputs()[0]
+        self.inputs = tensor_specs(self.manifest)
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self.n_features = int(self.manifest["onnx"]["features"])
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """The model on a float32 [batch, features] matrix of preprocessed features."""
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise InputError(f"input must have shape [batch, {self.n_features}], got "
-                             f"{list(x.shape)}")
-        return self.session.run(None, {self.input.name: x.astype(np.float32, copy=False)})[0]
+    def infer(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model on preprocessed tensors by name (see ``recipe.model_inputs``)."""
+        feed = {}
+        for spec in self.inputs:
+            name, shape = spec["name"], spec["shape"]
+            if name not in tensors:
+                raise InputError(f"missing input tensor {name!r}")
+            x = tensors[name]
+            if x.ndim != len(shape) or list(x.shape[1:]) != shape[1:]:
+                want = ", ".join(["batch", *map(str, shape[1:])])
+                raise InputError(f"input {name!r} must have shape [{want}], got {list(x.shape)}")
+            if spec["datatype"] == "INT64":
+                if x.dtype.kind not in "iu":
+                    raise InputError(f"input {name!r} holds token ids: send INT64 integers")
+                x = x.astype(np.int64, copy=False)
+                if x.size and (x.min() < 0 or x.max() >= spec["vocabulary_size"]):
+                    raise InputError(f"input {name!r}: token ids must be from 0 to "
+                                     f"{spec['vocabulary_size'] - 1}")
+            else:
+                x = x.astype(np.float32, copy=False)
+            feed[name] = x
+        extra = set(tensors) - set(feed)
+        if extra:
+            raise InputError(f"unknown input {sorted(extra)[0]!r}; this model takes "
+                             + ", ".join(repr(n) for n in feed))
+        return self.session.run(None, feed)[0]
 
-    def predict_frame(self, frame: pd.DataFrame) -> dict[str, Any]:
-        out = self.infer(transform(self.recipe, frame)) if len(frame) else np.zeros((0, 1))
+    def predict_frame(self, frame: pd.DataFrame, allow_paths: bool = False) -> dict[str, Any]:
+        """Raw rows through the recipe and the model. ``allow_paths``: image values may be
+        local files (the CLI; never the server)."""
+        out = (self.infer(transform_inputs(self.recipe, frame, allow_paths)) if len(frame)
+               else np.zeros((0, 1)))
         if self.task == "classification":
             assert self.labels is not None
             idx = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
@@ -64,6 +86,14 @@ class Predictor:
         if len(records) == 0:
             raise InputError("'instances' is empty: send at least one row")
         return self.predict_frame(frame_from_records(self.recipe, records))
+
+
+def tensor_specs(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The model's input tensors; versions made before text and images had one, ``input``."""
+    onnx = manifest["onnx"]
+    if "inputs" in onnx:
+        return list(onnx["inputs"])
+    return [{"name": onnx["input"], "datatype": "FP32", "shape": [-1, int(onnx["features"])]}]
 
 
 def predictions_frame(frame: pd.DataFrame, result: dict[str, Any]) -> pd.DataFrame:

@@ -32,7 +32,14 @@ class Version:
 
     @property
     def task(self) -> str:
+        """The head: classification or regression."""
         return str(self.manifest["task"])
+
+    @property
+    def kind(self) -> str:
+        """What a person calls it: image classification, text regression, classification…"""
+        modality = self.manifest.get("recipe", {}).get("modality", "tabular")
+        return self.task if modality == "tabular" else f"{modality} {self.task}"
 
     @property
     def test_metrics(self) -> dict[str, Any]:

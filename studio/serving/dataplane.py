@@ -75,16 +75,29 @@ class ModelRepository:
         p = self.get(name, version)
         if not isinstance(request, Mapping):
             raise InputError("request body must be a JSON object")
+        specs = {s["name"]: s for s in p.inputs}
         inputs = request.get("inputs")
-        if not isinstance(inputs, list) or len(inputs) != 1:
-            raise InputError(f"'inputs' must be a list holding one tensor named "
-                             f"{p.input.name!r}")
-        x = decode_tensor(inputs[0], p.input.name)
-        if x.ndim == 1 and x.size == p.n_features:
-            x = x.reshape(1, -1)
-        if x.shape[0] > MAX_BATCH:
-            raise InputError(f"batch of {x.shape[0]} rows is over the limit of {MAX_BATCH}")
-        out = p.infer(x.astype(np.float32, copy=False))
+        if not isinstance(inputs, list) or len(inputs) != len(specs):
+            raise InputError(f"'inputs' must be a list of {len(specs)} tensor"
+                             f"{'s' if len(specs) > 1 else ''}: "
+                             + ", ".join(repr(n) for n in specs))
+        tensors: dict[str, np.ndarray] = {}
+        total = 0
+        for tensor in inputs:
+            x = decode_tensor(tensor, specs)
+            shape = specs[tensor["name"]]["shape"]
+            if x.ndim == len(shape) - 1 and list(x.shape) == shape[1:]:
+                x = x[np.newaxis]  # one row sent without its batch axis
+            if x.shape[0] > MAX_BATCH:
+                raise InputError(f"batch of {x.shape[0]} rows is over the limit of {MAX_BATCH}")
+            total += x.size
+            if total > MAX_ELEMENTS:
+                raise InputError(f"inputs hold over {MAX_ELEMENTS:,} values together")
+            tensors[tensor["name"]] = x
+        batches = {x.shape[0] for x in tensors.values()}
+        if len(batches) > 1:
+            raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
+        out = p.infer(tensors)
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
             "model_name": name, "model_version": str(p.version.version),
@@ -114,12 +127,14 @@ def _tensor_meta(node: Any) -> dict[str, Any]:
     return {"name": node.name, "datatype": ONNX_TO_V2.get(node.type, node.type), "shape": shape}
 
 
-def decode_tensor(tensor: Any, expected_name: str) -> np.ndarray:
+def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
+    """A V2 tensor as an array; ``expected`` maps the model's input names to their specs."""
     if not isinstance(tensor, Mapping):
         raise InputError("each input must be an object with name, shape, datatype and data")
     name = tensor.get("name")
-    if name != expected_name:
-        raise InputError(f"unknown input {name!r}; this model takes {expected_name!r}")
+    if name not in expected:
+        raise InputError(f"unknown input {name!r}; this model takes "
+                         + ", ".join(repr(n) for n in expected))
     datatype = tensor.get("datatype")
     if datatype not in V2_DTYPES or datatype == "BOOL":
         raise InputError(f"input {name!r}: unsupported datatype {datatype!r}")

@@ -114,7 +114,7 @@ def main() -> None:
         subprocess.run([*run, "train", "penguins", "--target", "species", "--epochs", "5"],
                        check=True, capture_output=True)
         repo = ModelRepository(Workspace.open(home), ["penguins:1"], threads=1)
-        n_features = repo.get("penguins").n_features
+        n_features = repo.get("penguins").inputs[0]["shape"][1]
         for rows in (1, 32):
             body = orjson.dumps({"inputs": [{"name": "input", "shape": [rows, n_features],
                                              "datatype": "FP32",

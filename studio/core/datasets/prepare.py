@@ -3,17 +3,21 @@ and the recipe fitted on the training rows. Training and the GUI's preview share
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studio.core.datasets.profile import column_profile, suggest_task
-from studio.core.datasets.recipe import feature_names, fit_recipe, transform
+from studio.core.datasets.recipe import feature_names, fit_recipe, transform_inputs
 from studio.core.datasets.split import present_mask, split_indices, strata
 from studio.core.errors import InputError
+
+# The tasks a person picks, and the head each one trains.
+HEADS = {"text-classification": "classification", "image-classification": "classification"}
 
 
 @dataclass
@@ -24,20 +28,54 @@ class Prepared:
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # train, validation, test row indices
 
 
+IMAGE_COLUMNS = {"path", "label", "digest"}  # the manifest table of an image dataset
+
+
+def is_image_dataset(columns: Sequence[str]) -> bool:
+    return set(columns) >= IMAGE_COLUMNS
+
+
+def training_columns(columns: Sequence[str]) -> list[str]:
+    """The columns training sees: an image dataset's are its picture and its label."""
+    return ["image", "label"] if is_image_dataset(columns) else list(columns)
+
+
+def image_frame(frame: pd.DataFrame, blob_path: Callable[[str], Path]) -> pd.DataFrame:
+    """An image dataset's manifest as training sees it: the picture's file, and the label."""
+    return pd.DataFrame({"image": [str(blob_path(d)) for d in frame["digest"]],
+                         "label": frame["label"]})
+
+
 def prepare(
     frame: pd.DataFrame, dataset: str, target: str, task: str = "auto",
     split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
     options: Mapping[str, Any] | None = None,
+    blob_path: Callable[[str], Path] | None = None,
 ) -> Prepared:
-    """Clear errors for a target that cannot be learned; otherwise the fitted preparation."""
+    """Clear errors for a target that cannot be learned; otherwise the fitted preparation.
+
+    An image dataset needs ``blob_path`` (digest → file) to reach its pictures.
+    """
+    images = is_image_dataset(frame.columns)
+    if images:
+        if target != "label":
+            raise InputError(f"{dataset!r} is an image dataset: its target is 'label'")
+        if blob_path is None:
+            raise InputError(f"{dataset!r} is an image dataset: its files are not at hand")
+        frame = image_frame(frame, blob_path)
     if target not in frame.columns:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {target!r} in dataset {dataset!r}; columns: {cols}")
-    if {"path", "label", "digest"} <= set(frame.columns):
-        raise InputError(f"{dataset!r} is an image dataset: training on images is not "
-                         "supported yet, only tables")
     frame = frame[present_mask(frame[target])].reset_index(drop=True)
-    task = task if task != "auto" else suggest_task(column_profile(frame[target]))
+    asked = task
+    if task == "auto":
+        task = "image-classification" if images else suggest_task(column_profile(frame[target]))
+    if task == "image-classification" and not images:
+        raise InputError(f"{dataset!r} is a table: image classification needs an image "
+                         "dataset (a folder with one sub-folder per class)")
+    if images and task == "regression":
+        raise InputError(f"{dataset!r} is an image dataset: its labels are classes")
+    task = HEADS.get(task, task)
     if task not in ("classification", "regression"):
         raise InputError(f"target {target!r} suggests {task}, which is not supported yet")
     if task == "regression":
@@ -56,12 +94,25 @@ def prepare(
         raise InputError(f"only {len(frame)} rows have a value in {target!r}: need 10 or more")
     codes = strata(frame[target]) if task == "classification" else None
     parts = split_indices(codes, len(frame), tuple(split), seed)  # type: ignore[arg-type]
-    recipe = fit_recipe(frame.iloc[parts[0]], target, task, options)
+    recipe = fit_recipe(frame.iloc[parts[0]], target, task, options,
+                        image_columns=("image",) if images else ())
+    if asked == "text-classification" and recipe["modality"] != "text":
+        raise InputError(f"text classification needs a column of text in {dataset!r}; "
+                         "none was found")
     return Prepared(frame, task, recipe, parts)
 
 
 def preview(prepared: Prepared, rows: int = 100) -> pd.DataFrame:
-    """The first training rows as the model will see them."""
+    """The first training rows as the model will see them: one column per table feature,
+    token ids as text, a picture as its tensor's shape and range."""
     sample = prepared.frame.iloc[prepared.parts[0][:rows]]
-    return pd.DataFrame(transform(prepared.recipe, sample),
-                        columns=feature_names(prepared.recipe))
+    inputs = transform_inputs(prepared.recipe, sample, allow_paths=True)
+    out = pd.DataFrame(inputs.get("input", np.zeros((len(sample), 0), np.float32)),
+                       columns=feature_names(prepared.recipe))
+    if "tokens" in inputs:
+        out["tokens"] = [" ".join(map(str, row[row > 0])) or "(none)"
+                         for row in inputs["tokens"]]
+    if "image" in inputs:
+        out["image"] = [f"{'×'.join(map(str, x.shape))}, {x.min():.2f} … {x.max():.2f}"
+                        for x in inputs["image"]]
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -112,11 +113,12 @@ def suggest_target(columns: list[dict[str, Any]]) -> str:
     return columns[-1]["name"]
 
 
-def suggest_task(profile: dict[str, Any]) -> str:
-    """classification for labels and small integer codes, regression for other numbers."""
+def suggest_task(profile: dict[str, Any], others: Sequence[dict[str, Any]] = ()) -> str:
+    """classification for labels and small integer codes, regression for other numbers;
+    text-classification when ``others`` (the other columns' profiles) hold long text."""
     if profile["kind"] in ("numeric", "identifier"):
         small = profile["unique"] <= min(MAX_CLASSES, max(2, profile.get("count", 0) // 10))
         return "classification" if profile.get("integral") and small else "regression"
-    if profile["kind"] == "image path":
-        return "image classification"
+    if any(o["kind"] == "text" and o["name"] != profile["name"] for o in others):
+        return "text-classification"
     return "classification"

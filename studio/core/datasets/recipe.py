@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studio.core.datasets import pixels, text
 from studio.core.datasets.profile import column_kind
 from studio.core.errors import InputError
 
@@ -36,7 +37,9 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
     if not isinstance(cols, Mapping):
         raise InputError('preprocessing must look like {"columns": {"name": {...}}}')
     allowed = {"drop": (True, False), "fill": FILLS, "scale": SCALES, "encode": ENCODINGS,
-               "clip": (True, False)}
+               "clip": (True, False), "size": pixels.SIZES}
+    ranges = {"max_tokens": (text.MIN_TOKENS, text.MAX_TOKENS),
+              "vocabulary": (100, text.MAX_VOCAB)}
     for name, choice in cols.items():
         if name not in columns:
             raise InputError(f"preprocessing names an unknown column {name!r}")
@@ -45,6 +48,12 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
         for step, value in choice.items():
             if step == "fill_value":
                 continue
+            if step in ranges:
+                lo, hi = ranges[step]
+                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                    raise InputError(f"preprocessing {name!r}: {step} must be a whole number "
+                                     f"from {lo} to {hi}, got {value!r}")
+                continue
             if step not in allowed or value not in allowed[step]:
                 raise InputError(f"preprocessing {name!r}: {step}={value!r} is not one of "
                                  f"{', '.join(map(str, allowed.get(step, allowed)))}")
@@ -52,11 +61,14 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
 
 
 def fit_recipe(train: pd.DataFrame, target: str, task: str,
-               options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               options: Mapping[str, Any] | None = None,
+               image_columns: Sequence[str] = ()) -> dict[str, Any]:
     """Fit the steps on the training split only; unusable columns are listed as dropped.
 
     ``options`` holds the person's choices per column (see :func:`check_options`); a column
-    without choices gets: numbers filled with the median and standardized, categories one-hot.
+    without choices gets: numbers filled with the median and standardized, categories one-hot,
+    long text turned into token ids. ``image_columns`` hold pictures (an image dataset's
+    files), resized and normalized.
     """
     chosen = check_options(options, [str(c) for c in train.columns])["columns"]
     features: list[dict[str, Any]] = []
@@ -71,6 +83,13 @@ def fit_recipe(train: pd.DataFrame, target: str, task: str,
             dropped.append({"name": str(name), "reason": "dropped by choice"})
         elif series.isna().all():
             dropped.append({"name": str(name), "reason": "all values missing"})
+        elif name in image_columns:
+            features.append(pixels.fit_image(str(name), series.tolist(), choice))
+        elif kind == "text":
+            features.append(text.fit_text(str(name), _texts(series), choice))
+        elif kind == "image path":
+            dropped.append({"name": str(name), "reason": "image paths in a table are not "
+                            "read: import the image folder itself"})
         elif kind == "numeric":
             values = pd.Series(_numeric(series, str(name)))  # ±inf counts as missing
             if values.isna().all():
@@ -92,9 +111,12 @@ def fit_recipe(train: pd.DataFrame, target: str, task: str,
         else:
             dropped.append({"name": str(name), "reason": f"{kind} columns are not used yet"})
     if not features:
-        raise InputError("no usable feature columns: every column besides the target was dropped")
+        raise InputError("no usable feature columns: every column besides the target was "
+                         "dropped")
+    kinds = {f["kind"] for f in features}
     recipe: dict[str, Any] = {
         "format": RECIPE_FORMAT, "target": target, "task": task,
+        "modality": "image" if "image" in kinds else "text" if "text" in kinds else "tabular",
         "features": features, "dropped": dropped,
     }
     if task == "classification":
@@ -133,17 +155,50 @@ def _fit_numeric(name: str, values: pd.Series, choice: Mapping[str, Any]) -> dic
     return feature
 
 
+TABULAR = ("numeric", "categorical", "ordinal")
+
+
 def _width(feature: Mapping[str, Any]) -> int:
     return len(feature["categories"]) if feature["kind"] == "categorical" else 1
 
 
+def _tabular(recipe: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [f for f in recipe["features"] if f["kind"] in TABULAR]
+
+
+def _of_kind(recipe: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    return [f for f in recipe["features"] if f["kind"] == kind]
+
+
 def n_features(recipe: Mapping[str, Any]) -> int:
-    return sum(_width(f) for f in recipe["features"])
+    """Width of the float ``input`` tensor (the table columns)."""
+    return sum(_width(f) for f in _tabular(recipe))
+
+
+def vocabulary_size(recipe: Mapping[str, Any]) -> int:
+    """Ids the ``tokens`` tensor may hold: padding, then each text column's unknown + words."""
+    return 1 + sum(text.width(f) - 1 for f in _of_kind(recipe, "text"))
+
+
+def model_inputs(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The model's tensors, in the order the graph takes them: name, datatype and shape."""
+    out = []
+    if _tabular(recipe):
+        out.append({"name": "input", "datatype": "FP32", "shape": [-1, n_features(recipe)]})
+    texts = _of_kind(recipe, "text")
+    if texts:
+        out.append({"name": "tokens", "datatype": "INT64",
+                    "shape": [-1, sum(int(f["max_tokens"]) for f in texts)],
+                    "vocabulary_size": vocabulary_size(recipe)})
+    for f in _of_kind(recipe, "image")[:1]:
+        out.append({"name": "image", "datatype": "FP32",
+                    "shape": [-1, 3, int(f["size"]), int(f["size"])]})
+    return out
 
 
 def feature_names(recipe: Mapping[str, Any]) -> list[str]:
     names: list[str] = []
-    for f in recipe["features"]:
+    for f in _tabular(recipe):
         if f["kind"] == "categorical":
             names.extend(f"{f['name']}={c}" for c in f["categories"])
         else:
@@ -155,24 +210,59 @@ def input_schema(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The raw columns a caller sends, with the values a categorical column knows."""
     out = []
     for f in recipe["features"]:
-        kind = "numeric" if f["kind"] == "numeric" else "categorical"
+        kind = f["kind"] if f["kind"] in ("numeric", "text", "image") else "categorical"
         col: dict[str, Any] = {"name": f["name"], "kind": kind}
         if kind == "categorical":
             col["categories"] = f["categories"]
+        if kind == "image":
+            col["encoding"] = "base64"
         out.append(col)
     return out
 
 
-def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
-    """Raw columns → float32 feature matrix. Missing columns and non-numbers are errors."""
+def _check_columns(recipe: Mapping[str, Any], frame: pd.DataFrame) -> None:
     missing = [f["name"] for f in recipe["features"] if f["name"] not in frame.columns]
     if missing:
         raise InputError(f"missing column{'s' if len(missing) > 1 else ''}: "
                          + ", ".join(repr(m) for m in missing))
+
+
+def transform_inputs(recipe: Mapping[str, Any], frame: pd.DataFrame,
+                     allow_paths: bool = False) -> dict[str, np.ndarray]:
+    """Raw rows → the model's tensors by name (see :func:`model_inputs`).
+
+    The one implementation of preprocessing: training, ``studio predict`` and the server
+    all come through here. ``allow_paths`` lets image values be local files (never in the
+    server, where a path would read the server's own disk).
+    """
+    _check_columns(recipe, frame)
+    out: dict[str, np.ndarray] = {}
+    if _tabular(recipe):
+        out["input"] = transform(recipe, frame)
+    texts = _of_kind(recipe, "text")
+    if texts:
+        out["tokens"] = text_tokens(recipe, frame)
+    for f in _of_kind(recipe, "image")[:1]:
+        out["image"] = pixels.normalize(
+            f, pixels.decode_many(f, frame[f["name"]].tolist(), allow_paths))
+    return out
+
+
+def text_tokens(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    parts, offset = [], 0
+    for f in _of_kind(recipe, "text"):
+        parts.append(text.encode(f, _texts(frame[f["name"]]), offset))
+        offset += text.width(f) - 1
+    return np.concatenate(parts, axis=1)
+
+
+def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """Raw table columns → the float32 ``input`` matrix. Non-numbers are errors."""
+    _check_columns(recipe, frame)
     n = len(frame)
     out = np.zeros((n, n_features(recipe)), dtype=np.float32)
     j = 0
-    for f in recipe["features"]:
+    for f in _tabular(recipe):
         col = frame[f["name"]]
         if f["kind"] == "numeric":
             values = _numeric(col, f["name"])
@@ -242,6 +332,10 @@ def as_category(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _texts(col: pd.Series) -> list[str | None]:
+    return [None if is_missing(v) else str(v) for v in col.tolist()]
 
 
 def _categories(col: pd.Series) -> list[str | None]:

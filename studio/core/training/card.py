@@ -16,15 +16,24 @@ def model_card(manifest: dict[str, Any]) -> str:
     features = ", ".join(f["name"] for f in manifest["recipe"]["features"])
     dropped = ", ".join(d["name"] for d in manifest["recipe"]["dropped"]) or "none"
     labels = manifest.get("labels")
+    modality = manifest["recipe"].get("modality", "tabular")
+    described = {"image": "image classification", "text": f"text {task}"}.get(modality, task)
+    network = {
+        "image": "a small convolutional network (three conv blocks, global pooling)",
+        "text": "a bag of word embeddings (mean over the words)",
+    }.get(modality, "the table features")
+    steps = _steps(manifest["recipe"])
     return f"""# {{ref}}
 
-A {task} model of `{manifest['target']}` trained by Model Studio on the dataset
+A {described} model of `{manifest['target']}` trained by Model Studio on the dataset
 `{manifest['dataset']['name']}` ({manifest['dataset']['rows']} rows with a target).
 
 ## Inputs
 
 Columns used: {features}. Columns not used: {dropped}.
 {f"Classes: {', '.join(labels)}." if labels else ""}
+
+Preprocessing (fitted on the training split, applied again in serving): {steps}.
 
 ## Test metrics (held-out split, {test.get('n', '?')} rows)
 
@@ -34,7 +43,8 @@ Columns used: {features}. Columns not used: {dropped}.
 
 ## Training
 
-A multilayer perceptron (hidden layers {training['hidden']}), {training['epochs_run']} epochs
+From {network}, a multilayer perceptron (hidden layers {training['hidden']});
+{training['epochs_run']} epochs
 on {training['device']}, best epoch {training['best_epoch']}, seed {training['seed']}, split
 {training['split']}.
 
@@ -43,3 +53,19 @@ on {training['device']}, best epoch {training['best_epoch']}, seed {training['se
 Trained on one dataset; it knows nothing outside the ranges and categories seen there.
 Unknown categories are encoded as all-zero, missing numbers as the training median.
 """
+
+
+def _steps(recipe: dict[str, Any]) -> str:
+    out = []
+    for f in recipe["features"]:
+        if f["kind"] == "text":
+            out.append(f"`{f['name']}` → up to {f['max_tokens']} token ids over "
+                       f"{len(f['vocabulary']):,} words")
+        elif f["kind"] == "image":
+            out.append(f"`{f['name']}` resized to {f['size']}×{f['size']} RGB, normalized "
+                       "per channel")
+        elif f["kind"] == "numeric":
+            out.append(f"`{f['name']}` {f.get('scaling', 'standard')}-scaled")
+        else:
+            out.append(f"`{f['name']}` {'ordinal' if f['kind'] == 'ordinal' else 'one-hot'}")
+    return "; ".join(out)

@@ -1,19 +1,77 @@
-"""Model builders. ``raw`` is what the loss sees; ``forward`` is what serving returns."""
+"""Model builders. ``raw`` is what the loss sees; ``forward`` is what serving returns.
+
+One network serves every modality: each input tensor the recipe produces (table features,
+token ids, a picture) has a branch that turns it into a vector; the vectors are joined and
+an MLP head maps them to classes or a value.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+EMBEDDING_DIM = 64
 
-class TabularMLP(nn.Module):
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU()]
+
+
+class ImageEncoder(nn.Module):
+    """A small CNN: three conv blocks, global average pooling; any square size works."""
+
+    width = 128
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            *_conv_block(3, 32), nn.MaxPool2d(2),
+            *_conv_block(32, 64), nn.MaxPool2d(2),
+            *_conv_block(64, self.width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TextEncoder(nn.Module):
+    """Mean of the word embeddings; padding (id 0) does not count."""
+
+    def __init__(self, vocabulary_size: int, dim: int = EMBEDDING_DIM) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary_size, dim, padding_idx=0)
+        self.width = dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids > 0).unsqueeze(-1).to(self.embed.weight.dtype)
+        summed = (self.embed(ids) * mask).sum(dim=1)
+        return summed / mask.sum(dim=1).clamp(min=1.0)
+
+
+class StudioNet(nn.Module):
     def __init__(
-        self, n_in: int, n_out: int, hidden: list[int], dropout: float,
-        y_scale: tuple[float, float] = (0.0, 1.0),
+        self, inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int],
+        dropout: float, y_scale: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         super().__init__()
+        self.names = [i["name"] for i in inputs]
+        width = 0
+        for spec in inputs:
+            if spec["name"] == "input":
+                width += int(spec["shape"][1])
+            elif spec["name"] == "tokens":
+                self.text = TextEncoder(int(spec["vocabulary_size"]))
+                width += self.text.width
+            elif spec["name"] == "image":
+                self.image = ImageEncoder()
+                width += self.image.width
+            else:
+                raise ValueError(f"unknown model input {spec['name']!r}")
         layers: list[nn.Module] = []
-        width = n_in
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
             width = h
@@ -23,18 +81,26 @@ class TabularMLP(nn.Module):
         self.register_buffer("y_mean", torch.tensor(y_scale[0]))
         self.register_buffer("y_scale", torch.tensor(y_scale[1]))
 
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def raw(self, *xs: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for name, x in zip(self.names, xs, strict=True):
+            if name == "tokens":
+                parts.append(self.text(x))
+            elif name == "image":
+                parts.append(self.image(x))
+            else:
+                parts.append(x)
+        return self.net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = self.raw(*xs)
         if self.classify:
             return torch.softmax(out, dim=1)
         return out * self.y_scale + self.y_mean
 
 
-def build_mlp(
-    n_in: int, n_out: int, hidden: list[int], dropout: float,
+def build_model(
+    inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int], dropout: float,
     y_scale: tuple[float, float] = (0.0, 1.0),
-) -> TabularMLP:
-    return TabularMLP(n_in, n_out, hidden, dropout, y_scale)
+) -> StudioNet:
+    return StudioNet(inputs, n_out, hidden, dropout, y_scale)

@@ -8,7 +8,7 @@ from typing import Any
 
 from studio.core.errors import InputError
 
-TASKS = ("auto", "classification", "regression")
+TASKS = ("auto", "classification", "regression", "text-classification", "image-classification")
 
 
 @dataclass
@@ -43,6 +43,9 @@ class TrainSpec:
 
     def check_columns(self, columns: list[str]) -> TrainSpec:
         """Fail fast, before a process starts, on a target the dataset does not have."""
+        from studio.core.datasets.prepare import training_columns
+
+        columns = training_columns(columns)
         if self.target not in columns:
             raise InputError(f"no column {self.target!r} in dataset {self.dataset!r}; "
                              f"columns: {', '.join(columns)}")

@@ -18,7 +18,8 @@ from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import (
     encode_target,
     input_schema,
-    transform,
+    model_inputs,
+    n_features,
 )
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Metric, Progress, Started
@@ -28,6 +29,7 @@ from studio.core.training.spec import TrainSpec, default_threads
 from studio.core.workspace import Workspace
 
 STEP_EVENT_INTERVAL_S = 0.1
+EVAL_BATCH = 1024
 
 
 def train(
@@ -36,8 +38,9 @@ def train(
 ) -> dict[str, Any]:
     import torch
 
+    from studio.core.training.data import ModelData
     from studio.core.training.export import onnx_bytes, safetensors_bytes
-    from studio.core.training.model import build_mlp
+    from studio.core.training.model import build_model
 
     started = time.perf_counter()
     spec.validate()
@@ -50,16 +53,18 @@ def train(
     info = catalog.get_dataset(ws, spec.dataset)
     emit(Progress("prepare", 0, spec.epochs, f"loading {info.name}"))
     prepared = prepare(catalog.load_frame(ws, info), spec.dataset, spec.target, spec.task,
-                       spec.split, spec.seed, spec.preprocessing)
+                       spec.split, spec.seed, spec.preprocessing, blob_path=ws.blobs.path)
     frame, task = prepared.frame, prepared.task
     recipe, (tr, va, te) = prepared.recipe, prepared.parts
     labels = encode_target(recipe, frame[spec.target])
-    x_all = transform(recipe, frame)
+    inputs = model_inputs(recipe)
+    data = ModelData(recipe, frame, device, emit)
     for d in recipe["dropped"]:
         emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
     emit(Log(f"{task} of {spec.target!r}: {len(tr)} train / {len(va)} validation / "
-             f"{len(te)} test rows, {x_all.shape[1]} features, device {device}, "
-             f"{threads} threads"))
+             f"{len(te)} test rows; inputs "
+             + ", ".join(f"{i['name']} {i['shape'][1:]}" for i in inputs)
+             + f"; device {device}, {threads} threads"))
 
     n_out = len(recipe["labels"]) if task == "classification" else 1
     y_scale = (0.0, 1.0)
@@ -67,45 +72,43 @@ def train(
         y_tr = labels[tr]
         y_scale = (float(y_tr.mean()), float(y_tr.std()) or 1.0)
         recipe["target_scale"] = {"mean": y_scale[0], "scale": y_scale[1]}
-    model = build_mlp(x_all.shape[1], n_out, spec.hidden, spec.dropout, y_scale).to(device)
-
-    def tensors(idx: np.ndarray) -> tuple[Any, Any]:
-        x = torch.from_numpy(x_all[idx]).to(device)
-        y = torch.from_numpy(labels[idx]).to(device)
-        return x, y
-
-    (x_tr, y_tr_t), (x_va, y_va), (x_te, y_te) = tensors(tr), tensors(va), tensors(te)
+    model = build_model(inputs, n_out, spec.hidden, spec.dropout, y_scale).to(device)
+    y_all = torch.from_numpy(labels).to(device)
     if task == "regression":
-        y_tr_t = (y_tr_t - y_scale[0]) / y_scale[1]
-        y_va_n = (y_va - y_scale[0]) / y_scale[1]
+        y_all = (y_all - y_scale[0]) / y_scale[1]  # the loss sees the normalized target
     loss_fn = torch.nn.CrossEntropyLoss() if task == "classification" else torch.nn.MSELoss()
     opt = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=1e-4)
     gen = torch.Generator(device="cpu").manual_seed(spec.seed)
 
-    def val_loss() -> tuple[float, float | None]:
+    def outputs(rows: np.ndarray, final: bool = False) -> Any:
+        """The model on ``rows`` in evaluation mode, a bounded batch at a time."""
         model.eval()
         with torch.no_grad():
-            out = model.raw(x_va)
-            if task == "classification":
-                loss = float(loss_fn(out, y_va))
-                acc = float((out.argmax(1) == y_va).float().mean())
-                return loss, acc
-            return float(loss_fn(out.squeeze(1), y_va_n)), None
+            parts = [(model if final else model.raw)(*data.batch(rows[i:i + EVAL_BATCH]))
+                     for i in range(0, len(rows), EVAL_BATCH)]
+        return torch.cat(parts)
+
+    def val_loss() -> tuple[float, float | None]:
+        out, y_va = outputs(va), y_all[torch.from_numpy(va).to(device)]
+        if task == "classification":
+            return float(loss_fn(out, y_va)), float((out.argmax(1) == y_va).float().mean())
+        return float(loss_fn(out.squeeze(1), y_va)), None
 
     best = (float("inf"), None, 0)
     step, last_emit, epochs_done, stopped = 0, 0.0, 0, False
     n_batches = max(1, -(-len(tr) // spec.batch_size))
     for epoch in range(1, spec.epochs + 1):
         model.train()
-        order = torch.randperm(len(tr), generator=gen).to(device)
+        order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total_t = torch.zeros((), device=device)
         for b in range(n_batches):
             if should_stop():
                 stopped = True
                 break
             idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
-            out = model.raw(x_tr[idx])
-            loss = loss_fn(out if task == "classification" else out.squeeze(1), y_tr_t[idx])
+            out = model.raw(*data.batch(idx))
+            y = y_all[torch.from_numpy(idx).to(device)]
+            loss = loss_fn(out if task == "classification" else out.squeeze(1), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -138,17 +141,14 @@ def train(
     model.eval()
 
     emit(Progress("evaluate", epochs_done, spec.epochs, "evaluating on the test split"))
-    with torch.no_grad():
-        test_out = model(x_te).cpu().numpy()
-        val_out = model(x_va).cpu().numpy()
     metrics = {
-        "test": _evaluate(task, test_out, y_te.cpu().numpy(), n_out),
-        "validation": _evaluate(task, val_out, y_va.cpu().numpy(), n_out),
+        "test": _evaluate(task, outputs(te, final=True).cpu().numpy(), labels[te], n_out),
+        "validation": _evaluate(task, outputs(va, final=True).cpu().numpy(), labels[va], n_out),
     }
 
     emit(Progress("export", epochs_done, spec.epochs, "exporting ONNX"))
     model = model.cpu()
-    onnx_model, output_name = onnx_bytes(model, x_all.shape[1], task)
+    onnx_model, output_name = onnx_bytes(model, inputs, task)
     weights = safetensors_bytes(model, {"task": task, "hidden": ",".join(map(str, spec.hidden))})
     manifest = {
         "task": task,
@@ -156,7 +156,8 @@ def train(
         "labels": recipe.get("labels"),
         "recipe": recipe,
         "input_schema": input_schema(recipe),
-        "onnx": {"input": "input", "output": output_name, "features": int(x_all.shape[1])},
+        "onnx": {"inputs": inputs, "output": output_name,
+                 "input": inputs[0]["name"], "features": n_features(recipe)},
         "metrics": metrics,
         "dataset": {"name": info.name, "digest": info.digest, "rows": len(frame)},
         "training": {

@@ -75,7 +75,7 @@ class ModelsPage(QWidget):
         for row, v in enumerate(self.versions):
             m = v.manifest
             created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
-            cells = [v.ref, v.task, m["target"], headline(v.task, v.test_metrics),
+            cells = [v.ref, v.kind, m["target"], headline(v.task, v.test_metrics),
                      m["dataset"]["name"], m["training"]["device"], created]
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(str(text)))

@@ -1,0 +1,54 @@
+"""The model's input tensors for training, built once and cut into batches.
+
+Table features and token ids go to the device whole. Pictures are decoded once to uint8
+(a quarter of float32's memory) and normalized a batch at a time by the recipe's own
+:func:`~studio.core.datasets.pixels.normalize`, the same code serving runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from studio.core.datasets import pixels
+from studio.core.datasets.recipe import model_inputs, text_tokens, transform
+from studio.core.events import Emit, Progress
+
+
+class ModelData:
+    def __init__(self, recipe: Mapping[str, Any], frame: pd.DataFrame, device: Any,
+                 emit: Emit) -> None:
+        self.device = device
+        self.names = [i["name"] for i in model_inputs(recipe)]
+        self.on_device: dict[str, torch.Tensor] = {}
+        if "input" in self.names:
+            self.on_device["input"] = torch.from_numpy(transform(recipe, frame)).to(device)
+        if "tokens" in self.names:
+            self.on_device["tokens"] = torch.from_numpy(text_tokens(recipe, frame)).to(device)
+        self.image: Mapping[str, Any] | None = None
+        self.pixels = np.zeros(0, dtype=np.uint8)
+        if "image" in self.names:
+            self.image = next(f for f in recipe["features"] if f["kind"] == "image")
+            values = frame[self.image["name"]].tolist()
+
+            def progress(i: int, n: int) -> None:
+                emit(Progress("decode", i, n, f"decoding images {i:,}/{n:,}"))
+
+            self.pixels = pixels.decode_many(self.image, values, True, progress)
+
+    def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
+        """The model's inputs, in its order, for the given row indices."""
+        index = torch.from_numpy(rows).to(self.device)
+        out = []
+        for name in self.names:
+            if name == "image":
+                assert self.image is not None
+                x = pixels.normalize(self.image, self.pixels[rows])
+                out.append(torch.from_numpy(x).to(self.device))
+            else:
+                out.append(self.on_device[name][index])
+        return out
