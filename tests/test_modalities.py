@@ -1,0 +1,226 @@
+"""Text and pictures: the recipe's token and image steps, training, and serving raw rows."""
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+from synthetic import reviews, shapes
+
+from conftest import run_studio
+from studio.core import registry
+from studio.core.datasets import catalog
+from studio.core.datasets.prepare import prepare
+from studio.core.errors import InputError
+from studio.core.workspace import Workspace
+from studio.serving.app import create_app
+from studio.serving.dataplane import ModelRepository
+
+FAST = {"epochs": 6, "hidden": [32], "batch_size": 16, "threads": 1}
+
+
+def train(ws: Workspace, dataset: str, target: str, **kw) -> dict:
+    from studio.core.training.spec import TrainSpec
+    from studio.core.training.trainer import train as run
+
+    spec = TrainSpec(dataset=dataset, target=target, **{**FAST, **kw})
+    return run(ws, spec, lambda _e: None)
+
+
+@pytest.fixture(scope="module")
+def mws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    ws = Workspace.open(tmp_path_factory.mktemp("modalities"))
+    yield ws
+    ws.db.close()
+
+
+@pytest.fixture(scope="module")
+def text_model(mws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    path = tmp_path_factory.mktemp("text") / "reviews.csv"
+    reviews(400).to_csv(path, index=False)
+    catalog.import_dataset(mws, path)
+    return train(mws, "reviews", "sentiment", learning_rate=1e-2)
+
+
+@pytest.fixture(scope="module")
+def image_model(mws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = shapes(tmp_path_factory.mktemp("img") / "shapes", per_class=40)
+    catalog.import_dataset(mws, folder)
+    return train(mws, "shapes", "label", epochs=10,
+                 preprocessing={"columns": {"image": {"size": 32}}})
+
+
+@pytest.fixture(scope="module")
+def client(mws: Workspace, text_model: dict, image_model: dict) -> Iterator[TestClient]:
+    repo = ModelRepository(mws, [text_model["version"], image_model["version"]], threads=1)
+    with TestClient(create_app(repo)) as c:
+        yield c
+
+
+def torch_probabilities(ws: Workspace, ref: str, frame: pd.DataFrame) -> np.ndarray:
+    """Training's own path: the trainer's batches through the torch model it saved."""
+    import torch
+    from safetensors.torch import load
+
+    from studio.core.events import Log
+    from studio.core.training.data import ModelData
+    from studio.core.training.model import build_model
+
+    version = registry.get_version(ws, ref)
+    m = version.manifest
+    model = build_model(m["onnx"]["inputs"], len(m["labels"]), m["training"]["hidden"], 0.0)
+    model.load_state_dict(load(registry.read_file(ws, version, "weights.safetensors")))
+    model.eval()
+    data = ModelData(m["recipe"], frame, torch.device("cpu"), lambda _e: Log(""))
+    with torch.no_grad():
+        return model(*data.batch(np.arange(len(frame)))).numpy()
+
+
+def png_base64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+# -- text --------------------------------------------------------------------------------
+
+
+def test_text_model_learns_from_the_words(text_model: dict, mws: Workspace) -> None:
+    assert text_model["metrics"]["accuracy"] >= 0.9
+    recipe = registry.get_version(mws, text_model["version"]).manifest["recipe"]
+    assert recipe["modality"] == "text"
+    text = next(f for f in recipe["features"] if f["kind"] == "text")
+    assert text["name"] == "review" and "wonderful" in text["vocabulary"]
+    assert 4 <= text["max_tokens"] <= 40
+    assert registry.get_version(mws, text_model["version"]).kind == "text classification"
+
+
+def test_vocabulary_is_fitted_on_the_training_rows_only() -> None:
+    frame = reviews(200)
+    prepared = prepare(frame, "r", "sentiment")
+    test_rows = prepared.parts[2]
+    marked = frame.copy()
+    marked.loc[test_rows[:3], "review"] += " zyzzyva"  # a word only test rows have
+    prepared = prepare(marked, "r", "sentiment")
+    text = next(f for f in prepared.recipe["features"] if f["kind"] == "text")
+    assert "zyzzyva" not in text["vocabulary"]
+    assert "superb" in text["vocabulary"]
+
+
+def test_text_records_equal_training_preprocessing_plus_model(
+    client: TestClient, text_model: dict, mws: Workspace,
+) -> None:
+    raw = pd.DataFrame({"review": ["A wonderful, superb film!", "Dull. Boring. Awful.",
+                                   "Ünïcode wörds never seen before", "", None],
+                        "length_hint": [0.1, 0.9, 0.5, None, 0.3]})
+    expected = torch_probabilities(mws, text_model["version"], raw)
+    records = [{k: v for k, v in r.items() if v == v} for r in raw.to_dict("records")]
+    r = client.post(f"/v1/models/{text_model['name']}:predict", json={"instances": records})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    np.testing.assert_allclose(np.array(body["probabilities"]), expected, atol=1e-5)
+    assert body["predictions"][:2] == ["positive", "negative"]
+
+
+def test_text_v2_infer_takes_two_named_tensors(client: TestClient, text_model: dict) -> None:
+    meta = client.get(f"/v2/models/{text_model['name']}").json()
+    inputs = {i["name"]: i for i in meta["inputs"]}
+    assert inputs["tokens"]["datatype"] == "INT64" and inputs["input"]["datatype"] == "FP32"
+    length, width = inputs["tokens"]["shape"][1], inputs["input"]["shape"][1]
+    tokens = {"name": "tokens", "datatype": "INT64", "shape": [1, length],
+              "data": [2, 3] + [0] * (length - 2)}
+    table = {"name": "input", "datatype": "FP32", "shape": [1, width], "data": [0.0] * width}
+    r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [tokens, table]})
+    assert r.status_code == 200, r.text
+    assert np.isclose(sum(r.json()["outputs"][0]["data"]), 1.0, atol=1e-5)
+
+    for bad, words in ((dict(tokens, data=[10**9] + [0] * (length - 1)), "token ids"),
+                       (dict(tokens, datatype="FP32"), "INT64"),
+                       (dict(tokens, shape=[1, length + 1], data=[0] * (length + 1)), "shape")):
+        r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [bad, table]})
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+    r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [tokens]})
+    assert r.status_code == 400 and "2 tensors: 'input', 'tokens'" in r.json()["error"]
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def test_image_model_learns_shapes(image_model: dict, mws: Workspace) -> None:
+    assert image_model["metrics"]["accuracy"] >= 0.8
+    version = registry.get_version(mws, image_model["version"])
+    image = version.manifest["recipe"]["features"][0]
+    assert image["kind"] == "image" and image["size"] == 32
+    assert len(image["mean"]) == 3 and all(s > 0 for s in image["std"])
+    assert version.manifest["input_schema"] == [
+        {"name": "image", "kind": "image", "encoding": "base64"}]
+    assert version.kind == "image classification"
+    assert "resized to 32×32" in registry.read_file(mws, version, "card.md").decode()
+
+
+def test_image_records_equal_training_preprocessing_plus_model(
+    client: TestClient, image_model: dict, mws: Workspace, tmp_path: Path,
+) -> None:
+    folder = shapes(tmp_path / "new", per_class=3, size=57, seed=7)  # unseen, odd size
+    files = sorted(folder.rglob("*.png"))
+    expected = torch_probabilities(mws, image_model["version"],
+                                   pd.DataFrame({"image": [str(f) for f in files]}))
+    instances = [{"image": png_base64(f)} for f in files]
+    instances[0]["image"] = "data:image/png;base64," + instances[0]["image"]
+    r = client.post("/v1/models/shapes:predict", json={"instances": instances})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(np.array(r.json()["probabilities"]), expected, atol=1e-5)
+
+
+def test_bad_pictures_get_a_clear_400(client: TestClient, image_model: dict,
+                                     tmp_path: Path) -> None:
+    from PIL import Image
+
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")  # 400 M pixels, a tiny file
+    cases = {
+        "not base64 at all!": "base64",
+        base64.b64encode(b"just some text").decode(): "not a readable image",
+        base64.b64encode(bomb.getvalue()).decode(): "decompression bomb",
+        str(Path(__file__)): "file paths are not read here",
+    }
+    for value, words in cases.items():
+        r = client.post("/v1/models/shapes:predict", json={"instances": [{"image": value}]})
+        assert r.status_code == 400, r.text
+        assert words in r.json()["error"]
+
+
+def test_image_tasks_need_an_image_dataset(mws: Workspace) -> None:
+    frame = reviews(60)
+    with pytest.raises(InputError, match="image classification needs an image dataset"):
+        prepare(frame, "r", "sentiment", task="image-classification")
+    with pytest.raises(InputError, match="needs a column of text"):
+        prepare(frame.drop(columns=["review"]), "r", "sentiment", task="text-classification")
+
+
+def test_cli_trains_and_predicts_an_image_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = shapes(tmp_path / "shapes", per_class=12, size=24)
+    assert run_studio(home, "data", "import", str(folder)).returncode == 0
+    done = run_studio(home, "train", "shapes", "--epochs", "2", "--recipe",
+                      str(_write(tmp_path / "r.json", '{"columns": {"image": {"size": 32}}}')))
+    assert done.returncode == 0, done.stderr
+    assert "target: label (suggested" in done.stderr
+    out = run_studio(home, "predict", "shapes", "--input", str(folder / "circle"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("image,prediction,probability_circle,probability_square")
+    assert len(lines) == 13
+    table = _write(tmp_path / "rows.csv", "image\ncircle/circle-0.png\n")
+    (tmp_path / "circle").symlink_to(folder / "circle")
+    out = run_studio(home, "predict", "shapes", "--input", str(table))
+    assert out.returncode == 0 and len(out.stdout.strip().splitlines()) == 2, out.stderr
+    bad = run_studio(home, "predict", "shapes", "--input", str(_write(tmp_path / "x.png", "no")))
+    assert bad.returncode == 2 and "not a readable image" in bad.stderr
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
