@@ -219,3 +219,63 @@ def test_preprocessing_dialog_preview_and_training_use_the_choices(window, qtbot
     kinds = {f["name"]: f.get("scaling", f["kind"]) for f in recipe["features"]}
     assert kinds["island"] == "ordinal" and kinds["body_mass_g"] == "minmax"
     assert "year" not in kinds
+
+
+@pytest.mark.timeout(240)
+def test_image_dataset_trains_and_the_server_answers_a_chosen_picture(window, qtbot, tmp_path):
+    from synthetic import shapes
+
+    folder = shapes(tmp_path / "shapes", per_class=20, size=32)
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    assert page.task.currentText() == "image-classification"
+    assert [page.target.itemText(i) for i in range(page.target.count())] == ["label"]
+    qtbot.waitUntil(lambda: page.train_btn.isEnabled(), timeout=10_000)
+    dialog = page.edit_recipe()
+    assert list(dialog.rows) == ["image"]
+    dialog.rows["image"]["encode"].setCurrentText("32×32 px")
+    qtbot.waitUntil(lambda: "3×32×32" in dialog.status.text(), timeout=30_000)
+    shot(dialog, "7-image-preprocessing")
+    dialog.accept()
+    assert page.recipe_options == {"columns": {"image": {"size": 32}}}
+    page.epochs.setValue(4)
+    page.train_btn.click()
+    qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
+    assert "shapes:1" in window.training.result.text()
+    assert window.models.table.item(0, 1).text() == "image classification"
+
+    window.serving.port.setValue(0)
+    window.models.serve_btn.click()
+    qtbot.waitUntil(lambda: window.serving.predict_btn.isEnabled(), timeout=60_000)
+    window.serving.predict_btn.click()  # no picture yet: said inline, nothing sent
+    assert "choose an image first" in window.serving.answer_text()
+    window.serving.fields["image"].set_path(folder / "circle" / "circle-0.png")
+    window.serving.predict_btn.click()
+    qtbot.waitUntil(lambda: "Predicted" in window.serving.answer_text(), timeout=20_000)
+    assert window.serving.bars.count() == 2
+    shot(window, "8-image-serving")
+    window.serving.stop()
+    qtbot.waitUntil(lambda: not window.serving.running, timeout=10_000)
+
+
+def test_text_dataset_suggests_text_classification_and_previews_token_ids(
+        window, qtbot, tmp_path):
+    from synthetic import reviews
+
+    reviews(120).to_csv(tmp_path / "reviews.csv", index=False)
+    drop(window, [tmp_path / "reviews.csv"])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    assert page.target.currentText() == "sentiment"
+    assert page.task.currentText() == "text-classification"
+    dialog = page.edit_recipe()
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
+    names = [dialog.preview_model.headerData(c, Qt.Orientation.Horizontal)
+             for c in range(dialog.preview_model.columnCount())]
+    assert names == ["length_hint", "tokens"]
+    dialog.rows["review"]["encode"].setCurrentText("16 words")
+    qtbot.waitUntil(lambda: "tokens 16" in dialog.status.text(), timeout=30_000)
+    shot(dialog, "9-text-preprocessing")
+    dialog.accept()
+    assert page.recipe_options == {"columns": {"review": {"max_tokens": 16}}}

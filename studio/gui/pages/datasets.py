@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.training.spec import TASKS as SPEC_TASKS
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
 from studio.gui.widgets.column_profile import ColumnProfile
@@ -42,7 +43,7 @@ DROP_HINT = (
     "a folder of images with one sub-folder per class, or a zip of one.<br>"
     "Or use <b>File → Import…</b>, or open the bundled <b>penguins</b> sample.</p>"
 )
-TASKS = ["classification", "regression"]
+TASKS = [t for t in SPEC_TASKS if t != "auto"]
 THUMBNAILS = 240
 THUMB_PX = 96
 
@@ -361,13 +362,12 @@ class DatasetsPage(QWidget):
         self.columns.set_profile(profile, info.rows)
         images = self.view.currentWidget() is self.thumbs
         self.target.blockSignals(True)
+        if images:  # the label is the one thing an image dataset can be trained to predict
+            self.target.clear()
+            self.target.addItem("label")
         self.target.setCurrentText("label" if images else suggest_target(profile))
         self.target.blockSignals(False)
         self._on_target(self.target.currentText())
-        if images:
-            self.split_label.setText("An image dataset: training on images is not supported "
-                                     "yet; tables only.")
-            self.train_btn.setEnabled(False)
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -389,8 +389,9 @@ class DatasetsPage(QWidget):
         from studio.core.datasets.profile import suggest_task
 
         col = next(c for c in self.profile if c["name"] == name)
-        task = suggest_task(col)
-        self.task.setCurrentText(task if task in TASKS else "classification")
+        images = self.view.currentWidget() is self.thumbs
+        self.task.setCurrentText("image-classification" if images
+                                 else suggest_task(col, self.profile))
         self.columns.select(name)
         self._update_split()
 
@@ -412,7 +413,7 @@ class DatasetsPage(QWidget):
         from studio.core.datasets.split import split_preview
 
         column = self.data.column(self.target.currentText())
-        classify = self.task.currentText() == "classification"
+        classify = self.task.currentText().endswith("classification")
         key = (self.current.name, self.target.currentText(), classify, tuple(ratios))
         self._split_key = key
         run_in_thread(lambda: (key, split_preview(column, classify, tuple(ratios))),

@@ -26,9 +26,13 @@ from studio.core.workspace import Workspace
 from studio.gui.widgets.table_model import TableModel, fit_columns
 from studio.gui.worker import run_in_thread
 
-HEADERS = ["Use", "Column", "Kind", "Missing values", "Encoding / scaling", "Clip 1–99%"]
+HEADERS = ["Use", "Column", "Kind", "Missing values", "Encoding / scaling / size",
+           "Clip 1–99%"]
 NUMERIC_FILLS = ["median", "mean", "most_frequent", "constant"]
 CATEGORY_FILLS = ["all zeros", "most_frequent"]
+USABLE = ("numeric", "categorical", "boolean", "text", "image")
+TOKEN_LENGTHS = ["auto length", "16 words", "32 words", "64 words", "128 words", "256 words"]
+IMAGE_SIZES = [f"{n}×{n} px" for n in (32, 48, 64, 96, 128, 224)]
 
 
 class RecipeDialog(QDialog):
@@ -49,6 +53,10 @@ class RecipeDialog(QDialog):
         header = self.grid.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        from studio.core.datasets.prepare import is_image_dataset
+
+        if is_image_dataset(info.column_names):  # training sees the picture, not the manifest
+            profile = [{"name": "image", "kind": "image"}]
         for col in profile:
             if col["name"] != target:
                 self._add_row(col, choices.get(col["name"], {}))
@@ -89,12 +97,24 @@ class RecipeDialog(QDialog):
     def _add_row(self, col: dict[str, Any], choice: dict[str, Any]) -> None:
         r = self.grid.rowCount()
         self.grid.insertRow(r)
-        usable = col["kind"] in ("numeric", "categorical", "boolean")
+        usable = col["kind"] in USABLE
         use = QCheckBox()
         use.setChecked(usable and not choice.get("drop"))
-        use.setEnabled(usable)
+        use.setEnabled(usable and col["kind"] != "image")
         fill, encode, clip = QComboBox(), QComboBox(), QCheckBox()
-        if col["kind"] == "numeric":
+        if col["kind"] in ("text", "image"):
+            fill.addItem("empty text: no words" if col["kind"] == "text" else "—")
+            fill.setEnabled(False)
+            clip.setEnabled(False)
+            if col["kind"] == "text":
+                encode.addItems(TOKEN_LENGTHS)
+                if "max_tokens" in choice:
+                    encode.setCurrentText(f"{choice['max_tokens']} words")
+            else:
+                encode.addItems(IMAGE_SIZES)
+                size = choice.get("size", 64)
+                encode.setCurrentText(f"{size}×{size} px")
+        elif col["kind"] == "numeric":
             fill.addItems(NUMERIC_FILLS)
             fill.setCurrentText(choice.get("fill", "median"))
             encode.addItems(["standard", "minmax", "none"])
@@ -132,6 +152,14 @@ class RecipeDialog(QDialog):
             choice: dict[str, Any] = {}
             if not row["use"].isChecked():
                 choice["drop"] = True
+            elif row["kind"] == "text":
+                words = row["encode"].currentText().split()[0]
+                if words.isdigit():
+                    choice["max_tokens"] = int(words)
+            elif row["kind"] == "image":
+                size = int(row["encode"].currentText().split("×")[0])
+                if size != 64:
+                    choice["size"] = size
             elif row["kind"] == "numeric":
                 if row["fill"].currentText() != "median":
                     choice["fill"] = row["fill"].currentText()
@@ -166,7 +194,7 @@ class RecipeDialog(QDialog):
 
         def work() -> tuple[int, Any, dict[str, Any]]:
             prepared = prepare(frame, self.info.name, self.target, self.task, self.split,
-                               options=options)
+                               options=options, blob_path=self.ws.blobs.path)
             return generation, preview(prepared), prepared.recipe
 
         run_in_thread(work, self._on_preview, self._on_error)
@@ -174,14 +202,18 @@ class RecipeDialog(QDialog):
     def _on_preview(self, result: tuple[int, Any, dict[str, Any]]) -> None:
         import pyarrow as pa
 
+        from studio.core.datasets.recipe import model_inputs
+
         generation, table, recipe = result
         if generation != self._generation:
             return
         self.preview_model.set_table(pa.Table.from_pandas(table, preserve_index=False))
         fit_columns(self.preview)
         dropped = ", ".join(d["name"] for d in recipe["dropped"]) or "none"
-        self.status.setText(f"The first training rows as the model sees them: "
-                            f"{table.shape[1]} features. Not used: {html.escape(dropped)}.")
+        inputs = ", ".join(f"{i['name']} {'×'.join(map(str, i['shape'][1:]))}"
+                           for i in model_inputs(recipe))
+        self.status.setText(f"The first training rows as the model sees them (tensors: "
+                            f"{inputs}). Not used: {html.escape(dropped)}.")
 
     def _on_error(self, message: str) -> None:
         self.status.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")

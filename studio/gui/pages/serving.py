@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.workspace import Workspace
+from studio.gui.widgets.image_picker import ImagePicker
 from studio.jobs.runner import PROJECT_ROOT
 
 READY_POLL_MS = 150
@@ -48,7 +49,7 @@ class ServingPage(QWidget):
         self._started_at = 0.0
         self.net = QNetworkAccessManager(self)
         self.schema: list[dict[str, Any]] = []
-        self.fields: dict[str, QLineEdit | QComboBox] = {}
+        self.fields: dict[str, QLineEdit | QComboBox | QPlainTextEdit | ImagePicker] = {}
 
         title = QLabel("Serving")
         title.setObjectName("pageTitle")
@@ -149,8 +150,14 @@ class ServingPage(QWidget):
         recipe = {f["name"]: f for f in manifest["recipe"]["features"]}
         self.schema = manifest["input_schema"]
         for col in self.schema:
-            widget: QLineEdit | QComboBox
-            if col["kind"] == "categorical":
+            widget: QLineEdit | QComboBox | QPlainTextEdit | ImagePicker
+            if col["kind"] == "image":
+                widget = ImagePicker()
+            elif col["kind"] == "text":
+                widget = QPlainTextEdit()
+                widget.setPlaceholderText("some text, or empty for missing")
+                widget.setFixedHeight(72)
+            elif col["kind"] == "categorical":
                 widget = QComboBox()
                 widget.setEditable(True)
                 widget.addItems(col["categories"])
@@ -166,7 +173,13 @@ class ServingPage(QWidget):
         out: dict[str, Any] = {}
         for col in self.schema:
             w = self.fields[col["name"]]
-            text = (w.currentText() if isinstance(w, QComboBox) else w.text()).strip()
+            if isinstance(w, ImagePicker):
+                out[col["name"]] = w.value()
+                if out[col["name"]] is None:
+                    raise ValueError(f"{col['name']}: choose an image first")
+                continue
+            text = (w.currentText() if isinstance(w, QComboBox) else
+                    w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()).strip()
             if col["kind"] == "numeric":
                 try:
                     out[col["name"]] = float(text) if text else None
