@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-POSITIVE = "great excellent lovely wonderful superb fantastic enjoyable delightful".split()
-NEGATIVE = "awful terrible boring dreadful poor horrible dull disappointing".split()
-FILLER = "the movie film plot actors story was and it a very really quite with scenes".split()
+POSITIVE = ["great", "excellent", "lovely", "wonderful", "superb", "fantastic", "enjoyable",
+            "delightful"]
+NEGATIVE = ["awful", "terrible", "boring", "dreadful", "poor", "horrible", "dull",
+            "disappointing"]
+FILLER = ["the", "movie", "film", "plot", "actors", "story", "was", "and", "it", "a", "very",
+          "really", "quite", "with", "scenes"]
 
 
 def reviews(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_studio
 from starlette.testclient import TestClient
 from synthetic import reviews, shapes
 
-from conftest import run_studio
 from studio.core import registry
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
