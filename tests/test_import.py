@@ -375,3 +375,21 @@ def test_a_refused_image_folder_stores_no_images(ws: Workspace, tmp_path: Path) 
     with pytest.raises(InputError, match="only one class"):
         import_dataset(ws, one)
     assert not any(p.is_file() for p in (ws.root / "blobs").rglob("*"))
+
+
+def test_deleting_an_image_dataset_removes_only_its_own_pictures(ws: Workspace,
+                                                                  tmp_path: Path) -> None:
+    from studio.core.datasets.catalog import delete_dataset, get_dataset, load_frame
+
+    make_images(tmp_path / "a", {"cats": 3, "dogs": 3})
+    make_images(tmp_path / "b", {"cats": 3, "dogs": 2, "owls": 2})  # shares 5 pictures
+    a = load_frame(ws, import_dataset(ws, tmp_path / "a"))
+    b = load_frame(ws, import_dataset(ws, tmp_path / "b"))
+    only_a = set(a["digest"]) - set(b["digest"])
+    assert only_a and set(a["digest"]) & set(b["digest"])
+    delete_dataset(ws, "a")
+    assert not any(ws.blobs.exists(d) for d in only_a)
+    assert all(ws.blobs.exists(d) for d in b["digest"])
+    assert load_frame(ws, get_dataset(ws, "b")).equals(b)
+    delete_dataset(ws, "b")
+    assert [p for p in ws.blobs.root.rglob("*") if p.is_file()] == []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
@@ -115,6 +116,7 @@ def import_dataset(
 
     size = path.stat().st_size if path.is_file() else 0
     emit(Progress("read", 0, size, f"reading {path.name}"))
+    pictures: set[str] = set()
     fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix="import-", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -126,6 +128,7 @@ def import_dataset(
             arrow = read(path, ws.blobs, emit, should_stop)
             pq.write_table(arrow, tmp, compression="snappy")
             rows, schema, warnings = arrow.num_rows, arrow.schema, []
+            pictures = set(arrow.column("digest").to_pylist())
         elif fmt in ("csv", "tsv"):
             result = csv_to_parquet(
                 path, dialect_for(path, fmt), tmp,
@@ -146,6 +149,10 @@ def import_dataset(
         emit(Log(w, "warning"))
     columns = [{"name": f.name, "dtype": str(f.type)} for f in schema]
     with ws.db.immediate():
+        # A delete of the same content may have removed shared files since they were written.
+        if any(not ws.blobs.exists(d) for d in (digest, *pictures)):
+            raise InputError(f"{path.name}: its stored files were deleted while it was being "
+                             "imported; import it again")
         candidate, n = name, 1
         while True:
             existing = list(table.rows_where("name = ?", [candidate]))
@@ -229,18 +236,36 @@ def describe_dataset(ws: Workspace, name: str, description: str) -> DatasetInfo:
 
 
 def delete_dataset(ws: Workspace, name: str) -> None:
-    """Unlist the dataset; its snapshot goes too unless another dataset shares it.
+    """Unlist the dataset; its snapshot (and an image dataset's pictures) go too, unless
+    another dataset shares them.
 
-    Models trained on it keep working: a version carries its own recipe and files.
+    Models trained on it keep working: a version carries its own recipe and files. Files are
+    removed under the write lock, after the row's removal is committed: a crash leaves
+    unreferenced files at worst, and an import of the same content, which checks its files
+    under that lock, never lists a dataset whose files are gone.
     """
     with ws.db.immediate() as conn:
         info = get_dataset(ws, name)
+        files = {info.digest} | _picture_digests(ws, info)
         conn.execute("DELETE FROM datasets WHERE name = ?", [name])
-        shared = conn.execute("SELECT 1 FROM datasets WHERE digest = ?", [info.digest]).fetchone()
-        if shared is None:
+    with ws.db.immediate() as conn:
+        for other in list_datasets(ws):
+            files -= {other.digest} | _picture_digests(ws, other)
+        if info.digest in files:
             conn.execute("DELETE FROM profiles WHERE digest = ?", [info.digest])
-    if shared is None:  # after the commit: a crash here leaves an unreferenced blob, no more
-        ws.blobs.path(info.digest).unlink(missing_ok=True)
+        for digest in files:
+            ws.blobs.path(digest).unlink(missing_ok=True)
+
+
+def _picture_digests(ws: Workspace, info: DatasetInfo) -> set[str]:
+    """The image blobs an image dataset's manifest names; empty for a table."""
+    if not {"path", "label", "digest"} <= set(info.column_names):
+        return set()
+    try:
+        column = pq.read_table(ws.blobs.path(info.digest), columns=["digest"]).column(0)
+    except (OSError, pa.ArrowException):
+        return set()
+    return set(column.to_pylist())
 
 
 def export_csv(ws: Workspace, name: str, dest: Path) -> int:

@@ -16,49 +16,57 @@ TARGET_NAMES = ("target", "label", "class", "y", "outcome")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 HISTOGRAM_BINS = 20
+KIND_SAMPLE = 5000
 TOP_VALUES = 10
 
 
 def column_kind(series: pd.Series) -> str:
     """numeric, boolean, categorical, datetime, text, identifier or image path."""
+    return _kind(series, series.dropna(), None)
+
+
+def _kind(series: pd.Series, values: pd.Series, unique: int | None) -> str:
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
-    values = series.dropna()
     n = len(values)
     if pd.api.types.is_numeric_dtype(series):
-        if n >= MIN_ROWS_FOR_ID and _looks_like_integer_ids(values, str(series.name)):
+        if n >= MIN_ROWS_FOR_ID and _looks_like_integer_ids(values, str(series.name), unique):
             return "identifier"
         return "numeric"
-    unique = values.nunique()
-    if n and values.astype(str).str.lower().str.endswith(IMAGE_SUFFIXES).mean() > 0.9:
+    unique = values.nunique() if unique is None else unique
+    # Shape checks look at a sample: a million paths or ids need not all be read to tell.
+    sample = values.iloc[:KIND_SAMPLE].astype(str)
+    if n and sample.str.lower().str.endswith(IMAGE_SUFFIXES).mean() > 0.9:
         return "image path"
     if unique <= MAX_CATEGORIES or unique <= 0.05 * max(1, n):
         return "categorical"
-    if n >= MIN_ROWS_FOR_ID and unique == n and values.astype(str).str.len().mean() < 40:
+    if n >= MIN_ROWS_FOR_ID and unique == n and sample.str.len().mean() < 40:
         return "identifier"
     return "text"
 
 
-def _looks_like_integer_ids(values: pd.Series, name: str) -> bool:
+def _looks_like_integer_ids(values: pd.Series, name: str, unique: int | None) -> bool:
     """Whole numbers, all different, named like an id. Not order: a file sorted by a real
     feature (square metres, say) must keep it."""
     if not _ID_NAME.search(name):
         return False
-    return bool((values == values.round()).all()) and values.nunique() == len(values)
+    unique = values.nunique() if unique is None else unique
+    return unique == len(values) and bool((values == values.round()).all())
 
 
 def column_profile(series: pd.Series) -> dict[str, Any]:
-    kind = column_kind(series)
     values = series.dropna()
+    unique = int(values.nunique())
+    kind = _kind(series, values, unique)
     total = len(series)
     profile: dict[str, Any] = {
         "name": str(series.name),
         "dtype": str(series.dtype),
         "kind": kind,
         "missing": int(total - len(values)),
-        "unique": int(values.nunique()),
+        "unique": unique,
         "count": len(values),
     }
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
@@ -74,7 +82,7 @@ def column_profile(series: pd.Series) -> dict[str, Any]:
     elif kind == "datetime" and len(values):
         profile.update(min=str(values.min()), max=str(values.max()))
     if kind != "numeric" and len(values):
-        top = values.astype(str).value_counts().head(TOP_VALUES)
+        top = values.value_counts().head(TOP_VALUES)  # counted as they are, named as text
         profile["top"] = [[str(k), int(v)] for k, v in top.items()]
     profile["warnings"] = _warnings(profile, total)
     return profile

@@ -63,6 +63,11 @@ class TableModel(QAbstractTableModel):
                 self._blocks.popitem(last=False)
         return block[col][row - start]
 
+    def head_texts(self, col: int, rows: int) -> list[str]:
+        """The first ``rows`` cells of a column as shown (one block, no Qt indexes)."""
+        return ["—" if t is None else t
+                for t in (self._text(r, col) for r in range(min(rows, self._rows)))]
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == DISPLAY:
             text = self._text(index.row(), index.column())
@@ -100,7 +105,8 @@ def fit_columns(view: Any, rows: int = 50, widest: int = 320) -> None:
     header = view.horizontalHeader().fontMetrics()
     for c in range(model.columnCount()):
         title = str(model.headerData(c, Qt.Orientation.Horizontal))
-        texts = [str(model.data(model.index(r, c))) for r in range(min(rows, model.rowCount()))]
+        texts = model.head_texts(c, rows) if isinstance(model, TableModel) else [
+            str(model.data(model.index(r, c))) for r in range(min(rows, model.rowCount()))]
         width = max([header.horizontalAdvance(title) + 8]
                     + [metrics.horizontalAdvance(t) for t in texts])
         view.setColumnWidth(c, min(widest, width + 16))
