@@ -51,9 +51,8 @@ def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[],
 
     emit(Started(job_id, "profile", "cpu"))
     info = get_dataset(ws, spec["dataset"])
-    emit(Progress("profile", 0, 1, f"profiling {info.name}"))
-    profile = dataset_profile(ws, info)
-    emit(Progress("profile", 1, 1, "done"))
+    profile = dataset_profile(ws, info, emit)
+    emit(Progress("profile", len(profile), len(profile), "done"))
     return {"dataset": info.name, "columns": len(profile)}
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
-from studio.core.datasets.profile import profile_columns
+from studio.core.datasets.profile import column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError
 from studio.core.events import Emit, Log, Progress
@@ -181,13 +181,23 @@ def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | N
     return None
 
 
-def dataset_profile(ws: Workspace, info: DatasetInfo, frame: pd.DataFrame | None = None
+def dataset_profile(ws: Workspace, info: DatasetInfo, emit: Emit | None = None
                     ) -> list[dict[str, Any]]:
-    """Column statistics, computed once per snapshot and kept in the database."""
+    """Column statistics, computed once per snapshot and kept in the database.
+
+    One column is read at a time: a snapshot of millions of rows is never whole in memory.
+    """
     cached = cached_profile(ws, info)
     if cached is not None:
         return cached
-    profile = profile_columns(frame if frame is not None else load_frame(ws, info))
+    parquet = pq.ParquetFile(ws.blobs.verified_path(info.digest))
+    names = parquet.schema_arrow.names
+    profile = []
+    for i, name in enumerate(names):
+        if emit is not None:
+            emit(Progress("profile", i, len(names), f"profiling {name}"))
+        profile.append(column_profile(parquet.read(columns=[name]).column(0).to_pandas()
+                                      .rename(name)))
     ws.db.db["profiles"].upsert({"digest": info.digest, "columns": json.dumps(profile)},
                                 pk="digest")
     return profile
