@@ -179,3 +179,22 @@ def test_missing_words_mean_missing_in_every_path() -> None:
     rows = [{"x": "#N/A", "c": "#N/A"}, {"x": None, "c": None}]
     out = transform(recipe, frame_from_records(recipe, rows))
     assert out[0].tolist() == out[1].tolist()
+
+
+def test_lazy_table_slices_across_row_groups_like_the_whole_table(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.core.datasets.lazy_table import LazyTable
+
+    n = 10_000
+    whole = pa.table({"i": np.arange(n), "s": [f"row {i}" for i in range(n)],
+                      "x": pa.array(np.arange(n) / 3, mask=np.arange(n) % 7 == 0)})
+    pq.write_table(whole, tmp_path / "t.parquet", row_group_size=999)
+    lazy = LazyTable(tmp_path / "t.parquet")
+    assert (lazy.num_rows, lazy.column_names) == (n, ["i", "s", "x"])
+    assert lazy.largest_row_group() == 999
+    for offset, length in ((0, 256), (990, 20), (1998, 2000), (9990, 256), (n, 5), (0, n)):
+        assert lazy.slice(offset, length).equals(whole.slice(offset, length)), (offset, length)
+    assert lazy.column("s").equals(whole.column("s"))
+    assert lazy.select(["x", "i"]).equals(whole.select(["x", "i"]))

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
+from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
 from studio.core.datasets.profile import column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError
@@ -126,7 +127,7 @@ def import_dataset(
 
             read = image_folder_table if fmt == "images" else image_zip_table
             arrow = read(path, ws.blobs, emit, should_stop)
-            pq.write_table(arrow, tmp, compression="snappy")
+            pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
             rows, schema, warnings = arrow.num_rows, arrow.schema, []
             pictures = set(arrow.column("digest").to_pylist())
         elif fmt in ("csv", "tsv"):
@@ -136,7 +137,7 @@ def import_dataset(
             rows, schema, warnings = result.rows, result.schema, result.warnings
         else:
             arrow = read_arrow(path, fmt, sheet)
-            pq.write_table(arrow, tmp, compression="snappy")
+            pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
             rows, schema, warnings = arrow.num_rows, arrow.schema, []
         if rows == 0:
             raise InputError(f"{path.name}: no rows after the header")
@@ -288,5 +289,10 @@ def export_csv(ws: Workspace, name: str, dest: Path) -> int:
 
 
 def load_table(ws: Workspace, info: DatasetInfo) -> Any:
-    """The snapshot as an Arrow table (no pandas conversion: quick for big data)."""
-    return pq.read_table(ws.blobs.verified_path(info.digest))
+    """The snapshot for viewing: read a row group at a time when its row groups are small
+    (every import writes them so), else whole as an Arrow table."""
+    path = ws.blobs.verified_path(info.digest)
+    lazy = LazyTable(path)
+    if lazy.largest_row_group() <= 4 * ROW_GROUP_ROWS:
+        return lazy
+    return pq.read_table(path)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from studio.core.datasets.lazy_table import ROW_GROUP_ROWS
 from studio.core.datasets.recipe import NA_TOKENS
 from studio.core.datasets.sniff import CsvDialect, locate_bad_row
 from studio.core.errors import Cancelled, InputError
@@ -204,7 +205,7 @@ def _stream(
             while (item := batches.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                writer.write_batch(item)
+                writer.write_batch(item, row_group_size=ROW_GROUP_ROWS)
                 rows += item.num_rows
                 progress(source.read_bytes, total)
                 if should_stop():
