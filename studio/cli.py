@@ -370,7 +370,8 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
         frame = read_table(args.input)
         if image is not None and image in frame.columns:  # paths relative to the table
             base = args.input.resolve().parent
-            frame[image] = [str(base / v) if isinstance(v, str) else v for v in frame[image]]
+            frame[image] = [str(base / v) if isinstance(v, str) and len(v) < 4096
+                            and (base / v).is_file() else v for v in frame[image]]
     result = predictor.predict_frame(frame, allow_paths=True)
     if args.json:
         out(args, {"model": predictor.version.ref, **result}, "")

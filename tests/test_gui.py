@@ -229,7 +229,7 @@ def test_image_dataset_trains_and_the_server_answers_a_chosen_picture(window, qt
     drop(window, [folder])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
-    assert page.task.currentText() == "image-classification"
+    qtbot.waitUntil(lambda: page.task.currentText() == "image-classification", timeout=5_000)
     assert [page.target.itemText(i) for i in range(page.target.count())] == ["label"]
     qtbot.waitUntil(lambda: page.train_btn.isEnabled(), timeout=10_000)
     dialog = page.edit_recipe()
@@ -268,7 +268,7 @@ def test_text_dataset_suggests_text_classification_and_previews_token_ids(
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
     assert page.target.currentText() == "sentiment"
-    assert page.task.currentText() == "text-classification"
+    qtbot.waitUntil(lambda: page.task.currentText() == "text-classification", timeout=5_000)
     dialog = page.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     names = [dialog.preview_model.headerData(c, Qt.Orientation.Horizontal)

@@ -224,3 +224,101 @@ def test_cli_trains_and_predicts_an_image_folder(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+# -- hand-checked steps and hostile requests ----------------------------------------------
+
+
+def test_token_ids_of_two_text_columns_are_offset_and_unknown_words_left_out() -> None:
+    from studio.core.datasets.recipe import model_inputs, text_tokens, vocabulary_size
+
+    recipe = {"features": [
+        {"name": "title", "kind": "text", "vocabulary": ["a", "b"], "max_tokens": 3},
+        {"name": "body", "kind": "text", "vocabulary": ["a", "c"], "max_tokens": 4},
+    ]}
+    frame = pd.DataFrame({"title": ["A b zz", None, "b b b b"],
+                          "body": ["c, A!", "", 5.0]})
+    ids = text_tokens(recipe, frame)
+    # title: a=2 b=3 (id 1, unknown, is never written); body's ids shifted by 3: a=5 c=6
+    assert ids.tolist() == [[2, 3, 0, 6, 5, 0, 0],
+                            [0, 0, 0, 0, 0, 0, 0],
+                            [3, 3, 3, 0, 0, 0, 0]]
+    assert vocabulary_size(recipe) == 7
+    assert model_inputs(recipe)[0]["segments"] == [3, 4]
+
+
+def test_a_picture_is_resized_and_normalized_with_the_fitted_statistics() -> None:
+    from PIL import Image
+
+    from studio.core.datasets.pixels import decode, normalize
+
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 30), (255, 0, 51)).save(buf, "PNG")
+    pixels = decode(base64.b64encode(buf.getvalue()).decode(), 8, allow_paths=False)
+    assert pixels.shape == (8, 8, 3) and (pixels == [255, 0, 51]).all()
+    x = normalize({"mean": [0.5, 0.5, 0.2], "std": [0.25, 0.5, 0.1]}, pixels[None])
+    assert x.shape == (1, 3, 8, 8)
+    np.testing.assert_allclose(x[0, :, 0, 0], [2.0, -1.0, 0.0], atol=1e-6)
+
+
+def test_text_is_recognized_in_a_small_dataset() -> None:
+    prepared = prepare(reviews(40), "r", "sentiment", task="text-classification")
+    assert prepared.recipe["modality"] == "text"
+    titles = pd.DataFrame({"title": [f"Day {i} in the park" for i in range(60)],
+                           "y": ["a", "b"] * 30})
+    kinds = {f["name"]: f["kind"] for f in prepare(titles, "t", "y").recipe["features"]}
+    assert kinds == {"title": "text"}  # short unique sentences are not identifiers
+
+
+def _png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_hostile_pictures_are_refused_before_they_cost_much(client: TestClient,
+                                                            image_model: dict) -> None:
+    def post(instances: list) -> dict:
+        r = client.post("/v1/models/shapes:predict", json={"instances": instances})
+        assert r.status_code == 400, r.text
+        return r.json()["error"]
+
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    assert "not a readable image" in post([{"image": base64.b64encode(eps).decode()}])
+    assert "too many pixels" in post(
+        [{"image": base64.b64encode(_png((9000, 9000), "1")).decode()}])  # 81 MP
+    assert "no image after its comma" in post([{"image": "data:image/png;base64"}])
+    many = base64.b64encode(_png((4000, 4000), "1")).decode()  # 16 MP each, ~8 KB
+    assert "too many pixels together" in post([{"image": many}] * 20)
+    meta = client.get("/v2/models/shapes").json()
+    assert meta["inputs"][0]["shape"] == [-1, 3, 32, 32]
+    too_many = [{"image": "x"}] * 100_001
+    assert "limit" in post(too_many)
+
+
+def test_wrapped_and_url_safe_base64_are_read(client: TestClient, image_model: dict) -> None:
+    import textwrap
+
+    png = _png((40, 40))
+    wrapped = "\n".join(textwrap.wrap(base64.b64encode(png).decode(), 76))
+    url_safe = base64.urlsafe_b64encode(png).decode().rstrip("=")
+    r = client.post("/v1/models/shapes:predict",
+                    json={"instances": [{"image": wrapped}, {"image": url_safe}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["probabilities"][0] == r.json()["probabilities"][1]
+
+
+def test_v2_refuses_values_that_overflow_fp32(client: TestClient, text_model: dict) -> None:
+    meta = client.get(f"/v2/models/{text_model['name']}").json()
+    inputs = {i["name"]: i for i in meta["inputs"]}
+    length, width = inputs["tokens"]["shape"][1], inputs["input"]["shape"][1]
+    tokens = {"name": "tokens", "datatype": "INT64", "shape": [0, length], "data": []}
+    table = {"name": "input", "datatype": "FP64", "shape": [0, width], "data": []}
+    r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [tokens, table]})
+    assert r.status_code == 200, r.text  # an empty batch is a valid question
+    tokens = dict(tokens, shape=[1, length], data=[0] * length)
+    table = dict(table, shape=[1, width], data=[1e300] * width)
+    r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [tokens, table]})
+    assert r.status_code == 400 and "finite" in r.json()["error"]

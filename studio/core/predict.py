@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,9 +14,17 @@ import onnxruntime as ort
 import pandas as pd
 
 from studio.core import registry
+from studio.core.datasets.pixels import PixelBudget
 from studio.core.datasets.recipe import frame_from_records, transform_inputs
 from studio.core.errors import InputError
 from studio.core.workspace import Workspace
+
+MAX_ROWS = 100_000
+MAX_REQUEST_VALUES = 32_000_000  # preprocessed values a request may make: 128 MB of floats
+MAX_REQUEST_PIXELS = 200_000_000  # decoded pixels a request may cost
+ACTIVATION_BUDGET = 64_000_000  # floats one model run may hold: 256 MB
+MAX_CHUNK_ROWS = 4096
+EMBEDDING_DIM = 64  # what training/model.py builds; kept here so serving needs no torch
 
 
 def session_options(threads: int = 0) -> ort.SessionOptions:
@@ -41,6 +52,15 @@ class Predictor:
         )
         self.inputs = tensor_specs(self.manifest)
         self.outputs = [o.name for o in self.session.get_outputs()]
+        self.heavy = self.recipe.get("modality", "tabular") != "tabular"
+        # Bounds a request must keep to, from what one row costs once preprocessed (the
+        # values sent to the model) and while it runs (the largest activations).
+        values = sum(math.prod(s["shape"][1:]) for s in self.inputs)
+        self.max_rows = max(1, min(MAX_ROWS, MAX_REQUEST_VALUES // max(1, values)))
+        self.chunk_rows = max(1, min(MAX_CHUNK_ROWS, ACTIVATION_BUDGET // _activations(
+            self.inputs)))
+        # Heavy requests run one per core at a time: memory stays bounded under a crowd.
+        self.gate = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def infer(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model on preprocessed tensors by name (see ``recipe.model_inputs``)."""
@@ -61,19 +81,33 @@ class Predictor:
                     raise InputError(f"input {name!r}: token ids must be from 0 to "
                                      f"{spec['vocabulary_size'] - 1}")
             else:
-                x = x.astype(np.float32, copy=False)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    x = x.astype(np.float32, copy=False)
+                if not np.isfinite(x).all():
+                    raise InputError(f"input {name!r}: values must be finite FP32 numbers")
             feed[name] = x
         extra = set(tensors) - set(feed)
         if extra:
             raise InputError(f"unknown input {sorted(extra)[0]!r}; this model takes "
                              + ", ".join(repr(n) for n in feed))
-        return self.session.run(None, feed)[0]
+        rows = next(iter(feed.values())).shape[0]
+        if rows <= self.chunk_rows:
+            return self.session.run(None, feed)[0]
+        # A bounded batch at a time: activations of a big request never pile up at once.
+        return np.concatenate([
+            self.session.run(None, {n: x[i:i + self.chunk_rows] for n, x in feed.items()})[0]
+            for i in range(0, rows, self.chunk_rows)])
 
     def predict_frame(self, frame: pd.DataFrame, allow_paths: bool = False) -> dict[str, Any]:
         """Raw rows through the recipe and the model. ``allow_paths``: image values may be
         local files (the CLI; never the server)."""
-        out = (self.infer(transform_inputs(self.recipe, frame, allow_paths)) if len(frame)
-               else np.zeros((0, 1)))
+        if len(frame) > self.max_rows:
+            raise InputError(f"{len(frame):,} rows is over this model's limit of "
+                             f"{self.max_rows:,} a request")
+        with self.gate if self.heavy and not allow_paths else contextlib.nullcontext():
+            budget = None if allow_paths else PixelBudget(MAX_REQUEST_PIXELS)
+            out = (self.infer(transform_inputs(self.recipe, frame, allow_paths, budget))
+                   if len(frame) else np.zeros((0, 1)))
         if self.task == "classification":
             assert self.labels is not None
             idx = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
@@ -86,6 +120,19 @@ class Predictor:
         if len(records) == 0:
             raise InputError("'instances' is empty: send at least one row")
         return self.predict_frame(frame_from_records(self.recipe, records))
+
+
+def _activations(inputs: Sequence[Mapping[str, Any]]) -> int:
+    """Rough count of the floats one row holds at once inside the network."""
+    total = 0
+    for spec in inputs:
+        if spec["name"] == "image":
+            total += 96 * spec["shape"][2] * spec["shape"][3]  # first conv block, 3 tensors
+        elif spec["name"] == "tokens":
+            total += 3 * EMBEDDING_DIM * spec["shape"][1]
+        else:
+            total += 4 * spec["shape"][1]
+    return max(1, total)
 
 
 def tensor_specs(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:

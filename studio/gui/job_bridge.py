@@ -22,7 +22,7 @@ class JobBridge(QObject):
     def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = JobRunner(ws, kind, spec)
+        self.runner = JobRunner(ws, kind, spec, nice=True)
         self.kind = kind
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)

@@ -56,6 +56,8 @@ def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[],
     return {"dataset": info.name, "columns": len(profile)}
 
 
+NICE = 5
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "train": _train, "import": _import, "profile": _profile}
 
@@ -100,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", help="the job's spec as a JSON object")
     parser.add_argument("--job", required=True)
     parser.add_argument("--home", required=True)
+    parser.add_argument("--nice", action="store_true",
+                        help="run at a lower CPU priority (a GUI shares the machine)")
     args = parser.parse_args(argv)
+    if args.nice and hasattr(os, "nice"):
+        # On a machine with few cores the GUI thread would otherwise wait behind this
+        # job's threads for a time slice: the scheduler now lets it in first.
+        os.nice(NICE)
 
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
     sys.stdout = sys.stderr  # library chatter must not corrupt the event stream

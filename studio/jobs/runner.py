@@ -27,8 +27,11 @@ STDERR_TAIL = 20
 
 
 class JobRunner:
-    def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any]) -> None:
-        self.ws, self.kind, self.spec = ws, kind, spec
+    """``nice``: the job yields the CPU to an interactive process (the GUI) beside it."""
+
+    def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any],
+                 nice: bool = False) -> None:
+        self.ws, self.kind, self.spec, self.nice = ws, kind, spec, nice
         self.job_id: str | None = None
         self.proc: subprocess.Popen[str] | None = None
         self._queue: queue.Queue[Event | None] = queue.Queue()
@@ -44,7 +47,7 @@ class JobRunner:
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [sys.executable, "-m", "studio.jobs", self.kind, json.dumps(self.spec),
-               "--job", self.job_id, "--home", str(self.ws.root)]
+               "--job", self.job_id, "--home", str(self.ws.root), *(["--nice"] * self.nice)]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,

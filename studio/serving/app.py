@@ -69,11 +69,12 @@ def parse_json(body: bytes) -> Any:
         raise InputError(f"request body is not valid JSON: {exc}") from None
 
 
-async def off_loop_if_big(body: bytes, work: Callable[[], Any]) -> Any:
+async def off_loop_if_big(body: bytes, work: Callable[[], Any], heavy: bool = False) -> Any:
     """Small requests run inline: the thread hop would double their CPU cost (~0.3 ms).
-    Big ones go to the thread pool so they never hold up the event loop (health checks,
-    other clients); ONNX Runtime releases the GIL while it runs."""
-    if len(body) <= INLINE_BODY_BYTES:
+    Big ones, and any for a model that decodes pictures or tokenizes text (a few KiB can
+    cost seconds there), go to the thread pool so they never hold up the event loop (health
+    checks, other clients); ONNX Runtime releases the GIL while it runs."""
+    if len(body) <= INLINE_BODY_BYTES and not heavy:
         return work()
     return await run_in_threadpool(work)
 
@@ -130,14 +131,17 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
     async def infer(request: Request) -> Any:
         p = request.path_params
         body = await read_body(request)
+        heavy = repo.get(p["name"], p.get("version")).heavy
         return await off_loop_if_big(
-            body, lambda: repo.infer(p["name"], p.get("version"), parse_json(body)))
+            body, lambda: repo.infer(p["name"], p.get("version"), parse_json(body)), heavy)
 
     async def predict(request: Request) -> Any:
         p = request.path_params
         body = await read_body(request)
+        heavy = repo.get(p["name"], p.get("version")).heavy
         return await off_loop_if_big(
-            body, lambda: repo.predict_records(p["name"], p.get("version"), parse_json(body)))
+            body, lambda: repo.predict_records(p["name"], p.get("version"), parse_json(body)),
+            heavy)
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}

@@ -5,6 +5,7 @@ HTTP routes stay thin over this; errors are domain errors that the edge maps to 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -97,7 +98,8 @@ class ModelRepository:
         batches = {x.shape[0] for x in tensors.values()}
         if len(batches) > 1:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
-        out = p.infer(tensors)
+        with p.gate if p.heavy else contextlib.nullcontext():
+            out = p.infer(tensors)
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
             "model_name": name, "model_version": str(p.version.version),
@@ -116,8 +118,9 @@ class ModelRepository:
         instances = body["instances"]
         if not isinstance(instances, list):
             raise InputError("'instances' must be a list of objects")
-        if len(instances) > MAX_BATCH:
-            raise InputError(f"{len(instances)} instances is over the limit of {MAX_BATCH}")
+        if len(instances) > p.max_rows:  # before a row is read: the limit is per model
+            raise InputError(f"{len(instances):,} instances is over this model's limit of "
+                             f"{p.max_rows:,} a request")
         result = p.predict_records(instances)
         return {"model_name": name, "model_version": str(p.version.version), **result}
 
@@ -159,7 +162,7 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
         arr = raw.astype(V2_DTYPES[datatype])
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise InputError(f"input {name!r}: values must be finite {datatype} numbers")
-    if arr.dtype.kind in "iu" and raw.dtype.kind == "f":
+    if arr.dtype.kind in "iu" and raw.size and raw.dtype.kind == "f":
         raise InputError(f"input {name!r}: {datatype} data must be integers")
     if arr.size != size:
         raise InputError(f"input {name!r}: shape {shape} needs {size} values, got {arr.size}")

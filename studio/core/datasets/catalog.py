@@ -294,5 +294,6 @@ def load_table(ws: Workspace, info: DatasetInfo) -> Any:
     path = ws.blobs.verified_path(info.digest)
     lazy = LazyTable(path)
     if lazy.largest_row_group() <= 4 * ROW_GROUP_ROWS:
+        lazy.slice(0, 1)  # the first rows are read here, off the view's thread
         return lazy
     return pq.read_table(path)

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
+from studio.core.datasets.pixels import FORMATS
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Progress
 from studio.core.store import BlobStore
@@ -61,7 +62,7 @@ def image_folder_table(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(f) as img:
+                with Image.open(f, formats=FORMATS) as img:
                     img.load()  # decodes every pixel: a truncated file fails here
                     width, height = img.size
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):

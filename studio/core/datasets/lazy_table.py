@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROW_GROUP_ROWS = 65_536  # what imports write: a row group is read in milliseconds
+ROW_GROUP_ROWS = 16_384  # what imports write: a row group is read in milliseconds
 CACHED_GROUPS = 8
 
 

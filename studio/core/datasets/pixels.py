@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import warnings
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,26 +22,52 @@ from studio.core.errors import InputError
 
 SIZES = (32, 48, 64, 96, 128, 224)
 DEFAULT_SIZE = 64
-FIT_SAMPLE = 2000
+FIT_SAMPLE = 1000
 MAX_IMAGE_BYTES = 50 << 20
+# Only these decoders ever see a byte: Pillow's others include EPS, which runs Ghostscript.
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+MAX_PIXELS = 40_000_000  # one picture, width × height; Pillow's own bomb limit is 89 M
 
 
-def decode(value: Any, size: int, allow_paths: bool) -> np.ndarray:
+class PixelBudget:
+    """Pixels a caller may still have decoded: a request cannot buy minutes of CPU with a
+    body of small files that each unpack to a huge picture."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def spend(self, pixels: int) -> None:
+        if pixels > self.left:
+            raise InputError("the pictures of this request hold too many pixels together: "
+                             "send fewer or smaller ones")
+        self.left -= pixels
+
+
+def decode(value: Any, size: int, allow_paths: bool,
+           budget: PixelBudget | None = None) -> np.ndarray:
     """One picture as uint8 [size, size, 3]; an InputError says why it cannot be read."""
     from PIL import Image, ImageOps
 
     data = _bytes(value, allow_paths)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB")
-                img = img.resize((size, size), Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            pixels = img.width * img.height
+            if pixels > min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS):
+                raise InputError(f"refused: {img.width}×{img.height} is too many pixels "
+                                 "(a decompression bomb?)")
+            if budget is not None:
+                budget.spend(pixels)
+            img.draft("RGB", (size, size))  # JPEG decodes at a fraction of its size
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError:
         raise InputError("refused: too many pixels (a decompression bomb?)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
         raise InputError(f"not a readable image ({str(exc).splitlines()[0][:80]})") from None
+
+
+_SPACE = re.compile(rb"\s+")
 
 
 def _bytes(value: Any, allow_paths: bool) -> bytes:
@@ -50,17 +76,24 @@ def _bytes(value: Any, allow_paths: bool) -> bytes:
     if isinstance(value, Path) and allow_paths:
         return _read(value)
     if not isinstance(value, str) or not value:
-        raise InputError("expected an image: base64 text of its bytes")
+        raise InputError("expected an image: base64 text of its file")
     if allow_paths and len(value) < 4096 and Path(value).is_file():
         return _read(Path(value))
-    text = value.split(",", 1)[1] if value.startswith("data:") else value
-    if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+    text = value.partition(",")[2] if value.startswith("data:") else value
+    if not text:
+        raise InputError("the data: URL holds no image after its comma")
+    if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 4096:
         raise InputError(f"image is over {MAX_IMAGE_BYTES >> 20} MiB")
+    # Line-wrapped (MIME, the base64 tool) and URL-safe base64 are both common.
+    raw = _SPACE.sub(b"", text.encode("ascii", "replace")).replace(b"-", b"+").replace(b"_", b"/")
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError):
-        hint = "" if allow_paths else " (file paths are not read here)"
-        raise InputError(f"expected an image as base64 text{hint}") from None
+        if allow_paths:
+            raise InputError(f"{value[:200]!r} is neither an image file nor base64 text of "
+                             "one") from None
+        raise InputError("expected an image as base64 text (file paths are not read "
+                         "here)") from None
 
 
 def _read(path: Path) -> bytes:
@@ -71,13 +104,13 @@ def _read(path: Path) -> bytes:
 
 def decode_many(
     feature: Mapping[str, Any], values: Sequence[Any], allow_paths: bool,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, budget: PixelBudget | None = None,
 ) -> np.ndarray:
     size = int(feature["size"])
     out = np.empty((len(values), size, size, 3), dtype=np.uint8)
     for i, value in enumerate(values):
         try:
-            out[i] = decode(value, size, allow_paths)
+            out[i] = decode(value, size, allow_paths, budget)
         except InputError as exc:
             raise InputError(f"row {i}, column {feature['name']!r}: {exc}") from None
         if progress is not None and i % 256 == 0:
@@ -87,14 +120,21 @@ def decode_many(
 
 def fit_image(name: str, values: Sequence[Any], choice: Mapping[str, Any],
               seed: int = 0) -> dict[str, Any]:
-    """Size and per-channel mean and spread over (a sample of) the training images."""
+    """Size and per-channel mean and spread over (a sample of) the training images, summed a
+    batch at a time: memory stays at one batch of small uint8 pictures."""
     size = int(choice.get("size", DEFAULT_SIZE))
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(values), size=min(FIT_SAMPLE, len(values)), replace=False)
-    sample = decode_many({"name": name, "size": size}, [values[i] for i in sorted(pick)],
-                         allow_paths=True).astype(np.float64) / 255.0
-    mean = sample.mean(axis=(0, 1, 2))
-    std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-3)
+    pick = sorted(rng.choice(len(values), size=min(FIT_SAMPLE, len(values)), replace=False))
+    total, squares, count = np.zeros(3), np.zeros(3), 0
+    feature = {"name": name, "size": size}
+    for start in range(0, len(pick), 64):
+        batch = decode_many(feature, [values[i] for i in pick[start:start + 64]], True)
+        x = batch.reshape(-1, 3).astype(np.float64) / 255.0
+        total += x.sum(axis=0)
+        squares += (x * x).sum(axis=0)
+        count += len(x)
+    mean = total / max(count, 1)
+    std = np.maximum(np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0)), 1e-3)
     return {"name": name, "kind": "image", "size": size,
             "mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studio.core.datasets.profile import column_profile, suggest_task
+from studio.core.datasets.profile import column_kind, column_profile, suggest_task
 from studio.core.datasets.recipe import feature_names, fit_recipe, transform_inputs
 from studio.core.datasets.split import present_mask, split_indices, strata
 from studio.core.errors import InputError
@@ -94,8 +94,9 @@ def prepare(
         raise InputError(f"only {len(frame)} rows have a value in {target!r}: need 10 or more")
     codes = strata(frame[target]) if task == "classification" else None
     parts = split_indices(codes, len(frame), tuple(split), seed)  # type: ignore[arg-type]
+    kinds = {str(c): column_kind(frame[c]) for c in frame.columns if c != target and not images}
     recipe = fit_recipe(frame.iloc[parts[0]], target, task, options,
-                        image_columns=("image",) if images else ())
+                        image_columns=("image",) if images else (), kinds=kinds)
     if asked == "text-classification" and recipe["modality"] != "text":
         raise InputError(f"text classification needs a column of text in {dataset!r}; "
                          "none was found")

@@ -62,13 +62,15 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
 
 def fit_recipe(train: pd.DataFrame, target: str, task: str,
                options: Mapping[str, Any] | None = None,
-               image_columns: Sequence[str] = ()) -> dict[str, Any]:
+               image_columns: Sequence[str] = (),
+               kinds: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Fit the steps on the training split only; unusable columns are listed as dropped.
 
     ``options`` holds the person's choices per column (see :func:`check_options`); a column
     without choices gets: numbers filled with the median and standardized, categories one-hot,
     long text turned into token ids. ``image_columns`` hold pictures (an image dataset's
-    files), resized and normalized.
+    files), resized and normalized. ``kinds`` are the columns' kinds judged on the whole
+    dataset (a small training split can make long text look like categories).
     """
     chosen = check_options(options, [str(c) for c in train.columns])["columns"]
     features: list[dict[str, Any]] = []
@@ -78,7 +80,7 @@ def fit_recipe(train: pd.DataFrame, target: str, task: str,
             continue
         series = train[name]
         choice = chosen.get(str(name), {})
-        kind = column_kind(series)
+        kind = (kinds or {}).get(str(name)) or column_kind(series)
         if choice.get("drop"):
             dropped.append({"name": str(name), "reason": "dropped by choice"})
         elif series.isna().all():
@@ -189,7 +191,8 @@ def model_inputs(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
     if texts:
         out.append({"name": "tokens", "datatype": "INT64",
                     "shape": [-1, sum(int(f["max_tokens"]) for f in texts)],
-                    "vocabulary_size": vocabulary_size(recipe)})
+                    "vocabulary_size": vocabulary_size(recipe),
+                    "segments": [int(f["max_tokens"]) for f in texts]})
     for f in _of_kind(recipe, "image")[:1]:
         out.append({"name": "image", "datatype": "FP32",
                     "shape": [-1, 3, int(f["size"]), int(f["size"])]})
@@ -228,12 +231,14 @@ def _check_columns(recipe: Mapping[str, Any], frame: pd.DataFrame) -> None:
 
 
 def transform_inputs(recipe: Mapping[str, Any], frame: pd.DataFrame,
-                     allow_paths: bool = False) -> dict[str, np.ndarray]:
+                     allow_paths: bool = False,
+                     budget: pixels.PixelBudget | None = None) -> dict[str, np.ndarray]:
     """Raw rows → the model's tensors by name (see :func:`model_inputs`).
 
     The one implementation of preprocessing: training, ``studio predict`` and the server
     all come through here. ``allow_paths`` lets image values be local files (never in the
-    server, where a path would read the server's own disk).
+    server, where a path would read the server's own disk); ``budget`` caps the pixels its
+    pictures may decode to.
     """
     _check_columns(recipe, frame)
     out: dict[str, np.ndarray] = {}
@@ -244,7 +249,7 @@ def transform_inputs(recipe: Mapping[str, Any], frame: pd.DataFrame,
         out["tokens"] = text_tokens(recipe, frame)
     for f in _of_kind(recipe, "image")[:1]:
         out["image"] = pixels.normalize(
-            f, pixels.decode_many(f, frame[f["name"]].tolist(), allow_paths))
+            f, pixels.decode_many(f, frame[f["name"]].tolist(), allow_paths, budget=budget))
     return out
 
 
@@ -335,7 +340,7 @@ def as_category(value: Any) -> str:
 
 
 def _texts(col: pd.Series) -> list[str | None]:
-    return [None if is_missing(v) else str(v) for v in col.tolist()]
+    return [None if is_missing(v) else as_category(v) for v in col.tolist()]
 
 
 def _categories(col: pd.Series) -> list[str | None]:

@@ -1,7 +1,8 @@
 """The text step: long text → a fixed-length row of token ids over a fitted vocabulary.
 
-Words are runs of letters and digits (any script), lower-cased. Id 0 pads, id 1 stands for
-a word outside the vocabulary; known words start at 2. The vocabulary and the length are
+Words are runs of letters and digits (any script), lower-cased. Id 0 pads; known words start
+at 2. A word outside the vocabulary is left out like padding (id 1 is kept for it but never
+written: its embedding would never have been trained). The vocabulary and the length are
 fitted on the training split and kept in the recipe, so serving tokenizes the same way.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 WORD = re.compile(r"\w+")
-PAD, UNKNOWN, FIRST_WORD = 0, 1, 2
+PAD, FIRST_WORD = 0, 2
 DEFAULT_VOCAB = 20_000
 MAX_VOCAB = 200_000
 MIN_TOKENS, MAX_TOKENS = 4, 512
@@ -52,13 +53,28 @@ def width(feature: Mapping[str, Any]) -> int:
     return FIRST_WORD + len(feature["vocabulary"])
 
 
+_INDEXES: dict[int, tuple[list[str], dict[str, int]]] = {}
+
+
+def _index(vocabulary: list[str]) -> dict[str, int]:
+    """word → id, built once per vocabulary (a server answers many requests with one)."""
+    cached = _INDEXES.get(id(vocabulary))
+    if cached is None or cached[0] is not vocabulary:
+        if len(_INDEXES) > 64:
+            _INDEXES.clear()
+        cached = (vocabulary, {w: i + FIRST_WORD for i, w in enumerate(vocabulary)})
+        _INDEXES[id(vocabulary)] = cached
+    return cached[1]
+
+
 def encode(feature: Mapping[str, Any], values: list[str | None], offset: int) -> np.ndarray:
-    """int64 [rows, max_tokens]; a feature's ids are shifted by ``offset`` (padding stays 0)."""
-    index = {w: i + FIRST_WORD for i, w in enumerate(feature["vocabulary"])}
+    """int64 [rows, max_tokens] of the known words in order; ids are shifted by ``offset``
+    (padding stays 0)."""
+    index = _index(feature["vocabulary"])
     length = int(feature["max_tokens"])
     out = np.zeros((len(values), length), dtype=np.int64)
     for r, text in enumerate(values):
-        ids = [index.get(w, UNKNOWN) for w in tokens(text)[:length]]
+        ids = [i for i in (index.get(w) for w in tokens(text)) if i is not None][:length]
         if ids:
             out[r, :len(ids)] = np.asarray(ids, dtype=np.int64) + offset
     return out

@@ -39,17 +39,22 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """Mean of the word embeddings; padding (id 0) does not count."""
+    """Per text column, the mean of its word embeddings (padding, id 0, does not count); the
+    columns' means side by side, so a short title is not drowned by a long body."""
 
-    def __init__(self, vocabulary_size: int, dim: int = EMBEDDING_DIM) -> None:
+    def __init__(self, vocabulary_size: int, segments: Sequence[int],
+                 dim: int = EMBEDDING_DIM) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocabulary_size, dim, padding_idx=0)
-        self.width = dim
+        self.bounds = [(sum(segments[:i]), sum(segments[:i + 1])) for i in range(len(segments))]
+        self.width = dim * len(segments)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids > 0).unsqueeze(-1).to(self.embed.weight.dtype)
-        summed = (self.embed(ids) * mask).sum(dim=1)
-        return summed / mask.sum(dim=1).clamp(min=1.0)
+        vectors = self.embed(ids) * mask
+        means = [vectors[:, a:b].sum(dim=1) / mask[:, a:b].sum(dim=1).clamp(min=1.0)
+                 for a, b in self.bounds]
+        return means[0] if len(means) == 1 else torch.cat(means, dim=1)
 
 
 class StudioNet(nn.Module):
@@ -64,7 +69,8 @@ class StudioNet(nn.Module):
             if spec["name"] == "input":
                 width += int(spec["shape"][1])
             elif spec["name"] == "tokens":
-                self.text = TextEncoder(int(spec["vocabulary_size"]))
+                self.text = TextEncoder(int(spec["vocabulary_size"]),
+                                        spec.get("segments", [int(spec["shape"][1])]))
                 width += self.text.width
             elif spec["name"] == "image":
                 self.image = ImageEncoder()

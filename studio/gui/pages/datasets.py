@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,7 +34,7 @@ from studio.core.training.spec import TASKS as SPEC_TASKS
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
 from studio.gui.widgets.column_profile import ColumnProfile
-from studio.gui.widgets.table_model import TableModel, fit_columns
+from studio.gui.widgets.table_model import TableModel, fit_columns, format_block
 from studio.gui.worker import run_in_thread
 
 DROP_HINT = (
@@ -297,23 +297,25 @@ class DatasetsPage(QWidget):
         self.right.setCurrentIndex(1)
         # Reading and verifying the snapshot is file work: never on the GUI thread. The table
         # shows first; the profile (computed once per snapshot, then cached) follows.
-        run_in_thread(lambda: (info, load_table(self.ws, info)), self._on_table,
-                      self._on_load_failed)
+        def load() -> tuple[Any, Any, Any]:
+            table = load_table(self.ws, info)
+            return info, table, format_block(table, 0)
+
+        run_in_thread(load, self._on_table, self._on_load_failed)
 
     def _on_load_failed(self, message: str) -> None:
         self.shape_label.setText("could not be read")
         self.message.emit(f"Could not open the dataset: {message}")
 
-    def _on_table(self, loaded: tuple[Any, Any]) -> None:
-        from studio.core.datasets.catalog import cached_profile
+    def _on_table(self, loaded: tuple[Any, Any, Any]) -> None:
 
-        info, table = loaded
+        info, table, first_block = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
         if self.current is None or self.current.name != info.name:
             self._set_recipe({})  # choices belong to one dataset
         self.current, self.data, self.profile = info, table, []
-        self.model.set_table(table)
+        self.model.set_table(table, first_block=first_block)
         fit_columns(self.table)
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
         self.description.setText(info.description)
@@ -327,6 +329,14 @@ class DatasetsPage(QWidget):
         self.target.clear()
         self.target.addItems(info.column_names)
         self.target.blockSignals(False)
+        # The rest waits for the next turn of the event loop: the table paints first.
+        QTimer.singleShot(0, lambda: self._profile(info))
+
+    def _profile(self, info: Any) -> None:
+        from studio.core.datasets.catalog import cached_profile
+
+        if self.current is None or info.name != self.current.name:
+            return
         cached = cached_profile(self.ws, info)
         if cached is not None:
             self._on_profile((info, cached))
@@ -359,15 +369,16 @@ class DatasetsPage(QWidget):
             return
         self.profile = profile
         self.model.set_kinds({c["name"]: c["kind"] for c in profile})
-        self.columns.set_profile(profile, info.rows)
         images = self.view.currentWidget() is self.thumbs
+        target = "label" if images else suggest_target(profile)
+        self.columns.set_profile(profile, info.rows, select=target)
         self.target.blockSignals(True)
         if images:  # the label is the one thing an image dataset can be trained to predict
             self.target.clear()
             self.target.addItem("label")
-        self.target.setCurrentText("label" if images else suggest_target(profile))
+        self.target.setCurrentText(target)
         self.target.blockSignals(False)
-        self._on_target(self.target.currentText())
+        QTimer.singleShot(0, lambda: self._on_target(self.target.currentText()))
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -412,11 +423,12 @@ class DatasetsPage(QWidget):
             return
         from studio.core.datasets.split import split_preview
 
-        column = self.data.column(self.target.currentText())
+        data, name = self.data, self.target.currentText()
         classify = self.task.currentText().endswith("classification")
-        key = (self.current.name, self.target.currentText(), classify, tuple(ratios))
+        key = (self.current.name, name, classify, tuple(ratios))
         self._split_key = key
-        run_in_thread(lambda: (key, split_preview(column, classify, tuple(ratios))),
+        # The column is read in the worker too: a lazy table reads it from disk.
+        run_in_thread(lambda: (key, split_preview(data.column(name), classify, tuple(ratios))),
                       self._on_split, self._split_error)
 
     def _split_error(self, message: str) -> None:

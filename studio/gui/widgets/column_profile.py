@@ -61,7 +61,9 @@ class ColumnProfile(QWidget):
         layout.addWidget(title)
         layout.addWidget(split)
 
-    def set_profile(self, profile: list[dict[str, Any]], rows: int) -> None:
+    def set_profile(self, profile: list[dict[str, Any]], rows: int,
+                    select: str | None = None) -> None:
+        """Show the columns; the ``select`` one (else the first) gets the detail chart."""
         self.profile, self.rows = profile, rows
         self.table.setRowCount(len(profile))
         for r, col in enumerate(profile):
@@ -78,8 +80,9 @@ class ColumnProfile(QWidget):
                 if c >= 2:
                     item.setTextAlignment(right)
                 self.table.setItem(r, c, item)
+        names = [c["name"] for c in profile]
         if profile:
-            self.table.selectRow(0)
+            self.table.selectRow(names.index(select) if select in names else 0)
 
     def select(self, name: str) -> None:
         for r, col in enumerate(self.profile):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWi
 
 SUFFIXES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
 PREVIEW_PX = 96
-MAX_BYTES = 50 << 20
+MAX_BYTES = 45 << 20  # base64 of it must fit the server's 64 MiB body
 
 
 class ImagePicker(QWidget):
@@ -51,9 +51,12 @@ class ImagePicker(QWidget):
         """The picture as base64 text, the way the server takes it; None when empty."""
         if self.path is None:
             return None
-        if self.path.stat().st_size > MAX_BYTES:
-            raise ValueError(f"{self.path.name} is over {MAX_BYTES >> 20} MiB")
-        return base64.b64encode(self.path.read_bytes()).decode("ascii")
+        try:
+            if self.path.stat().st_size > MAX_BYTES:
+                raise ValueError(f"{self.path.name} is over {MAX_BYTES >> 20} MiB")
+            return base64.b64encode(self.path.read_bytes()).decode("ascii")
+        except OSError as exc:
+            raise ValueError(f"{self.path.name} cannot be read: {exc.strerror}") from None
 
     def _choose(self) -> None:
         pattern = " ".join(f"*.{s}" for s in SUFFIXES)

@@ -29,13 +29,18 @@ class TableModel(QAbstractTableModel):
         self._kinds: dict[str, str] = {}
         self._blocks: OrderedDict[int, list[list[Any]]] = OrderedDict()
 
-    def set_table(self, table: Any, kinds: dict[str, str] | None = None) -> None:
+    def set_table(self, table: Any, kinds: dict[str, str] | None = None,
+                  first_block: list[list[str | None]] | None = None) -> None:
+        """Show ``table``; ``first_block`` is its first rows already formatted (by
+        :func:`format_block` in a worker), so the first paint formats nothing."""
         self.beginResetModel()
         self._table = table
         self._names = list(table.column_names)
         self._rows = table.num_rows
         self._kinds = kinds or {}
         self._blocks.clear()
+        if first_block is not None:
+            self._blocks[0] = first_block
         self.endResetModel()
 
     def set_kinds(self, kinds: dict[str, str]) -> None:
@@ -55,9 +60,7 @@ class TableModel(QAbstractTableModel):
         start = row - row % BLOCK_ROWS
         block = self._blocks.get(start)
         if block is None:
-            piece = self._table.slice(start, BLOCK_ROWS)
-            block = [[_format(v) for v in piece.column(c).to_pylist()]
-                     for c in range(piece.num_columns)]
+            block = format_block(self._table, start)
             self._blocks[start] = block
             if len(self._blocks) > CACHED_BLOCKS:
                 self._blocks.popitem(last=False)
@@ -87,6 +90,13 @@ class TableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
             return self._kinds.get(self._names[section], "")
         return None
+
+
+def format_block(table: Any, start: int) -> list[list[str | None]]:
+    """Display texts of the block of rows from ``start``, column by column. No Qt: a worker
+    thread may call it."""
+    piece = table.slice(start, BLOCK_ROWS)
+    return [[_format(v) for v in piece.column(c).to_pylist()] for c in range(piece.num_columns)]
 
 
 def _format(value: Any) -> str | None:
