@@ -273,7 +273,7 @@ def test_text_dataset_suggests_text_classification_and_previews_token_ids(
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     names = [dialog.preview_model.headerData(c, Qt.Orientation.Horizontal)
              for c in range(dialog.preview_model.columnCount())]
-    assert names == ["length_hint", "tokens"]
+    assert names == ["length_hint", "tokens", "known words"]
     dialog.rows["review"]["encode"].setCurrentText("16 words")
     qtbot.waitUntil(lambda: "tokens 16" in dialog.status.text(), timeout=30_000)
     shot(dialog, "9-text-preprocessing")

@@ -230,7 +230,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_token_ids_of_two_text_columns_are_offset_and_unknown_words_left_out() -> None:
-    from studio.core.datasets.recipe import model_inputs, text_tokens, vocabulary_size
+    from studio.core.datasets.recipe import id_words, model_inputs, text_tokens, vocabulary_size
 
     recipe = {"features": [
         {"name": "title", "kind": "text", "vocabulary": ["a", "b"], "max_tokens": 3},
@@ -245,6 +245,7 @@ def test_token_ids_of_two_text_columns_are_offset_and_unknown_words_left_out() -
                             [3, 3, 3, 0, 0, 0, 0]]
     assert vocabulary_size(recipe) == 7
     assert model_inputs(recipe)[0]["segments"] == [3, 4]
+    assert id_words(recipe) == {2: "a", 3: "b", 5: "a", 6: "c"}
 
 
 def test_a_picture_is_resized_and_normalized_with_the_fitted_statistics() -> None:

@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from studio.core.datasets.profile import column_kind, column_profile, suggest_task
-from studio.core.datasets.recipe import feature_names, fit_recipe, transform_inputs
+from studio.core.datasets.recipe import (
+    feature_names,
+    fit_recipe,
+    id_words,
+    transform_inputs,
+)
 from studio.core.datasets.split import present_mask, split_indices, strata
 from studio.core.errors import InputError
 
@@ -111,8 +116,11 @@ def preview(prepared: Prepared, rows: int = 100) -> pd.DataFrame:
     out = pd.DataFrame(inputs.get("input", np.zeros((len(sample), 0), np.float32)),
                        columns=feature_names(prepared.recipe))
     if "tokens" in inputs:
+        words = id_words(prepared.recipe)
         out["tokens"] = [" ".join(map(str, row[row > 0])) or "(none)"
                          for row in inputs["tokens"]]
+        out["known words"] = [" ".join(words[i] for i in row[row > 0]) or "(none)"
+                              for row in inputs["tokens"]]
     if "image" in inputs:
         out["image"] = [f"{'×'.join(map(str, x.shape))}, {x.min():.2f} … {x.max():.2f}"
                         for x in inputs["image"]]

@@ -253,6 +253,16 @@ def transform_inputs(recipe: Mapping[str, Any], frame: pd.DataFrame,
     return out
 
 
+def id_words(recipe: Mapping[str, Any]) -> dict[int, str]:
+    """token id → the word it stands for, across the text columns (for showing ids)."""
+    out, offset = {}, 0
+    for f in _of_kind(recipe, "text"):
+        for i, word in enumerate(f["vocabulary"]):
+            out[offset + text.FIRST_WORD + i] = word
+        offset += text.width(f) - 1
+    return out
+
+
 def text_tokens(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
     parts, offset = [], 0
     for f in _of_kind(recipe, "text"):
