@@ -99,7 +99,7 @@ def _warnings(p: dict[str, Any], total: int) -> list[str]:
         out.append(f"mostly missing ({p['missing'] / total:.0%})")
     if p["kind"] == "identifier":
         out.append("likely an identifier")
-    if p["kind"] in ("categorical", "text") and p["unique"] > MAX_CATEGORIES:
+    if p["kind"] == "categorical" and p["unique"] > MAX_CATEGORIES:  # text is meant to vary
         out.append(f"high cardinality ({p['unique']:,} values)")
     top = p.get("top")
     if p["kind"] in ("categorical", "boolean") and top and 2 <= p["unique"] <= MAX_CLASSES:
