@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,6 +139,9 @@ def out(args: argparse.Namespace, document: Any, text: str) -> None:
         print(text)
 
 
+POLL_S = 0.05
+
+
 def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict[str, Any]:
     """Run a job through the shared runner, drawing its events as a terminal progress bar."""
     from studio.cli_progress import TerminalView
@@ -145,22 +151,29 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
 
     reap_stale(ws)  # jobs orphaned by an earlier parent that died are marked failed
     runner = JobRunner(ws, kind, spec)
+    # Ctrl-C only sets a flag: a KeyboardInterrupt raised inside a queue or lock wait can
+    # leave that lock held, and the job's events would never arrive again.
+    interrupts = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set())
     runner.start()
     view = TerminalView(quiet=quiet)
+    stopping = False
     try:
-        for event in runner.events():
-            view.show(event)
-    except KeyboardInterrupt:
-        print("studio: stopping after the current step (Ctrl-C again to kill)", file=sys.stderr)
-        runner.stop(grace_s=30)
-        try:
-            for event in runner.events():
+        while runner.final is None:
+            for event in runner.poll():
                 view.show(event)
-        except KeyboardInterrupt:
-            runner.kill()
-            for event in runner.events():
-                view.show(event)
+            if interrupts.is_set():
+                interrupts.clear()
+                if stopping:
+                    runner.kill()
+                else:
+                    print("studio: stopping after the current step (Ctrl-C again to kill)",
+                          file=sys.stderr)
+                    runner.stop(grace_s=30)
+                    stopping = True
+            time.sleep(POLL_S)
     finally:
+        signal.signal(signal.SIGINT, previous)
         view.close()
     final = runner.final
     if isinstance(final, Done):
