@@ -108,6 +108,10 @@ def test_profile_kinds_statistics_and_warnings() -> None:
     assert suggest_target(list(profile.values())) == "churn"
     assert suggest_task(profile["churn"]) == "classification"
     assert suggest_task(profile["income"]) == "regression"
+    ids = pd.DataFrame({"order": [f"ORD-2023-01-{i:05d}" for i in range(n)],
+                        "email": [f"user{i}.smith@example.com" for i in range(n)],
+                        "uuid": [f"e3e70682-c209-4cac-629f-{i:012d}" for i in range(n)]})
+    assert {p["kind"] for p in profile_columns(ids)} == {"identifier"}
     review = {"name": "review", "kind": "text"}
     assert suggest_task(profile["churn"], [*profile.values(), review]) == "text-classification"
     assert suggest_task(profile["income"], [review]) == "regression"

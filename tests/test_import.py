@@ -393,3 +393,23 @@ def test_deleting_an_image_dataset_removes_only_its_own_pictures(ws: Workspace,
     assert load_frame(ws, get_dataset(ws, "b")).equals(b)
     delete_dataset(ws, "b")
     assert [p for p in ws.blobs.root.rglob("*") if p.is_file()] == []
+
+
+def test_delete_is_refused_while_a_job_uses_the_dataset_and_odd_tables_delete_cleanly(
+        ws: Workspace, tmp_path: Path) -> None:
+    import os
+
+    from studio.core.datasets.catalog import delete_dataset, list_datasets
+    from studio.jobs import records
+
+    csv = tmp_path / "looks_like_images.csv"  # image-manifest column names, not blob names
+    csv.write_text("path,label,digest,width,height\na.png,x,md5:0000,1,1\nb.png,y,,2,2\n")
+    import_dataset(ws, csv)
+    job = records.create_job(ws, "train", {"dataset": "looks_like_images", "target": "label"})
+    records.mark_running(ws, job, os.getpid())
+    with pytest.raises(InputError, match="in use by a running job"):
+        delete_dataset(ws, "looks_like_images")
+    records.finish(ws, job, "done", result={})
+    delete_dataset(ws, "looks_like_images")
+    assert list_datasets(ws) == []
+    assert [p for p in ws.blobs.root.rglob("*") if p.is_file()] == []

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,8 +57,6 @@ class Predictor:
         self.max_rows = max(1, min(MAX_ROWS, MAX_REQUEST_VALUES // max(1, values)))
         self.chunk_rows = max(1, min(MAX_CHUNK_ROWS, ACTIVATION_BUDGET // _activations(
             self.inputs)))
-        # Heavy requests run one per core at a time: memory stays bounded under a crowd.
-        self.gate = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def infer(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model on preprocessed tensors by name (see ``recipe.model_inputs``)."""
@@ -101,13 +97,15 @@ class Predictor:
     def predict_frame(self, frame: pd.DataFrame, allow_paths: bool = False) -> dict[str, Any]:
         """Raw rows through the recipe and the model. ``allow_paths``: image values may be
         local files (the CLI; never the server)."""
-        if len(frame) > self.max_rows:
+        if not allow_paths and len(frame) > self.max_rows:
             raise InputError(f"{len(frame):,} rows is over this model's limit of "
-                             f"{self.max_rows:,} a request")
-        with self.gate if self.heavy and not allow_paths else contextlib.nullcontext():
-            budget = None if allow_paths else PixelBudget(MAX_REQUEST_PIXELS)
-            out = (self.infer(transform_inputs(self.recipe, frame, allow_paths, budget))
-                   if len(frame) else np.zeros((0, 1)))
+                             f"{self.max_rows:,} per request")
+        budget = None if allow_paths else PixelBudget(MAX_REQUEST_PIXELS)
+        # A big local input (the CLI) goes through in parts: memory stays bounded.
+        parts = [self.infer(transform_inputs(self.recipe, frame.iloc[i:i + self.max_rows],
+                                             allow_paths, budget))
+                 for i in range(0, len(frame), self.max_rows)]
+        out = np.concatenate(parts) if parts else np.zeros((0, 1))
         if self.task == "classification":
             assert self.labels is not None
             idx = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)

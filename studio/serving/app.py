@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -69,14 +72,24 @@ def parse_json(body: bytes) -> Any:
         raise InputError(f"request body is not valid JSON: {exc}") from None
 
 
-async def off_loop_if_big(body: bytes, work: Callable[[], Any], heavy: bool = False) -> Any:
+async def off_loop_if_big(body: bytes, work: Callable[[], Any],
+                          heavy: anyio.CapacityLimiter | None = None) -> Any:
     """Small requests run inline: the thread hop would double their CPU cost (~0.3 ms).
-    Big ones, and any for a model that decodes pictures or tokenizes text (a few KiB can
-    cost seconds there), go to the thread pool so they never hold up the event loop (health
-    checks, other clients); ONNX Runtime releases the GIL while it runs."""
-    if len(body) <= INLINE_BODY_BYTES and not heavy:
+    Big ones go to the thread pool so they never hold up the event loop (health checks,
+    other clients); ONNX Runtime releases the GIL while it runs. ``heavy`` is given for a
+    model that decodes pictures or tokenizes text (a few KiB can cost seconds there): such
+    requests run a few at a time and wait for their turn without holding a worker thread."""
+    if heavy is not None:
+        return await anyio.to_thread.run_sync(work, limiter=heavy)
+    if len(body) <= INLINE_BODY_BYTES:
         return work()
     return await run_in_threadpool(work)
+
+
+def cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -128,20 +141,28 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
         repo.get(p["name"], p.get("version"))
         return {"name": p["name"], "ready": True}
 
+    limiters: list[anyio.CapacityLimiter] = []  # made in the app's own event loop
+
+    def heavy(name: str, version: str | None) -> anyio.CapacityLimiter | None:
+        if not repo.get(name, version).heavy:
+            return None
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(cores()))
+        return limiters[0]
+
     async def infer(request: Request) -> Any:
         p = request.path_params
         body = await read_body(request)
-        heavy = repo.get(p["name"], p.get("version")).heavy
         return await off_loop_if_big(
-            body, lambda: repo.infer(p["name"], p.get("version"), parse_json(body)), heavy)
+            body, lambda: repo.infer(p["name"], p.get("version"), parse_json(body)),
+            heavy(p["name"], p.get("version")))
 
     async def predict(request: Request) -> Any:
         p = request.path_params
         body = await read_body(request)
-        heavy = repo.get(p["name"], p.get("version")).heavy
         return await off_loop_if_big(
             body, lambda: repo.predict_records(p["name"], p.get("version"), parse_json(body)),
-            heavy)
+            heavy(p["name"], p.get("version")))
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}

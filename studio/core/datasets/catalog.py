@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -19,7 +20,7 @@ from studio.core.datasets.csv_stream import csv_to_parquet
 from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
 from studio.core.datasets.profile import column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
-from studio.core.errors import InputError, NotFoundError
+from studio.core.errors import InputError, NotFoundError, StudioError
 from studio.core.events import Emit, Log, Progress
 from studio.core.store import now
 from studio.core.workspace import Workspace
@@ -47,6 +48,10 @@ class DatasetInfo:
             "columns": self.columns, "source": self.source, "created": self.created,
             "description": self.description,
         }
+
+
+log = logging.getLogger(__name__)
+BLOB_NAME = re.compile(r"[0-9a-f]{64}")
 
 
 def check_name(name: str, what: str = "dataset") -> str:
@@ -257,26 +262,37 @@ def delete_dataset(ws: Workspace, name: str) -> None:
     """
     with ws.db.immediate() as conn:
         info = get_dataset(ws, name)
+        for row in conn.execute("SELECT spec FROM jobs WHERE status IN ('queued', 'running') "
+                                "AND kind IN ('train', 'profile')"):
+            if json.loads(row[0] or "{}").get("dataset") == name:
+                raise InputError(f"{name!r} is in use by a running job: stop it first")
         files = {info.digest} | _picture_digests(ws, info)
         conn.execute("DELETE FROM datasets WHERE name = ?", [name])
-    with ws.db.immediate() as conn:
-        for other in list_datasets(ws):
-            files -= {other.digest} | _picture_digests(ws, other)
-        if info.digest in files:
-            conn.execute("DELETE FROM profiles WHERE digest = ?", [info.digest])
-        for digest in files:
-            ws.blobs.path(digest).unlink(missing_ok=True)
+    try:
+        with ws.db.immediate() as conn:
+            for other in list_datasets(ws):
+                files -= {other.digest} | _picture_digests(ws, other, strict=True)
+            if info.digest in files:
+                conn.execute("DELETE FROM profiles WHERE digest = ?", [info.digest])
+            for digest in files:
+                ws.blobs.path(digest).unlink(missing_ok=True)
+    except (StudioError, OSError, pa.ArrowException) as exc:
+        # The dataset is gone already; keeping files that might be shared is the safe side.
+        log.warning("kept the files of %s: %s", name, exc)
 
 
-def _picture_digests(ws: Workspace, info: DatasetInfo) -> set[str]:
-    """The image blobs an image dataset's manifest names; empty for a table."""
-    if not {"path", "label", "digest"} <= set(info.column_names):
+def _picture_digests(ws: Workspace, info: DatasetInfo, strict: bool = False) -> set[str]:
+    """The image blobs an image dataset's manifest names; empty for a table. ``strict``: a
+    manifest that cannot be read is an error (its pictures must not be taken for unused)."""
+    if not {"path", "label", "digest", "width", "height"} <= set(info.column_names):
         return set()
     try:
         column = pq.read_table(ws.blobs.path(info.digest), columns=["digest"]).column(0)
     except (OSError, pa.ArrowException):
+        if strict:
+            raise
         return set()
-    return set(column.to_pylist())
+    return {d for d in column.to_pylist() if isinstance(d, str) and BLOB_NAME.fullmatch(d)}
 
 
 def export_csv(ws: Workspace, name: str, dest: Path) -> int:

@@ -29,7 +29,7 @@ DECODE_THREADS = 8
 MAX_IMAGE_BYTES = 50 << 20
 # Only these decoders ever see a byte: Pillow's others include EPS, which runs Ghostscript.
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-MAX_PIXELS = 40_000_000  # one picture, width × height; Pillow's own bomb limit is 89 M
+MAX_PIXELS = 89_478_485  # one picture, width × height: Pillow's own bomb limit
 
 
 class PixelBudget:
@@ -54,19 +54,23 @@ def decode(value: Any, size: int, allow_paths: bool,
     data = _bytes(value, allow_paths)
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-            pixels = img.width * img.height
-            if pixels > min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS):
-                raise InputError(f"refused: {img.width}×{img.height} is too many pixels "
-                                 "(a decompression bomb?)")
+            img.draft("RGB", (size, size))  # a big JPEG decodes at a fraction of its size
+            pixels = img.width * img.height  # what will really be decoded
+            if pixels > MAX_PIXELS:
+                raise InputError(f"refused: {img.width}×{img.height} is over the limit of "
+                                 f"{MAX_PIXELS // 1_000_000} million pixels (a decompression "
+                                 "bomb?)")
             if budget is not None:
                 budget.spend(pixels)
-            img.draft("RGB", (size, size))  # JPEG decodes at a fraction of its size
             img = ImageOps.exif_transpose(img).convert("RGB")
             img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except Image.DecompressionBombError:
         raise InputError("refused: too many pixels (a decompression bomb?)") from None
-    except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
+    except Image.UnidentifiedImageError:
+        raise InputError("not a readable image: not a PNG, JPEG, WEBP, GIF, BMP or TIFF "
+                         "file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"not a readable image ({str(exc).splitlines()[0][:80]})") from None
 
 
@@ -82,7 +86,7 @@ def _bytes(value: Any, allow_paths: bool) -> bytes:
         raise InputError("expected an image: base64 text of its file")
     if allow_paths and len(value) < 4096 and Path(value).is_file():
         return _read(Path(value))
-    text = value.partition(",")[2] if value.startswith("data:") else value
+    text = value.partition(",")[2] if value[:5].lower() == "data:" else value
     if not text:
         raise InputError("the data: URL holds no image after its comma")
     if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 4096:
@@ -128,9 +132,11 @@ def decode_many(
                 progress(i, len(values))
         return out
     with ThreadPoolExecutor(workers) as pool:
-        for i, _ in enumerate(pool.map(one, range(len(values)))):  # the first bad row raises
-            if progress is not None and i % 256 == 0:
-                progress(i, len(values))
+        # A batch at a time: few pending tasks, and a bad row stops the rest soon.
+        for start in range(0, len(values), 256):
+            list(pool.map(one, range(start, min(start + 256, len(values)))))
+            if progress is not None:
+                progress(start, len(values))
     return out
 
 

@@ -68,6 +68,10 @@ def prepare(
         if blob_path is None:
             raise InputError(f"{dataset!r} is an image dataset: its files are not at hand")
         frame = image_frame(frame, blob_path)
+        missing = sum(not Path(f).is_file() for f in frame["image"])
+        if missing:
+            raise InputError(f"{missing:,} pictures of {dataset!r} are missing from the "
+                             "workspace (was the dataset deleted?); import the folder again")
     if target not in frame.columns:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {target!r} in dataset {dataset!r}; columns: {cols}")

@@ -9,14 +9,15 @@ fitted on the training split and kept in the recipe, so serving tokenizes the sa
 from __future__ import annotations
 
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 WORD = re.compile(r"\w+")
-PAD, FIRST_WORD = 0, 2
+PAD, UNKNOWN, FIRST_WORD = 0, 1, 2
 DEFAULT_VOCAB = 20_000
 MAX_VOCAB = 200_000
 MIN_TOKENS, MAX_TOKENS = 4, 512
@@ -44,7 +45,7 @@ def fit_text(name: str, values: Iterable[str | None], choice: Mapping[str, Any])
         length = int(choice["max_tokens"])
     else:  # long enough for 95 % of training rows, no longer
         length = int(np.percentile(lengths, 95)) if lengths else MIN_TOKENS
-    return {"name": name, "kind": "text", "vocabulary": ranked[:size],
+    return {"name": name, "kind": "text", "vocabulary": ranked[:size], "unknown": "drop",
             "max_tokens": min(MAX_TOKENS, max(MIN_TOKENS, length))}
 
 
@@ -53,18 +54,25 @@ def width(feature: Mapping[str, Any]) -> int:
     return FIRST_WORD + len(feature["vocabulary"])
 
 
-_INDEXES: dict[int, tuple[list[str], dict[str, int]]] = {}
+_INDEXES: OrderedDict[int, tuple[list[str], dict[str, int]]] = OrderedDict()
+CACHED_INDEXES = 4
+_LOCK = threading.Lock()
 
 
 def _index(vocabulary: list[str]) -> dict[str, int]:
-    """word → id, built once per vocabulary (a server answers many requests with one)."""
-    cached = _INDEXES.get(id(vocabulary))
-    if cached is None or cached[0] is not vocabulary:
-        if len(_INDEXES) > 64:
-            _INDEXES.clear()
-        cached = (vocabulary, {w: i + FIRST_WORD for i, w in enumerate(vocabulary)})
-        _INDEXES[id(vocabulary)] = cached
-    return cached[1]
+    """word → id, built once per vocabulary (a server answers many requests with one); the
+    few most recent are kept, each with its list so its id cannot be reused meanwhile."""
+    with _LOCK:
+        cached = _INDEXES.get(id(vocabulary))
+        if cached is not None and cached[0] is vocabulary:
+            _INDEXES.move_to_end(id(vocabulary))
+            return cached[1]
+    index = {w: i + FIRST_WORD for i, w in enumerate(vocabulary)}
+    with _LOCK:
+        _INDEXES[id(vocabulary)] = (vocabulary, index)
+        while len(_INDEXES) > CACHED_INDEXES:
+            _INDEXES.popitem(last=False)
+    return index
 
 
 def encode(feature: Mapping[str, Any], values: list[str | None], offset: int) -> np.ndarray:
@@ -73,8 +81,11 @@ def encode(feature: Mapping[str, Any], values: list[str | None], offset: int) ->
     index = _index(feature["vocabulary"])
     length = int(feature["max_tokens"])
     out = np.zeros((len(values), length), dtype=np.int64)
+    # Recipes fitted before "unknown": "drop" gave unknown words id 1: they keep it.
+    unknown = None if feature.get("unknown") == "drop" else UNKNOWN
     for r, text in enumerate(values):
-        ids = [i for i in (index.get(w) for w in tokens(text)) if i is not None][:length]
+        ids = [i for i in (index.get(w, unknown) for w in tokens(text)) if i is not None]
+        ids = ids[:length]
         if ids:
             out[r, :len(ids)] = np.asarray(ids, dtype=np.int64) + offset
     return out

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import StudioError
 from studio.core.training.spec import TASKS as SPEC_TASKS
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
@@ -275,7 +276,11 @@ class DatasetsPage(QWidget):
                 f"Delete “{name}”? Models trained on it keep working.") \
                 != QMessageBox.StandardButton.Yes:
             return
-        delete_dataset(self.ws, name)
+        try:
+            delete_dataset(self.ws, name)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Delete dataset", str(exc))
+            return
         self.current = None
         self.refresh()
         self.changed.emit()
@@ -297,19 +302,24 @@ class DatasetsPage(QWidget):
         self.right.setCurrentIndex(1)
         # Reading and verifying the snapshot is file work: never on the GUI thread. The table
         # shows first; the profile (computed once per snapshot, then cached) follows.
-        def load() -> tuple[Any, Any, Any]:
+        def load() -> tuple[Any, Any, Any, Any]:
             table = load_table(self.ws, info)
-            return info, table, format_block(table, 0)
+            thumbs = None
+            if {"path", "label", "digest"} <= set(table.column_names):
+                thumbs = table.select(["path", "label", "digest", "width", "height"]).to_pandas()
+            return info, table, format_block(table, 0), thumbs
 
-        run_in_thread(load, self._on_table, self._on_load_failed)
+        run_in_thread(load, self._on_table, lambda m: self._on_load_failed(info, m))
 
-    def _on_load_failed(self, message: str) -> None:
+    def _on_load_failed(self, info: Any, message: str) -> None:
+        if self._loading is None or info.name != self._loading.name:
+            return  # about a dataset the person has left
         self.shape_label.setText("could not be read")
         self.message.emit(f"Could not open the dataset: {message}")
 
     def _on_table(self, loaded: tuple[Any, Any, Any]) -> None:
 
-        info, table, first_block = loaded
+        info, table, first_block, thumbs = loaded
         if self._loading is None or info.name != self._loading.name:
             return  # the person has already picked another dataset
         if self.current is None or self.current.name != info.name:
@@ -320,17 +330,16 @@ class DatasetsPage(QWidget):
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
         self.description.setText(info.description)
         self.split_label.setText("profiling the columns…")
-        images = {"path", "label", "digest"} <= set(table.column_names)
+        images = thumbs is not None
         self.view.setCurrentIndex(1 if images else 0)
         if images:
-            self._show_thumbnails(table.select(["path", "label", "digest", "width", "height"])
-                                  .to_pandas())
+            self._show_thumbnails(thumbs)
         self.target.blockSignals(True)
         self.target.clear()
         self.target.addItems(info.column_names)
         self.target.blockSignals(False)
         # The rest waits for the next turn of the event loop: the table paints first.
-        QTimer.singleShot(0, lambda: self._profile(info))
+        QTimer.singleShot(0, self, lambda: self._profile(info))
 
     def _profile(self, info: Any) -> None:
         from studio.core.datasets.catalog import cached_profile
@@ -378,7 +387,7 @@ class DatasetsPage(QWidget):
             self.target.addItem("label")
         self.target.setCurrentText(target)
         self.target.blockSignals(False)
-        QTimer.singleShot(0, lambda: self._on_target(self.target.currentText()))
+        QTimer.singleShot(0, self, lambda: self._on_target(self.target.currentText()))
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -429,9 +438,11 @@ class DatasetsPage(QWidget):
         self._split_key = key
         # The column is read in the worker too: a lazy table reads it from disk.
         run_in_thread(lambda: (key, split_preview(data.column(name), classify, tuple(ratios))),
-                      self._on_split, self._split_error)
+                      self._on_split, lambda m: self._split_error(m, key))
 
-    def _split_error(self, message: str) -> None:
+    def _split_error(self, message: str, key: Any = None) -> None:
+        if key is not None and key != self._split_key:
+            return  # about choices the person has changed since
         self.split_label.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")
         self.train_btn.setEnabled(False)
 
