@@ -33,6 +33,7 @@ class LazyTable:
             self._starts.append(self._starts[-1] + meta.row_group(i).num_rows)
         self._groups: OrderedDict[int, pa.Table] = OrderedDict()
         self._lock = threading.Lock()  # one ParquetFile, read from the view and from workers
+        self._column: tuple[str, pa.ChunkedArray] | None = None
 
     def largest_row_group(self) -> int:
         return max((b - a for a, b in zip(self._starts, self._starts[1:], strict=False)),
@@ -61,7 +62,15 @@ class LazyTable:
         return table.slice(offset - self._starts[first], end - offset)
 
     def column(self, name: str) -> pa.ChunkedArray:
-        return pq.read_table(self.path, columns=[name]).column(0)
+        """One whole column (the last one asked for is kept: a split preview asks again
+        for the same target at each change of ratios)."""
+        with self._lock:
+            if self._column is not None and self._column[0] == name:
+                return self._column[1]
+        column = pq.read_table(self.path, columns=[name]).column(0)
+        with self._lock:
+            self._column = (name, column)
+        return column
 
     def select(self, names: Sequence[str]) -> pa.Table:
         return pq.read_table(self.path, columns=list(names))

@@ -56,8 +56,12 @@ def prepare(
     split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
     options: Mapping[str, Any] | None = None,
     blob_path: Callable[[str], Path] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Clear errors for a target that cannot be learned; otherwise the fitted preparation.
+
+    ``kinds`` are the columns' kinds from the dataset's profile when it is at hand (else
+    they are judged here, on every row).
 
     An image dataset needs ``blob_path`` (digest → file) to reach its pictures.
     """
@@ -103,7 +107,9 @@ def prepare(
         raise InputError(f"only {len(frame)} rows have a value in {target!r}: need 10 or more")
     codes = strata(frame[target]) if task == "classification" else None
     parts = split_indices(codes, len(frame), tuple(split), seed)  # type: ignore[arg-type]
-    kinds = {str(c): column_kind(frame[c]) for c in frame.columns if c != target and not images}
+    if kinds is None:
+        kinds = {str(c): column_kind(frame[c]) for c in frame.columns
+                 if c != target and not images}
     recipe = fit_recipe(frame.iloc[parts[0]], target, task, options,
                         image_columns=("image",) if images else (), kinds=kinds)
     if asked == "text-classification" and recipe["modality"] != "text":

@@ -55,6 +55,7 @@ class RecipeDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         from studio.core.datasets.prepare import is_image_dataset
 
+        self.kinds = {c["name"]: c["kind"] for c in profile}  # as training will judge them
         if is_image_dataset(info.column_names):  # training sees the picture, not the manifest
             profile = [{"name": "image", "kind": "image"}]
         for col in profile:
@@ -194,7 +195,7 @@ class RecipeDialog(QDialog):
 
         def work() -> tuple[int, Any, dict[str, Any]]:
             prepared = prepare(frame, self.info.name, self.target, self.task, self.split,
-                               options=options, blob_path=self.ws.blobs.path)
+                               options=options, blob_path=self.ws.blobs.path, kinds=self.kinds)
             return generation, preview(prepared), prepared.recipe
 
         run_in_thread(work, self._on_preview, self._on_error)
