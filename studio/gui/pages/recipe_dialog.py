@@ -90,6 +90,7 @@ class RecipeDialog(QDialog):
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self.refresh_preview)
         self._generation = 0
+        self._fitting = self._again = False
 
         from studio.core.datasets.catalog import load_frame
 
@@ -190,15 +191,32 @@ class RecipeDialog(QDialog):
         from studio.core.datasets.prepare import prepare, preview
 
         self._generation += 1
-        generation, frame, options = self._generation, self.frame, self.options()
         self.status.setText("Fitting on the training split…")
+        if self._fitting:  # one fit at a time: the latest choices run when it ends
+            self._again = True
+            return
+        self._fitting = True
+        generation, frame, options = self._generation, self.frame, self.options()
 
         def work() -> tuple[int, Any, dict[str, Any]]:
             prepared = prepare(frame, self.info.name, self.target, self.task, self.split,
                                options=options, blob_path=self.ws.blobs.path, kinds=self.kinds)
             return generation, preview(prepared), prepared.recipe
 
-        run_in_thread(work, self._on_preview, self._on_error)
+        run_in_thread(work, self._on_preview, self._on_fit_error)
+
+    def _fit_ended(self) -> bool:
+        """True when newer choices wait: their fit starts now and this result is stale."""
+        self._fitting = False
+        if self._again:
+            self._again = False
+            self.refresh_preview()
+            return True
+        return False
+
+    def _on_fit_error(self, message: str) -> None:
+        if not self._fit_ended():
+            self._on_error(message)
 
     def _on_preview(self, result: tuple[int, Any, dict[str, Any]]) -> None:
         import pyarrow as pa
@@ -206,7 +224,7 @@ class RecipeDialog(QDialog):
         from studio.core.datasets.recipe import model_inputs
 
         generation, table, recipe = result
-        if generation != self._generation:
+        if self._fit_ended() or generation != self._generation:
             return
         self.preview_model.set_table(pa.Table.from_pandas(table, preserve_index=False))
         fit_columns(self.preview)
