@@ -328,3 +328,23 @@ def test_v2_refuses_values_that_overflow_fp32(client: TestClient, text_model: di
     table = dict(table, shape=[1, width], data=[1e300] * width)
     r = client.post(f"/v2/models/{text_model['name']}/infer", json={"inputs": [tokens, table]})
     assert r.status_code == 400 and "finite" in r.json()["error"]
+
+
+def test_many_pictures_decode_onto_disk_with_the_same_batches(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    import torch
+
+    import studio.core.training.data as data
+    from studio.core.datasets.recipe import fit_recipe
+
+    files = sorted(str(f) for f in shapes(tmp_path / "s", per_class=10, size=30).rglob("*.png"))
+    frame = pd.DataFrame({"image": files, "label": [Path(f).parent.name for f in files]})
+    recipe = fit_recipe(frame, "label", "classification",
+                        {"columns": {"image": {"size": 32}}}, image_columns=("image",))
+    in_memory = data.ModelData(recipe, frame, torch.device("cpu"), lambda _e: None, tmp_path)
+    monkeypatch.setattr(data, "IN_MEMORY_PIXEL_BYTES", 1)
+    on_disk = data.ModelData(recipe, frame, torch.device("cpu"), lambda _e: None, tmp_path)
+    assert isinstance(on_disk.pixels, np.memmap) and not isinstance(in_memory.pixels, np.memmap)
+    rows = np.array([3, 0, 17])
+    assert torch.equal(on_disk.batch(rows)[0], in_memory.batch(rows)[0])
+    assert not list(tmp_path.glob("pixels-*"))  # an unnamed file: nothing left behind

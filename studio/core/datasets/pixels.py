@@ -112,11 +112,14 @@ def _read(path: Path) -> bytes:
 def decode_many(
     feature: Mapping[str, Any], values: Sequence[Any], allow_paths: bool,
     progress: Callable[[int, int], None] | None = None, budget: PixelBudget | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 [n, size, size, 3]. Many pictures decode on a few threads (Pillow lets go of
-    the GIL while it decodes); a budgeted request decodes in order on its own thread."""
+    """uint8 [n, size, size, 3] (into ``out`` when given: a memory-mapped file, say). Many
+    pictures decode on a few threads (Pillow lets go of the GIL while it decodes); a
+    budgeted request decodes in order on its own thread."""
     size = int(feature["size"])
-    out = np.empty((len(values), size, size, 3), dtype=np.uint8)
+    if out is None:
+        out = np.empty((len(values), size, size, 3), dtype=np.uint8)
 
     def one(i: int) -> None:
         try:

@@ -7,7 +7,10 @@ Table features and token ids go to the device whole. Pictures are decoded once t
 
 from __future__ import annotations
 
+import math
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +21,12 @@ from studio.core.datasets import pixels
 from studio.core.datasets.recipe import model_inputs, text_tokens, transform
 from studio.core.events import Emit, Progress
 
+IN_MEMORY_PIXEL_BYTES = 1 << 30
+
 
 class ModelData:
     def __init__(self, recipe: Mapping[str, Any], frame: pd.DataFrame, device: Any,
-                 emit: Emit) -> None:
+                 emit: Emit, scratch: Path | None = None) -> None:
         self.device = device
         self.names = [i["name"] for i in model_inputs(recipe)]
         self.on_device: dict[str, torch.Tensor] = {}
@@ -38,7 +43,16 @@ class ModelData:
             def progress(i: int, n: int) -> None:
                 emit(Progress("decode", i, n, f"decoding images {i:,}/{n:,}"))
 
-            self.pixels = pixels.decode_many(self.image, values, True, progress)
+            size = int(self.image["size"])
+            shape = (len(values), size, size, 3)
+            out = None
+            if scratch is not None and math.prod(shape) > IN_MEMORY_PIXEL_BYTES:
+                # Many big pictures: decoded onto disk (an unnamed file, gone with the
+                # process), so training's memory does not grow with the dataset.
+                self._file = tempfile.TemporaryFile(dir=scratch, prefix="pixels-")  # noqa: SIM115 - lives as long as this object
+                self._file.truncate(math.prod(shape))
+                out = np.memmap(self._file, dtype=np.uint8, mode="r+", shape=shape)
+            self.pixels = pixels.decode_many(self.image, values, True, progress, out=out)
 
     def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
         """The model's inputs, in its order, for the given row indices."""

@@ -60,7 +60,7 @@ def train(
     recipe, (tr, va, te) = prepared.recipe, prepared.parts
     labels = encode_target(recipe, frame[spec.target])
     inputs = model_inputs(recipe)
-    data = ModelData(recipe, frame, device, emit)
+    data = ModelData(recipe, frame, device, emit, scratch=ws.blobs.tmp)
     for d in recipe["dropped"]:
         emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
     emit(Log(f"{task} of {spec.target!r}: {len(tr)} train / {len(va)} validation / "
