@@ -26,6 +26,9 @@ def drop(window, paths: list[Path]) -> None:
 
 def shot(window, name: str) -> None:
     if SHOTS:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()  # pending relayouts first, as a person would see it
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         window.grab().save(str(Path(SHOTS) / f"{name}.png"))
 
