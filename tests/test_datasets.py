@@ -202,3 +202,19 @@ def test_lazy_table_slices_across_row_groups_like_the_whole_table(tmp_path: Path
         assert lazy.slice(offset, length).equals(whole.slice(offset, length)), (offset, length)
     assert lazy.column("s").equals(whole.column("s"))
     assert lazy.select(["x", "i"]).equals(whole.select(["x", "i"]))
+
+
+def test_a_preview_sample_spreads_over_the_whole_file(ws, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.core.datasets.catalog import import_dataset, load_sample
+
+    n = 100_000
+    pq.write_table(pa.table({"i": np.arange(n), "x": np.arange(n) % 7}), tmp_path / "t.parquet",
+                   row_group_size=1000)
+    info = import_dataset(ws, tmp_path / "t.parquet")
+    sample = load_sample(ws, info, 10_000)
+    assert 5_000 <= len(sample) <= 20_000
+    assert sample["i"].min() < 1_000 and sample["i"].max() > 90_000  # not just the head
+    assert len(load_sample(ws, info, n)) == n

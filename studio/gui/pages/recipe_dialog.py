@@ -32,6 +32,7 @@ NUMERIC_FILLS = ["median", "mean", "most_frequent", "constant"]
 CATEGORY_FILLS = ["all zeros", "most_frequent"]
 USABLE = ("numeric", "categorical", "boolean", "text", "image")
 TOKEN_LENGTHS = ["auto length", "16 words", "32 words", "64 words", "128 words", "256 words"]
+PREVIEW_ROWS = 200_000
 IMAGE_SIZES = [f"{n}×{n} px" for n in (32, 48, 64, 96, 128, 224)]
 
 
@@ -92,9 +93,13 @@ class RecipeDialog(QDialog):
         self._generation = 0
         self._fitting = self._again = False
 
-        from studio.core.datasets.catalog import load_frame
+        from studio.core.datasets.catalog import load_sample
 
-        run_in_thread(lambda: load_frame(ws, info), self._on_frame, self._on_error)
+        # A preview needs no millions of rows: a big dataset is fitted on a spread sample
+        # here (training fits on all its training rows).
+        self.sampled = info.rows > PREVIEW_ROWS
+        run_in_thread(lambda: load_sample(ws, info, PREVIEW_ROWS), self._on_frame,
+                      self._on_error)
 
     def _add_row(self, col: dict[str, Any], choice: dict[str, Any]) -> None:
         r = self.grid.rowCount()
@@ -231,8 +236,11 @@ class RecipeDialog(QDialog):
         dropped = ", ".join(d["name"] for d in recipe["dropped"]) or "none"
         inputs = ", ".join(f"{i['name']} {'×'.join(map(str, i['shape'][1:]))}"
                            for i in model_inputs(recipe))
+        sample = (f" Fitted here on a sample of about {PREVIEW_ROWS:,} of the "
+                  f"{self.info.rows:,} rows; training fits on all its rows."
+                  if self.sampled else "")
         self.status.setText(f"The first training rows as the model sees them (tensors: "
-                            f"{inputs}). Not used: {html.escape(dropped)}.")
+                            f"{inputs}). Not used: {html.escape(dropped)}.{sample}")
 
     def _on_error(self, message: str) -> None:
         self.status.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")
