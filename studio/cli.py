@@ -154,7 +154,8 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
     # Ctrl-C only sets a flag: a KeyboardInterrupt raised inside a queue or lock wait can
     # leave that lock held, and the job's events would never arrive again.
     interrupts = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set())
+    main_thread = threading.current_thread() is threading.main_thread()  # signals live there
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set()) if main_thread else None
     runner.start()
     view = TerminalView(quiet=quiet)
     stopping = False
@@ -173,7 +174,8 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
                     stopping = True
             time.sleep(POLL_S)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
         view.close()
     final = runner.final
     if isinstance(final, Done):
