@@ -284,6 +284,7 @@ def _png(size: tuple[int, int], mode: str = "RGB") -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # then refused
 def test_hostile_pictures_are_refused_before_they_cost_much(client: TestClient,
                                                             image_model: dict) -> None:
     def post(instances: list) -> dict:
