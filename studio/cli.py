@@ -146,6 +146,7 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
     """Run a job through the shared runner, drawing its events as a terminal progress bar."""
     from studio.cli_progress import TerminalView
     from studio.core.events import Done, Failed
+    from studio.jobs import records
     from studio.jobs.records import reap_stale
     from studio.jobs.runner import JobRunner
 
@@ -155,17 +156,20 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
     # leave that lock held, and the job's events would never arrive again.
     interrupts = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals live there
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set()) if main_thread else None
-    runner.start()
+    previous = None
     view = TerminalView(quiet=quiet)
     stopping = False
     try:
+        if main_thread:
+            previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set())
+        runner.start()
         while runner.final is None:
             for event in runner.poll():
                 view.show(event)
             if interrupts.is_set():
                 interrupts.clear()
                 if stopping:
+                    records.finish(ws, runner.job_id or "", "cancelled", "killed by the user")
                     runner.kill()
                 else:
                     print("studio: stopping after the current step (Ctrl-C again to kill)",
@@ -174,15 +178,15 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
                     stopping = True
             time.sleep(POLL_S)
     finally:
-        if main_thread:
+        if previous is not None:
             signal.signal(signal.SIGINT, previous)
         view.close()
     final = runner.final
     if isinstance(final, Done):
         return final.result
     assert isinstance(final, Failed)
-    if final.cancelled:
-        raise Cancelled(final.error)
+    if final.cancelled or stopping:  # stopped by the person, however it ended
+        raise Cancelled(final.error if final.cancelled else f"stopped: {final.error}")
     raise CliError(final.error, EXIT_INPUT if final.user_error else EXIT_FAILED)
 
 

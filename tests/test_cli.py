@@ -430,6 +430,39 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
     ws.db.close()
 
 
+@pytest.mark.timeout(120)
+def test_ctrl_c_twice_kills_the_job_and_exits_130(trained_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    proc = subprocess.Popen(
+        studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
+                   "--model", "killed"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ws = Workspace.open(home)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            row = ws.db.conn.execute("SELECT count(*) FROM jobs WHERE status = 'running' "
+                                     "AND kind = 'train'").fetchone()
+            if row[0]:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.1)  # two polls of the CLI's loop: seen as two presses, well before the
+        os.killpg(proc.pid, signal.SIGINT)  # stopped job could evaluate, export and register
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Ctrl-C again to kill" in err and err.count("\n") <= 3, err
+    statuses = ws.db.conn.execute("SELECT status FROM jobs WHERE kind = 'train' "
+                                  "ORDER BY created DESC LIMIT 1").fetchone()
+    assert statuses == ("cancelled",)
+    assert "killed" not in {v.name for v in registry.list_versions(ws)}
+    ws.db.close()
+
+
 def test_data_show_rename_describe_export_rm(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert run_studio(home, "data", "import", str(PENGUINS)).returncode == 0

@@ -407,9 +407,16 @@ def test_delete_is_refused_while_a_job_uses_the_dataset_and_odd_tables_delete_cl
     import_dataset(ws, csv)
     job = records.create_job(ws, "train", {"dataset": "looks_like_images", "target": "label"})
     records.mark_running(ws, job, os.getpid())
-    with pytest.raises(InputError, match="in use by a running job"):
+    with pytest.raises(InputError, match=f"being trained on \\(job {job}\\)"):
         delete_dataset(ws, "looks_like_images")
     records.finish(ws, job, "done", result={})
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    crashed = records.create_job(ws, "train", {"dataset": "looks_like_images"})
+    records.mark_running(ws, crashed, int(dead.stdout))  # its process is gone: holds nothing
     delete_dataset(ws, "looks_like_images")
     assert list_datasets(ws) == []
     assert [p for p in ws.blobs.root.rglob("*") if p.is_file()] == []

@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from studio.core import registry
+from studio.core.datasets import text
 from studio.core.datasets.pixels import PixelBudget
 from studio.core.datasets.recipe import frame_from_records, transform_inputs
 from studio.core.errors import InputError
@@ -51,6 +52,9 @@ class Predictor:
         self.inputs = tensor_specs(self.manifest)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.heavy = self.recipe.get("modality", "tabular") != "tabular"
+        for f in self.recipe["features"]:
+            if f["kind"] == "text":
+                text.pin(f["vocabulary"])
         # Bounds a request must keep to, from what one row costs once preprocessed (the
         # values sent to the model) and while it runs (the largest activations).
         values = sum(math.prod(s["shape"][1:]) for s in self.inputs)

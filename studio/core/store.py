@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def now() -> float:
@@ -72,6 +72,10 @@ class Database:
                 self.db["datasets"].create_index(["source_key"], if_not_exists=True)
                 self.db["profiles"].create({"digest": str, "columns": str}, pk="digest",
                                            if_not_exists=True)
+            if version < 3:
+                # rules: the version of the kind rules a profile was computed with; a profile
+                # from older rules is computed again (NULL: before this column existed).
+                self.db["profiles"].add_column("rules", int)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:
@@ -230,3 +234,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (where that cannot be told: assume it does)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from typing import Any
 
 from studio.core.events import Metric
-from studio.core.store import now
+from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
 
 ACTIVE = ("queued", "running")
@@ -62,7 +61,7 @@ def reap_stale(ws: Workspace) -> int:
     reaped, active = 0, 0
     for row in ws.db.db["jobs"].rows_where("status IN ('queued', 'running')"):
         never_started = row["pid"] is None and now() - row["created"] > QUEUED_GRACE_S
-        if never_started or (row["pid"] is not None and not _alive(row["pid"])):
+        if never_started or (row["pid"] is not None and not process_alive(row["pid"])):
             finish(ws, row["id"], "failed", "the job's process ended without a result")
             reaped += 1
         else:
@@ -85,13 +84,3 @@ def _sweep_tmp(ws: Workspace) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,8 +1,9 @@
 """Start a job subprocess and read its events: one runner for the CLI and the GUI.
 
-The CLI iterates :meth:`JobRunner.events` (blocking); the GUI calls :meth:`JobRunner.poll` from
-a timer (never blocking). A child that dies without a final event (killed, crashed) is turned
-into a ``Failed`` event here and its record is marked failed, so the store stays consistent.
+The CLI and the GUI call :meth:`JobRunner.poll` (never blocking) from a loop or a timer;
+scripts and tests may iterate :meth:`JobRunner.events` (blocking). A child that dies without
+a final event (killed, crashed) is turned into a ``Failed`` event here and its record is
+marked failed, so the store stays consistent.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +19,11 @@ import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
 from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
-from studio.core.datasets.profile import column_profile
+from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError, StudioError
 from studio.core.events import Emit, Log, Progress
-from studio.core.store import now
+from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -52,6 +53,7 @@ class DatasetInfo:
 
 log = logging.getLogger(__name__)
 BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+SAMPLE_GROUPS = 200
 
 
 def check_name(name: str, what: str = "dataset") -> str:
@@ -182,7 +184,8 @@ def import_dataset(
 
 
 def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | None:
-    for row in ws.db.db["profiles"].rows_where("digest = ?", [info.digest], limit=1):
+    for row in ws.db.db["profiles"].rows_where("digest = ? AND rules = ?",
+                                               [info.digest, PROFILE_RULES], limit=1):
         return list(json.loads(row["columns"]))
     return None
 
@@ -204,7 +207,8 @@ def dataset_profile(ws: Workspace, info: DatasetInfo, emit: Emit | None = None
             emit(Progress("profile", i, len(names), f"profiling {name}"))
         profile.append(column_profile(parquet.read(columns=[name]).column(0).to_pandas()
                                       .rename(name)))
-    ws.db.db["profiles"].upsert({"digest": info.digest, "columns": json.dumps(profile)},
+    ws.db.db["profiles"].upsert({"digest": info.digest, "columns": json.dumps(profile),
+                                 "rules": PROFILE_RULES},
                                 pk="digest")
     return profile
 
@@ -241,7 +245,7 @@ def load_sample(ws: Workspace, info: DatasetInfo, rows: int) -> pd.DataFrame:
     if meta.num_rows <= rows or meta.num_row_groups < 2:
         return parquet.read().to_pandas()
     count = meta.num_row_groups
-    wanted = min(count, max(8, round(rows * count / meta.num_rows)))
+    wanted = min(count, SAMPLE_GROUPS)  # many groups, a stride of each: spread, not blocks
     groups = sorted({int(i * count / wanted) for i in range(wanted)})
     per_group = max(1, rows // len(groups))
     parts = []
@@ -282,10 +286,13 @@ def delete_dataset(ws: Workspace, name: str) -> None:
     """
     with ws.db.immediate() as conn:
         info = get_dataset(ws, name)
-        for row in conn.execute("SELECT spec FROM jobs WHERE status IN ('queued', 'running') "
-                                "AND kind IN ('train', 'profile')"):
-            if json.loads(row[0] or "{}").get("dataset") == name:
-                raise InputError(f"{name!r} is in use by a running job: stop it first")
+        for job_id, spec, pid in conn.execute(
+                "SELECT id, spec, pid FROM jobs WHERE kind = 'train' "
+                "AND status IN ('queued', 'running')"):
+            gone = pid is not None and not process_alive(pid)  # killed: holds nothing
+            if not gone and json.loads(spec or "{}").get("dataset") == name:
+                raise InputError(f"{name!r} is being trained on (job {job_id}): stop the "
+                                 "training first")
         files = {info.digest} | _picture_digests(ws, info)
         conn.execute("DELETE FROM datasets WHERE name = ?", [name])
     try:
@@ -295,8 +302,11 @@ def delete_dataset(ws: Workspace, name: str) -> None:
             if info.digest in files:
                 conn.execute("DELETE FROM profiles WHERE digest = ?", [info.digest])
             for digest in files:
-                ws.blobs.path(digest).unlink(missing_ok=True)
-    except (StudioError, OSError, pa.ArrowException) as exc:
+                try:
+                    ws.blobs.path(digest).unlink(missing_ok=True)
+                except OSError as exc:  # one file held open elsewhere: the rest still go
+                    log.warning("could not remove %s: %s", digest[:12], exc)
+    except (StudioError, OSError, sqlite3.Error, pa.ArrowException) as exc:
         # The dataset is gone already; keeping files that might be shared is the safe side.
         log.warning("kept the files of %s: %s", name, exc)
 
@@ -304,7 +314,9 @@ def delete_dataset(ws: Workspace, name: str) -> None:
 def _picture_digests(ws: Workspace, info: DatasetInfo, strict: bool = False) -> set[str]:
     """The image blobs an image dataset's manifest names; empty for a table. ``strict``: a
     manifest that cannot be read is an error (its pictures must not be taken for unused)."""
-    if not {"path", "label", "digest", "width", "height"} <= set(info.column_names):
+    from studio.core.datasets.prepare import is_image_dataset
+
+    if not is_image_dataset(info.column_names):
         return set()
     try:
         column = pq.read_table(ws.blobs.path(info.digest), columns=["digest"]).column(0)

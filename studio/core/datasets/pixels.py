@@ -29,7 +29,7 @@ DECODE_THREADS = 8
 MAX_IMAGE_BYTES = 50 << 20
 # Only these decoders ever see a byte: Pillow's others include EPS, which runs Ghostscript.
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-MAX_PIXELS = 89_478_485  # one picture, width × height: Pillow's own bomb limit
+MAX_PIXELS = 40_000_000  # one picture as decoded (after a JPEG's draft), width × height
 
 
 class PixelBudget:
@@ -56,9 +56,10 @@ def decode(value: Any, size: int, allow_paths: bool,
         with Image.open(io.BytesIO(data), formats=FORMATS) as img:
             img.draft("RGB", (size, size))  # a big JPEG decodes at a fraction of its size
             pixels = img.width * img.height  # what will really be decoded
-            if pixels > MAX_PIXELS:
+            limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+            if pixels > limit:
                 raise InputError(f"refused: {img.width}×{img.height} is over the limit of "
-                                 f"{MAX_PIXELS // 1_000_000} million pixels (a decompression "
+                                 f"{limit // 1_000_000} million pixels (a decompression "
                                  "bomb?)")
             if budget is not None:
                 budget.spend(pixels)

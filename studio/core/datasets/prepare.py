@@ -33,7 +33,8 @@ class Prepared:
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # train, validation, test row indices
 
 
-IMAGE_COLUMNS = {"path", "label", "digest"}  # the manifest table of an image dataset
+# The manifest table an image import writes (studio/core/datasets/images.py).
+IMAGE_COLUMNS = {"path", "label", "digest", "width", "height"}
 
 
 def is_image_dataset(columns: Sequence[str]) -> bool:

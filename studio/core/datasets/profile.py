@@ -15,6 +15,8 @@ MIN_ROWS_FOR_ID = 20
 TARGET_NAMES = ("target", "label", "class", "y", "outcome")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
+# Bump when the kind rules change: profiles cached under other rules are computed again.
+PROFILE_RULES = 2
 HISTOGRAM_BINS = 20
 KIND_SAMPLE = 5000
 TOP_VALUES = 10

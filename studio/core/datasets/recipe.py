@@ -266,9 +266,7 @@ def id_words(recipe: Mapping[str, Any]) -> dict[int, str]:
 def text_tokens(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
     parts, offset = [], 0
     for f in _of_kind(recipe, "text"):
-        values = (_texts(frame[f["name"]]) if f.get("unknown") == "drop"  # as fitted
-                  else [None if is_missing(v) else str(v) for v in frame[f["name"]].tolist()])
-        parts.append(text.encode(f, values, offset))
+        parts.append(text.encode(f, _texts(frame[f["name"]]), offset))
         offset += text.width(f) - 1
     return np.concatenate(parts, axis=1)
 

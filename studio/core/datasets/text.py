@@ -1,8 +1,8 @@
 """The text step: long text → a fixed-length row of token ids over a fitted vocabulary.
 
 Words are runs of letters and digits (any script), lower-cased. Id 0 pads; known words start
-at 2. A word outside the vocabulary is left out like padding (id 1 is kept for it but never
-written: its embedding would never have been trained). The vocabulary and the length are
+at 2. A word outside the vocabulary is left out like padding (id 1 is reserved and never
+written: an embedding for it would never be trained). The vocabulary and the length are
 fitted on the training split and kept in the recipe, so serving tokenizes the same way.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 WORD = re.compile(r"\w+")
-PAD, UNKNOWN, FIRST_WORD = 0, 1, 2
+PAD, FIRST_WORD = 0, 2
 DEFAULT_VOCAB = 20_000
 MAX_VOCAB = 200_000
 MIN_TOKENS, MAX_TOKENS = 4, 512
@@ -45,7 +45,7 @@ def fit_text(name: str, values: Iterable[str | None], choice: Mapping[str, Any])
         length = int(choice["max_tokens"])
     else:  # long enough for 95 % of training rows, no longer
         length = int(np.percentile(lengths, 95)) if lengths else MIN_TOKENS
-    return {"name": name, "kind": "text", "vocabulary": ranked[:size], "unknown": "drop",
+    return {"name": name, "kind": "text", "vocabulary": ranked[:size],
             "max_tokens": min(MAX_TOKENS, max(MIN_TOKENS, length))}
 
 
@@ -59,10 +59,23 @@ CACHED_INDEXES = 4
 _LOCK = threading.Lock()
 
 
-def _index(vocabulary: list[str]) -> dict[str, int]:
-    """word → id, built once per vocabulary (a server answers many requests with one); the
-    few most recent are kept, each with its list so its id cannot be reused meanwhile."""
+_PINNED: dict[int, tuple[list[str], dict[str, int]]] = {}
+
+
+def pin(vocabulary: list[str]) -> None:
+    """Keep this vocabulary's index for good: a served model's, asked for on every request."""
+    index = _index(vocabulary)
     with _LOCK:
+        _PINNED[id(vocabulary)] = (vocabulary, index)
+
+
+def _index(vocabulary: list[str]) -> dict[str, int]:
+    """word → id, built once per vocabulary; pinned ones stay, of the others the few most
+    recent are kept, each with its list so its id cannot be reused meanwhile."""
+    with _LOCK:
+        pinned = _PINNED.get(id(vocabulary))
+        if pinned is not None and pinned[0] is vocabulary:
+            return pinned[1]
         cached = _INDEXES.get(id(vocabulary))
         if cached is not None and cached[0] is vocabulary:
             _INDEXES.move_to_end(id(vocabulary))
@@ -81,11 +94,8 @@ def encode(feature: Mapping[str, Any], values: list[str | None], offset: int) ->
     index = _index(feature["vocabulary"])
     length = int(feature["max_tokens"])
     out = np.zeros((len(values), length), dtype=np.int64)
-    # Recipes fitted before "unknown": "drop" gave unknown words id 1: they keep it.
-    unknown = None if feature.get("unknown") == "drop" else UNKNOWN
     for r, text in enumerate(values):
-        ids = [i for i in (index.get(w, unknown) for w in tokens(text)) if i is not None]
-        ids = ids[:length]
+        ids = [i for i in (index.get(w) for w in tokens(text)) if i is not None][:length]
         if ids:
             out[r, :len(ids)] = np.asarray(ids, dtype=np.int64) + offset
     return out

@@ -8,6 +8,8 @@ Table features and token ids go to the device whole. Pictures are decoded once t
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch
 
 from studio.core.datasets import pixels
 from studio.core.datasets.recipe import model_inputs, text_tokens, transform
+from studio.core.errors import InputError
 from studio.core.events import Emit, Progress
 
 IN_MEMORY_PIXEL_BYTES = 1 << 30
@@ -49,8 +52,18 @@ class ModelData:
             if scratch is not None and math.prod(shape) > IN_MEMORY_PIXEL_BYTES:
                 # Many big pictures: decoded onto disk (an unnamed file, gone with the
                 # process), so training's memory does not grow with the dataset.
+                need = math.prod(shape)
+                free = shutil.disk_usage(scratch).free
+                if free < need + (1 << 30):
+                    raise InputError(f"decoding {len(values):,} pictures needs "
+                                     f"{need / 2**30:.1f} GiB of scratch space in {scratch}; "
+                                     f"{free / 2**30:.1f} GiB is free. Choose a smaller "
+                                     "image size or free some space")
                 self._file = tempfile.TemporaryFile(dir=scratch, prefix="pixels-")  # noqa: SIM115 - lives as long as this object
-                self._file.truncate(math.prod(shape))
+                if hasattr(os, "posix_fallocate"):  # real blocks now: no SIGBUS when full
+                    os.posix_fallocate(self._file.fileno(), 0, need)
+                else:
+                    self._file.truncate(need)
                 out = np.memmap(self._file, dtype=np.uint8, mode="r+", shape=shape)
             self.pixels = pixels.decode_many(self.image, values, True, progress, out=out)
 

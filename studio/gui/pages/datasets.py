@@ -302,10 +302,12 @@ class DatasetsPage(QWidget):
         self.right.setCurrentIndex(1)
         # Reading and verifying the snapshot is file work: never on the GUI thread. The table
         # shows first; the profile (computed once per snapshot, then cached) follows.
+        from studio.core.datasets.prepare import is_image_dataset
+
         def load() -> tuple[Any, Any, Any, Any]:
             table = load_table(self.ws, info)
             thumbs = None
-            if {"path", "label", "digest"} <= set(table.column_names):
+            if is_image_dataset(table.column_names):
                 thumbs = table.select(["path", "label", "digest", "width", "height"]).to_pandas()
             return info, table, format_block(table, 0), thumbs
 
@@ -362,6 +364,8 @@ class DatasetsPage(QWidget):
         from studio.core.events import Done
 
         self._profile_job = None
+        if self.current is None or info.name != self.current.name:
+            return  # the person has moved on (or deleted it)
         if not isinstance(final, Done):
             self.split_label.setText("")
             self.message.emit(f"Could not profile {info.name}: {final.error}")

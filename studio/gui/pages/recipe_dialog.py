@@ -191,7 +191,7 @@ class RecipeDialog(QDialog):
         self.refresh_preview()
 
     def refresh_preview(self) -> None:
-        if self.frame is None:
+        if self.frame is None or not self.isVisible():  # accepted or closed: nobody looks
             return
         from studio.core.datasets.prepare import prepare, preview
 
