@@ -392,17 +392,16 @@ def test_bad_input_leaves_datasets_and_models_unchanged(error_runs: dict) -> Non
     assert [v["ref"] for v in error_runs["after"][1]["versions"]] == ["penguins:1"]
 
 
-
-
-@pytest.mark.timeout(120)
-def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_path: Path):
-    """Ctrl-C reaches the whole terminal process group; the job must stop, not die."""
+def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses: int
+                         ) -> tuple[subprocess.CompletedProcess, Workspace]:
+    """A long `studio train` in its own process group, Ctrl-C pressed once training records
+    epochs (``presses`` times, two CLI polls apart)."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
-    proc = subprocess.Popen(
-        studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
-                   "--model", "interrupted", "--json"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cmd = studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
+                     "--model", model, "--json")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     ws = Workspace.open(home)
     try:
         deadline = time.monotonic() + 60
@@ -413,13 +412,25 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
             if row[0] >= 2:
                 break
             time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT)
+        for i in range(presses):
+            if i:
+                # two polls of the CLI's loop: seen as two presses, well before the stopped
+                # job could evaluate, export and register
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, err
-    doc = json.loads(out)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), ws
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_path: Path):
+    """Ctrl-C reaches the whole terminal process group; the job must stop, not die."""
+    done, ws = interrupted_training(trained_home, tmp_path, "interrupted", presses=1)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
     assert doc["version"] == "interrupted:1"
     manifest = registry.get_version(ws, "interrupted:1").manifest
     assert manifest["training"]["stopped_early"] is True
@@ -432,33 +443,12 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
 
 @pytest.mark.timeout(120)
 def test_ctrl_c_twice_kills_the_job_and_exits_130(trained_home: Path, tmp_path: Path):
-    home = tmp_path / "home"
-    shutil.copytree(trained_home, home)
-    proc = subprocess.Popen(
-        studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
-                   "--model", "killed"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    ws = Workspace.open(home)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            row = ws.db.conn.execute("SELECT count(*) FROM jobs WHERE status = 'running' "
-                                     "AND kind = 'train'").fetchone()
-            if row[0]:
-                break
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT)
-        time.sleep(0.1)  # two polls of the CLI's loop: seen as two presses, well before the
-        os.killpg(proc.pid, signal.SIGINT)  # stopped job could evaluate, export and register
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
-    assert "Ctrl-C again to kill" in err and err.count("\n") <= 3, err
-    statuses = ws.db.conn.execute("SELECT status FROM jobs WHERE kind = 'train' "
-                                  "ORDER BY created DESC LIMIT 1").fetchone()
-    assert statuses == ("cancelled",)
+    done, ws = interrupted_training(trained_home, tmp_path, "killed", presses=2)
+    assert done.returncode == 130, done.stderr
+    assert "Ctrl-C again to kill" in done.stderr and done.stderr.count("\n") <= 3, done.stderr
+    status = ws.db.conn.execute("SELECT status FROM jobs WHERE kind = 'train' "
+                                "ORDER BY created DESC LIMIT 1").fetchone()
+    assert status == ("cancelled",)
     assert "killed" not in {v.name for v in registry.list_versions(ws)}
     ws.db.close()
 
