@@ -1,5 +1,6 @@
 """The ``studio`` command end to end, as a user runs it: import, train, serve, predict."""
 
+import contextlib
 import json
 import os
 import queue
@@ -395,7 +396,7 @@ def test_bad_input_leaves_datasets_and_models_unchanged(error_runs: dict) -> Non
 def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses: int
                          ) -> tuple[subprocess.CompletedProcess, Workspace]:
     """A long `studio train` in its own process group, Ctrl-C pressed once training records
-    epochs (``presses`` times, two CLI polls apart)."""
+    epochs (``presses`` times, with the job frozen so it cannot end between them)."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     cmd = studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
@@ -403,6 +404,7 @@ def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     ws = Workspace.open(home)
+    pid = None
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until epochs are being recorded
@@ -412,16 +414,21 @@ def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses
             if row[0] >= 2:
                 break
             time.sleep(0.2)
+        if presses > 1:  # the job must not finish between the presses: it is frozen
+            (pid,) = ws.db.conn.execute("SELECT pid FROM jobs WHERE status = 'running' "
+                                        "AND kind = 'train'").fetchone()
+            os.kill(pid, signal.SIGSTOP)
         for i in range(presses):
             if i:
-                # two polls of the CLI's loop: seen as two presses, well before the stopped
-                # job could evaluate, export and register
-                time.sleep(0.1)
+                time.sleep(0.2)  # a few polls of the CLI's loop: two presses, not one
             os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        if pid is not None:  # never leave a frozen job behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err), ws
 
 
