@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from studio import __version__
 from studio.core.errors import InputError, NotFoundError, StudioError
+from studio.core.training.spec import default_threads
 from studio.serving.dataplane import ModelRepository
 from studio.serving.openapi import INFER_PATHS
 
@@ -86,12 +86,6 @@ async def off_loop_if_big(body: bytes, work: Callable[[], Any],
     return await run_in_threadpool(work)
 
 
-def cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -147,22 +141,22 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
         if not repo.get(name, version).heavy:
             return None
         if not limiters:
-            limiters.append(anyio.CapacityLimiter(cores()))
+            limiters.append(anyio.CapacityLimiter(default_threads(leave_one_free=False)))
         return limiters[0]
 
-    async def infer(request: Request) -> Any:
-        p = request.path_params
-        body = await read_body(request)
-        return await off_loop_if_big(
-            body, lambda: repo.infer(p["name"], p.get("version"), parse_json(body)),
-            heavy(p["name"], p.get("version")))
+    def inference(call: Callable[[str, str | None, Any], Any]
+                  ) -> Callable[[Request], Awaitable[Any]]:
+        """A route that reads a model's request body and answers it with ``call``."""
 
-    async def predict(request: Request) -> Any:
-        p = request.path_params
-        body = await read_body(request)
-        return await off_loop_if_big(
-            body, lambda: repo.predict_records(p["name"], p.get("version"), parse_json(body)),
-            heavy(p["name"], p.get("version")))
+        async def handler(request: Request) -> Any:
+            name, version = request.path_params["name"], request.path_params.get("version")
+            body = await read_body(request)
+            return await off_loop_if_big(body, lambda: call(name, version, parse_json(body)),
+                                         heavy(name, version))
+
+        return handler
+
+    infer, predict = inference(repo.infer), inference(repo.predict_records)
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}
