@@ -407,7 +407,7 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def looks_like_image(path: Path) -> bool:
-    from studio.core.datasets.images import IMAGE_SUFFIXES
+    from studio.core.datasets.pixels import IMAGE_SUFFIXES
 
     return path.suffix.lower() in IMAGE_SUFFIXES
 

@@ -23,7 +23,6 @@ MAX_REQUEST_VALUES = 32_000_000  # preprocessed values a request may make: 128 M
 MAX_REQUEST_PIXELS = 200_000_000  # decoded pixels a request may cost
 ACTIVATION_BUDGET = 64_000_000  # floats one model run may hold: 256 MB
 MAX_CHUNK_ROWS = 4096
-EMBEDDING_DIM = 64  # what training/model.py builds; kept here so serving needs no torch
 
 
 def session_options(threads: int = 0) -> ort.SessionOptions:
@@ -131,7 +130,7 @@ def _activations(inputs: Sequence[Mapping[str, Any]]) -> int:
         if spec["name"] == "image":
             total += 96 * spec["shape"][2] * spec["shape"][3]  # first conv block, 3 tensors
         elif spec["name"] == "tokens":
-            total += 3 * EMBEDDING_DIM * spec["shape"][1]
+            total += 3 * text.EMBEDDING_DIM * spec["shape"][1]
         else:
             total += 4 * spec["shape"][1]
     return max(1, total)

@@ -18,12 +18,11 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from studio.core.datasets.pixels import FORMATS
+from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Progress
 from studio.core.store import BlobStore
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_ZIP_BYTES = 8 << 30  # uncompressed
 MAX_ZIP_RATIO = 200  # a zip bomb compresses far better than images do
 MAX_ZIP_MEMBERS = 500_000

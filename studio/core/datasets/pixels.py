@@ -22,6 +22,7 @@ import numpy as np
 
 from studio.core.errors import InputError
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SIZES = (32, 48, 64, 96, 128, 224)
 DEFAULT_SIZE = 64
 FIT_SAMPLE = 1000

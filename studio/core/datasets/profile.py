@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studio.core.datasets.pixels import IMAGE_SUFFIXES
+
 MAX_CATEGORIES = 50
 MAX_CLASSES = 30
 MIN_ROWS_FOR_ID = 20
 TARGET_NAMES = ("target", "label", "class", "y", "outcome")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 # Bump when the kind rules change: profiles cached under other rules are computed again.
 PROFILE_RULES = 2

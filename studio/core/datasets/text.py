@@ -21,6 +21,7 @@ PAD, FIRST_WORD = 0, 2
 DEFAULT_VOCAB = 20_000
 MAX_VOCAB = 200_000
 MIN_TOKENS, MAX_TOKENS = 4, 512
+EMBEDDING_DIM = 64  # width of a word's vector in the model (training/model.py)
 MAX_CHARS = 100_000  # a longer value is cut before tokenizing: bounded work per row
 
 

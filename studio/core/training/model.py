@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-EMBEDDING_DIM = 64
+from studio.core.datasets.text import EMBEDDING_DIM
 
 
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:

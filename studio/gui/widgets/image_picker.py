@@ -9,7 +9,6 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader, QPixmap
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-SUFFIXES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
 PREVIEW_PX = 96
 MAX_BYTES = 45 << 20  # base64 of it must fit the server's 64 MiB body
 
@@ -59,7 +58,9 @@ class ImagePicker(QWidget):
             raise ValueError(f"{self.path.name} cannot be read: {exc.strerror}") from None
 
     def _choose(self) -> None:
-        pattern = " ".join(f"*.{s}" for s in SUFFIXES)
+        from studio.core.datasets.pixels import IMAGE_SUFFIXES
+
+        pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
         name, _ = QFileDialog.getOpenFileName(self, "Choose an image", "",
                                               f"Images ({pattern})")
         if name:
