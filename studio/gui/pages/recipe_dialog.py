@@ -90,7 +90,6 @@ class RecipeDialog(QDialog):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self.refresh_preview)
-        self._generation = 0
         self._fitting = self._again = False
 
         from studio.core.datasets.catalog import load_sample
@@ -195,18 +194,17 @@ class RecipeDialog(QDialog):
             return
         from studio.core.datasets.prepare import prepare, preview
 
-        self._generation += 1
         self.status.setText("Fitting on the training split…")
         if self._fitting:  # one fit at a time: the latest choices run when it ends
             self._again = True
             return
         self._fitting = True
-        generation, frame, options = self._generation, self.frame, self.options()
+        frame, options = self.frame, self.options()
 
-        def work() -> tuple[int, Any, dict[str, Any]]:
+        def work() -> tuple[Any, dict[str, Any]]:
             prepared = prepare(frame, self.info.name, self.target, self.task, self.split,
                                options=options, blob_path=self.ws.blobs.path, kinds=self.kinds)
-            return generation, preview(prepared), prepared.recipe
+            return preview(prepared), prepared.recipe
 
         run_in_thread(work, self._on_preview, self._on_fit_error)
 
@@ -223,13 +221,13 @@ class RecipeDialog(QDialog):
         if not self._fit_ended():
             self._on_error(message)
 
-    def _on_preview(self, result: tuple[int, Any, dict[str, Any]]) -> None:
+    def _on_preview(self, result: tuple[Any, dict[str, Any]]) -> None:
         import pyarrow as pa
 
         from studio.core.datasets.recipe import model_inputs
 
-        generation, table, recipe = result
-        if self._fit_ended() or generation != self._generation:
+        table, recipe = result
+        if self._fit_ended():  # newer choices are being fitted: this result is stale
             return
         self.preview_model.set_table(pa.Table.from_pandas(table, preserve_index=False))
         fit_columns(self.preview)
