@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
 from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
+from studio.core.datasets.prepare import is_image_dataset
 from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError, StudioError
@@ -314,8 +315,6 @@ def delete_dataset(ws: Workspace, name: str) -> None:
 def _picture_digests(ws: Workspace, info: DatasetInfo, strict: bool = False) -> set[str]:
     """The image blobs an image dataset's manifest names; empty for a table. ``strict``: a
     manifest that cannot be read is an error (its pictures must not be taken for unused)."""
-    from studio.core.datasets.prepare import is_image_dataset
-
     if not is_image_dataset(info.column_names):
         return set()
     try:

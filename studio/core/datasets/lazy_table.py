@@ -27,7 +27,6 @@ class LazyTable:
         meta = self._file.metadata
         self.num_rows: int = meta.num_rows
         self.column_names: list[str] = list(self._file.schema_arrow.names)
-        self.num_columns = len(self.column_names)
         self._starts = [0]
         for i in range(meta.num_row_groups):
             self._starts.append(self._starts[-1] + meta.row_group(i).num_rows)
