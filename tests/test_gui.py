@@ -246,7 +246,10 @@ def test_image_dataset_trains_and_the_server_answers_a_chosen_picture(window, qt
     page.train_btn.click()
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
     assert "shapes:1" in window.training.result.text()
+    shot(window, "8a-image-training")
     assert window.models.table.item(0, 1).text() == "image classification"
+    window.go(window.models)
+    shot(window, "8b-image-models")
 
     window.serving.port.setValue(0)
     window.models.serve_btn.click()

@@ -23,9 +23,10 @@ def model_card(manifest: dict[str, Any]) -> str:
         "text": "a bag of word embeddings (mean over the words)",
     }.get(modality, "the table features")
     steps = _steps(manifest["recipe"])
+    article = "An" if described[0] in "aeiou" else "A"
     return f"""# {{ref}}
 
-A {described} model of `{manifest['target']}` trained by Model Studio on the dataset
+{article} {described} model of `{manifest['target']}` trained by Model Studio on the dataset
 `{manifest['dataset']['name']}` ({manifest['dataset']['rows']} rows with a target).
 
 ## Inputs

@@ -16,6 +16,8 @@ class LiveCurve(pg.PlotWidget):
         self.setTitle(title, color="#202124", size="11pt")
         self.setLabel("bottom", "epoch")
         self.setLabel("left", y_label)
+        # Losses and accuracies are plain numbers: "690 (x0.001)" reads worse than 0.69.
+        self.getAxis("left").enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.15)
         if legend:
             self.addLegend(offset=(-10, 10))
