@@ -108,9 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in (None, "gui"):
-        from studio.gui.app import main as gui_main
-
-        return gui_main(home=args.home)
+        return open_gui(args.home)
     try:
         ws = Workspace.open(args.home)
         handler = HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
@@ -130,6 +128,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def open_gui(home: str | None = None) -> int:
+    """The desktop app, after checking that a window can open here at all."""
+    from studio.gui.preflight import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        print(f"studio: error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    from studio.gui.app import main as gui_main
+
+    return gui_main(home=home)
+
+
+def gui_entry() -> int:
+    """``studio-gui``: the app, or one line on why it cannot open."""
+    return open_gui(None)
 
 
 def out(args: argparse.Namespace, document: Any, text: str) -> None:
