@@ -301,34 +301,54 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
             raise InputError(f"{args.recipe}: not a readable JSON file: {exc}") from None
     target = args.target
     if target is None:
-        target = suggested_target(ws, info)
+        target, why = suggested_target(ws, info)
         if not args.json:
-            print(f"target: {target} (suggested; choose another with --target)",
-                  file=sys.stderr)
+            print(f"target: {target} ({why}; choose another with --target)", file=sys.stderr)
+    from studio.core.registry import latest_version, propose_model_name
+
+    model = args.model or propose_model_name(ws, info.name, target, args.task)
     spec = TrainSpec(
-        dataset=info.name, target=target, model=args.model, task=args.task,
+        dataset=info.name, target=target, model=model, task=args.task,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
         preprocessing=preprocessing,
     ).validate().check_columns(info.column_names)
+    if model != info.name and args.model is None and not args.json:
+        other = latest_version(ws, info.name)
+        said = f"{other.ref} predicts {other.manifest['target']!r}; " if other else ""
+        print(f"model: {model} ({said}name another with --model)", file=sys.stderr)
+    from studio.core.datasets.catalog import remember_choices
+
+    remember_choices(ws, info.name, target, args.task)
     result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
-    metrics = {k: v for k, v in result["metrics"].items() if k != "confusion"}
+    metrics = {k: v for k, v in result["metrics"].items() if not isinstance(v, dict | list)}
     text = f"{result['version']}\n" + "  ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    if not args.json:
+        for warning in result.get("warnings", []):
+            print(f"studio: warning: {warning}", file=sys.stderr)
     out(args, {"version": result["version"], "task": result["task"],
                "device": result["device"], "metrics": result["metrics"],
+               "warnings": result.get("warnings", []),
                "headline": headline(result["task"], result["metrics"])}, text)
     return EXIT_OK
 
 
-def suggested_target(ws: Workspace, info: Any) -> str:
+def suggested_target(ws: Workspace, info: Any) -> tuple[str, str]:
+    """The column to predict when none is given, and why; an error when nothing says which."""
     from studio.core.datasets.catalog import dataset_profile
     from studio.core.datasets.prepare import is_image_dataset
     from studio.core.datasets.profile import suggest_target
 
     if is_image_dataset(info.column_names):
-        return "label"
-    return suggest_target(dataset_profile(ws, info))
+        return "label", "the class folders"
+    if info.choices.get("target") in info.column_names:
+        return info.choices["target"], "chosen last time"
+    suggestion = suggest_target(dataset_profile(ws, info))
+    if suggestion is None:
+        raise InputError(f"no column of {info.name!r} looks like the one to predict; choose "
+                         f"it with --target (columns: {', '.join(info.column_names)})")
+    return suggestion.name, f"suggested: {suggestion.reason}"
 
 
 def models_ls(ws: Workspace, args: argparse.Namespace) -> int:

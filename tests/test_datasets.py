@@ -105,7 +105,7 @@ def test_profile_kinds_statistics_and_warnings() -> None:
     assert any(w.startswith("mostly missing") for w in profile["sparse"]["warnings"])
     assert "likely an identifier" in profile["customer_id"]["warnings"]
     assert any(w.startswith("imbalanced") for w in profile["churn"]["warnings"])
-    assert suggest_target(list(profile.values())) == "churn"
+    assert suggest_target(list(profile.values())).name == "churn"
     assert suggest_task(profile["churn"]) == "classification"
     assert suggest_task(profile["income"]) == "regression"
     ids = pd.DataFrame({"order": [f"ORD-2023-01-{i:05d}" for i in range(n)],

@@ -118,3 +118,46 @@ def get_version(ws: Workspace, ref: str) -> Version:
 
 def read_file(ws: Workspace, version: Version, filename: str) -> bytes:
     return ws.blobs.read_bytes(version.file_digest(filename))
+
+
+def latest_version(ws: Workspace, name: str) -> Version | None:
+    try:
+        return get_version(ws, name)
+    except NotFoundError:
+        return None
+
+
+def task_head(task: str) -> str | None:
+    """What a model's output is: classification or regression (None: not decided yet)."""
+    if task == "auto":
+        return None
+    return "regression" if task.endswith("regression") else "classification"
+
+
+def propose_model_name(ws: Workspace, dataset: str, target: str, task: str = "auto"
+                       ) -> str:
+    """The name a run registers under when none is given: the dataset's, unless the latest
+    version there predicts another column or another kind of output. Then ``dataset-target``
+    (numbered when that too answers something else): a new version of a model must answer
+    the same question, or "latest" would silently change meaning."""
+    head = task_head(task)
+
+    def answers_the_same(name: str) -> bool:
+        latest = latest_version(ws, name)
+        return latest is None or (latest.manifest.get("target") == target
+                                  and head in (None, latest.task))
+
+    if answers_the_same(dataset):
+        return dataset
+    base = _model_name(f"{dataset}-{target}")
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base[:60]}-{n}"
+        if answers_the_same(name):
+            return name
+    raise InputError(f"no free model name for {dataset!r} → {target!r}: give one")
+
+
+def _model_name(text: str) -> str:
+    import re
+
+    return (re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._") or "model")[:64]

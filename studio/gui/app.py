@@ -24,7 +24,9 @@ def create_window(home: str | Path | None = None) -> MainWindow:
     icon = icon_path("studio.svg")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    return MainWindow(Workspace.open(home))
+    window = MainWindow(Workspace.open(home))
+    window.fit_to_screen()
+    return window
 
 
 def main(home: str | Path | None = None) -> int:

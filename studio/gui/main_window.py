@@ -7,8 +7,9 @@ import importlib
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -31,6 +32,8 @@ from studio.gui.pages.serving import ServingPage
 from studio.gui.pages.training import TrainingPage
 
 PAGES = ("Datasets", "Training", "Models", "Serving")
+SIDEBAR_WIDE, SIDEBAR_COMPACT, COMPACT_BELOW = 180, 56, 1180
+TITLE_BAR, SCREEN_MARGIN = 32, 8  # what a window manager adds above, and a little air
 ICONS = ("▦", "◔", "◆", "▶")
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.feather *.arrow *.json "
                "*.jsonl *.ndjson *.xlsx *.xlsm *.zip);;All files (*)")
@@ -42,18 +45,19 @@ class MainWindow(QMainWindow):
         self.ws = ws
         self.setWindowTitle("Model Studio")
         self.setAcceptDrops(True)
-        self.resize(1280, 800)
+        self.resize(1280, 800)  # fit_to_screen() shrinks it on a smaller screen
         self.pending_imports: list[Path] = []
         self.import_job: JobBridge | None = None
 
         self.nav = QListWidget()
         self.nav.setObjectName("sidebar")
-        self.nav.setFixedWidth(180)
         self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        for icon, name in zip(ICONS, PAGES, strict=True):
-            self.nav.addItem(f"{icon}   {name}")
-        brand = QLabel("Model Studio")
+        for name in PAGES:
+            self.nav.addItem(name)
+        self.brand = brand = QLabel("Model Studio")
         brand.setObjectName("brand")
+        self._compact: bool | None = None
+        self._set_compact(False)
         side = QWidget()
         side.setObjectName("sidebar")
         side_layout = QVBoxLayout(side)
@@ -103,6 +107,38 @@ class MainWindow(QMainWindow):
         self.models.serve_requested.connect(self.serve)
         self.serving.message.connect(self.error)
         self.nav.setCurrentRow(0)
+
+    def _set_compact(self, compact: bool) -> None:
+        """Icons only on a narrow window: the pages need the width more than the labels."""
+        if compact == self._compact:
+            return
+        self._compact = compact
+        # Wide, it may still shrink: the window's minimum width is the compact one's.
+        self.nav.setMinimumWidth(SIDEBAR_COMPACT)
+        self.nav.setMaximumWidth(SIDEBAR_COMPACT if compact else SIDEBAR_WIDE)
+        self.brand.setText("MS" if compact else "Model Studio")
+        for i, (icon, name) in enumerate(zip(ICONS, PAGES, strict=True)):
+            item = self.nav.item(i)
+            item.setText(icon if compact else f"{icon}   {name}")
+            item.setToolTip(f"{name} (Ctrl+{i + 1})")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._set_compact(event.size().width() < COMPACT_BELOW)
+        super().resizeEvent(event)
+
+    def fit_to_screen(self) -> None:
+        """Open at 1280×800, or smaller where the screen's free area is smaller, centred, with
+        room for the title bar: a window taller than the screen hides its status bar."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        width = min(1280, free.width() - 2 * SCREEN_MARGIN)
+        height = min(800, free.height() - TITLE_BAR - 2 * SCREEN_MARGIN)
+        self.resize(max(width, self.minimumSizeHint().width()),
+                    max(height, self.minimumSizeHint().height()))
+        self.move(free.x() + max(0, (free.width() - self.width()) // 2),
+                  free.y() + max(0, (free.height() - self.height() - TITLE_BAR) // 2))
 
     def _menus(self) -> None:
         file = self.menuBar().addMenu("&File")

@@ -9,7 +9,7 @@ import re
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class DatasetInfo:
     source: str
     created: float
     description: str = ""
+    choices: dict[str, Any] = field(default_factory=dict)  # last target and task chosen
 
     @property
     def column_names(self) -> list[str]:
@@ -48,7 +49,7 @@ class DatasetInfo:
         return {
             "name": self.name, "digest": self.digest, "rows": self.rows,
             "columns": self.columns, "source": self.source, "created": self.created,
-            "description": self.description,
+            "description": self.description, "choices": self.choices,
         }
 
 
@@ -219,6 +220,7 @@ def _info(row: dict[str, Any]) -> DatasetInfo:
         name=row["name"], digest=row["digest"], rows=row["rows"],
         columns=json.loads(row["columns"]), source=row["source"], created=row["created"],
         description=row.get("description") or "",
+        choices=json.loads(row.get("choices") or "{}"),
     )
 
 
@@ -274,6 +276,12 @@ def describe_dataset(ws: Workspace, name: str, description: str) -> DatasetInfo:
     ws.db.conn.execute("UPDATE datasets SET description = ? WHERE name = ?",
                        [description.strip()[:2000], name])
     return get_dataset(ws, name)
+
+
+def remember_choices(ws: Workspace, name: str, target: str, task: str) -> None:
+    """Keep what the person trains this dataset on: the next time it opens with them."""
+    ws.db.conn.execute("UPDATE datasets SET choices = ? WHERE name = ?",
+                       [json.dumps({"target": target, "task": task}), name])
 
 
 def delete_dataset(ws: Workspace, name: str) -> None:

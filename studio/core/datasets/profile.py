@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,13 @@ from studio.core.datasets.pixels import IMAGE_SUFFIXES
 MAX_CATEGORIES = 50
 MAX_CLASSES = 30
 MIN_ROWS_FOR_ID = 20
-TARGET_NAMES = ("target", "label", "class", "y", "outcome")
+# Exact names first, in this order; then a column with one of TARGET_WORDS in its name.
+TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "species", "price",
+                "saleprice", "sale_price", "churn", "survived", "diagnosis", "sentiment",
+                "quality", "rating", "category", "grade", "default", "fraud", "is_fraud",
+                "response", "result")
+TARGET_WORDS = {"target", "label", "class", "outcome", "price", "churn", "survived",
+                "diagnosis", "sentiment", "fraud"}
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 # Bump when the kind rules change: profiles cached under other rules are computed again.
 PROFILE_RULES = 2
@@ -117,15 +124,39 @@ def profile_columns(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [column_profile(df[name]) for name in df.columns]
 
 
-def suggest_target(columns: list[dict[str, Any]]) -> str:
-    """A column named like a target, else the last categorical one, else the last column."""
-    for col in columns:
-        if col["name"].strip().lower() in TARGET_NAMES:
-            return col["name"]
-    for col in reversed(columns):
-        if col["kind"] in ("categorical", "boolean") and 2 <= col["unique"] <= MAX_CLASSES:
-            return col["name"]
-    return columns[-1]["name"]
+@dataclass(frozen=True)
+class TargetSuggestion:
+    name: str
+    reason: str  # why, in a few words a person reads beside the choice
+
+
+def suggest_target(columns: list[dict[str, Any]]) -> TargetSuggestion | None:
+    """The column a person would predict: one named like a target (label, class, species,
+    price…), else a last column with a few classes (the usual place of a label); None when
+    nothing says which: then the person is asked, never guessed for."""
+    usable = [c for c in columns if c["kind"] in ("categorical", "boolean", "numeric")
+              and c["unique"] >= 2]
+    by_name = {_normal(c["name"]): c for c in usable}
+    for wanted in TARGET_NAMES:
+        if wanted in by_name:
+            return TargetSuggestion(by_name[wanted]["name"], "named like a target")
+    for col in usable:
+        if _words(col["name"]) & TARGET_WORDS:
+            return TargetSuggestion(col["name"], "named like a target")
+    last = columns[-1] if columns else None
+    if last is not None and last in usable and last["kind"] != "numeric" \
+            and last["unique"] <= MAX_CLASSES:
+        return TargetSuggestion(last["name"], "the last column, with few classes")
+    return None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[\s-]+", "_", name.strip().lower())
+
+
+def _words(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)  # SalePrice → Sale Price
+    return {w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w}
 
 
 def suggest_task(profile: dict[str, Any], others: Sequence[dict[str, Any]] = ()) -> str:

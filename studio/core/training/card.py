@@ -42,6 +42,7 @@ Preprocessing (fitted on the training split, applied again in serving): {steps}.
 | --- | --- |
 {rows}
 
+{_baseline(task, test, manifest.get('warnings', []))}
 ## Training
 
 From {network}, a multilayer perceptron (hidden layers {training['hidden']});
@@ -70,3 +71,16 @@ def _steps(recipe: dict[str, Any]) -> str:
         else:
             out.append(f"`{f['name']}` {'ordinal' if f['kind'] == 'ordinal' else 'one-hot'}")
     return "; ".join(out)
+
+
+def _baseline(task: str, test: dict[str, Any], warnings: list[str]) -> str:
+    base = test.get("baseline")
+    if not base:
+        return ""
+    if task == "classification":
+        text = (f"Always predicting the most frequent class, `{base['predicts']}`, would score "
+                f"accuracy {base['accuracy']:.4f} on the same rows.")
+    else:
+        text = (f"Always predicting the training mean, {base['predicts']}, would score MAE "
+                f"{base['mae']:.4g} (R² {base['r2']:.4f}) on the same rows.")
+    return text + "".join(f"\n\n**Warning:** {w}." for w in warnings) + "\n"

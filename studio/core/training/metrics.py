@@ -41,6 +41,35 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     }
 
 
+def baseline(task: str, y_train: np.ndarray, y_test: np.ndarray,
+             labels: list[str] | None) -> dict[str, Any]:
+    """What the test split scores with no model at all: always the training split's most
+    frequent class, or always its mean."""
+    if task == "classification":
+        majority = int(np.bincount(y_train).argmax())
+        return {"accuracy": float((y_test == majority).mean()) if len(y_test) else 0.0,
+                "predicts": labels[majority] if labels else str(majority)}
+    mean = float(y_train.mean())
+    scores = regression_metrics(y_test, np.full(len(y_test), mean))
+    return {"r2": scores["r2"], "mae": scores["mae"], "predicts": f"{mean:.4g}"}
+
+
+def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None:
+    """A sentence when the model does no better on the test split than its baseline."""
+    base = test.get("baseline")
+    if not base:
+        return None
+    if task == "classification" and test["accuracy"] <= base["accuracy"]:
+        return (f"test accuracy {test['accuracy']:.3f} is no better than always predicting "
+                f"{base['predicts']!r} ({base['accuracy']:.3f}): the columns may not predict "
+                f"{target!r}, or it needs more data")
+    if task == "regression" and test["mae"] >= base["mae"]:
+        return (f"test MAE {test['mae']:.4g} is no better than always predicting the mean "
+                f"{base['predicts']} (MAE {base['mae']:.4g}): the columns may not predict "
+                f"{target!r}, or it needs more data")
+    return None
+
+
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
 
 

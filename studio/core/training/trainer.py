@@ -24,7 +24,12 @@ from studio.core.datasets.recipe import (
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Metric, Progress, Started
 from studio.core.training.card import model_card
-from studio.core.training.metrics import classification_metrics, regression_metrics
+from studio.core.training.metrics import (
+    baseline,
+    baseline_warning,
+    classification_metrics,
+    regression_metrics,
+)
 from studio.core.training.spec import TrainSpec, default_threads
 from studio.core.workspace import Workspace
 
@@ -91,10 +96,14 @@ def train(
         return torch.cat(parts)
 
     def val_loss() -> tuple[float, float | None]:
+        """The validation loss, and accuracy (classification) or R² (regression)."""
         out, y_va = outputs(va), y_all[torch.from_numpy(va).to(device)]
         if task == "classification":
             return float(loss_fn(out, y_va)), float((out.argmax(1) == y_va).float().mean())
-        return float(loss_fn(out.squeeze(1), y_va)), None
+        # R² on the normalized target is R² on the real one: the scale cancels out
+        residual = float(((out.squeeze(1) - y_va) ** 2).sum())
+        spread = float(((y_va - y_va.mean()) ** 2).sum())
+        return float(loss_fn(out.squeeze(1), y_va)), (1 - residual / spread if spread else None)
 
     best = (float("inf"), None, 0)
     step, last_emit, epochs_done, stopped = 0, 0.0, 0, False
@@ -124,14 +133,15 @@ def train(
         if stopped:
             break
         epochs_done = epoch
-        v_loss, v_acc = val_loss()
+        v_loss, v_score = val_loss()
         if not math.isfinite(total_t.item()) or not math.isfinite(v_loss):
             raise InputError(f"training diverged at epoch {epoch} (the loss is not a finite "
                              "number): try a lower learning rate or check the data")
         emit(Metric("train_loss", total_t.item() / len(tr), epoch, step))
         emit(Metric("val_loss", v_loss, epoch, step))
-        if v_acc is not None:
-            emit(Metric("val_accuracy", v_acc, epoch, step))
+        if v_score is not None:
+            emit(Metric("val_accuracy" if task == "classification" else "val_r2", v_score,
+                        epoch, step))
         if v_loss < best[0]:
             best = (v_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch)
         emit(Progress("train", epoch, spec.epochs, f"epoch {epoch}/{spec.epochs}"))
@@ -147,6 +157,10 @@ def train(
         "test": _evaluate(task, outputs(te, final=True).cpu().numpy(), labels[te], n_out),
         "validation": _evaluate(task, outputs(va, final=True).cpu().numpy(), labels[va], n_out),
     }
+    metrics["test"]["baseline"] = baseline(task, labels[tr], labels[te], recipe.get("labels"))
+    warnings = [w for w in [baseline_warning(task, spec.target, metrics["test"])] if w]
+    for w in warnings:
+        emit(Log(w, "warning"))
 
     emit(Progress("export", epochs_done, spec.epochs, "exporting ONNX"))
     model = model.cpu()
@@ -168,9 +182,10 @@ def train(
             "duration_s": round(time.perf_counter() - started, 3),
             "torch": torch.__version__,
         },
+        "warnings": warnings,
         "lineage": {"dataset": f"{info.name}@{info.digest[:12]}", "parent": None, "job": job_id},
     }
-    name = spec.model or info.name
+    name = spec.model or registry.propose_model_name(ws, info.name, spec.target, task)
     version = registry.register_version(
         ws, name, {"model.onnx": onnx_model, "weights.safetensors": weights}, manifest,
         model_card(manifest), job_id=job_id,
@@ -178,7 +193,7 @@ def train(
     emit(Progress("done", spec.epochs, spec.epochs, f"registered {version.ref}"))
     return {"version": version.ref, "name": version.name, "number": version.version,
             "task": task, "metrics": metrics["test"], "device": str(device),
-            "stopped_early": stopped}
+            "stopped_early": stopped, "warnings": warnings}
 
 
 def _evaluate(task: str, out: np.ndarray, y: np.ndarray, n_out: int) -> dict[str, Any]:

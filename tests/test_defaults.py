@@ -1,0 +1,112 @@
+"""Right by default: the target a person would pick, a model name that keeps one meaning,
+and a warning when a model is no better than always giving the same answer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio.core.datasets.profile import profile_columns, suggest_target
+from tests.conftest import run_studio
+
+
+def _suggest(frame: pd.DataFrame) -> str | None:
+    found = suggest_target(profile_columns(frame))
+    return None if found is None else found.name
+
+
+def test_penguins_suggest_species(penguins_csv):
+    frame = pd.read_csv(penguins_csv)
+    found = suggest_target(profile_columns(frame))
+    assert found is not None and found.name == "species"
+    assert "named like a target" in found.reason
+
+
+def _houses(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(30, 200, n)
+    return pd.DataFrame({
+        "city": rng.choice(["Lyon", "Nice", "Lille", "Brest"], n),
+        "area_m2": area.round(1),
+        "rooms": rng.integers(1, 7, n),
+        "SalePrice": (area * 4_000 + rng.normal(0, 20_000, n)).round(),
+        "district": rng.choice(["north", "south"], n),
+    })
+
+
+def test_a_price_is_suggested_over_a_category_and_nothing_is_guessed_blind():
+    assert _suggest(_houses()) == "SalePrice"
+    rng = np.random.default_rng(1)
+    anonymous = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100),
+                              "c": rng.normal(size=100)})
+    assert _suggest(anonymous) is None
+    labelled_last = pd.DataFrame({"x1": rng.normal(size=100), "kind": rng.choice(["p", "q"], 100)})
+    found = suggest_target(profile_columns(labelled_last))
+    assert found is not None and found.name == "kind" and "last column" in found.reason
+
+
+@pytest.fixture(scope="module")
+def houses_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("houses")
+    csv = home / "houses.csv"
+    _houses().to_csv(csv, index=False)
+    assert run_studio(home, "data", "import", str(csv)).returncode == 0
+    return home
+
+
+def test_cli_trains_the_suggested_target_and_remembers_a_choice(houses_home):
+    first = run_studio(houses_home, "train", "houses", "--epochs", "3", timeout=240)
+    assert first.returncode == 0, first.stderr
+    assert "target: SalePrice (suggested: named like a target" in first.stderr
+    assert first.stdout.splitlines()[0] == "houses:1"
+    # a person who chose the city once gets the city again, said as such
+    chosen = run_studio(houses_home, "train", "houses", "--target", "city", "--epochs", "3",
+                        timeout=240)
+    assert chosen.returncode == 0, chosen.stderr
+    again = run_studio(houses_home, "train", "houses", "--epochs", "3", "--json", timeout=240)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert doc["task"] == "classification"  # the city, chosen last time
+
+
+def test_another_target_becomes_another_model_not_a_new_meaning_of_latest(houses_home):
+    runs = run_studio(houses_home, "models", "ls", "--json")
+    refs = {v["ref"]: v for v in json.loads(runs.stdout)["versions"]}
+    # houses:1 predicts the price; the city run did not become houses:2
+    assert refs["houses:1"]["task"] == "regression"
+    assert "houses:2" not in refs
+    assert refs["houses-city:1"]["task"] == "classification"
+    assert refs["houses-city:2"]["task"] == "classification"
+
+
+def test_a_model_at_chance_is_flagged(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 300
+    noise = pd.DataFrame({"f1": rng.normal(size=n), "f2": rng.normal(size=n),
+                          "label": rng.choice(["a", "b", "c"], n, p=[0.6, 0.2, 0.2])})
+    csv = tmp_path / "noise.csv"
+    noise.to_csv(csv, index=False)
+    home = tmp_path / "ws"
+    assert run_studio(home, "data", "import", str(csv)).returncode == 0
+    out = run_studio(home, "train", "noise", "--epochs", "2", timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert "studio: warning: test accuracy" in out.stderr
+    assert "no better than always predicting 'a'" in out.stderr
+    shown = run_studio(home, "models", "show", "noise:1", "--json")
+    manifest = json.loads(shown.stdout)
+    assert manifest["metrics"]["test"]["baseline"]["predicts"] == "a"
+    assert manifest["warnings"]
+
+
+def test_no_obvious_target_asks_for_one(tmp_path):
+    rng = np.random.default_rng(4)
+    csv = tmp_path / "anon.csv"
+    pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)}).to_csv(csv, index=False)
+    home = tmp_path / "ws"
+    assert run_studio(home, "data", "import", str(csv)).returncode == 0
+    out = run_studio(home, "train", "anon", "--epochs", "2")
+    assert out.returncode == 2
+    assert "choose it with --target (columns: a, b)" in out.stderr
