@@ -12,9 +12,11 @@ from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -42,7 +44,7 @@ DROP_HINT = (
     "<h2>Drop a dataset anywhere on this window</h2>"
     "<p>CSV, TSV, Parquet, Feather, JSON / JSON Lines, Excel,<br>"
     "a folder of images with one sub-folder per class, or a zip of one.<br>"
-    "Or use <b>File → Import…</b>, or open the bundled <b>penguins</b> sample.</p>"
+    "Or choose a file, or start with the bundled Palmer penguins sample.</p>"
 )
 TASKS = [t for t in SPEC_TASKS if t != "auto"]
 THUMBNAILS = 240
@@ -91,9 +93,7 @@ class DatasetsPage(QWidget):
         left_layout.addLayout(buttons)
 
         self.right = QStackedWidget()
-        self.empty = QLabel(DROP_HINT)
-        self.empty.setObjectName("dropHint")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty = self._empty_state()
         self.right.addWidget(self.empty)
         self.right.addWidget(self._detail())
 
@@ -104,6 +104,29 @@ class DatasetsPage(QWidget):
         split.setSizes([200, 1000])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
+
+    def _empty_state(self) -> QWidget:
+        hint = QLabel(DROP_HINT)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setWordWrap(True)
+        choose = QPushButton("Choose a file…")
+        choose.clicked.connect(self.import_requested)
+        self.empty_sample_btn = QPushButton("Open the penguins sample")
+        self.empty_sample_btn.setObjectName("primary")
+        self.empty_sample_btn.clicked.connect(self.sample_requested)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(choose)
+        buttons.addWidget(self.empty_sample_btn)
+        buttons.addStretch(1)
+        box = QFrame()  # a frame paints the stylesheet's dashed border; a bare widget not
+        box.setObjectName("dropHint")
+        layout = QVBoxLayout(box)
+        layout.addStretch(1)
+        layout.addWidget(hint)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return box
 
     def _detail(self) -> QWidget:
         self.name_label = QLabel()
@@ -120,10 +143,15 @@ class DatasetsPage(QWidget):
         header.addWidget(self.description, 1)
 
         self.target = QComboBox()
-        self.target.setMinimumWidth(150)
+        self.target.setMinimumWidth(140)
+        self.target.setPlaceholderText("choose a column…")
         self.target.currentTextChanged.connect(self._on_target)
+        self.target.activated.connect(self._on_chosen)
+        self.target_note = _note("")
         self.task = QComboBox()
         self.task.addItems(TASKS)
+        self.task.activated.connect(self._on_chosen)
+        self.task.currentTextChanged.connect(lambda _t: self._propose_model())
         self.ratios = [QSpinBox() for _ in range(3)]
         for box, value, tip in zip(self.ratios, (70, 15, 15),
                                    ("training", "validation", "test"), strict=True):
@@ -132,30 +160,42 @@ class DatasetsPage(QWidget):
             box.setSuffix("%")
             box.setToolTip(f"share of rows for {tip}")
             box.valueChanged.connect(self._update_split)
+            box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.model_name = QLineEdit()
+        self.model_name.setMinimumWidth(120)
+        self.model_name.setToolTip("The model this run registers a version of")
+        self.model_name.textEdited.connect(self._on_model_edited)
+        self.model_note = _note("")
+        self._model_edited = False
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setValue(40)
+        self.epochs.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.recipe_btn = QPushButton("Preprocessing…")
         self.recipe_btn.setToolTip("Choose how each column is filled, encoded and scaled")
         self.recipe_btn.clicked.connect(self.edit_recipe)
         self.train_btn = QPushButton("Train ▶")
         self.train_btn.setObjectName("primary")
         self.train_btn.clicked.connect(self._on_train)
-        controls = QHBoxLayout()
-        for label, widget in (("Target", self.target), ("Task", self.task)):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
-        controls.addSpacing(8)
-        controls.addWidget(QLabel("Split"))
-        for box in self.ratios:
-            controls.addWidget(box)
-        controls.addStretch(1)
-        # the run's own settings sit with the dataset's name: one row of everything would
-        # not fit a 1280-pixel window beside the column profile
-        header.addWidget(QLabel("Epochs"))
-        header.addWidget(self.epochs)
+        # Short rows rather than one long one: the page must fit a 1024-pixel screen.
         header.addWidget(self.recipe_btn)
         header.addWidget(self.train_btn)
+        question = QHBoxLayout()
+        question.addWidget(QLabel("Target"))
+        question.addWidget(self.target)
+        question.addWidget(self.target_note, 1)
+        question.addWidget(QLabel("Task"))
+        question.addWidget(self.task)
+        run = QHBoxLayout()
+        run.addWidget(QLabel("Model"))
+        run.addWidget(self.model_name)
+        run.addWidget(self.model_note, 1)
+        run.addWidget(QLabel("Epochs"))
+        run.addWidget(self.epochs)
+        run.addSpacing(8)
+        run.addWidget(QLabel("Split"))
+        for box in self.ratios:
+            run.addWidget(box)
         self.split_label = QLabel()
         self.split_label.setObjectName("muted")
         self.split_label.setWordWrap(True)
@@ -185,7 +225,8 @@ class DatasetsPage(QWidget):
         layout = QVBoxLayout(detail)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        layout.addLayout(controls)
+        layout.addLayout(question)
+        layout.addLayout(run)
         layout.addWidget(self.split_label)
         layout.addWidget(body, 1)
         return detail
@@ -326,6 +367,7 @@ class DatasetsPage(QWidget):
             return  # the person has already picked another dataset
         if self.current is None or self.current.name != info.name:
             self._set_recipe({})  # choices belong to one dataset
+            self._model_edited = False
         self.current, self.data, self.profile = info, table, []
         self.model.set_table(table, first_block=first_block)
         fit_columns(self.table)
@@ -383,15 +425,30 @@ class DatasetsPage(QWidget):
         self.profile = profile
         self.model.set_kinds({c["name"]: c["kind"] for c in profile})
         images = self.view.currentWidget() is self.thumbs
-        target = "label" if images else suggest_target(profile)
-        self.columns.set_profile(profile, info.rows, select=target)
-        self.target.blockSignals(True)
+        chosen = info.choices.get("target")
         if images:  # the label is the one thing an image dataset can be trained to predict
+            target, note = "label", ""
+        elif chosen in info.column_names:
+            target, note = chosen, "chosen last time"
+        else:
+            found = suggest_target(profile)
+            target, note = (found.name, f"suggested: {found.reason}") if found else ("", "")
+        self.columns.set_profile(profile, info.rows, select=target or None)
+        self.target.blockSignals(True)
+        if images:
             self.target.clear()
             self.target.addItem("label")
-        self.target.setCurrentText(target)
+        self.target.setCurrentIndex(self.target.findText(target) if target else -1)
         self.target.blockSignals(False)
-        QTimer.singleShot(0, self, lambda: self._on_target(self.target.currentText()))
+        self.target_note.setText(note)
+        self.target_note.setToolTip(note)
+        if not target:
+            self.split_label.setText("Which column should the model predict? Choose the "
+                                     "target.")
+            self.train_btn.setEnabled(False)
+            return
+        remembered_task = info.choices.get("task") if target == chosen else None
+        QTimer.singleShot(0, self, lambda: self._on_target(target, remembered_task))
 
     def _show_thumbnails(self, frame: Any) -> None:
         self.thumbs.clear()
@@ -407,17 +464,63 @@ class DatasetsPage(QWidget):
                 item.setToolTip(row.path)
                 self.thumbs.addItem(item)
 
-    def _on_target(self, name: str) -> None:
+    def _on_target(self, name: str, task: str | None = None) -> None:
         if self.current is None or not name or not self.profile:
             return
         from studio.core.datasets.profile import suggest_task
 
         col = next(c for c in self.profile if c["name"] == name)
         images = self.view.currentWidget() is self.thumbs
-        self.task.setCurrentText("image-classification" if images
+        self.task.blockSignals(True)
+        self.task.setCurrentText(task if task in TASKS else "image-classification" if images
                                  else suggest_task(col, self.profile))
+        self.task.blockSignals(False)
         self.columns.select(name)
+        self._propose_model()
         self._update_split()
+
+    def _on_chosen(self, _index: int) -> None:
+        """The person picked a target or task: it is kept for the next time."""
+        from studio.core.datasets.catalog import remember_choices
+
+        if self.current is None or not self.target.currentText():
+            return
+        self.target_note.setText("")
+        remember_choices(self.ws, self.current.name, self.target.currentText(),
+                         self.task.currentText())
+
+    def _on_model_edited(self, _text: str) -> None:
+        self._model_edited = True
+        self._propose_model()
+
+    def _propose_model(self) -> None:
+        """The model this run registers under: the dataset's, or a new name when that model's
+        latest version answers another question. A name the person typed is kept."""
+        from studio.core.registry import latest_version, propose_model_name
+
+        if self.current is None or not self.target.currentText():
+            return
+        target, task = self.target.currentText(), self.task.currentText()
+        if not self._model_edited:
+            self.model_name.setText(propose_model_name(self.ws, self.current.name, target,
+                                                       task))
+        name = self.model_name.text().strip()
+        latest = latest_version(self.ws, name) if name else None
+        if latest is None:
+            other = latest_version(self.ws, self.current.name) if name != self.current.name \
+                else None
+            note = "a new model" + (f": {other.ref} predicts “{other.manifest.get('target')}”"
+                                    if other is not None else "")
+            tip = f"registers {name}:1"
+        elif latest.manifest.get("target") != target:
+            note = f"⚠ {latest.ref} predicts “{latest.manifest.get('target')}”"
+            tip = (f"{name} would change meaning: its latest version predicts "
+                   f"{latest.manifest.get('target')!r}. Another name keeps them apart.")
+        else:
+            note = f"adds version {latest.version + 1}"
+            tip = f"{latest.ref} is the latest version"
+        self.model_note.setText(note)
+        self.model_note.setToolTip(tip)
 
     def _scroll_to_column(self, name: str) -> None:
         if self.data is not None and name in self.data.column_names:
@@ -486,15 +589,27 @@ class DatasetsPage(QWidget):
         self.recipe_btn.setText(f"Preprocessing ({n})…" if n else "Preprocessing…")
 
     def _on_train(self) -> None:
-        if self.current is not None:
+        if self.current is not None and self.target.currentText():
             self.train_requested.emit({
                 "dataset": self.current.name, "target": self.target.currentText(),
                 "task": self.task.currentText(), "epochs": self.epochs.value(),
-                "split": self.split_ratios(), "preprocessing": self.recipe_options})
+                "split": self.split_ratios(), "preprocessing": self.recipe_options,
+                "model": self.model_name.text().strip() or None})
 
     def set_target(self, name: str) -> None:
         self.target.setCurrentText(name)
 
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
-        self.train_btn.setEnabled(not busy and self.current is not None)
+        self.train_btn.setEnabled(not busy and self.current is not None
+                                  and bool(self.target.currentText()))
+        if not busy:
+            self._propose_model()  # a version was added: the next run's number changes
+
+
+def _note(text: str) -> QLabel:
+    """A muted remark beside a control; it gives up width before any control does."""
+    label = QLabel(text)
+    label.setObjectName("muted")
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label

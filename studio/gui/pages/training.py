@@ -114,15 +114,17 @@ class TrainingPage(QWidget):
 
     def start(self, dataset: str, target: str, epochs: int, task: str = "auto",
               split: list[float] | None = None,
-              preprocessing: dict[str, Any] | None = None) -> None:
-        from studio.core.datasets.catalog import get_dataset
+              preprocessing: dict[str, Any] | None = None, model: str | None = None) -> None:
+        from studio.core.datasets.catalog import check_name, get_dataset
         from studio.core.training.spec import TrainSpec, default_threads
 
         if self.running:
             self.message.emit("A training job is already running.")
             return
         info = get_dataset(self.ws, dataset)
-        spec = TrainSpec(dataset=dataset, target=target, epochs=epochs, task=task,
+        if model is not None:
+            check_name(model, "model")
+        spec = TrainSpec(dataset=dataset, target=target, model=model, epochs=epochs, task=task,
                          split=split or [0.7, 0.15, 0.15], preprocessing=preprocessing or {},
                          threads=default_threads(leave_one_free=True))
         spec.validate().check_columns(info.column_names)
