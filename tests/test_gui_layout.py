@@ -3,6 +3,11 @@ no button is squeezed below the size its text needs."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -74,11 +79,28 @@ def test_every_page_fits_1024_by_700(small_window, qtbot):
         assert button.width() >= button.minimumSizeHint().width()
 
 
-def test_the_window_opens_inside_the_screen(qtbot, tmp_path):
-    w = create_window(tmp_path / "ws")
-    qtbot.addWidget(w)
-    w.show()
-    screen = w.screen().availableGeometry()
-    assert w.frameGeometry().width() <= screen.width()
-    assert w.frameGeometry().height() <= screen.height()
-    w.close()
+SCREEN_CHILD = r"""
+import sys
+from studio.gui.app import create_window
+w = create_window(sys.argv[1])
+w.show()
+free, frame = w.screen().availableGeometry(), w.frameGeometry()
+print("FITS", free.contains(frame), frame.width(), frame.height(), free.width(), free.height())
+"""
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1024, 700), (1920, 1080)])
+def test_the_window_opens_inside_the_screen(tmp_path, screen):
+    """On a 1280×800 laptop the status bar stays on screen: the window leaves room for the
+    title bar and never asks for more than the screen has."""
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "s", "x": 0, "y": 0,
+                                               "width": screen[0], "height": screen[1]}]}))
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"}
+    out = subprocess.run([sys.executable, "-c", SCREEN_CHILD, str(tmp_path / "ws")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    fits, width, height, *_ = out.stdout.split("FITS")[1].split()
+    assert fits == "True", out.stdout
+    assert int(height) <= screen[1] - 32  # room for a title bar above
+    assert min(1280, screen[0] - 16) <= int(width) <= screen[0]

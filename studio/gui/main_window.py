@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import importlib
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -74,7 +74,8 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for page in (self.datasets, self.training, self.models, self.serving):
             self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._status_error = False
+        self.nav.currentRowChanged.connect(self._on_page)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.status_text = QLabel()
+        # a long message is cut, never a reason for the window to widen or the bar to grow
+        self.status_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.job_progress = QProgressBar()
         self.job_progress.setMaximumWidth(260)
         self.job_progress.hide()
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         free = screen.availableGeometry()
         width = min(1280, free.width() - 2 * SCREEN_MARGIN)
         height = min(800, free.height() - TITLE_BAR - 2 * SCREEN_MARGIN)
+        self._set_compact(width < COMPACT_BELOW)  # before the minimum size is asked
         self.resize(max(width, self.minimumSizeHint().width()),
                     max(height, self.minimumSizeHint().height()))
         self.move(free.x() + max(0, (free.width() - self.width()) // 2),
@@ -163,7 +167,13 @@ class MainWindow(QMainWindow):
         # pyqtgraph takes ~0.4 s to import: do it now, off the GUI thread, so the first chart
         # (a column profile, a training curve) does not freeze the window.
         run_in_thread(lambda: importlib.import_module("pyqtgraph"), self._ignore, self._ignore)
+        from studio.gui.workspace_watch import WorkspaceWatch
+
         reaped = reap_stale(self.ws)
+        self.watch = WorkspaceWatch(self.ws, self)
+        self.watch.datasets_changed.connect(self.datasets.sync)
+        self.watch.models_changed.connect(self._on_models_changed)
+        self.watch.start()
         self.datasets.refresh()
         self.models.refresh()
         self.serving.refresh()
@@ -175,12 +185,23 @@ class MainWindow(QMainWindow):
     def go(self, page: QWidget) -> None:
         self.nav.setCurrentRow(self.stack.indexOf(page))
 
-    def status(self, text: str) -> None:
-        self.status_text.setText(text)
+    def status(self, text: str, error: bool = False) -> None:
+        """One line, whatever the text: the full message is in the tooltip (and, for an
+        error, in its dialog). An error is cleared when the person moves to another page."""
+        lines = text.strip().splitlines() or [""]
+        self.status_text.setText(lines[0] + (" …" if len(lines) > 1 else ""))
+        self.status_text.setToolTip(text if len(lines) > 1 or error else "")
+        self.status_text.setStyleSheet("color: #d93025;" if error else "")
+        self._status_error = error
 
     def error(self, text: str) -> None:
-        self.status(text)
+        self.status(text, error=True)
         QMessageBox.warning(self, "Model Studio", text)
+
+    def _on_page(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        if self._status_error:
+            self.status("Ready")
 
     # -- import -----------------------------------------------------------------------------
 
@@ -290,7 +311,12 @@ class MainWindow(QMainWindow):
             self.serving.refresh(select=ref)
             self.status(f"Registered {ref}")
         else:
-            self.status(f"Training ended: {html.escape(final.error)}")
+            self.status(f"Training ended: {final.error}", error=not final.cancelled)
+
+    def _on_models_changed(self) -> None:
+        self.models.refresh()
+        self.serving.refresh()
+        self.datasets.sync()  # the Train form's "adds version N" may have moved on
 
     def serve(self, ref: str) -> None:
         self.go(self.serving)

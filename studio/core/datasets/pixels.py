@@ -133,15 +133,16 @@ def decode_many(
     if budget is not None or workers < 2 or len(values) < 64:
         for i in range(len(values)):
             one(i)
-            if progress is not None and i % 256 == 0:
-                progress(i, len(values))
+            if progress is not None and ((i + 1) % 256 == 0 or i + 1 == len(values)):
+                progress(i + 1, len(values))  # what is done, up to the last picture
         return out
     with ThreadPoolExecutor(workers) as pool:
         # A batch at a time: few pending tasks, and a bad row stops the rest soon.
         for start in range(0, len(values), 256):
-            list(pool.map(one, range(start, min(start + 256, len(values)))))
+            end = min(start + 256, len(values))
+            list(pool.map(one, range(start, end)))
             if progress is not None:
-                progress(start, len(values))
+                progress(end, len(values))
     return out
 
 

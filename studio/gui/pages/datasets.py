@@ -233,22 +233,40 @@ class DatasetsPage(QWidget):
 
     # -- the list ---------------------------------------------------------------------------
 
-    def refresh(self, select: str | None = None) -> None:
+    def sync(self) -> None:
+        """The list again after another process changed the workspace; the shown dataset
+        is read again only when it is gone or its content changed."""
         from studio.core.datasets.catalog import list_datasets
 
-        keep = select or (self.current.name if self.current else None)
+        shown = self.current
+        infos = {i.name: i for i in list_datasets(self.ws)}
+        if shown is None or shown.name not in infos or infos[shown.name].digest != shown.digest:
+            self.refresh()
+            return
+        self._fill_list(list(infos.values()), shown.name)
+        self.current = infos[shown.name]
+        self.description.setText(self.current.description)
+        self._propose_model()
+
+    def _fill_list(self, infos: list[Any], keep: str | None) -> None:
         self.list.blockSignals(True)
         self.list.clear()
-        for info in list_datasets(self.ws):
+        for info in infos:
             item = QListWidgetItem(f"{info.name}\n{info.rows:,} rows · {len(info.columns)} cols")
             item.setData(Qt.ItemDataRole.UserRole, info.name)
             item.setToolTip(info.description or info.source)
             self.list.addItem(item)
             if info.name == keep:
                 self.list.setCurrentItem(item)
-        self.list.blockSignals(False)
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(self.list.count() - 1)
+        self.list.blockSignals(False)
+
+    def refresh(self, select: str | None = None) -> None:
+        from studio.core.datasets.catalog import list_datasets
+
+        keep = select or (self.current.name if self.current else None)
+        self._fill_list(list_datasets(self.ws), keep)
         self._on_select(self.list.currentItem(), None)
 
     def show_dataset(self, name: str) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -50,7 +52,14 @@ class ModelsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.
+                                                           ResizeToContents)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COLUMNS.index("Created"), Qt.SortOrder.DescendingOrder)
         self.table.itemSelectionChanged.connect(self._on_select)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.doubleClicked.connect(lambda _i: self.open_card())
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
         self.empty = QLabel("No models yet. Train one from the Datasets page.")
@@ -67,42 +76,112 @@ class ModelsPage(QWidget):
 
     def refresh(self, select: str | None = None) -> None:
         from studio.core.registry import list_versions
-        from studio.core.training.metrics import headline
+        from studio.core.training.metrics import HEADLINE, headline
 
-        self.versions = list(reversed(list_versions(self.ws)))  # newest first
+        self.versions = list_versions(self.ws)
+        by_ref = {v.ref: v for v in self.versions}
+        keep = select or (self._selected().ref if self._selected() is not None else None)
         self.empty.setVisible(not self.versions)
+        self.table.setSortingEnabled(False)  # rows are filled in place, then sorted once
         self.table.setRowCount(len(self.versions))
         for row, v in enumerate(self.versions):
             m = v.manifest
             created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
-            cells = [v.ref, v.kind, m["target"], headline(v.task, v.test_metrics),
-                     m["dataset"]["name"], m["training"]["device"], created]
-            for col, text in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(str(text)))
+            score = v.test_metrics.get(HEADLINE.get(v.task, "accuracy"))
+            cells = [(v.ref, (v.name, v.version)), (v.kind, v.kind), (m["target"], m["target"]),
+                     (headline(v.task, v.test_metrics),
+                      score if isinstance(score, float) else float("-inf")),
+                     (m["dataset"]["name"], m["dataset"]["name"]),
+                     (m["training"]["device"], m["training"]["device"]),
+                     (created, m["created"])]
+            for col, (text, key) in enumerate(cells):
+                item = SortItem(str(text), key)
+                item.setData(Qt.ItemDataRole.UserRole, v.ref)
+                self.table.setItem(row, col, item)
+        self.table.setSortingEnabled(True)
         if self.versions:
-            refs = [v.ref for v in self.versions]
-            self.table.selectRow(refs.index(select) if select in refs else 0)
+            rows = {self.table.item(r, 0).data(Qt.ItemDataRole.UserRole): r
+                    for r in range(self.table.rowCount())}
+            self.table.selectRow(rows.get(keep, 0) if keep in by_ref else 0)
         else:
             self.card.clear()
 
     def _selected(self) -> Any:
-        rows = self.table.selectionModel().selectedRows()
-        return self.versions[rows[0].row()] if rows else None
+        from studio.core.registry import Version
 
-    def _on_select(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        ref = self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        return next((v for v in self.versions if isinstance(v, Version) and v.ref == ref), None)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.table.itemAt(pos)
+        if item is None:
+            return
+        self.table.selectRow(item.row())
+        ref = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Serve this version ▶", lambda: self.serve_requested.emit(ref))
+        menu.addAction("Open the model card", self.open_card)
+        menu.addAction(f"Copy “{ref}”", lambda: copy_text(ref))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def open_card(self) -> QDialog | None:
+        """The selected version's card in a window of its own (returned, for callers)."""
+        v = self._selected()
+        if v is None:
+            return None
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"Model card — {v.ref}")
+        dialog.resize(720, 640)
+        view = QTextBrowser()
+        view.setMarkdown(self._card_markdown(v))
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(view)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def _card_markdown(self, v: Any) -> str:
         from studio.core.registry import read_file
 
+        card = read_file(self.ws, v, "card.md").decode("utf-8", errors="replace")
+        return card + _confusion_markdown(v.manifest)
+
+    def _on_select(self) -> None:
         v = self._selected()
         self.serve_btn.setEnabled(v is not None)
         if v is None:
             return
-        card = read_file(self.ws, v, "card.md").decode("utf-8", errors="replace")
-        self.card.setMarkdown(card + _confusion_markdown(v.manifest))
+        self.card.setMarkdown(self._card_markdown(v))
 
     def _on_serve(self) -> None:
         v = self._selected()
         if v is not None:
             self.serve_requested.emit(v.ref)
+
+
+class SortItem(QTableWidgetItem):
+    """A cell that sorts by a key (a number, a date) rather than by its text."""
+
+    def __init__(self, text: str, key: Any) -> None:
+        super().__init__(text)
+        self.key = key
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, SortItem):
+            try:
+                return bool(self.key < other.key)
+            except TypeError:
+                pass
+        return super().__lt__(other)
+
+
+def copy_text(text: str) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().setText(text)
 
 
 def _confusion_markdown(manifest: dict[str, Any]) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import subprocess
+import time
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     from studio.gui.widgets.live_curve import LiveCurve
 
 IDLE_TEXT = "Pick a dataset and a target on the Datasets page, then press Train."
+SCORES = {"val_accuracy": ("Validation accuracy", "accuracy"), "val_r2": ("Validation R²", "R²")}
+STAGE_FORMATS = {"train": "epoch %v / %m", "decode": "decoding pictures %v / %m"}
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}:{m:02d}:{s:02d}" if hours else f"{m}:{s:02d}"
 
 
 class TrainingPage(QWidget):
@@ -37,6 +46,8 @@ class TrainingPage(QWidget):
         super().__init__(parent)
         self.ws = ws
         self.job: JobBridge | None = None
+        self._stage = ""
+        self._epoch = (0, 0)
 
         title = QLabel("Training")
         title.setObjectName("pageTitle")
@@ -57,8 +68,20 @@ class TrainingPage(QWidget):
         top.addWidget(self.stop_btn)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("epoch %v / %m")
+        self.progress.setFormat("no run yet")
         self.progress.setValue(0)
+        self.clock = QLabel()
+        self.clock.setObjectName("muted")
+        self.clock.setToolTip("time since the run started, and an estimate of what is left")
+        self._started_at = 0.0
+        self._train_started_at = 0.0
+        self._first_epoch = 0
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._show_clock)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.clock)
 
         self._curves = QHBoxLayout()
         self._loss: LiveCurve | None = None
@@ -66,6 +89,7 @@ class TrainingPage(QWidget):
 
         self.result = QLabel()
         self.result.setObjectName("result")
+        self.result.setWordWrap(True)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -73,7 +97,7 @@ class TrainingPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.progress)
+        layout.addLayout(bar)
         layout.addLayout(self._curves, 1)
         layout.addWidget(self.result)
         layout.addWidget(self.log)
@@ -99,8 +123,9 @@ class TrainingPage(QWidget):
         self._loss = LiveCurve("Loss", "cross-entropy / MSE")
         self._loss.add_series("train_loss", "train")
         self._loss.add_series("val_loss", "validation")
-        self._accuracy = LiveCurve("Validation accuracy", "accuracy", legend=False)
+        self._accuracy = LiveCurve("Validation score", "accuracy or R²", legend=False)
         self._accuracy.add_series("val_accuracy", "validation")
+        self._accuracy.add_series("val_r2", "validation")
         self._curves.addWidget(self._loss, 3)
         self._curves.addWidget(self._accuracy, 2)
 
@@ -134,8 +159,13 @@ class TrainingPage(QWidget):
         self.log.clear()
         self.device.hide()
         self.heading.setText(f"{dataset} → predicting “{target}”")
-        self.progress.setRange(0, epochs)
-        self.progress.setValue(0)
+        self._stage, self._epoch = "", (0, epochs)
+        self.progress.setRange(0, 0)  # busy until the first stage reports its size
+        self.progress.setFormat("starting…")
+        self._started_at = time.monotonic()
+        self._train_started_at = 0.0
+        self._ticker.start()
+        self._show_clock()
         self.stop_btn.setEnabled(True)
         self.job = JobBridge(self.ws, "train", spec.to_dict(), self)
         self.job.events.connect(self._on_events)
@@ -160,13 +190,13 @@ class TrainingPage(QWidget):
     def _on_events(self, batch: list[Event]) -> None:
         for event in batch:
             if isinstance(event, Metric):
-                target = self.accuracy if event.name == "val_accuracy" else self.loss
-                target.append(event.name, event.epoch, event.value)
+                if event.name in SCORES:
+                    self._show_score(event.name)
+                    self.accuracy.append(event.name, event.epoch, event.value)
+                else:
+                    self.loss.append(event.name, event.epoch, event.value)
             elif isinstance(event, Progress):
-                if event.stage == "train":
-                    self.progress.setValue(int(event.current))
-                elif event.message:
-                    self.log.appendPlainText(event.message)
+                self._show_progress(event)
             elif isinstance(event, Log):
                 self.log.appendPlainText(event.message)
             elif isinstance(event, Started) and event.device:
@@ -175,19 +205,64 @@ class TrainingPage(QWidget):
         self.loss.flush()
         self.accuracy.flush()
 
+    def _show_score(self, name: str) -> None:
+        title, label = SCORES[name]
+        self.accuracy.setTitle(title, color="#202124", size="11pt")
+        self.accuracy.setLabel("left", label)
+
+    def _show_progress(self, event: Progress) -> None:
+        """The bar follows the stage at work (decoding pictures, then epochs); a stage's
+        first message goes to the log once, not every update of it."""
+        if event.stage != self._stage:
+            self._stage = event.stage
+            if event.message:
+                self.log.appendPlainText(event.message)
+            if event.stage == "train" and not self._train_started_at:
+                self._train_started_at = time.monotonic()
+                self._first_epoch = int(event.current)
+        if event.total:
+            self.progress.setRange(0, int(event.total))
+            self.progress.setValue(int(event.current))
+        fmt = STAGE_FORMATS.get(event.stage)
+        self.progress.setFormat(fmt or (event.message or event.stage).replace("%", "%%"))
+        if event.stage == "train":
+            self._epoch = (int(event.current), int(event.total))
+        self._show_clock()
+
+    def _show_clock(self) -> None:
+        if not self._started_at:
+            self.clock.clear()
+            return
+        elapsed = time.monotonic() - self._started_at
+        text = f"elapsed {_duration(elapsed)}"
+        done, total = self._epoch
+        trained = done - self._first_epoch
+        if self.running and self._train_started_at and trained > 0 and total > done:
+            per_epoch = (time.monotonic() - self._train_started_at) / trained
+            text += f" · about {_duration(per_epoch * (total - done))} left"
+        self.clock.setText(text)
+
     def _on_finished(self, final: Done | Failed) -> None:
         from studio.core.training.metrics import headline
 
+        self._ticker.stop()
+        self._show_clock()
         self.stop_btn.setEnabled(False)
         if isinstance(final, Done):
             r = final.result
             note = " (stopped early)" if r.get("stopped_early") else ""
-            self.result.setText(f"✔ Registered <b>{r['version']}</b> — test "
-                                f"{headline(r['task'], r['metrics'])}{note}")
+            text = (f"✔ Registered <b>{r['version']}</b> — test "
+                    f"{headline(r['task'], r['metrics'])}{note}")
+            for warning in r.get("warnings", []):
+                text += f"<br><span style='color:#b06000'>⚠ {html.escape(warning)}</span>"
+            self.result.setText(text)
             self.progress.setValue(self.progress.maximum())
         elif final.cancelled:
+            self.progress.setFormat("stopped")
             self.result.setText(f"Stopped: {html.escape(final.error)}")
         else:
+            self.progress.setRange(0, 1)  # not left spinning
+            self.progress.setFormat("failed")
             self.result.setText(f"<span style='color:#d93025'>✖ Training failed: "
                                 f"{html.escape(final.error)}</span>")
         self.finished.emit(final)
