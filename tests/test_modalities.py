@@ -207,7 +207,7 @@ def test_cli_trains_and_predicts_an_image_folder(tmp_path: Path) -> None:
     done = run_studio(home, "train", "shapes", "--epochs", "2", "--recipe",
                       str(_write(tmp_path / "r.json", '{"columns": {"image": {"size": 32}}}')))
     assert done.returncode == 0, done.stderr
-    assert "target: label (suggested" in done.stderr
+    assert "target: label (the class folders" in done.stderr
     out = run_studio(home, "predict", "shapes", "--input", str(folder / "circle"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()

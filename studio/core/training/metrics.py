@@ -61,11 +61,11 @@ def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None
         return None
     if task == "classification" and test["accuracy"] <= base["accuracy"]:
         return (f"test accuracy {test['accuracy']:.3f} is no better than always predicting "
-                f"{base['predicts']!r} ({base['accuracy']:.3f}): the columns may not predict "
+                f"{base['predicts']!r} ({base['accuracy']:.3f}): the inputs may not predict "
                 f"{target!r}, or it needs more data")
     if task == "regression" and test["mae"] >= base["mae"]:
         return (f"test MAE {test['mae']:.4g} is no better than always predicting the mean "
-                f"{base['predicts']} (MAE {base['mae']:.4g}): the columns may not predict "
+                f"{base['predicts']} (MAE {base['mae']:.4g}): the inputs may not predict "
                 f"{target!r}, or it needs more data")
     return None
 
