@@ -22,12 +22,15 @@ HEADERS = ["Column", "Kind", "Missing", "Unique"]
 
 
 class ColumnProfile(QWidget):
+    # A person picked a column here. Not sent when the program selects one (a new profile, a
+    # new target): the table beside must not jump away from its first columns by itself.
     column_selected = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.profile: list[dict[str, Any]] = []
         self.rows = 0
+        self._quiet = False  # selecting by program: no column_selected
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.verticalHeader().hide()
@@ -82,12 +85,20 @@ class ColumnProfile(QWidget):
                 self.table.setItem(r, c, item)
         names = [c["name"] for c in profile]
         if profile:
-            self.table.selectRow(names.index(select) if select in names else 0)
+            self._select_row(names.index(select) if select in names else 0)
 
     def select(self, name: str) -> None:
+        """Show ``name``'s detail (a program's choice: no column_selected)."""
         for r, col in enumerate(self.profile):
             if col["name"] == name:
-                self.table.selectRow(r)
+                self._select_row(r)
+
+    def _select_row(self, row: int) -> None:
+        self._quiet = True
+        try:
+            self.table.selectRow(row)
+        finally:
+            self._quiet = False
 
     def _on_select(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -96,7 +107,8 @@ class ColumnProfile(QWidget):
         col = self.profile[rows[0].row()]
         self.detail.setText(_describe(col, self.rows))
         self._plot(col)
-        self.column_selected.emit(col["name"])
+        if not self._quiet:
+            self.column_selected.emit(col["name"])
 
     def _plot(self, col: dict[str, Any]) -> None:
         import numpy as np

@@ -1,0 +1,102 @@
+"""What a person sees: a table that opens at its first column with readable numbers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from synthetic import houses
+
+from studio.gui.app import create_window
+
+SHOTS = os.environ.get("STUDIO_SCREENSHOTS")
+SIZES = ((1280, 800), (1024, 700))
+PENGUINS = Path(__file__).resolve().parents[1] / "resources" / "samples" / "penguins.csv"
+
+
+def shot(widget, name: str) -> None:
+    """Save ``widget`` at each size in SIZES (only when STUDIO_SCREENSHOTS names a folder)."""
+    if not SHOTS:
+        return
+    from PySide6.QtWidgets import QApplication
+
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    for w, h in SIZES:
+        widget.resize(w, h)
+        QApplication.processEvents()  # relayout first, as a person would see it
+        widget.grab().save(str(Path(SHOTS) / f"{name}-{w}x{h}.png"))
+
+
+def drop(window, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    window.dropEvent(QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = create_window(tmp_path / "ws")
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    w.load()
+    yield w
+    w.close()
+
+
+# -- profiles --------------------------------------------------------------------------------
+
+def open_houses(window, qtbot, tmp_path):
+    houses(300).to_csv(tmp_path / "houses.csv", index=False)
+    drop(window, [tmp_path / "houses.csv"])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    qtbot.waitUntil(lambda: "Seeded split" in page.split_label.text(), timeout=10_000)
+    return page
+
+
+@pytest.mark.timeout(120)
+def test_datasets_page_opens_at_the_first_column_with_readable_cells(window, qtbot,
+                                                                      tmp_path) -> None:
+    page = open_houses(window, qtbot, tmp_path)
+    assert page.target.currentText() == "sentiment"  # the last column: chosen, not scrolled to
+    bar = page.table.horizontalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == 0
+    assert page.table.columnAt(0) == 0  # the first column is what shows at the left
+    names = page.data.column_names
+    cell = {n: page.model.data(page.model.index(0, names.index(n)))
+            for n in ("id", "year_built", "price", "area_m2")}
+    assert cell["price"] == "1,177,710"
+    assert "," not in cell["id"] and "," not in cell["year_built"]
+    assert cell["area_m2"] in ("12.50", "3.25", "80.75", "120.00")
+    long = names.index("distance_to_the_nearest_railway_station_in_kilometres_as_the_crow_flies")
+    tip = page.model.headerData(long, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith(names[long]) and tip.endswith("numeric")
+    shot(window, "datasets-houses")
+
+    # a person's click in the profile does scroll the table to that column
+    row = [c["name"] for c in page.columns.profile].index(names[long])
+    item = page.columns.table.item(row, 0)
+    page.columns.table.scrollToItem(item)
+    rect = page.columns.table.visualItemRect(item)
+    qtbot.mouseClick(page.columns.table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=rect.center())
+    assert bar.value() > 0
+
+
+@pytest.mark.timeout(120)
+def test_penguins_read_well(window, qtbot) -> None:
+    drop(window, [PENGUINS])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    names = page.data.column_names
+    column = {n: page.model.head_texts(names.index(n), 5) for n in names}
+    assert column["year"] == ["2007"] * 5
+    assert column["bill_length_mm"][:2] == ["39.1", "39.5"]
+    assert column["body_mass_g"][0] == "3,750"
+    assert page.table.horizontalScrollBar().value() == 0
+    shot(window, "datasets-penguins")
