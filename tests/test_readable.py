@@ -1,4 +1,5 @@
-"""What a person sees: a table that opens at its first column with readable numbers."""
+"""What a person sees: a table that opens at its first column with readable numbers, and
+charts that say something about text and many categories."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from synthetic import houses
+from synthetic import houses, shapes
 
 from studio.gui.app import create_window
 
@@ -48,7 +49,22 @@ def window(qtbot, tmp_path):
     w.close()
 
 
-# -- profiles --------------------------------------------------------------------------------
+# -- the datasets page -------------------------------------------------------------------------
+
+def test_a_text_column_is_profiled_by_its_lengths_and_words() -> None:
+    from studio.core.datasets.profile import STOP_WORDS, column_profile
+
+    col = column_profile(houses(300)["review"])
+    assert col["kind"] == "text" and "top" not in col
+    lengths = col["lengths"]
+    assert sum(lengths["counts"]) == 300
+    assert lengths["edges"][0] < lengths["min"] <= lengths["median"] <= lengths["max"]
+    words = [w for w, _ in col["words"]]
+    assert len(words) == 12 and "film" in words
+    assert not set(words) & STOP_WORDS and all(len(w) > 1 for w in words)
+    counts = [n for _, n in col["words"]]
+    assert counts == sorted(counts, reverse=True)
+
 
 def open_houses(window, qtbot, tmp_path):
     houses(300).to_csv(tmp_path / "houses.csv", index=False)
@@ -89,6 +105,26 @@ def test_datasets_page_opens_at_the_first_column_with_readable_cells(window, qtb
 
 
 @pytest.mark.timeout(120)
+def test_text_and_many_categories_get_charts_that_read(window, qtbot, tmp_path) -> None:
+    page = open_houses(window, qtbot, tmp_path)
+    page.columns.select("review")  # text: lengths, and words named on the left
+    assert page.columns.chart_kind == "text"
+    ticks = page.columns._words.getAxis("left")._tickLevels[0]
+    assert len(ticks) == 8 and "film" in {t for _, t in ticks}
+    assert "words per value" in page.columns.detail.text()
+    shot(window, "datasets-houses-text")
+    page.columns.select("city")  # 40 cities: horizontal bars, named on the left
+    assert page.columns.chart_kind == "top values"
+    assert not page.columns._words.isVisible()
+    assert len(page.columns._chart.getAxis("left")._tickLevels[0]) == 10
+    assert "(10 of 40)" in page.columns._chart.plotItem.titleLabel.text
+    shot(window, "datasets-houses-categories")
+    page.columns.select("price")
+    assert page.columns.chart_kind == "histogram"
+    assert page.columns._chart.getAxis("left")._tickLevels is None
+
+
+@pytest.mark.timeout(120)
 def test_penguins_read_well(window, qtbot) -> None:
     drop(window, [PENGUINS])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
@@ -100,3 +136,17 @@ def test_penguins_read_well(window, qtbot) -> None:
     assert column["body_mass_g"][0] == "3,750"
     assert page.table.horizontalScrollBar().value() == 0
     shot(window, "datasets-penguins")
+
+
+@pytest.mark.timeout(120)
+def test_an_image_dataset_profiles_its_label_not_its_manifest(window, qtbot, tmp_path) -> None:
+    drop(window, [shapes(tmp_path / "shapes", per_class=6, size=32)])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    columns = window.datasets.columns
+    assert [c["name"] for c in columns.profile] == ["label"]
+    assert columns.table.rowCount() == 1
+    assert columns.note.isVisible() and "12 pictures, all 32×32 px" in columns.note.text()
+    assert "constant" not in columns.table.item(0, 0).text()
+    qtbot.waitUntil(lambda: "Seeded split" in window.datasets.split_label.text(),
+                    timeout=10_000)
+    shot(window, "datasets-images")
