@@ -1,5 +1,6 @@
-"""What a person sees: a table that opens at its first column with readable numbers, and
-charts that say something about text and many categories."""
+"""What a person sees: a table that opens at its first column with readable numbers, charts
+that say something about text and many categories, and a preprocessing dialog whose controls
+mean what they show."""
 
 from __future__ import annotations
 
@@ -150,3 +151,82 @@ def test_an_image_dataset_profiles_its_label_not_its_manifest(window, qtbot, tmp
     qtbot.waitUntil(lambda: "Seeded split" in window.datasets.split_label.text(),
                     timeout=10_000)
     shot(window, "datasets-images")
+
+
+# -- the preprocessing dialog -----------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_constant_fill_takes_a_number_and_unused_columns_grey_out(window, qtbot,
+                                                                  tmp_path) -> None:
+    houses(300).to_csv(tmp_path / "houses.csv", index=False)
+    drop(window, [tmp_path / "houses.csv"])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    dialog = window.datasets.edit_recipe()
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
+    price = dialog.rows["price"]
+    value = price["fill_value"]
+    assert not value.isVisible() and not value.isEnabled()  # the median needs no value
+    price["fill"].setCurrentText("constant")
+    assert value.isVisible() and value.isEnabled() and value.text() == "0"
+    value.setText("")
+    qtbot.keyClicks(value, "-1.5")
+    assert dialog.options()["columns"]["price"] == {"fill": "constant", "fill_value": -1.5}
+    qtbot.waitUntil(lambda: "Fitting" not in dialog.status.text(), timeout=30_000)
+    value.setText("")  # no number: nothing can be accepted, the preview says why
+    assert not dialog.ok_btn.isEnabled()
+    qtbot.waitUntil(lambda: "Type a number" in dialog.status.text(), timeout=5_000)
+    qtbot.keyClicks(value, "abc")  # the field takes no letters
+    assert value.text() == ""
+    qtbot.keyClicks(value, "250000")
+    assert dialog.ok_btn.isEnabled()
+    qtbot.waitUntil(lambda: "Tensors" in dialog.status.text(), timeout=30_000)
+
+    rooms = dialog.rows["rooms"]
+    rooms["use"].setChecked(False)
+    assert not any(rooms[k].isEnabled() for k in ("fill", "encode", "clip", "fill_value"))
+    rooms["use"].setChecked(True)
+    assert all(rooms[k].isEnabled() for k in ("fill", "encode", "clip"))
+    assert not rooms["fill_value"].isEnabled()
+    review = dialog.rows["review"]
+    review["use"].setChecked(False)
+    assert not review["encode"].isEnabled()
+    review["use"].setChecked(True)
+    assert review["encode"].isEnabled() and not review["fill"].isEnabled()
+    price["use"].setChecked(False)
+    assert not value.isEnabled() and dialog.ok_btn.isEnabled()  # a dropped column's value
+    price["use"].setChecked(True)
+    qtbot.waitUntil(lambda: not dialog._debounce.isActive() and not dialog._fitting
+                    and "Tensors" in dialog.status.text(), timeout=30_000)
+    shot(dialog, "preprocessing-table")
+    dialog.accept()
+    assert window.datasets.recipe_options["columns"]["price"] == {
+        "fill": "constant", "fill_value": 250000.0}
+
+
+@pytest.mark.timeout(120)
+def test_image_preprocessing_shows_the_pictures_at_the_chosen_size(window, qtbot,
+                                                                   tmp_path) -> None:
+    drop(window, [shapes(tmp_path / "shapes", per_class=10, size=40)])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    page = window.datasets
+    qtbot.waitUntil(lambda: page.task.currentText() == "image-classification", timeout=5_000)
+    dialog = page.edit_recipe()
+    qtbot.waitUntil(lambda: dialog.pictures.count() > 0, timeout=30_000)
+    assert dialog.pictures.isVisible()
+    assert dialog.pictures.count() == 12
+    assert {dialog.pictures.item(i).text() for i in range(12)} == {"circle", "square"}
+    assert "64×64 px" in dialog.pictures.item(0).toolTip()
+    dialog.rows["image"]["encode"].setCurrentText("32×32 px")
+    qtbot.waitUntil(lambda: "32×32 px" in dialog.pictures.item(0).toolTip(), timeout=30_000)
+    icon = dialog.pictures.item(0).icon()
+    assert not icon.isNull()
+    shot(dialog, "preprocessing-images")
+
+
+def test_a_table_dialog_has_no_picture_strip(window, qtbot) -> None:
+    drop(window, [PENGUINS])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    dialog = window.datasets.edit_recipe()
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
+    assert not dialog.pictures.isVisible()
+    assert dialog.rows["island"]["fill_value"] is None  # categories: no number to fill
