@@ -47,3 +47,24 @@ def shapes(root: Path, per_class: int = 40, size: int = 40, seed: int = 0) -> Pa
             (draw.ellipse if cls == "circle" else draw.rectangle)(box, fill=fill)
             img.save(root / cls / f"{cls}-{i}.png")
     return root
+
+
+def houses(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A table as people keep them: whole prices in a float column with gaps, an id, years,
+    two-decimal areas, a long-named column, many cities, a review, and a label last."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    price = np.round(rng.lognormal(13.5, 0.6, n), -1)
+    price[rng.random(n) < 0.1] = np.nan
+    price[0] = 1177710.0
+    text = reviews(n, seed)
+    return pd.DataFrame({
+        "id": np.arange(1, n + 1), "year_built": rng.integers(1950, 2021, n), "price": price,
+        "area_m2": rng.choice([12.5, 3.25, 80.75, 120.0], n), "rooms": rng.integers(1, 9, n),
+        "lat": rng.normal(52.37, 0.05, n),
+        "city": rng.choice([f"City number {i}" for i in range(40)], n),
+        "review": text["review"],
+        "distance_to_the_nearest_railway_station_in_kilometres_as_the_crow_flies":
+            rng.random(n) * 10,
+        "sentiment": text["sentiment"]})

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studio.core.datasets import pixels
 from studio.core.datasets.profile import column_kind, column_profile, suggest_task
 from studio.core.datasets.recipe import (
     feature_names,
@@ -136,3 +137,18 @@ def preview(prepared: Prepared, rows: int = 100) -> pd.DataFrame:
         out["image"] = [f"{'×'.join(map(str, x.shape))}, {x.min():.2f} … {x.max():.2f}"
                         for x in inputs["image"]]
     return out
+
+
+def preview_pictures(prepared: Prepared, count: int = 12) -> list[tuple[np.ndarray, str]]:
+    """A few training pictures as the model gets them before normalizing (uint8
+    [size, size, 3] at the recipe's size), with their labels; classes take turns, so each
+    shows. Empty for a dataset without pictures."""
+    feature = next((f for f in prepared.recipe["features"] if f["kind"] == "image"), None)
+    if feature is None or count < 1:
+        return []
+    target = prepared.recipe["target"]
+    train = prepared.frame.iloc[prepared.parts[0]]
+    turn = train.groupby(target, sort=False).cumcount()  # 0 for each class's first row, …
+    picked = train.iloc[np.argsort(turn.to_numpy(), kind="stable")[:count]]
+    images = pixels.decode_many(feature, picked[feature["name"]].tolist(), allow_paths=True)
+    return list(zip(images, picked[target].astype(str), strict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from studio.core.datasets.pixels import IMAGE_SUFFIXES
+from studio.core.datasets.text import WORD, tokens
 
 MAX_CATEGORIES = 50
 MAX_CLASSES = 30
@@ -24,10 +26,21 @@ TARGET_WORDS = {"target", "label", "class", "outcome", "price", "churn", "surviv
                 "diagnosis", "sentiment", "fraud"}
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 # Bump when the kind rules change: profiles cached under other rules are computed again.
-PROFILE_RULES = 2
+PROFILE_RULES = 3
 HISTOGRAM_BINS = 20
 KIND_SAMPLE = 5000
 TOP_VALUES = 10
+TOP_WORDS = 12
+WORD_SAMPLE = 20_000  # values read for the frequent words: bounded time on any column
+# Words that say nothing about what a text is about: left out of its frequent words.
+_STOP = """
+a about after all also am an and any are as at be been before being but by can could did do
+does doing for from had has have having he her here hers him his how i if in into is it its
+just me more most my of off on once only or other our out over own same she should so some
+such than that the their them then there these they this those through to too under until up
+very was we were what when where which while who whom why will with would you your
+"""
+STOP_WORDS = frozenset(_STOP.split())
 
 
 def column_kind(series: pd.Series) -> str:
@@ -95,11 +108,39 @@ def column_profile(series: pd.Series) -> dict[str, Any]:
             profile["histogram"] = {"counts": counts.tolist(), "edges": edges.tolist()}
     elif kind == "datetime" and len(values):
         profile.update(min=str(values.min()), max=str(values.max()))
-    if kind != "numeric" and len(values):
+    if kind == "text" and len(values):
+        # Ten long texts seen once each say nothing: their lengths and words do.
+        profile.update(_text_stats(values.astype(str)))
+    elif kind != "numeric" and len(values):
         top = values.value_counts().head(TOP_VALUES)  # counted as they are, named as text
         profile["top"] = [[str(k), int(v)] for k, v in top.items()]
     profile["warnings"] = _warnings(profile, total)
     return profile
+
+
+def _text_stats(values: pd.Series) -> dict[str, Any]:
+    """Words per value (every value: a vectorized count) and the most frequent words of a
+    spread sample of :data:`WORD_SAMPLE` values, lower-cased, without stop words and
+    one-letter words. Words are what the text step tokenizes (``text.WORD``)."""
+    lengths = values.str.count(WORD.pattern).to_numpy(dtype=np.int64)
+    lo, hi = int(lengths.min()), int(np.percentile(lengths, 99))
+    # Whole-word bins; the longest 1 % share the last bar so one essay cannot flatten the rest.
+    width = max(1, -(-(hi - lo + 1) // HISTOGRAM_BINS))
+    edges = np.arange(lo, hi + width + 1, width) - 0.5
+    counts, _ = np.histogram(np.minimum(lengths, hi), bins=edges)
+    if len(values) > WORD_SAMPLE:
+        rng = np.random.default_rng(0)
+        values = values.iloc[np.sort(rng.choice(len(values), WORD_SAMPLE, replace=False))]
+    words: Counter[str] = Counter()
+    for text in values:
+        words.update(w for w in tokens(text) if len(w) > 1 and w not in STOP_WORDS)
+    return {
+        "lengths": {"counts": counts.tolist(), "edges": edges.tolist(),
+                    "min": lo, "median": float(np.median(lengths)),
+                    "max": int(lengths.max()), "longest_in_last_bin": hi},
+        "words": [[w, int(n)] for w, n in words.most_common(TOP_WORDS)],
+        "words_sample": len(values),
+    }
 
 
 def _warnings(p: dict[str, Any], total: int) -> list[str]:
