@@ -14,8 +14,8 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
 
 BAD = re.compile(r"QPainter|paint|thread|QObject::|QBasicTimer|Timers? cannot|QSocketNotifier",
                  re.IGNORECASE)
