@@ -1,13 +1,25 @@
-"""How an import reads a file: legacy encodings."""
+"""How an import reads a file and says so: legacy encodings, workbook sheets, JSON under a
+key."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from studio.core.datasets.catalog import import_dataset, load_frame
+from studio.core.datasets.catalog import (
+    find_imported,
+    get_dataset,
+    import_dataset,
+    list_datasets,
+    load_frame,
+)
+from studio.core.datasets.excel import excel_sheets
 from studio.core.datasets.sniff import detect_encoding
+from studio.core.errors import InputError
+from studio.core.events import Log
 from studio.core.workspace import Workspace
 
 # -- encodings ----------------------------------------------------------------------------
@@ -49,6 +61,7 @@ def test_a_cp1252_header_keeps_its_squared_metres(ws: Workspace, tmp_path: Path)
     info = import_dataset(ws, path)
     assert info.column_names == ["Fläche_m²", "Preis"]
     assert load_frame(ws, info)["Fläche_m²"].tolist() == [12.5, 14.0, 20.5, 33.1]
+    assert (info.details["encoding"], info.details["delimiter"]) == ("cp1252", ";")
 
 
 def test_polish_cp1250_text_imports_as_written(ws: Workspace, tmp_path: Path) -> None:
@@ -60,3 +73,104 @@ def test_polish_cp1250_text_imports_as_written(ws: Workspace, tmp_path: Path) ->
     frame = load_frame(ws, import_dataset(ws, path))
     assert list(frame.columns) == ["imię", "miasto", "opis", "wiek"]
     assert frame["miasto"].tolist()[:2] == ["Łódź", "Kraków"]
+
+
+# -- Excel ------------------------------------------------------------------------------
+
+
+def workbook(path: Path, rows: int = 50) -> Path:
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"title": ["Sales 2024"]}).to_excel(writer, sheet_name="Cover",
+                                                         index=False)
+        pd.DataFrame({"id": range(rows), "city": [f"c{i % 7}" for i in range(rows)],
+                      "price": [i * 1.5 for i in range(rows)], "sold": [i % 2 for i in range(rows)]}
+                     ).to_excel(writer, sheet_name="Data", index=False)
+    return path
+
+
+def test_excel_sheets_lists_names_and_sizes(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "book.xlsx")
+    assert excel_sheets(path) == [("Cover", 1, 1), ("Data", 50, 4)]
+
+
+def test_excel_defaults_to_the_largest_sheet_and_says_so(ws: Workspace, tmp_path: Path) -> None:
+    path = workbook(tmp_path / "book.xlsx")
+    logs: list[Log] = []
+    info = import_dataset(ws, path, emit=lambda e: logs.append(e) if isinstance(e, Log) else 0)
+    assert (info.rows, info.column_names) == (50, ["id", "city", "price", "sold"])
+    note = "sheet 'Data' (the largest of 2: Cover, Data)"
+    assert [(e.message, e.level) for e in logs] == [(note, "warning")]
+    assert info.details["sheet"] == "Data" and info.details["sheets"] == ["Cover", "Data"]
+    assert info.details["warnings"] == [note]
+
+
+def test_another_sheet_is_another_import(ws: Workspace, tmp_path: Path) -> None:
+    path = workbook(tmp_path / "book.xlsx")
+    default = import_dataset(ws, path)
+    assert find_imported(ws, path, sheet="Data") == default  # the same sheet, by name
+    assert find_imported(ws, path, sheet="Cover") is None
+    cover = import_dataset(ws, path, sheet="Cover")
+    assert cover.name != default.name and cover.rows == 1 and cover.column_names == ["title"]
+    assert import_dataset(ws, path, sheet="Data") == default
+    assert find_imported(ws, path) == default  # the default's key is kept
+    assert len(list_datasets(ws)) == 2
+
+
+def test_a_missing_sheet_names_the_sheets(ws: Workspace, tmp_path: Path) -> None:
+    path = workbook(tmp_path / "book.xlsx")
+    with pytest.raises(InputError) as caught:
+        import_dataset(ws, path, sheet="Nope")
+    assert str(caught.value) == "book.xlsx: no sheet 'Nope'; its sheets: Cover, Data"
+    assert list_datasets(ws) == []
+
+
+# -- JSON -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("document,key", [
+    ({"data": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}, "data"),
+    ({"results": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], "count": 2, "next": None,
+      "meta": {"page": 1}}, "results"),
+])
+def test_json_rows_under_one_key(ws: Workspace, tmp_path: Path, document: dict,
+                                 key: str) -> None:
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(document))
+    logs: list[str] = []
+    info = import_dataset(ws, path, emit=lambda e: logs.append(e.message)
+                          if isinstance(e, Log) else None)
+    frame = load_frame(ws, info)
+    assert frame["a"].tolist() == [1, 2] and frame["b"].tolist() == ["x", "y"]
+    assert logs == [f"rows from the key {key!r}"]
+    assert info.details["warnings"] == logs
+
+
+def test_json_with_several_lists_of_rows_names_them(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"users": [{"a": 1}], "orders": [{"b": 2}], "count": 1}))
+    with pytest.raises(InputError, match="several keys hold lists of rows \\('users', "
+                                         "'orders'\\)"):
+        import_dataset(ws, path)
+    columns = tmp_path / "columns.json"
+    columns.write_text('{"a": [1, 2], "b": [3, 4]}')
+    assert load_frame(ws, import_dataset(ws, columns))["b"].tolist() == [3, 4]
+
+
+# -- details kept with the dataset -------------------------------------------------------
+
+
+def test_a_database_from_before_import_details_is_migrated(tmp_path: Path,
+                                                          penguins_csv: Path) -> None:
+    ws = Workspace.open(tmp_path / "ws")
+    import_dataset(ws, penguins_csv)
+    ws.db.conn.execute("ALTER TABLE datasets DROP COLUMN details")
+    ws.db.conn.execute("PRAGMA user_version = 3")
+    ws.db.close()
+    again = Workspace.open(tmp_path / "ws")
+    try:
+        info = get_dataset(again, "penguins")
+        assert info.details == {} and info.import_report()["warnings"] == []
+        assert find_imported(again, penguins_csv) == info
+        assert again.db.conn.execute("PRAGMA user_version").fetchone() == (4,)
+    finally:
+        again.db.close()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def now() -> float:
@@ -76,6 +76,10 @@ class Database:
                 # rules: the version of the kind rules a profile was computed with; a profile
                 # from older rules is computed again (NULL: before this column existed).
                 self.db["profiles"].add_column("rules", int)
+            if version < 4:
+                # details: how the file was read (encoding, delimiter, sheet, warnings) as JSON,
+                # so a re-import that reads nothing can still say it (NULL: imported before).
+                self.db["datasets"].add_column("details", str)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:
