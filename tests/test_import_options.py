@@ -1,5 +1,5 @@
 """How an import reads a file and says so: legacy encodings, workbook sheets, JSON under a
-key."""
+key, and the one-line summary of `studio data import`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import PENGUINS, run_studio
 
 from studio.core.datasets.catalog import (
     find_imported,
@@ -174,3 +175,46 @@ def test_a_database_from_before_import_details_is_migrated(tmp_path: Path,
         assert again.db.conn.execute("PRAGMA user_version").fetchone() == (4,)
     finally:
         again.db.close()
+
+
+# -- the summary --------------------------------------------------------------------------
+
+
+def test_cli_import_prints_a_summary_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = run_studio(home, "data", "import", str(PENGUINS))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "penguins: 344 rows × 8 columns (UTF-8, comma-delimited)\n"
+    again = json.loads(run_studio(home, "data", "import", str(PENGUINS), "--json").stdout)
+    assert again == {
+        "dataset": "penguins", "rows": 344, "columns": 8, "format": "csv", "encoding": "utf-8",
+        "delimiter": ",", "decimal": ".", "sheet": None, "sheets": None, "warnings": [],
+        "already_imported": True,
+    }
+    api = tmp_path / "api.json"
+    api.write_text('{"data": [{"a": 1}, {"a": 2}], "next": null}')
+    done = run_studio(home, "data", "import", str(api))
+    assert done.stdout == "api: 2 rows × 1 column (JSON)\n"
+    assert done.stderr == "studio: warning: rows from the key 'data'\n"
+    flats = tmp_path / "flats.csv"
+    flats.write_bytes(AREA.encode("cp1252"))
+    assert run_studio(home, "data", "import", str(flats)).stdout == (
+        "flats: 4 rows × 2 columns (Windows-1252, semicolon-delimited, decimal comma)\n")
+
+
+def test_cli_sheet_choice_summary_and_error(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "book.xlsx")
+    home = tmp_path / "home"
+    done = run_studio(home, "data", "import", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "book: 50 rows × 4 columns (sheet 'Data' of 2)\n"
+    assert "studio: warning: sheet 'Data' (the largest of 2: Cover, Data)" in done.stderr
+    again = run_studio(home, "data", "import", str(path), "--sheet", "Data")
+    assert again.stdout == "book: 50 rows × 4 columns (sheet 'Data' of 2; already imported)\n"
+    missing = run_studio(home, "data", "import", str(path), "--sheet", "Nope")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr == "studio: error: book.xlsx: no sheet 'Nope'; its sheets: Cover, Data\n"
+    cover = json.loads(run_studio(home, "data", "import", str(path), "--sheet", "Cover",
+                                  "--json").stdout)
+    assert (cover["sheet"], cover["rows"], cover["already_imported"]) == ("Cover", 1, False)
+    assert cover["dataset"] != "book"
