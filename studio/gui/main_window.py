@@ -233,7 +233,9 @@ class MainWindow(QMainWindow):
         elif final.cancelled:
             self.status(f"Import of {path.name} cancelled; nothing was kept")
         else:
-            self.error(f"Could not import {path.name}:\n{final.error}")
+            # the error itself begins with the file's name: say it once
+            detail = final.error.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+            self.error(f"Could not import {path.name}:\n{detail}")
         QTimer.singleShot(0, self._next_import)
 
     # -- train and serve --------------------------------------------------------------------
