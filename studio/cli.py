@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="a data file, a folder of class sub-folders of "
                    "images, or a zip of one")
     p.add_argument("--name")
-    p.add_argument("--sheet", help="Excel: the sheet to read (default: the first)")
+    p.add_argument("--sheet", help="Excel: the sheet to read (default: the largest)")
     cmd("ls", "list datasets", data)
     p = cmd("show", "show a dataset's columns and their profile", data)
     p.add_argument("name")
@@ -158,8 +158,10 @@ def out(args: argparse.Namespace, document: Any, text: str) -> None:
 POLL_S = 0.05
 
 
-def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    """Run a job through the shared runner, drawing its events as a terminal progress bar."""
+def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
+            warnings: bool = True) -> dict[str, Any]:
+    """Run a job through the shared runner, drawing its events as a terminal progress bar
+    (``warnings``: also its warnings, as they come)."""
     from studio.cli_progress import TerminalView
     from studio.core.events import Done, Failed
     from studio.jobs import records
@@ -173,7 +175,7 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool) -> dict
     interrupts = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals live there
     previous = None
-    view = TerminalView(quiet=quiet)
+    view = TerminalView(quiet=quiet, warnings=warnings)
     stopping = False
     try:
         if main_thread:
@@ -213,17 +215,63 @@ def data_import(ws: Workspace, args: argparse.Namespace) -> int:
         check_name(args.name)
     if not args.path.exists():
         raise InputError(f"{args.path}: no such file or folder")
+    if args.sheet is not None and args.path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise InputError(f"{args.path.name}: --sheet is for Excel workbooks (.xlsx, .xlsm)")
     from studio.core.datasets.catalog import find_imported
 
-    seen = find_imported(ws, args.path, args.name)
+    seen = find_imported(ws, args.path, args.name, args.sheet)
     if seen is not None:  # unchanged since it was imported: no job, no reading
-        out(args, {"dataset": seen.name, "rows": seen.rows, "columns": len(seen.columns),
-                   "already_imported": True}, seen.name)
-        return EXIT_OK
-    result = run_job(ws, "import", {"path": str(args.path.resolve()), "name": args.name,
-                                    "sheet": args.sheet}, quiet=args.json)
-    out(args, result, result["dataset"])
+        report = {**seen.import_report(), "already_imported": True}
+    else:
+        spec = {"path": str(args.path.resolve()), "name": args.name, "sheet": args.sheet}
+        # its warnings come after the summary, not also above it
+        report = {**run_job(ws, "import", spec, quiet=args.json, warnings=False),
+                  "already_imported": False}
+    out(args, report, import_summary(report))
+    if not args.json:
+        for warning in report.get("warnings") or []:
+            print(f"studio: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+FORMAT_NAMES = {"parquet": "Parquet", "feather": "Feather", "json": "JSON",
+                "jsonl": "JSON lines", "excel": "Excel", "images": "image folder",
+                "zip": "zip of images"}
+
+
+def import_summary(report: dict[str, Any]) -> str:
+    """One line: the name first (scripts take the first word), then what was read and how:
+    ``penguins: 344 rows × 8 columns (UTF-8, comma-delimited)``."""
+    how = []
+    if report.get("encoding"):
+        how.append(encoding_name(report["encoding"]))
+    if report.get("delimiter"):
+        d = report["delimiter"]
+        how.append(f"{DELIMITER_NAMES.get(d, repr(d))}-delimited")
+    if report.get("decimal") == ",":
+        how.append("decimal comma")
+    if report.get("sheet"):
+        count = len(report.get("sheets") or [])
+        how.append(f"sheet {report['sheet']!r}" + (f" of {count}" if count > 1 else ""))
+    if not how and report.get("format") in FORMAT_NAMES:
+        how.append(FORMAT_NAMES[report["format"]])
+    notes = ", ".join(how)
+    if report.get("already_imported"):
+        notes = f"{notes}; already imported" if notes else "already imported"
+    rows, columns = report["rows"], report["columns"]
+    text = (f"{report['dataset']}: {rows:,} row{'' if rows == 1 else 's'} × "
+            f"{columns} column{'' if columns == 1 else 's'}")
+    return f"{text} ({notes})" if notes else text
+
+
+def encoding_name(codec: str) -> str:
+    """The name people know: UTF-8, Windows-1252; else Python's codec name."""
+    if codec.lower().startswith("utf"):
+        return codec.upper().replace("_", "-")
+    if codec.startswith("cp125"):
+        return f"Windows-{codec[2:]}"
+    return codec
 
 
 def data_ls(ws: Workspace, args: argparse.Namespace) -> int:

@@ -12,9 +12,10 @@ from studio.core.events import Event, Log, Metric, Progress
 class TerminalView:
     """Draws ``Progress`` as a bar, the latest epoch metrics beside it, logs above it."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, warnings: bool = True) -> None:
         # Scripts read stderr for the one-line error: draw and narrate only for a person.
         self.quiet = quiet or not sys.stderr.isatty()
+        self.warnings = warnings  # False: the caller prints them itself, after its result
         self.bar: tqdm | None = None
         self.metrics: dict[str, float] = {}
 
@@ -32,7 +33,7 @@ class TerminalView:
             self.bar.refresh()
         elif isinstance(event, Metric) and event.name != "batch_loss":
             self.metrics[event.name] = round(event.value, 4)
-        elif isinstance(event, Log):
+        elif isinstance(event, Log) and (self.warnings or event.level != "warning"):
             tqdm.write(event.message, file=sys.stderr)
 
     def _new_bar(self, total: float) -> None:

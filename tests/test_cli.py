@@ -46,7 +46,7 @@ def test_import_train_inspect_on_a_fresh_home(tmp_path: Path) -> None:
 
     imported = run_studio(home, "data", "import", str(PENGUINS))
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout == "penguins\n"
+    assert imported.stdout == "penguins: 344 rows × 8 columns (UTF-8, comma-delimited)\n"
 
     listed = cli_json(home, "data", "ls")
     [dataset] = listed["datasets"]
@@ -54,7 +54,8 @@ def test_import_train_inspect_on_a_fresh_home(tmp_path: Path) -> None:
     assert "species" in [c["name"] for c in dataset["columns"]]
 
     again = run_studio(home, "data", "import", str(PENGUINS))  # same content: same dataset
-    assert again.returncode == 0 and again.stdout == "penguins\n", again.stderr
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("penguins: 344 rows") and "already imported" in again.stdout
     assert len(cli_json(home, "data", "ls")["datasets"]) == 1
 
     trained = run_studio(home, "train", "penguins", "--target", "species", "--json",

@@ -110,10 +110,39 @@ def test_bad_file_shows_a_message_and_imports_nothing(window, qtbot, tmp_path, m
     bad.write_bytes(b"\x00\x01\x02binary\x00")
     drop(window, [bad])
     qtbot.waitUntil(lambda: bool(shown), timeout=30_000)
-    assert "broken.csv" in shown[0]
+    assert shown[0].count("broken.csv") == 1  # named once, not again in the error itself
     assert "binary" in shown[0]
     assert window.datasets.list.count() == 0
     assert window.import_job is None or not window.import_job.running
+
+
+def test_a_workbook_with_several_sheets_asks_which(window, qtbot, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from studio.gui.widgets import sheet_picker
+
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book, engine="openpyxl") as writer:
+        pd.DataFrame({"title": ["Sales 2024"]}).to_excel(writer, sheet_name="Cover", index=False)
+        pd.DataFrame({"a": range(50), "b": range(50)}).to_excel(writer, sheet_name="Data",
+                                                                index=False)
+    asked: list[tuple[list[str], int]] = []
+    answers = iter([None, 0])  # Cancel, then the first sheet (not the preselected largest)
+
+    def answer(_parent, _path, labels, current):
+        asked.append((labels, current))
+        return next(answers)
+
+    monkeypatch.setattr(sheet_picker, "show_dialog", answer)
+    drop(window, [book])
+    qtbot.waitUntil(lambda: window.import_job is None and len(asked) == 1, timeout=10_000)
+    assert asked[0] == (["Cover — 1 row × 1 column", "Data — 50 rows × 2 columns"], 1)
+    assert window.datasets.list.count() == 0  # cancelled: skipped
+    drop(window, [book])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    assert window.datasets.current.name == "book"
+    assert window.datasets.current.column_names == ["title"]
+    assert window.datasets.current.details["sheet"] == "Cover"
 
 
 def test_train_form_rejects_bad_input_without_starting_a_job(window, qtbot, monkeypatch):

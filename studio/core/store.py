@@ -79,6 +79,9 @@ class Database:
             if version < 4:
                 # choices: what the person last chose to train on it (target, task), as JSON
                 self.db["datasets"].add_column("choices", str)
+                # details: how the file was read (encoding, delimiter, sheet, warnings) as JSON,
+                # so a re-import that reads nothing can still say it (NULL: imported before).
+                self.db["datasets"].add_column("details", str)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:

@@ -248,11 +248,16 @@ class MainWindow(QMainWindow):
             self.cancel_btn.hide()
             return
         from studio.core.datasets.catalog import find_imported
+        from studio.gui.widgets import sheet_picker
 
         path = self.pending_imports.pop(0)
+        go_on, sheet = sheet_picker.ask_sheet(self, path)
+        if not go_on:  # the person cancelled the choice of sheet: skip this file
+            QTimer.singleShot(0, self._next_import)
+            return
         self.go(self.datasets)
         # folders are walked to be recognised: that is the job's work, off the GUI thread
-        seen = None if path.is_dir() else find_imported(self.ws, path)
+        seen = None if path.is_dir() else find_imported(self.ws, path, sheet=sheet)
         if seen is not None:  # unchanged since it was imported: show it at once
             self.status(f"{path.name} is already imported as “{seen.name}”")
             self.datasets.show_dataset(seen.name)
@@ -263,7 +268,8 @@ class MainWindow(QMainWindow):
         self.job_progress.show()
         self.cancel_btn.setEnabled(True)
         self.cancel_btn.show()
-        job = JobBridge(self.ws, "import", {"path": str(path), "name": None}, self)
+        job = JobBridge(self.ws, "import", {"path": str(path), "name": None, "sheet": sheet},
+                        self)
         job.events.connect(self._on_import_events)
         job.finished.connect(lambda final: self._on_imported(path, final))
         self.import_job = job
@@ -285,7 +291,9 @@ class MainWindow(QMainWindow):
         elif final.cancelled:
             self.status(f"Import of {path.name} cancelled; nothing was kept")
         else:
-            self.error(f"Could not import {path.name}:\n{final.error}")
+            # the error itself begins with the file's name: say it once
+            detail = final.error.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+            self.error(f"Could not import {path.name}:\n{detail}")
         QTimer.singleShot(0, self._next_import)
 
     # -- train and serve --------------------------------------------------------------------

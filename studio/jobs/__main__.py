@@ -42,7 +42,7 @@ def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], 
     emit(Started(job_id, "import", "cpu"))
     info = import_dataset(ws, Path(spec["path"]), spec.get("name"), emit, stop,
                           sheet=spec.get("sheet"))
-    return {"dataset": info.name, "rows": info.rows, "columns": len(info.columns)}
+    return info.import_report()
 
 
 def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],

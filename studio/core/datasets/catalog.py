@@ -18,12 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.core.datasets.csv_stream import csv_to_parquet
+from studio.core.datasets.excel import SheetChoice, pick_sheet
 from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
 from studio.core.datasets.prepare import is_image_dataset
 from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError, StudioError
-from studio.core.events import Emit, Log, Progress
+from studio.core.events import Emit, Event, Log, Progress
 from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
 
@@ -40,16 +41,27 @@ class DatasetInfo:
     created: float
     description: str = ""
     choices: dict[str, Any] = field(default_factory=dict)  # last target and task chosen
+    # how the file was read: format, encoding, delimiter, decimal, sheet, sheets, warnings
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
         return [c["name"] for c in self.columns]
+
+    def import_report(self) -> dict[str, Any]:
+        """What an import tells: the size and how the file was read (None where it does not
+        apply, or for a dataset imported before these were kept)."""
+        keys = ("format", "encoding", "delimiter", "decimal", "sheet", "sheets")
+        return {"dataset": self.name, "rows": self.rows, "columns": len(self.columns),
+                **{k: self.details.get(k) for k in keys},
+                "warnings": list(self.details.get("warnings") or [])}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "digest": self.digest, "rows": self.rows,
             "columns": self.columns, "source": self.source, "created": self.created,
             "description": self.description, "choices": self.choices,
+            "details": self.details,
         }
 
 
@@ -72,8 +84,10 @@ def name_from_path(path: Path) -> str:
     return stem[:64]
 
 
-def source_key(path: Path) -> str:
-    """Where the file is and what it looked like: a changed file gets a new key."""
+def source_key(path: Path, options: dict[str, Any] | None = None) -> str:
+    """Where the file is, what it looked like and how it was read: a changed file, or
+    another sheet of it, gets a new key."""
+    suffix = f"|{json.dumps(options, sort_keys=True)}" if options else ""
     if path.is_dir():  # a folder changes when any file in it changes, moves or is renamed
         import hashlib
 
@@ -83,17 +97,31 @@ def source_key(path: Path) -> str:
                 st = f.stat()
                 h.update(f"{f.relative_to(path).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n"
                          .encode())
-        return f"{path.resolve()}|{h.hexdigest()}"
+        return f"{path.resolve()}|{h.hexdigest()}{suffix}"
     st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}{suffix}"
 
 
-def find_imported(ws: Workspace, path: Path, name: str | None = None) -> DatasetInfo | None:
-    """The dataset already made from this unchanged file (under ``name``, if given)."""
+def import_options(path: Path, fmt: str, sheet: str | int | None = None) -> dict[str, Any]:
+    """The choices that change what an import of ``path`` gives, resolved: the default sheet
+    and the same sheet asked for by name are one import."""
+    choice = _sheet_choice(path, fmt, sheet)
+    return {} if choice is None else {"sheet": choice.name}
+
+
+def _sheet_choice(path: Path, fmt: str, sheet: str | int | None) -> SheetChoice | None:
+    return pick_sheet(path, sheet) if fmt == "excel" else None
+
+
+def find_imported(ws: Workspace, path: Path, name: str | None = None,
+                  sheet: str | int | None = None) -> DatasetInfo | None:
+    """The dataset already made from this unchanged file, read the same way (under ``name``,
+    if given)."""
     try:
-        return _find_by_key(ws, source_key(path), name)
-    except OSError:
-        return None
+        fmt = check_file(path)
+        return _find_by_key(ws, source_key(path, import_options(path, fmt, sheet)), name)
+    except (OSError, InputError):
+        return None  # the import itself says what is wrong
 
 
 def _find_by_key(ws: Workspace, key: str, name: str | None) -> DatasetInfo | None:
@@ -109,15 +137,29 @@ def import_dataset(
 ) -> DatasetInfo:
     """Read ``path``, store it as an immutable Parquet snapshot and list it under ``name``.
 
-    The same unchanged file is found by its path, size and time without being read again;
-    other identical content is found by the snapshot's digest. An explicit ``name`` taken by
-    other content is an error; a derived one gets a suffix.
+    The same unchanged file, read with the same options (a workbook's sheet), is found by its
+    path, size and time without being read again; other identical content is found by the
+    snapshot's digest. An explicit ``name`` taken by other content is an error; a derived one
+    gets a suffix. ``details`` of the result say how the file was read.
     """
-    emit = emit or (lambda _e: None)
+    outer = emit or (lambda _e: None)
+    warnings: list[str] = []
+
+    def emit(event: Event) -> None:  # every warning of the readers, for the summary
+        if isinstance(event, Log) and event.level == "warning":
+            warnings.append(event.message)
+        outer(event)
+
     explicit = name is not None
     name = check_name(name) if name is not None else name_from_path(path)
     fmt = check_file(path)
-    key = source_key(path)  # a folder's key walks every file: compute it once
+    details: dict[str, Any] = {"format": fmt, "encoding": None, "delimiter": None,
+                               "decimal": None, "sheet": None, "sheets": None}
+    choice = _sheet_choice(path, fmt, sheet)
+    if choice is not None:
+        details.update(sheet=choice.name, sheets=choice.sheets)
+    # a folder's key walks every file: compute it once
+    key = source_key(path, {} if choice is None else {"sheet": choice.name})
     table = ws.db.db["datasets"]
     seen = _find_by_key(ws, key, name if explicit else None)
     if seen is not None:
@@ -137,17 +179,26 @@ def import_dataset(
             read = image_folder_table if fmt == "images" else image_zip_table
             arrow = read(path, ws.blobs, emit, should_stop)
             pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
-            rows, schema, warnings = arrow.num_rows, arrow.schema, []
+            rows, schema = arrow.num_rows, arrow.schema
             pictures = set(arrow.column("digest").to_pylist())
         elif fmt in ("csv", "tsv"):
             result = csv_to_parquet(
                 path, dialect_for(path, fmt), tmp,
                 lambda done, total: emit(Progress("read", done, total, "")), should_stop)
-            rows, schema, warnings = result.rows, result.schema, result.warnings
+            rows, schema = result.rows, result.schema
+            if result.dialect is not None:
+                details.update(encoding=result.dialect.encoding,
+                               delimiter=result.dialect.delimiter,
+                               decimal=result.dialect.decimal)
+            for w in result.warnings:
+                emit(Log(w, "warning"))
         else:
-            arrow = read_arrow(path, fmt, sheet)
+            if choice is not None and choice.note:
+                emit(Log(choice.note, "warning"))
+            arrow = read_arrow(path, fmt, details["sheet"],
+                               lambda message: emit(Log(message, "warning")))
             pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
-            rows, schema, warnings = arrow.num_rows, arrow.schema, []
+            rows, schema = arrow.num_rows, arrow.schema
         if rows == 0:
             raise InputError(f"{path.name}: no rows after the header")
         emit(Progress("store", size, size, f"{rows:,} rows × {len(schema)} columns"))
@@ -155,8 +206,7 @@ def import_dataset(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    for w in warnings:
-        emit(Log(w, "warning"))
+    details["warnings"] = warnings
     columns = [{"name": f.name, "dtype": str(f.type)} for f in schema]
     with ws.db.immediate():
         # A delete of the same content may have removed shared files since they were written.
@@ -169,8 +219,8 @@ def import_dataset(
             if not existing:
                 break
             if existing[0]["digest"] == digest:
-                table.update(candidate, {"source_key": key})
-                return _info(existing[0])
+                table.update(candidate, {"source_key": key, "details": json.dumps(details)})
+                return _info({**existing[0], "details": json.dumps(details)})
             if explicit:
                 raise InputError(f"a dataset named {candidate!r} already exists; "
                                  "choose another name")
@@ -180,6 +230,7 @@ def import_dataset(
             "name": candidate, "digest": digest, "rows": rows,
             "columns": json.dumps(columns), "source": str(path.resolve()),
             "description": "", "created": now(), "source_key": key,
+            "details": json.dumps(details),
         }
         table.insert(row)
     return _info(row)
@@ -221,6 +272,7 @@ def _info(row: dict[str, Any]) -> DatasetInfo:
         columns=json.loads(row["columns"]), source=row["source"], created=row["created"],
         description=row.get("description") or "",
         choices=json.loads(row.get("choices") or "{}"),
+        details=json.loads(row.get("details") or "{}"),
     )
 
 

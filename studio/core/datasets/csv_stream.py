@@ -39,6 +39,7 @@ class StreamResult:
     schema: pa.Schema
     warnings: list[str] = field(default_factory=list)
     table: pa.Table | None = None
+    dialect: CsvDialect | None = None  # the one that read the file, after any restart
 
 
 class _CountingFile:
@@ -98,6 +99,7 @@ def _resilient(path: Path, dialect: CsvDialect,
     try:
         result = _widening(path, dialect, attempt)
         if not any(pa.types.is_binary(f.type) for f in result.schema):
+            result.dialect = dialect
             return result
         problem = "binary"
     except InputError as exc:

@@ -6,6 +6,7 @@ pyarrow; the other formats through their pyarrow or pandas readers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ import pyarrow as pa
 
 from studio.core.datasets.sniff import CsvDialect, sniff_csv
 from studio.core.errors import InputError
+
+Warn = Callable[[str], None]  # told what a reader chose for the person: a sheet, a JSON key
 
 TABULAR_SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".parquet": "parquet",
@@ -46,7 +49,8 @@ def dialect_for(path: Path, fmt: str) -> CsvDialect:
     return sniff_csv(path, "\t" if fmt == "tsv" else None)
 
 
-def read_table(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(path: Path, sheet: str | int | None = None, warn: Warn | None = None
+               ) -> pd.DataFrame:
     """Read ``path`` whole into a DataFrame (for ``studio predict`` and small files)."""
     fmt = check_file(path)
     if fmt in ("images", "zip"):
@@ -56,12 +60,13 @@ def read_table(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
 
         frame = read_csv_table(path, dialect_for(path, fmt)).to_pandas()
     else:
-        frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet))
+        frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet, warn))
     validate_frame(frame, path.name)
     return frame
 
 
-def read_arrow(path: Path, fmt: str, sheet: str | int | None = None) -> pa.Table:
+def read_arrow(path: Path, fmt: str, sheet: str | int | None = None, warn: Warn | None = None
+               ) -> pa.Table:
     """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -75,12 +80,14 @@ def read_arrow(path: Path, fmt: str, sheet: str | int | None = None) -> pa.Table
         table = _guard(path, fmt, lambda: feather.read_table(path))
         validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
         return table
-    frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet))
+    frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet, warn))
     validate_frame(frame, path.name)
     return _guard(path, fmt, lambda: pa.Table.from_pandas(frame, preserve_index=False))
 
 
-def read_other(path: Path, fmt: str, sheet: str | int | None = None) -> pd.DataFrame:
+def read_other(path: Path, fmt: str, sheet: str | int | None = None, warn: Warn | None = None
+               ) -> pd.DataFrame:
+    warn = warn or (lambda _m: None)
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "feather":
@@ -88,18 +95,28 @@ def read_other(path: Path, fmt: str, sheet: str | int | None = None) -> pd.DataF
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     if fmt == "json":
-        return _read_json(path)
+        return _read_json(path, warn)
     if fmt == "excel":
-        return _read_excel(path, sheet)
+        return _read_excel(path, sheet, warn)
     raise InputError(f"{path.name}: unsupported format {fmt}")
 
 
-def _read_json(path: Path) -> pd.DataFrame:
-    """Records (a list of objects) or columns (an object of lists)."""
+def _read_json(path: Path, warn: Warn) -> pd.DataFrame:
+    """Records (a list of objects), columns (an object of lists), or records under one key of
+    an object, as web APIs return them ({"data": [...], "next": null})."""
     import json
 
     with open(path, "rb") as f:
         data = json.load(f)
+    if isinstance(data, dict):
+        keys = [k for k, v in data.items() if _is_records(v)]
+        if len(keys) > 1:
+            named = ", ".join(repr(k) for k in keys)
+            raise InputError(f"{path.name}: several keys hold lists of rows ({named}); "
+                             "keep the one to import")
+        if keys:
+            warn(f"rows from the key {keys[0]!r}")
+            data = data[keys[0]]
     if isinstance(data, list):
         if not all(isinstance(r, dict) for r in data):
             raise InputError(f"{path.name}: a JSON list must hold objects (one per row)")
@@ -109,20 +126,21 @@ def _read_json(path: Path) -> pd.DataFrame:
         if len(lengths) > 1:
             raise InputError(f"{path.name}: the JSON columns have different lengths")
         return pd.DataFrame(data)
-    raise InputError(f"{path.name}: expected a list of row objects or an object of column lists")
+    raise InputError(f"{path.name}: expected a list of row objects, an object of column "
+                     "lists, or an object with one key holding a list of row objects")
 
 
-def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    import zipfile
+def _is_records(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
 
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path.name}: not an Excel workbook (.xlsx is a zip file)")
-    try:
-        return pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
-    except ValueError as exc:
-        if "Worksheet" in str(exc) or "sheet" in str(exc).lower():
-            raise InputError(f"{path.name}: no sheet {sheet!r}") from None
-        raise
+
+def _read_excel(path: Path, sheet: str | int | None, warn: Warn) -> pd.DataFrame:
+    from studio.core.datasets.excel import pick_sheet, read_excel
+
+    choice = pick_sheet(path, sheet)
+    if choice.note:
+        warn(choice.note)
+    return read_excel(path, choice.name)
 
 
 def _guard(path: Path, fmt: str, read):  # type: ignore[no-untyped-def]

@@ -69,13 +69,12 @@ def detect_encoding(raw: bytes, label: str) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
+    from studio.core.datasets.encoding import legacy_encoding
 
-    best = from_bytes(raw).best()
-    if best is None:
+    encoding = legacy_encoding(raw)
+    if encoding is None:
         raise InputError(f"{label}: the text encoding could not be recognised")
-    # ISO-8859-1 is a subset of cp1252 for printable text; cp1252 also maps curly quotes etc.
-    return "cp1252" if best.encoding in ("latin_1", "iso8859_1", "ascii") else best.encoding
+    return encoding
 
 
 def _has_header(rows: list[list[str]], sample: str) -> bool:
