@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
 from synthetic import houses, shapes
 
 from studio.gui.app import create_window
@@ -80,7 +81,9 @@ def open_houses(window, qtbot, tmp_path):
 def test_datasets_page_opens_at_the_first_column_with_readable_cells(window, qtbot,
                                                                       tmp_path) -> None:
     page = open_houses(window, qtbot, tmp_path)
-    assert page.target.currentText() == "sentiment"  # the last column: chosen, not scrolled to
+    assert page.target.currentText() == "price"  # named like a target
+    page.set_target("sentiment")  # the last column: chosen, not scrolled to
+    QApplication.processEvents()
     bar = page.table.horizontalScrollBar()
     assert bar.maximum() > 0 and bar.value() == 0
     assert page.table.columnAt(0) == 0  # the first column is what shows at the left
@@ -161,6 +164,7 @@ def test_constant_fill_takes_a_number_and_unused_columns_grey_out(window, qtbot,
     houses(300).to_csv(tmp_path / "houses.csv", index=False)
     drop(window, [tmp_path / "houses.csv"])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    window.datasets.set_target("sentiment")  # the price is a column to clean, not to predict
     dialog = window.datasets.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     price = dialog.rows["price"]
@@ -226,6 +230,7 @@ def test_image_preprocessing_shows_the_pictures_at_the_chosen_size(window, qtbot
 def test_a_table_dialog_has_no_picture_strip(window, qtbot) -> None:
     drop(window, [PENGUINS])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    window.datasets.set_target("sentiment")  # the price is a column to clean, not to predict
     dialog = window.datasets.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     assert not dialog.pictures.isVisible()

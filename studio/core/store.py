@@ -77,11 +77,13 @@ class Database:
                 # from older rules is computed again (NULL: before this column existed).
                 self.db["profiles"].add_column("rules", int)
             if version < 4:
-                # choices: what the person last chose to train on it (target, task), as JSON
-                self.db["datasets"].add_column("choices", str)
-                # details: how the file was read (encoding, delimiter, sheet, warnings) as JSON,
-                # so a re-import that reads nothing can still say it (NULL: imported before).
-                self.db["datasets"].add_column("details", str)
+                # choices: what the person last chose to train on it (target, task); details:
+                # how the file was read (encoding, delimiter, sheet, warnings), so a re-import
+                # that reads nothing can still say it. JSON; NULL: from before these columns.
+                existing = self.db["datasets"].columns_dict
+                for column in ("choices", "details"):
+                    if column not in existing:
+                        self.db["datasets"].add_column(column, str)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:

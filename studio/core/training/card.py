@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from studio.core.training.metrics import plain_number
+
 
 def model_card(manifest: dict[str, Any]) -> str:
     """Markdown with a ``{ref}`` placeholder the registry fills with ``name:version``."""
@@ -82,5 +84,5 @@ def _baseline(task: str, test: dict[str, Any], warnings: list[str]) -> str:
                 f"accuracy {base['accuracy']:.4f} on the same rows.")
     else:
         text = (f"Always predicting the training mean, {base['predicts']}, would score MAE "
-                f"{base['mae']:.4g} (R² {base['r2']:.4f}) on the same rows.")
+                f"{plain_number(base['mae'])} (R² {base['r2']:.4f}) on the same rows.")
     return text + "".join(f"\n\n**Warning:** {w}." for w in warnings) + "\n"

@@ -51,7 +51,12 @@ def baseline(task: str, y_train: np.ndarray, y_test: np.ndarray,
                 "predicts": labels[majority] if labels else str(majority)}
     mean = float(y_train.mean())
     scores = regression_metrics(y_test, np.full(len(y_test), mean))
-    return {"r2": scores["r2"], "mae": scores["mae"], "predicts": f"{mean:.4g}"}
+    return {"r2": scores["r2"], "mae": scores["mae"], "predicts": plain_number(mean)}
+
+
+def plain_number(value: float) -> str:
+    """851,512 rather than 8.515e+05: how a person writes a price or a count."""
+    return f"{value:,.0f}" if 1_000 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
 def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None:
@@ -64,8 +69,9 @@ def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None
                 f"{base['predicts']!r} ({base['accuracy']:.3f}): the inputs may not predict "
                 f"{target!r}, or it needs more data")
     if task == "regression" and test["mae"] >= base["mae"]:
-        return (f"test MAE {test['mae']:.4g} is no better than always predicting the mean "
-                f"{base['predicts']} (MAE {base['mae']:.4g}): the inputs may not predict "
+        return (f"test MAE {plain_number(test['mae'])} is no better than always predicting "
+                f"the mean {base['predicts']} (MAE {plain_number(base['mae'])}): the inputs "
+                "may not predict "
                 f"{target!r}, or it needs more data")
     return None
 

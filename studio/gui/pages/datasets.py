@@ -160,7 +160,7 @@ class DatasetsPage(QWidget):
             box.setSuffix("%")
             box.setToolTip(f"share of rows for {tip}")
             box.valueChanged.connect(self._update_split)
-            box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            box.setMaximumWidth(68)  # "100%" fits; the model's note needs the room more
         self.model_name = QLineEdit()
         self.model_name.setMinimumWidth(120)
         self.model_name.setToolTip("The model this run registers a version of")
@@ -170,7 +170,7 @@ class DatasetsPage(QWidget):
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setValue(40)
-        self.epochs.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.epochs.setMaximumWidth(76)
         self.recipe_btn = QPushButton("Preprocessing…")
         self.recipe_btn.setToolTip("Choose how each column is filled, encoded and scaled")
         self.recipe_btn.clicked.connect(self.edit_recipe)

@@ -215,7 +215,7 @@ class TrainingPage(QWidget):
         first message goes to the log once, not every update of it."""
         if event.stage != self._stage:
             self._stage = event.stage
-            if event.message:
+            if event.message and event.stage not in STAGE_FORMATS:  # the bar says those
                 self.log.appendPlainText(event.message)
             if event.stage == "train" and not self._train_started_at:
                 self._train_started_at = time.monotonic()
