@@ -352,23 +352,25 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
         target, why = suggested_target(ws, info)
         if not args.json:
             print(f"target: {target} ({why}; choose another with --target)", file=sys.stderr)
-    from studio.core.registry import latest_version, propose_model_name
-
-    model = args.model or propose_model_name(ws, info.name, target, args.task)
     spec = TrainSpec(
-        dataset=info.name, target=target, model=model, task=args.task,
+        dataset=info.name, target=target, model=args.model, task=args.task,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
         preprocessing=preprocessing,
     ).validate().check_columns(info.column_names)
-    if model != info.name and args.model is None and not args.json:
+    if args.target is not None:
+        from studio.core.datasets.catalog import remember_choices
+
+        remember_choices(ws, info.name, target, args.task)
+    result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
+    if result["name"] != info.name and args.model is None and not args.json:
+        # the trainer names it once the task is known: the dataset's model answers another
+        # question, so this run is a model of its own
+        from studio.core.registry import latest_version
+
         other = latest_version(ws, info.name)
         said = f"{other.ref} predicts {other.manifest['target']!r}; " if other else ""
-        print(f"model: {model} ({said}name another with --model)", file=sys.stderr)
-    from studio.core.datasets.catalog import remember_choices
-
-    remember_choices(ws, info.name, target, args.task)
-    result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
+        print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
     metrics = {k: v for k, v in result["metrics"].items() if not isinstance(v, dict | list)}
     text = f"{result['version']}\n" + "  ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())

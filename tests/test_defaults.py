@@ -49,30 +49,32 @@ def test_a_price_is_suggested_over_a_category_and_nothing_is_guessed_blind():
 
 
 @pytest.fixture(scope="module")
-def houses_home(tmp_path_factory):
+def houses_runs(tmp_path_factory):
+    """Three CLI runs on one table: the suggested target, a chosen one, and no target again."""
     home = tmp_path_factory.mktemp("houses")
     csv = home / "houses.csv"
     _houses().to_csv(csv, index=False)
     assert run_studio(home, "data", "import", str(csv)).returncode == 0
-    return home
+    runs = [run_studio(home, "train", "houses", *extra, "--epochs", "3", timeout=240)
+            for extra in ([], ["--target", "city"], ["--json"])]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    return home, runs
 
 
-def test_cli_trains_the_suggested_target_and_remembers_a_choice(houses_home):
-    first = run_studio(houses_home, "train", "houses", "--epochs", "3", timeout=240)
-    assert first.returncode == 0, first.stderr
+def test_cli_trains_the_suggested_target_and_remembers_a_choice(houses_runs):
+    _home, (first, chosen, again) = houses_runs
     assert "target: SalePrice (suggested: named like a target" in first.stderr
     assert first.stdout.splitlines()[0] == "houses:1"
-    # a person who chose the city once gets the city again, said as such
-    chosen = run_studio(houses_home, "train", "houses", "--target", "city", "--epochs", "3",
-                        timeout=240)
-    assert chosen.returncode == 0, chosen.stderr
-    again = run_studio(houses_home, "train", "houses", "--epochs", "3", "--json", timeout=240)
-    assert again.returncode == 0, again.stderr
+    # a person who chose the city once gets the city again
+    assert "model: houses-city (houses:1 predicts 'SalePrice'" in chosen.stderr
     doc = json.loads(again.stdout)
     assert doc["task"] == "classification"  # the city, chosen last time
+    assert doc["version"] == "houses-city:2"
 
 
-def test_another_target_becomes_another_model_not_a_new_meaning_of_latest(houses_home):
+def test_another_target_becomes_another_model_not_a_new_meaning_of_latest(houses_runs):
+    houses_home, _runs = houses_runs
     runs = run_studio(houses_home, "models", "ls", "--json")
     refs = {v["ref"]: v for v in json.loads(runs.stdout)["versions"]}
     # houses:1 predicts the price; the city run did not become houses:2

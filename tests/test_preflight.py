@@ -51,3 +51,9 @@ def test_a_chosen_headless_platform_or_another_os_is_not_second_guessed():
     assert display_problem({}, "darwin") is None
     assert display_problem({}, "win32") is None
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+
+
+def test_a_wayland_session_is_left_to_qt_unless_xcb_is_forced():
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":87"}, "linux") is None
+    forced = display_problem({"WAYLAND_DISPLAY": "wayland-0", "QT_QPA_PLATFORM": "xcb"}, "linux")
+    assert forced is not None and "DISPLAY is not set" in forced

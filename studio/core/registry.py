@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.datasets.catalog import check_name
+from studio.core.datasets.catalog import NAME_RE, check_name
 from studio.core.errors import InputError, NotFoundError
 from studio.core.store import now
 from studio.core.workspace import Workspace
@@ -80,7 +80,7 @@ def register_version(
             **manifest, "format": MANIFEST_FORMAT, "name": name, "version": number,
             "created": now(),
         }
-        digests["card.md"] = ws.blobs.put_bytes(card.format(ref=f"{name}:{number}").encode())
+        digests["card.md"] = ws.blobs.put_bytes(card.replace("{ref}", f"{name}:{number}").encode())
         full["files"] = dict(sorted(digests.items()))
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
         manifest_digest = ws.blobs.put_bytes(text.encode())
@@ -121,6 +121,10 @@ def read_file(ws: Workspace, version: Version, filename: str) -> bytes:
 
 
 def latest_version(ws: Workspace, name: str) -> Version | None:
+    """The newest version of the model ``name``; None when there is none (or ``name`` is no
+    valid model name, as a half-typed one is)."""
+    if not NAME_RE.match(name):
+        return None
     try:
         return get_version(ws, name)
     except NotFoundError:
@@ -134,25 +138,28 @@ def task_head(task: str) -> str | None:
     return "regression" if task.endswith("regression") else "classification"
 
 
+def same_question(version: Version, target: str, task: str = "auto") -> bool:
+    """Whether a run for ``target`` and ``task`` would answer what ``version`` answers."""
+    head = task_head(task)
+    return version.manifest.get("target") == target and head in (None, version.task)
+
+
 def propose_model_name(ws: Workspace, dataset: str, target: str, task: str = "auto"
                        ) -> str:
     """The name a run registers under when none is given: the dataset's, unless the latest
     version there predicts another column or another kind of output. Then ``dataset-target``
     (numbered when that too answers something else): a new version of a model must answer
     the same question, or "latest" would silently change meaning."""
-    head = task_head(task)
-
-    def answers_the_same(name: str) -> bool:
+    def free(name: str) -> bool:
         latest = latest_version(ws, name)
-        return latest is None or (latest.manifest.get("target") == target
-                                  and head in (None, latest.task))
+        return latest is None or same_question(latest, target, task)
 
-    if answers_the_same(dataset):
+    if free(dataset):
         return dataset
     base = _model_name(f"{dataset}-{target}")
     for n in range(1, 1000):
         name = base if n == 1 else f"{base[:60]}-{n}"
-        if answers_the_same(name):
+        if free(name):
             return name
     raise InputError(f"no free model name for {dataset!r} → {target!r}: give one")
 

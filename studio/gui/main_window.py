@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 800)  # fit_to_screen() shrinks it on a smaller screen
         self.pending_imports: list[Path] = []
+        self._importing = False  # a file's import, or its choice of sheet, is under way
         self.import_job: JobBridge | None = None
 
         self.nav = QListWidget()
@@ -238,23 +239,43 @@ class MainWindow(QMainWindow):
 
     def import_paths(self, paths: list[Path]) -> None:
         self.pending_imports.extend(paths)
-        if self.import_job is None:
+        if not self._importing:
+            self._importing = True
             self._next_import()
 
     def _next_import(self) -> None:
         if not self.pending_imports:
+            self._importing = False
             self.import_job = None
             self.job_progress.hide()
             self.cancel_btn.hide()
             return
-        from studio.core.datasets.catalog import find_imported
         from studio.gui.widgets import sheet_picker
+        from studio.gui.worker import run_in_thread
 
         path = self.pending_imports.pop(0)
-        go_on, sheet = sheet_picker.ask_sheet(self, path)
+        if not sheet_picker.is_workbook(path):
+            self._start_import(path, None)
+            return
+        # A workbook's sheets are read off the GUI thread; the person then picks one.
+        self.status(f"Reading the sheets of {path.name}…")
+        run_in_thread(lambda: sheet_picker.list_sheets(path),
+                      lambda sheets: self._on_sheets(path, sheets),
+                      lambda _message: self._start_import(path, None))  # the job explains
+
+    def _on_sheets(self, path: Path, sheets: list[tuple[str, int, int]]) -> None:
+        from studio.gui.widgets import sheet_picker
+
+        go_on, sheet = sheet_picker.ask_sheet(self, path, sheets)
         if not go_on:  # the person cancelled the choice of sheet: skip this file
+            self.status(f"{path.name} not imported")
             QTimer.singleShot(0, self._next_import)
             return
+        self._start_import(path, sheet)
+
+    def _start_import(self, path: Path, sheet: str | None) -> None:
+        from studio.core.datasets.catalog import find_imported
+
         self.go(self.datasets)
         # folders are walked to be recognised: that is the job's work, off the GUI thread
         seen = None if path.is_dir() else find_imported(self.ws, path, sheet=sheet)

@@ -31,8 +31,10 @@ def display_problem(env: Mapping[str, str] | None = None, platform: str = sys.pl
     x11, wayland = env.get("DISPLAY", ""), env.get("WAYLAND_DISPLAY", "")
     if not x11 and not wayland:
         return f"no display: {CLI_HINT} (or set QT_QPA_PLATFORM=offscreen)"
-    if chosen.startswith("wayland") or not x11:
-        return None  # Qt's Wayland plugin reports its own problems without aborting
+    if chosen.startswith("wayland") or (wayland and chosen != "xcb"):
+        return None  # Qt picks its Wayland plugin, which reports problems without aborting
+    if not x11:
+        return f"QT_QPA_PLATFORM=xcb needs an X display and DISPLAY is not set; {CLI_HINT}"
     missing = missing_xcb_libraries()
     if missing:
         packages = " ".join(debian_package(lib) for lib in missing)
@@ -73,7 +75,7 @@ def debian_package(soname: str) -> str:
 
 def x_server_reachable(display: str, timeout_s: float = 1.0) -> bool:
     """Whether anything listens where ``DISPLAY`` points (a local socket or TCP 6000+n)."""
-    match = re.match(r"^(?:unix)?([^:]*):(\d+)(?:\.\d+)?$", display)
+    match = re.match(r"^([^:]*):(\d+)(?:\.\d+)?$", display)
     if match is None:
         return True  # a form this check does not know: let Qt try
     host, number = match.group(1), int(match.group(2))

@@ -102,19 +102,19 @@ def source_key(path: Path, options: dict[str, Any] | None = None) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}{suffix}"
 
 
-def import_options(path: Path, fmt: str, sheet: str | int | None = None) -> dict[str, Any]:
+def import_options(path: Path, fmt: str, sheet: str | None = None) -> dict[str, Any]:
     """The choices that change what an import of ``path`` gives, resolved: the default sheet
     and the same sheet asked for by name are one import."""
     choice = _sheet_choice(path, fmt, sheet)
     return {} if choice is None else {"sheet": choice.name}
 
 
-def _sheet_choice(path: Path, fmt: str, sheet: str | int | None) -> SheetChoice | None:
+def _sheet_choice(path: Path, fmt: str, sheet: str | None) -> SheetChoice | None:
     return pick_sheet(path, sheet) if fmt == "excel" else None
 
 
 def find_imported(ws: Workspace, path: Path, name: str | None = None,
-                  sheet: str | int | None = None) -> DatasetInfo | None:
+                  sheet: str | None = None) -> DatasetInfo | None:
     """The dataset already made from this unchanged file, read the same way (under ``name``,
     if given)."""
     try:
@@ -133,7 +133,7 @@ def _find_by_key(ws: Workspace, key: str, name: str | None) -> DatasetInfo | Non
 
 def import_dataset(
     ws: Workspace, path: Path, name: str | None = None, emit: Emit | None = None,
-    should_stop: Callable[[], bool] = lambda: False, sheet: str | int | None = None,
+    should_stop: Callable[[], bool] = lambda: False, sheet: str | None = None,
 ) -> DatasetInfo:
     """Read ``path``, store it as an immutable Parquet snapshot and list it under ``name``.
 

@@ -7,9 +7,11 @@ openpyxl reads without loading the cells.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandas as pd
 
@@ -24,11 +26,82 @@ class SheetChoice:
 
 
 def excel_sheets(path: Path) -> list[tuple[str, int, int]]:
-    """Each worksheet's name, rows below its header row, and columns; (name, 0, 0) when empty."""
-    import openpyxl
+    """Each worksheet's name, rows below its header row, and columns; (name, 0, 0) when empty.
 
+    Read from the workbook's index and each sheet's recorded extent, a few KiB of the zip:
+    openpyxl would first load every shared string (seconds on a big workbook), and it is
+    asked only for a sheet that records no extent.
+    """
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path.name}: not an Excel workbook (.xlsx is a zip file)")
+    try:
+        return _recorded_sizes(path)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
+        return _counted_sizes(path)  # an unusual layout: let openpyxl read it
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The worksheets' names from the workbook's index alone: no cell is read."""
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name}: not an Excel workbook (.xlsx is a zip file)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [name for name, _ in _worksheets(z)]
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
+        return [name for name, _, _ in _counted_sizes(path)]
+
+
+def _worksheets(z: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(name, zip member) of each worksheet, in the workbook's order; chart sheets left out."""
+    book = ElementTree.fromstring(z.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_PKG}Relationship")
+               if r.get("Type", "").endswith("/worksheet")}
+    out = []
+    for sheet in book.iter(f"{_MAIN}sheet"):
+        target = targets.get(sheet.get(f"{_REL}id"))
+        if target is not None:
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            out.append((sheet.get("name", ""), member))
+    if not out:
+        raise ValueError("no worksheets")
+    return out
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"\$?([A-Z]+)\$?(\d+)"
+                        rb"(?::\$?([A-Z]+)\$?(\d+))?\"")
+
+
+def _recorded_sizes(path: Path) -> list[tuple[str, int, int]]:
+    with zipfile.ZipFile(path) as z:
+        sizes = []
+        for name, member in _worksheets(z):
+            with z.open(member) as f:
+                head = f.read(8192)
+            found = _DIMENSION.search(head)
+            if found is None:
+                raise ValueError("no recorded extent")
+            last_col, last_row = found.group(3) or found.group(1), found.group(4) or found.group(2)
+            rows, cols = int(last_row), _column_number(last_col.decode())
+            if rows <= 1 and cols <= 1 and b"<c " not in head and b"<c>" not in head:
+                rows = cols = 0  # a new sheet records A1 as its extent
+            sizes.append((name, max(rows - 1, 0), cols))
+        return sizes
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - ord("A") + 1
+    return number
+
+
+def _counted_sizes(path: Path) -> list[tuple[str, int, int]]:
+    import openpyxl
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises KeyError, ValueError… for a damaged workbook
@@ -54,19 +127,18 @@ def _first_cell(sheet: object) -> object:
     return None
 
 
-def pick_sheet(path: Path, sheet: str | int | None) -> SheetChoice:
-    """The sheet asked for (a name or a 0-based position), else the one with the most cells."""
+def pick_sheet(path: Path, sheet: str | None) -> SheetChoice:
+    """The sheet asked for by name, else the one with the most cells."""
+    if sheet is not None:  # a sheet asked for by name needs only the names
+        names = sheet_names(path)
+        if sheet not in names:
+            raise InputError(f"{path.name}: no sheet {sheet!r}; its sheets: {', '.join(names)}")
+        return SheetChoice(sheet, names, None)
     sizes = excel_sheets(path)
     names = [name for name, _, _ in sizes]
+    if not names:
+        raise InputError(f"{path.name}: the workbook has no worksheets")
     listed = ", ".join(names)
-    if isinstance(sheet, int):
-        if not 0 <= sheet < len(names):
-            raise InputError(f"{path.name}: no sheet number {sheet + 1}; its sheets: {listed}")
-        return SheetChoice(names[sheet], names, None)
-    if sheet is not None:
-        if sheet not in names:
-            raise InputError(f"{path.name}: no sheet {sheet!r}; its sheets: {listed}")
-        return SheetChoice(sheet, names, None)
     filled = [(name, (rows + 1) * cols) for name, rows, cols in sizes if cols]
     if not filled:
         return SheetChoice(names[0], names, None)  # the read says what is wrong with it

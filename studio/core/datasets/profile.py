@@ -175,6 +175,8 @@ def suggest_target(columns: list[dict[str, Any]]) -> TargetSuggestion | None:
     """The column a person would predict: one named like a target (label, class, species,
     price…), else a last column with a few classes (the usual place of a label); None when
     nothing says which: then the person is asked, never guessed for."""
+    if len(columns) < 2:
+        return None  # a target needs at least one column to learn it from
     usable = [c for c in columns if c["kind"] in ("categorical", "boolean", "numeric")
               and c["unique"] >= 2]
     by_name = {_normal(c["name"]): c for c in usable}

@@ -49,7 +49,7 @@ def dialect_for(path: Path, fmt: str) -> CsvDialect:
     return sniff_csv(path, "\t" if fmt == "tsv" else None)
 
 
-def read_table(path: Path, sheet: str | int | None = None, warn: Warn | None = None
+def read_table(path: Path, sheet: str | None = None, warn: Warn | None = None
                ) -> pd.DataFrame:
     """Read ``path`` whole into a DataFrame (for ``studio predict`` and small files)."""
     fmt = check_file(path)
@@ -65,7 +65,7 @@ def read_table(path: Path, sheet: str | int | None = None, warn: Warn | None = N
     return frame
 
 
-def read_arrow(path: Path, fmt: str, sheet: str | int | None = None, warn: Warn | None = None
+def read_arrow(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pa.Table:
     """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
     if fmt == "parquet":
@@ -85,7 +85,7 @@ def read_arrow(path: Path, fmt: str, sheet: str | int | None = None, warn: Warn 
     return _guard(path, fmt, lambda: pa.Table.from_pandas(frame, preserve_index=False))
 
 
-def read_other(path: Path, fmt: str, sheet: str | int | None = None, warn: Warn | None = None
+def read_other(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pd.DataFrame:
     warn = warn or (lambda _m: None)
     if fmt == "parquet":
@@ -134,7 +134,7 @@ def _is_records(value: object) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
 
 
-def _read_excel(path: Path, sheet: str | int | None, warn: Warn) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: str | None, warn: Warn) -> pd.DataFrame:
     from studio.core.datasets.excel import pick_sheet, read_excel
 
     choice = pick_sheet(path, sheet)

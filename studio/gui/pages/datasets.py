@@ -234,18 +234,28 @@ class DatasetsPage(QWidget):
     # -- the list ---------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """The list again after another process changed the workspace; the shown dataset
-        is read again only when it is gone or its content changed."""
+        """The list again after another process changed the workspace. The dataset on
+        screen (or being opened) is read again only when its content changed; renamed
+        elsewhere, it is followed by its content; deleted, the page moves on."""
         from studio.core.datasets.catalog import list_datasets
 
-        shown = self.current
-        infos = {i.name: i for i in list_datasets(self.ws)}
-        if shown is None or shown.name not in infos or infos[shown.name].digest != shown.digest:
-            self.refresh()
+        infos = list_datasets(self.ws)
+        shown = self._loading or self.current
+        if shown is None:
+            if infos:
+                self.refresh()
             return
-        self._fill_list(list(infos.values()), shown.name)
-        self.current = infos[shown.name]
-        self.description.setText(self.current.description)
+        now = next((i for i in infos if i.name == shown.name), None) or next(
+            (i for i in infos if i.digest == shown.digest), None)
+        if now is None or now.digest != shown.digest:
+            self.refresh(select=now.name if now else None)
+            return
+        self._fill_list(infos, now.name)
+        if self._loading is not self.current:
+            return  # it is still being opened: that load shows it
+        self.current = self._loading = now  # its description or name may have changed
+        self.name_label.setText(now.name)
+        self.description.setText(now.description)
         self._propose_model()
 
     def _fill_list(self, infos: list[Any], keep: str | None) -> None:
@@ -373,7 +383,7 @@ class DatasetsPage(QWidget):
         run_in_thread(load, self._on_table, lambda m: self._on_load_failed(info, m))
 
     def _on_load_failed(self, info: Any, message: str) -> None:
-        if self._loading is None or info.name != self._loading.name:
+        if info is not self._loading:
             return  # about a dataset the person has left
         self.shape_label.setText("could not be read")
         self.message.emit(f"Could not open the dataset: {message}")
@@ -381,11 +391,13 @@ class DatasetsPage(QWidget):
     def _on_table(self, loaded: tuple[Any, Any, Any]) -> None:
 
         info, table, first_block, thumbs = loaded
-        if self._loading is None or info.name != self._loading.name:
-            return  # the person has already picked another dataset
+        if info is not self._loading:
+            return  # another dataset (or this one again) was asked for since
         if self.current is None or self.current.name != info.name:
             self._set_recipe({})  # choices belong to one dataset
             self._model_edited = False
+            for widget in (self.model_name, self.model_note, self.target_note):
+                widget.clear()
         self.current, self.data, self.profile = info, table, []
         self.model.set_table(table, first_block=first_block)
         fit_columns(self.table)
@@ -514,7 +526,8 @@ class DatasetsPage(QWidget):
     def _propose_model(self) -> None:
         """The model this run registers under: the dataset's, or a new name when that model's
         latest version answers another question. A name the person typed is kept."""
-        from studio.core.registry import latest_version, propose_model_name
+        from studio.core.datasets.catalog import NAME_RE
+        from studio.core.registry import latest_version, propose_model_name, same_question
 
         if self.current is None or not self.target.currentText():
             return
@@ -524,14 +537,16 @@ class DatasetsPage(QWidget):
                                                        task))
         name = self.model_name.text().strip()
         latest = latest_version(self.ws, name) if name else None
-        if latest is None:
-            other = latest_version(self.ws, self.current.name) if name != self.current.name \
-                else None
-            note = "a new model" + (f": {other.ref} predicts “{other.manifest.get('target')}”"
-                                    if other is not None else "")
-            tip = f"registers {name}:1"
-        elif latest.manifest.get("target") != target:
-            note = f"⚠ {latest.ref} predicts “{latest.manifest.get('target')}”"
+        if not NAME_RE.match(name):
+            note = "⚠ not a valid name"
+            tip = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        elif latest is None:
+            other = latest_version(self.ws, self.current.name)
+            note, tip = "a new model", f"registers {name}:1"
+            if other is not None and not same_question(other, target, task):
+                note += f": {other.ref} predicts “{other.manifest.get('target')}”"
+        elif not same_question(latest, target, task):
+            note = f"⚠ {latest.ref} predicts “{latest.manifest.get('target')}” ({latest.kind})"
             tip = (f"{name} would change meaning: its latest version predicts "
                    f"{latest.manifest.get('target')!r}. Another name keeps them apart.")
         else:

@@ -49,6 +49,7 @@ class ServingPage(QWidget):
         self._started_at = 0.0
         self.net = QNetworkAccessManager(self)
         self.schema: list[dict[str, Any]] = []
+        self._form_ref: str | None = None  # the version the try-it form was built for
         self.fields: dict[str, QLineEdit | QComboBox | QPlainTextEdit | ImagePicker] = {}
 
         title = QLabel("Serving")
@@ -136,9 +137,11 @@ class ServingPage(QWidget):
             self.version.setCurrentText(current)
         self.version.blockSignals(False)
         self.start_btn.setEnabled(bool(refs) or self.proc is not None)
-        self._build_form(self.version.currentText())
+        if self.version.currentText() != self._form_ref:  # what the person typed stays
+            self._build_form(self.version.currentText())
 
     def _build_form(self, ref: str) -> None:
+        self._form_ref = ref
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields.clear()

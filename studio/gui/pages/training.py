@@ -48,6 +48,7 @@ class TrainingPage(QWidget):
         self.job: JobBridge | None = None
         self._stage = ""
         self._epoch = (0, 0)
+        self._score: str | None = ""
 
         title = QLabel("Training")
         title.setObjectName("pageTitle")
@@ -160,6 +161,8 @@ class TrainingPage(QWidget):
         self.device.hide()
         self.heading.setText(f"{dataset} → predicting “{target}”")
         self._stage, self._epoch = "", (0, epochs)
+        self._score = None
+        self._show_score("")  # the last run's title does not linger
         self.progress.setRange(0, 0)  # busy until the first stage reports its size
         self.progress.setFormat("starting…")
         self._started_at = time.monotonic()
@@ -206,7 +209,10 @@ class TrainingPage(QWidget):
         self.accuracy.flush()
 
     def _show_score(self, name: str) -> None:
-        title, label = SCORES[name]
+        if name == self._score:
+            return
+        self._score = name
+        title, label = SCORES.get(name, ("Validation score", "accuracy or R²"))
         self.accuracy.setTitle(title, color="#202124", size="11pt")
         self.accuracy.setLabel("left", label)
 
@@ -258,6 +264,8 @@ class TrainingPage(QWidget):
             self.result.setText(text)
             self.progress.setValue(self.progress.maximum())
         elif final.cancelled:
+            if not self.progress.maximum():  # stopped while starting: no busy bar left
+                self.progress.setRange(0, 1)
             self.progress.setFormat("stopped")
             self.result.setText(f"Stopped: {html.escape(final.error)}")
         else:

@@ -9,23 +9,27 @@ from PySide6.QtWidgets import QInputDialog, QWidget
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
-def ask_sheet(parent: QWidget, path: Path) -> tuple[bool, str | None]:
-    """(go on, the sheet): (True, None) when there is nothing to ask, (False, None) when the
-    person cancels. A workbook that cannot be read is left to the import to explain."""
-    if path.suffix.lower() not in EXCEL_SUFFIXES or not path.is_file():
-        return True, None
-    from studio.core.datasets.excel import excel_sheets
-    from studio.core.errors import InputError
+def is_workbook(path: Path) -> bool:
+    return path.suffix.lower() in EXCEL_SUFFIXES and path.is_file()
 
-    try:
-        sheets = [s for s in excel_sheets(path) if s[2] > 0]
-    except InputError:
-        return True, None
-    if len(sheets) < 2:
-        return True, None
-    largest = max(range(len(sheets)), key=lambda i: (sheets[i][1] + 1) * sheets[i][2])
-    chosen = show_dialog(parent, path, [sheet_label(*s) for s in sheets], largest)
-    return (False, None) if chosen is None else (True, sheets[chosen][0])
+
+def list_sheets(path: Path) -> list[tuple[str, int, int]]:
+    """The workbook's sheets with their sizes: file work, for a worker thread."""
+    from studio.core.datasets.excel import excel_sheets
+
+    return excel_sheets(path)
+
+
+def ask_sheet(parent: QWidget, path: Path, sheets: list[tuple[str, int, int]]
+              ) -> tuple[bool, str | None]:
+    """(go on, the sheet) from the sheets ``list_sheets`` found: the one sheet with data, or
+    the person's choice among several, the largest first; (False, None) on Cancel."""
+    filled = [s for s in sheets if s[2] > 0]
+    if len(filled) < 2:
+        return True, filled[0][0] if filled else None
+    largest = max(range(len(filled)), key=lambda i: (filled[i][1] + 1) * filled[i][2])
+    chosen = show_dialog(parent, path, [sheet_label(*s) for s in filled], largest)
+    return (False, None) if chosen is None else (True, filled[chosen][0])
 
 
 def sheet_label(name: str, rows: int, columns: int) -> str:
