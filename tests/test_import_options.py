@@ -45,6 +45,7 @@ WESTERN = ("nom;ville;Straße\nJosé;Genève;Größe\nRenée;Besançon;Übel\nB�
     ("Fläche_m²;Preis\n12,5;100\n", "cp1252"),  # the header alone is not ASCII
     (WESTERN, "cp1252"),
     (POLISH, "cp1250"),
+    (POLISH, "iso8859_2"),  # the same text from an older Unix system
     (CZECH, "cp1250"),
     (RUSSIAN, "cp1251"),
     (JAPANESE, "shift_jis"),

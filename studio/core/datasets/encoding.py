@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 WESTERN, CENTRAL = "cp1252", "cp1250"
+CENTRAL_PAGES = (CENTRAL, "iso8859_2")  # Windows' and ISO's Central European code pages
 
 # The non-ASCII lowercase letters of each language's alphabet. A word whose accented letters
 # fit no one alphabet of the family ("Jiøí", "cz³owiek") is read in the wrong code page.
@@ -51,7 +52,7 @@ def legacy_encoding(raw: bytes) -> str | None:
         return best.encoding  # Turkish, Baltic: their letters read as Icelandic in cp1252
     if clear and non_latin_text(str(best)) and (legacy is None or legacy.odd > 0):
         return best.encoding  # Cyrillic, Greek, Japanese… in a language it recognises
-    if legacy is not None and (legacy.plausible or best.encoding in (WESTERN, CENTRAL)):
+    if legacy is not None and (legacy.plausible or best.encoding in (WESTERN, *CENTRAL_PAGES)):
         return legacy.encoding
     return best.encoding
 
@@ -75,7 +76,7 @@ def read_as(raw: bytes, encoding: str) -> Reading | None:
         text = raw.decode(encoding)
     except UnicodeDecodeError:
         return None
-    alphabets = _CENTRAL_ALPHABETS if encoding == CENTRAL else _WESTERN_ALPHABETS
+    alphabets = _CENTRAL_ALPHABETS if encoding in CENTRAL_PAGES else _WESTERN_ALPHABETS
     words = odd = 0
     for word in _BETWEEN_WORDS.split(text):
         if not word.isascii():
@@ -108,9 +109,11 @@ def _odd_word(word: str, alphabets: list[set[str]]) -> bool:
 
 
 def western_or_central(raw: bytes) -> Reading | None:
-    """cp1252, unless cp1250 reads clearly better (or cp1252 cannot read the bytes); None
-    when neither reads them."""
-    west, central = read_as(raw, WESTERN), read_as(raw, CENTRAL)
+    """cp1252, unless a Central European page (cp1250, else ISO-8859-2) reads clearly better
+    or cp1252 cannot read the bytes; None when none reads them."""
+    west = read_as(raw, WESTERN)
+    readings = [r for r in (read_as(raw, page) for page in CENTRAL_PAGES) if r is not None]
+    central = min(readings, key=lambda r: r.odd) if readings else None  # a tie: cp1250
     if west is None or central is None:
         return west or central
     # "Clearly": several odd words in cp1252 and few in cp1250; a tie is cp1252's.
