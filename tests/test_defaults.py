@@ -84,6 +84,19 @@ def test_another_target_becomes_another_model_not_a_new_meaning_of_latest(houses
     assert refs["houses-city:2"]["task"] == "classification"
 
 
+def test_the_baseline_margin_is_two_standard_errors():
+    from studio.core.training.metrics import baseline_warning
+
+    base = {"accuracy": 0.367, "predicts": "Nice"}
+    chance = {"accuracy": 0.383, "n": 60, "baseline": base}
+    assert "no clear improvement on always predicting 'Nice'" in baseline_warning(
+        "classification", "city", chance)
+    learned = {"accuracy": 0.62, "n": 60, "baseline": base}
+    assert baseline_warning("classification", "city", learned) is None
+    assert baseline_warning("regression", "price", {"mae": 5.0, "baseline": {
+        "mae": 4.0, "r2": 0.0, "predicts": "10"}}) is not None
+
+
 def test_a_model_at_chance_is_flagged(tmp_path):
     rng = np.random.default_rng(3)
     n = 300
@@ -96,7 +109,7 @@ def test_a_model_at_chance_is_flagged(tmp_path):
     out = run_studio(home, "train", "noise", "--epochs", "2", timeout=240)
     assert out.returncode == 0, out.stderr
     assert "studio: warning: test accuracy" in out.stderr
-    assert "no better than always predicting 'a'" in out.stderr
+    assert "no clear improvement on always predicting 'a'" in out.stderr
     shown = run_studio(home, "models", "show", "noise:1", "--json")
     manifest = json.loads(shown.stdout)
     assert manifest["metrics"]["test"]["baseline"]["predicts"] == "a"

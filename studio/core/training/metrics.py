@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,16 @@ def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None
     base = test.get("baseline")
     if not base:
         return None
-    if task == "classification" and test["accuracy"] <= base["accuracy"]:
-        return (f"test accuracy {test['accuracy']:.3f} is no better than always predicting "
-                f"{base['predicts']!r} ({base['accuracy']:.3f}): the inputs may not predict "
-                f"{target!r}, or it needs more data")
+    if task == "classification":
+        n = max(1, int(test.get("n", 1)))
+        p = base["accuracy"]
+        # Two standard errors of a score like the baseline's on n rows: less than that above
+        # it is what guessing also scores now and then, not a model that learned something.
+        if test["accuracy"] > p + 2 * math.sqrt(p * (1 - p) / n):
+            return None
+        return (f"test accuracy {test['accuracy']:.3f} is no clear improvement on always "
+                f"predicting {base['predicts']!r} ({p:.3f} on the same {n:,} rows): the "
+                f"inputs may not predict {target!r}, or it needs more data")
     if task == "regression" and test["mae"] >= base["mae"]:
         return (f"test MAE {plain_number(test['mae'])} is no better than always predicting "
                 f"the mean {base['predicts']} (MAE {plain_number(base['mae'])}): the inputs "
