@@ -72,3 +72,17 @@ def trained_home(studio_home_env: Path, tmp_path_factory: pytest.TempPathFactory
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.splitlines()[0] == "penguins:1"
     return home
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    """The app's main window on a fresh workspace, at 1280×800, as a person opens it."""
+    from studio.gui.app import create_window
+
+    w = create_window(tmp_path / "ws")
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    w.load()
+    yield w
+    w.close()

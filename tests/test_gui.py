@@ -10,7 +10,6 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from studio.core.registry import list_versions
-from studio.gui.app import create_window
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "penguins.csv"
 SHOTS = os.environ.get("STUDIO_SCREENSHOTS")
@@ -31,17 +30,6 @@ def shot(window, name: str) -> None:
         QApplication.processEvents()  # pending relayouts first, as a person would see it
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         window.grab().save(str(Path(SHOTS) / f"{name}.png"))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = create_window(tmp_path / "ws")
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    w.load()
-    yield w
-    w.close()
 
 
 @pytest.mark.timeout(240)

@@ -13,17 +13,6 @@ from studio.gui.app import create_window
 from tests.conftest import run_studio
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = create_window(tmp_path / "ws")
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    w.load()
-    yield w
-    w.close()
-
-
 def _houses_csv(folder) -> str:
     rng = np.random.default_rng(0)
     n = 200

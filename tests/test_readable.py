@@ -13,8 +13,6 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 from synthetic import houses, shapes
 
-from studio.gui.app import create_window
-
 SHOTS = os.environ.get("STUDIO_SCREENSHOTS")
 SIZES = ((1280, 800), (1024, 700))
 PENGUINS = Path(__file__).resolve().parents[1] / "resources" / "samples" / "penguins.csv"
@@ -38,17 +36,6 @@ def drop(window, paths: list[Path]) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     window.dropEvent(QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
                                 Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = create_window(tmp_path / "ws")
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    w.load()
-    yield w
-    w.close()
 
 
 # -- the datasets page -------------------------------------------------------------------------

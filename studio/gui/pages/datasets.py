@@ -180,22 +180,9 @@ class DatasetsPage(QWidget):
         # Short rows rather than one long one: the page must fit a 1024-pixel screen.
         header.addWidget(self.recipe_btn)
         header.addWidget(self.train_btn)
-        question = QHBoxLayout()
-        question.addWidget(QLabel("Target"))
-        question.addWidget(self.target)
-        question.addWidget(self.target_note, 1)
-        question.addWidget(QLabel("Task"))
-        question.addWidget(self.task)
-        run = QHBoxLayout()
-        run.addWidget(QLabel("Model"))
-        run.addWidget(self.model_name)
-        run.addWidget(self.model_note, 1)
-        run.addWidget(QLabel("Epochs"))
-        run.addWidget(self.epochs)
-        run.addSpacing(8)
-        run.addWidget(QLabel("Split"))
-        for box in self.ratios:
-            run.addWidget(box)
+        question = _row("Target", self.target, (self.target_note, 1), "Task", self.task)
+        run = _row("Model", self.model_name, (self.model_note, 1), "Epochs", self.epochs, 8,
+                   "Split", *self.ratios)
         self.split_label = QLabel()
         self.split_label.setObjectName("muted")
         self.split_label.setWordWrap(True)
@@ -646,3 +633,19 @@ def _note(text: str) -> QLabel:
     label.setObjectName("muted")
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
+
+
+def _row(*parts: Any) -> QHBoxLayout:
+    """A row of a form: a string is a label, an int a gap, (widget, n) a widget that
+    stretches n, anything else a widget."""
+    row = QHBoxLayout()
+    for part in parts:
+        if isinstance(part, str):
+            row.addWidget(QLabel(part))
+        elif isinstance(part, int):
+            row.addSpacing(part)
+        elif isinstance(part, tuple):
+            row.addWidget(*part)
+        else:
+            row.addWidget(part)
+    return row
