@@ -104,3 +104,17 @@ def test_models_sort_and_offer_serve_card_and_copy(window, qtbot, trained_home, 
     models._on_serve()
     assert served == ["penguins:1"]
     w.close()
+
+
+@pytest.mark.timeout(120)
+def test_an_import_says_how_it_read_the_file(window, qtbot, tmp_path):
+    import json
+
+    from tests.test_gui import drop
+
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps({"count": 3, "data": [{"a": i, "b": f"x{i}"} for i in range(3)]}))
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.status_text.text().startswith("Imported"), timeout=60_000)
+    assert window.status_text.text() == (
+        "Imported api.json as api: 3 rows × 2 columns (JSON) — rows from the key 'data'")

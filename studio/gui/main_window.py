@@ -306,9 +306,17 @@ class MainWindow(QMainWindow):
 
     def _on_imported(self, path: Path, final: Done | Failed) -> None:
         if isinstance(final, Done):
-            name = final.result["dataset"]
-            self.status(f"Imported {path.name} as “{name}” ({final.result['rows']:,} rows)")
-            self.datasets.show_dataset(name)
+            from studio.core.datasets.report import import_summary
+
+            report = final.result
+            warnings = report.get("warnings") or []
+            text = f"Imported {path.name} as {import_summary(report)}"
+            if warnings:  # how it was read (a JSON key, a sheet), or what was skipped
+                text += f" — {warnings[0]}" + (f" (+{len(warnings) - 1} more)"
+                                               if len(warnings) > 1 else "")
+            self.status(text)
+            self.status_text.setToolTip("\n".join([text, *warnings[1:]]))
+            self.datasets.show_dataset(report["dataset"])
         elif final.cancelled:
             self.status(f"Import of {path.name} cancelled; nothing was kept")
         else:
