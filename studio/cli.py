@@ -434,7 +434,8 @@ def predict(ws: Workspace, args: argparse.Namespace) -> int:
     if image is not None and (args.input.is_dir() or looks_like_image(args.input)):
         frame = image_rows(args.input, image)
     else:
-        frame = read_table(args.input)
+        frame = read_table(args.input, warn=lambda note: print(f"studio: note: {note}",
+                                                                  file=sys.stderr))
         if image is not None and image in frame.columns:  # paths relative to the table
             base = args.input.resolve().parent
             frame[image] = [str(base / v) if isinstance(v, str) and len(v) < 4096

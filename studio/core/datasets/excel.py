@@ -139,13 +139,18 @@ def pick_sheet(path: Path, sheet: str | None) -> SheetChoice:
     if not names:
         raise InputError(f"{path.name}: the workbook has no worksheets")
     listed = ", ".join(names)
-    filled = [(name, (rows + 1) * cols) for name, rows, cols in sizes if cols]
-    if not filled:
+    name = largest_sheet(sizes)
+    if name is None:
         return SheetChoice(names[0], names, None)  # the read says what is wrong with it
-    name = max(filled, key=lambda f: f[1])[0]  # the first of equals
     note = (f"sheet {name!r} (the largest of {len(names)}: {listed})"
-            if len(filled) > 1 else None)
+            if sum(1 for _, _, cols in sizes if cols) > 1 else None)
     return SheetChoice(name, names, note)
+
+
+def largest_sheet(sizes: list[tuple[str, int, int]]) -> str | None:
+    """The sheet with the most cells (the first of equals); None when all are empty."""
+    filled = [(name, (rows + 1) * cols) for name, rows, cols in sizes if cols]
+    return max(filled, key=lambda f: f[1])[0] if filled else None
 
 
 def read_excel(path: Path, name: str) -> pd.DataFrame:

@@ -107,13 +107,11 @@ class ModelsPage(QWidget):
             self.card.clear()
 
     def _selected(self) -> Any:
-        from studio.core.registry import Version
-
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
         ref = self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
-        return next((v for v in self.versions if isinstance(v, Version) and v.ref == ref), None)
+        return next((v for v in self.versions if v.ref == ref), None)
 
     def _context_menu(self, pos: QPoint) -> None:
         item = self.table.itemAt(pos)

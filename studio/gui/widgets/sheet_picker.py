@@ -27,7 +27,9 @@ def ask_sheet(parent: QWidget, path: Path, sheets: list[tuple[str, int, int]]
     filled = [s for s in sheets if s[2] > 0]
     if len(filled) < 2:
         return True, filled[0][0] if filled else None
-    largest = max(range(len(filled)), key=lambda i: (filled[i][1] + 1) * filled[i][2])
+    from studio.core.datasets.excel import largest_sheet
+
+    largest = [s[0] for s in filled].index(largest_sheet(filled))
     chosen = show_dialog(parent, path, [sheet_label(*s) for s in filled], largest)
     return (False, None) if chosen is None else (True, filled[chosen][0])
 
