@@ -23,10 +23,12 @@ from studio.gui.widgets.live_curve import LiveCurve
 curve = LiveCurve("Loss", "loss")
 curve.add_series("train", "train")
 curve.add_series("val", "validation")
-curve.resize(480, 280)
+curve.resize(320, 200)
 curve.show()
 
 def frame(i):
+    if i % 200 == 0:  # a new run: the curve starts again, as between trainings
+        curve.clear_data()
     curve.append("train", i, 1.0 / (1 + i))
     curve.append("val", i, 1.2 / (1 + i) + 0.01 * (i % 7))
     curve.flush()
@@ -46,7 +48,7 @@ print("NONE_DELTA", sys.getrefcount(None) - before, flush=True)
 
 @pytest.mark.timeout(240)
 def test_painting_live_curves_keeps_none_referenced():
-    frames = 1000
+    frames = 4000
     out = subprocess.run([sys.executable, "-c", CHILD, str(frames)], capture_output=True,
                          text=True, timeout=220)
     assert out.returncode == 0, f"the painting process died ({out.returncode}): {out.stderr}"
