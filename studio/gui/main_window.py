@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -30,9 +29,10 @@ from studio.gui.pages.datasets import DatasetsPage
 from studio.gui.pages.models import ModelsPage
 from studio.gui.pages.serving import ServingPage
 from studio.gui.pages.training import TrainingPage
+from studio.gui.widgets.elided_label import ElidedLabel
 
 PAGES = ("Datasets", "Training", "Models", "Serving")
-SIDEBAR_WIDE, SIDEBAR_COMPACT, COMPACT_BELOW = 180, 56, 1180
+SIDEBAR_WIDE, SIDEBAR_COMPACT, COMPACT_BELOW = 180, 72, 1180
 TITLE_BAR, SCREEN_MARGIN = 32, 8  # what a window manager adds above, and a little air
 ICONS = ("▦", "◔", "◆", "▶")
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.feather *.arrow *.json "
@@ -59,14 +59,14 @@ class MainWindow(QMainWindow):
         self.brand = brand = QLabel("Model Studio")
         brand.setObjectName("brand")
         self._compact: bool | None = None
-        self._set_compact(False)
-        side = QWidget()
+        self.side = side = QWidget()
         side.setObjectName("sidebar")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.setSpacing(0)
         side_layout.addWidget(brand)
         side_layout.addWidget(self.nav, 1)
+        self._set_compact(False)
 
         self.datasets = DatasetsPage(ws)
         self.training = TrainingPage(ws)
@@ -86,9 +86,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.status_text = QLabel()
-        # a long message is cut, never a reason for the window to widen or the bar to grow
-        self.status_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # a long message is elided, never a reason for the window to widen or the bar to grow
+        self.status_text = ElidedLabel()
         self.job_progress = QProgressBar()
         self.job_progress.setMaximumWidth(260)
         self.job_progress.hide()
@@ -121,6 +120,8 @@ class MainWindow(QMainWindow):
         # Wide, it may still shrink: the window's minimum width is the compact one's.
         self.nav.setMinimumWidth(SIDEBAR_COMPACT)
         self.nav.setMaximumWidth(SIDEBAR_COMPACT if compact else SIDEBAR_WIDE)
+        # the brand above the list must not hold the width
+        self.side.setMaximumWidth(SIDEBAR_COMPACT if compact else SIDEBAR_WIDE)
         self.brand.setText("MS" if compact else "Model Studio")
         for i, (icon, name) in enumerate(zip(ICONS, PAGES, strict=True)):
             item = self.nav.item(i)

@@ -180,9 +180,9 @@ class DatasetsPage(QWidget):
         # Short rows rather than one long one: the page must fit a 1024-pixel screen.
         header.addWidget(self.recipe_btn)
         header.addWidget(self.train_btn)
-        question = _row("Target", self.target, (self.target_note, 1), "Task", self.task)
-        run = _row("Model", self.model_name, (self.model_note, 1), "Epochs", self.epochs, 8,
-                   "Split", *self.ratios)
+        question = _row("Target", self.target, (self.target_note, 1), "Task", self.task, 8,
+                        "Epochs", self.epochs)
+        run = _row("Model", self.model_name, (self.model_note, 1), "Split", *self.ratios)
         self.split_label = QLabel()
         self.split_label.setObjectName("muted")
         self.split_label.setWordWrap(True)
@@ -458,7 +458,6 @@ class DatasetsPage(QWidget):
         self.target.setCurrentIndex(self.target.findText(target) if target else -1)
         self.target.blockSignals(False)
         self.target_note.setText(note)
-        self.target_note.setToolTip(note)
         if not target:
             self.split_label.setText("Which column should the model predict? Choose the "
                                      "target.")
@@ -540,7 +539,7 @@ class DatasetsPage(QWidget):
             note = f"adds version {latest.version + 1}"
             tip = f"{latest.ref} is the latest version"
         self.model_note.setText(note)
-        self.model_note.setToolTip(tip)
+        self.model_note.setToolTip(f"{note}\n{tip}")
 
     def _scroll_to_column(self, name: str) -> None:
         if self.data is not None and name in self.data.column_names:
@@ -628,10 +627,11 @@ class DatasetsPage(QWidget):
 
 
 def _note(text: str) -> QLabel:
-    """A muted remark beside a control; it gives up width before any control does."""
-    label = QLabel(text)
+    """A muted remark beside a control; it gives up width (elided) before any control does."""
+    from studio.gui.widgets.elided_label import ElidedLabel
+
+    label = ElidedLabel(text)
     label.setObjectName("muted")
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
 
 
