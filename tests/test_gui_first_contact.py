@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_studio
 from PySide6.QtCore import Qt
 
 from studio.gui.app import create_window
-from tests.conftest import run_studio
 
 
 def _houses_csv(folder) -> str:
@@ -44,17 +44,17 @@ def test_work_from_a_terminal_appears_and_names_keep_their_meaning(window, qtbot
     home = window.ws.root
     assert run_studio(home, "data", "import", _houses_csv(tmp_path)).returncode == 0
     page = window.datasets
-    qtbot.waitUntil(lambda: page.list.count() == 1, timeout=3_000)  # no restart needed
+    qtbot.waitUntil(lambda: page.list.count() == 1, timeout=10_000)  # no restart needed
     qtbot.waitUntil(lambda: bool(page.profile), timeout=60_000)
     assert page.target.currentText() == "price"
     trained = run_studio(home, "train", "houses", "--target", "city", "--epochs", "2",
                          timeout=240)
     assert trained.returncode == 0, trained.stderr
-    qtbot.waitUntil(lambda: window.models.table.rowCount() == 1, timeout=3_000)
+    qtbot.waitUntil(lambda: window.models.table.rowCount() == 1, timeout=10_000)
     shown = page.data
     # the form on screen is left as it is; the price is no second version of the city model
     assert page.target.currentText() == "price"
-    qtbot.waitUntil(lambda: page.model_name.text() == "houses-price", timeout=3_000)
+    qtbot.waitUntil(lambda: page.model_name.text() == "houses-price", timeout=10_000)
     assert "houses:1 predicts “city”" in page.model_note.text()
     page.model_name.setText("houses")
     page._on_model_edited("houses")
@@ -80,7 +80,7 @@ def test_the_status_bar_keeps_one_line_and_drops_a_stale_error(window, monkeypat
 
 
 @pytest.mark.timeout(240)
-def test_models_sort_and_offer_serve_card_and_copy(window, qtbot, trained_home, tmp_path):
+def test_models_sort_and_offer_serve_card_and_copy(qtbot, trained_home):
     from PySide6.QtGui import QGuiApplication
 
     w = create_window(trained_home)
@@ -110,7 +110,7 @@ def test_models_sort_and_offer_serve_card_and_copy(window, qtbot, trained_home, 
 def test_an_import_says_how_it_read_the_file(window, qtbot, tmp_path):
     import json
 
-    from tests.test_gui import drop
+    from test_gui import drop
 
     path = tmp_path / "api.json"
     path.write_text(json.dumps({"count": 3, "data": [{"a": i, "b": f"x{i}"} for i in range(3)]}))
@@ -118,3 +118,38 @@ def test_an_import_says_how_it_read_the_file(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.status_text.text().startswith("Imported"), timeout=60_000)
     assert window.status_text.text() == (
         "Imported api.json as api: 3 rows × 2 columns (JSON) — rows from the key 'data'")
+
+
+def _damaged_workbook(path):
+    """A real .xlsx whose first sheet's compressed data is corrupted (a bad download)."""
+    import zipfile
+
+    good = path.with_name("good.xlsx")
+    with pd.ExcelWriter(good) as writer:
+        pd.DataFrame({"a": range(200), "b": ["x"] * 200}).to_excel(
+            writer, sheet_name="Data", index=False)
+        pd.DataFrame({"c": [1]}).to_excel(writer, sheet_name="Notes", index=False)
+    raw = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 8, start + 40):
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_a_damaged_workbook_is_refused_and_the_next_file_still_imports(
+        window, qtbot, tmp_path, monkeypatch):
+    from test_gui import drop
+
+    shown: list[str] = []
+    monkeypatch.setattr(window, "error", shown.append)
+    bad = _damaged_workbook(tmp_path / "report.xlsx")
+    drop(window, [bad, tmp_path.parent / "nothing-here.csv"])
+    drop(window, [__import__("conftest").PENGUINS])
+    qtbot.waitUntil(lambda: window.datasets.list.count() == 1, timeout=60_000)
+    assert window.datasets.list.item(0).data(Qt.ItemDataRole.UserRole) == "penguins"
+    assert any("report.xlsx" in message for message in shown)
+    assert not window._importing or window.import_job is not None

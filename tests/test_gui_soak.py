@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import PENGUINS
+from conftest import PENGUINS
 
 SESSION = Path(__file__).with_name("gui_session.py")
 

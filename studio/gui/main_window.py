@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)  # fit_to_screen() shrinks it on a smaller screen
         self.pending_imports: list[Path] = []
         self._importing = False  # a file's import, or its choice of sheet, is under way
+        self._import_cancelled = False
         self.import_job: JobBridge | None = None
 
         self.nav = QListWidget()
@@ -228,9 +229,12 @@ class MainWindow(QMainWindow):
             self.import_paths([Path(folder)])
 
     def cancel_import(self) -> None:
+        """Drop what waits; stop the running import, or skip the workbook whose sheets are
+        being listed."""
+        self.pending_imports.clear()
+        self.cancel_btn.setEnabled(False)
+        self._import_cancelled = True
         if self.import_job is not None:
-            self.pending_imports.clear()
-            self.cancel_btn.setEnabled(False)
             self.import_job.stop()
 
     def import_sample(self) -> None:
@@ -260,6 +264,9 @@ class MainWindow(QMainWindow):
             return
         # A workbook's sheets are read off the GUI thread; the person then picks one.
         self.status(f"Reading the sheets of {path.name}…")
+        self._import_cancelled = False
+        self.cancel_btn.setEnabled(True)
+        self.cancel_btn.show()
         run_in_thread(lambda: sheet_picker.list_sheets(path),
                       lambda sheets: self._on_sheets(path, sheets),
                       lambda _message: self._start_import(path, None))  # the job explains
@@ -267,6 +274,10 @@ class MainWindow(QMainWindow):
     def _on_sheets(self, path: Path, sheets: list[tuple[str, int, int]]) -> None:
         from studio.gui.widgets import sheet_picker
 
+        if self._import_cancelled:
+            self.status(f"Import of {path.name} cancelled; nothing was kept")
+            QTimer.singleShot(0, self._next_import)
+            return
         go_on, sheet = sheet_picker.ask_sheet(self, path, sheets)
         if not go_on:  # the person cancelled the choice of sheet: skip this file
             self.status(f"{path.name} not imported")
@@ -275,6 +286,13 @@ class MainWindow(QMainWindow):
         self._start_import(path, sheet)
 
     def _start_import(self, path: Path, sheet: str | None) -> None:
+        try:
+            self._launch_import(path, sheet)
+        except Exception as exc:  # whatever it is, the queue must go on
+            self.error(f"Could not import {path.name}:\n{exc}")
+            QTimer.singleShot(0, self._next_import)
+
+    def _launch_import(self, path: Path, sheet: str | None) -> None:
         from studio.core.datasets.catalog import find_imported
 
         self.go(self.datasets)
@@ -306,6 +324,7 @@ class MainWindow(QMainWindow):
                 self.job_progress.setFormat(f"{event.stage} %p%")
 
     def _on_imported(self, path: Path, final: Done | Failed) -> None:
+        self.import_job = None  # ended: a Cancel from now on is about what comes next
         if isinstance(final, Done):
             from studio.core.datasets.report import import_summary
 

@@ -47,10 +47,12 @@ def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], 
 
 def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
              job_id: str) -> dict[str, Any]:
-    from studio.core.datasets.catalog import dataset_profile, get_dataset
+    from studio.core.datasets.catalog import dataset_by_digest, dataset_profile, get_dataset
 
     emit(Started(job_id, "profile", "cpu"))
-    info = get_dataset(ws, spec["dataset"])
+    # A profile belongs to the content: found by its digest, the dataset may be renamed.
+    info = (dataset_by_digest(ws, spec["digest"]) if spec.get("digest")
+            else get_dataset(ws, spec["dataset"]))
     profile = dataset_profile(ws, info, emit)
     emit(Progress("profile", len(profile), len(profile), "done"))
     return {"dataset": info.name, "columns": len(profile)}

@@ -28,7 +28,7 @@ from studio.core.events import Emit, Event, Log, Progress
 from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: no newline after it
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def find_imported(ws: Workspace, path: Path, name: str | None = None,
     try:
         fmt = check_file(path)
         return _find_by_key(ws, source_key(path, import_options(path, fmt, sheet)), name)
-    except (OSError, InputError):
+    except (OSError, StudioError):
         return None  # the import itself says what is wrong
 
 
@@ -285,6 +285,12 @@ def get_dataset(ws: Workspace, name: str) -> DatasetInfo:
     if not rows:
         raise NotFoundError(f"no dataset named {name!r} (see `studio data ls`)")
     return _info(rows[0])
+
+
+def dataset_by_digest(ws: Workspace, digest: str) -> DatasetInfo:
+    for row in ws.db.db["datasets"].rows_where("digest = ?", [digest], limit=1):
+        return _info(row)
+    raise NotFoundError(f"no dataset holds the snapshot {digest[:12]} any more")
 
 
 def load_frame(ws: Workspace, info: DatasetInfo) -> pd.DataFrame:

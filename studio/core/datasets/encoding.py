@@ -76,6 +76,8 @@ def read_as(raw: bytes, encoding: str) -> Reading | None:
         text = raw.decode(encoding)
     except UnicodeDecodeError:
         return None
+    if encoding == "iso8859_2" and re.search("[\x80-\x9f]", text):
+        return None  # C1 control characters: what ISO-8859-2 makes of any other code page
     alphabets = _CENTRAL_ALPHABETS if encoding in CENTRAL_PAGES else _WESTERN_ALPHABETS
     words = odd = 0
     for word in _BETWEEN_WORDS.split(text):

@@ -1,14 +1,15 @@
 """Excel workbooks: which sheets they have, and which one to read.
 
 A workbook often opens with a cover or notes sheet before the data, so the default is the
-largest sheet, not the first; the sizes come from each sheet's recorded dimensions, which
-openpyxl reads without loading the cells.
+largest sheet, not the first; the sizes come from each sheet's recorded dimensions, read
+from the zip without loading any cell.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -36,8 +37,8 @@ def excel_sheets(path: Path) -> list[tuple[str, int, int]]:
         raise InputError(f"{path.name}: not an Excel workbook (.xlsx is a zip file)")
     try:
         return _recorded_sizes(path)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
-        return _counted_sizes(path)  # an unusual layout: let openpyxl read it
+    except DAMAGED:
+        return _counted_sizes(path)  # an unusual layout or a damaged part: openpyxl says
 
 
 def sheet_names(path: Path) -> list[str]:
@@ -47,14 +48,14 @@ def sheet_names(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as z:
             return [name for name, _ in _worksheets(z)]
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
+    except DAMAGED:
         return [name for name, _, _ in _counted_sizes(path)]
 
 
 def _worksheets(z: zipfile.ZipFile) -> list[tuple[str, str]]:
     """(name, zip member) of each worksheet, in the workbook's order; chart sheets left out."""
-    book = ElementTree.fromstring(z.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    book = ElementTree.fromstring(_small_part(z, "xl/workbook.xml"))
+    rels = ElementTree.fromstring(_small_part(z, "xl/_rels/workbook.xml.rels"))
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_PKG}Relationship")
                if r.get("Type", "").endswith("/worksheet")}
     out = []
@@ -68,6 +69,11 @@ def _worksheets(z: zipfile.ZipFile) -> list[tuple[str, str]]:
     return out
 
 
+# What a damaged or unusual workbook raises while its zip and XML are read.
+DAMAGED = (KeyError, ValueError, OSError, EOFError, RuntimeError, NotImplementedError,
+           zipfile.BadZipFile, zlib.error, ElementTree.ParseError)
+MAX_INDEX_BYTES = 16 << 20
+_A_CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -86,10 +92,19 @@ def _recorded_sizes(path: Path) -> list[tuple[str, int, int]]:
                 raise ValueError("no recorded extent")
             last_col, last_row = found.group(3) or found.group(1), found.group(4) or found.group(2)
             rows, cols = int(last_row), _column_number(last_col.decode())
-            if rows <= 1 and cols <= 1 and b"<c " not in head and b"<c>" not in head:
+            if rows <= 1 and cols <= 1 and not _A_CELL.search(head):
                 rows = cols = 0  # a new sheet records A1 as its extent
             sizes.append((name, max(rows - 1, 0), cols))
         return sizes
+
+
+def _small_part(z: zipfile.ZipFile, member: str) -> bytes:
+    """An index part of the workbook; a few KiB in any real file, refused when huge (a zip
+    stops reading at the size its header gives, so the check holds)."""
+    if z.getinfo(member).file_size > MAX_INDEX_BYTES:
+        raise InputError(f"{member} of the workbook is over {MAX_INDEX_BYTES >> 20} MiB: "
+                         "not an index a spreadsheet program writes")
+    return z.read(member)
 
 
 def _column_number(letters: str) -> int:
@@ -117,6 +132,9 @@ def _counted_sizes(path: Path) -> list[tuple[str, int, int]]:
                 rows = cols = 0  # a new sheet records A1 as its extent
             sizes.append((sheet.title, max(rows - 1, 0), cols))
         return sizes
+    except DAMAGED as exc:
+        raise InputError(f"{path.name}: cannot be read as an Excel workbook: "
+                         f"{str(exc).strip() or type(exc).__name__}") from exc
     finally:
         book.close()
 

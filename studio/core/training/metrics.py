@@ -42,14 +42,21 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     }
 
 
-def baseline(task: str, y_train: np.ndarray, y_test: np.ndarray,
-             labels: list[str] | None) -> dict[str, Any]:
+def baseline(task: str, y_train: np.ndarray, y_test: np.ndarray, labels: list[str] | None,
+             y_pred: np.ndarray | None = None) -> dict[str, Any]:
     """What the test split scores with no model at all: always the training split's most
-    frequent class, or always its mean."""
+    frequent class, or always its mean. With the model's predictions, a classification
+    baseline also counts the test rows where only the model is right and only it is wrong."""
     if task == "classification":
         majority = int(np.bincount(y_train).argmax())
-        return {"accuracy": float((y_test == majority).mean()) if len(y_test) else 0.0,
-                "predicts": labels[majority] if labels else str(majority)}
+        right = y_test == majority
+        out: dict[str, Any] = {"accuracy": float(right.mean()) if len(y_test) else 0.0,
+                               "predicts": labels[majority] if labels else str(majority)}
+        if y_pred is not None:
+            model_right = y_pred == y_test
+            out["model_only"] = int((model_right & ~right).sum())
+            out["baseline_only"] = int((right & ~model_right).sum())
+        return out
     mean = float(y_train.mean())
     scores = regression_metrics(y_test, np.full(len(y_test), mean))
     return {"r2": scores["r2"], "mae": scores["mae"], "predicts": plain_number(mean)}
@@ -61,25 +68,30 @@ def plain_number(value: float) -> str:
 
 
 def baseline_warning(task: str, target: str, test: dict[str, Any]) -> str | None:
-    """A sentence when the model does no better on the test split than its baseline."""
+    """A sentence when the model does not clearly beat its baseline on the test split."""
     base = test.get("baseline")
     if not base:
         return None
-    if task == "classification":
-        n = max(1, int(test.get("n", 1)))
-        p = base["accuracy"]
-        # Two standard errors of a score like the baseline's on n rows: less than that above
-        # it is what guessing also scores now and then, not a model that learned something.
-        if test["accuracy"] > p + 2 * math.sqrt(p * (1 - p) / n):
+    if task == "regression":
+        if test["mae"] < base["mae"]:
             return None
-        return (f"test accuracy {test['accuracy']:.3f} is no clear improvement on always "
-                f"predicting {base['predicts']!r} ({p:.3f} on the same {n:,} rows): the "
-                f"inputs may not predict {target!r}, or it needs more data")
-    if task == "regression" and test["mae"] >= base["mae"]:
         return (f"test MAE {plain_number(test['mae'])} is no better than always predicting "
                 f"the mean {base['predicts']} (MAE {plain_number(base['mae'])}): the inputs "
-                "may not predict "
-                f"{target!r}, or it needs more data")
+                f"may not predict {target!r}, or it needs more data")
+    accuracy, always = test["accuracy"], f"always predicting {base['predicts']!r}"
+    wins, losses = base.get("model_only"), base.get("baseline_only")
+    if accuracy <= base["accuracy"] or (wins is not None and wins <= losses):
+        return (f"test accuracy {accuracy:.3f} is no better than {always} "
+                f"({base['accuracy']:.3f}): the inputs may not predict {target!r}, or it "
+                "needs more data")
+    # A sign test on the rows where the two disagree (the same rows score both): a lead
+    # within two standard deviations of a coin's is what guessing also gets.
+    if wins is not None and wins - losses <= 2 * math.sqrt(wins + losses):
+        return (f"test accuracy {accuracy:.3f} is not clearly better than {always} "
+                f"({base['accuracy']:.3f}): the model is right on {wins} test rows where "
+                f"that is wrong and wrong on {losses} where it is right, which chance "
+                f"alone can give; the test split may be too small to tell, or the inputs "
+                f"may not predict {target!r}")
     return None
 
 

@@ -153,11 +153,14 @@ def train(
     model.eval()
 
     emit(Progress("evaluate", epochs_done, spec.epochs, "evaluating on the test split"))
+    test_out = outputs(te, final=True).cpu().numpy()
     metrics = {
-        "test": _evaluate(task, outputs(te, final=True).cpu().numpy(), labels[te], n_out),
+        "test": _evaluate(task, test_out, labels[te], n_out),
         "validation": _evaluate(task, outputs(va, final=True).cpu().numpy(), labels[va], n_out),
     }
-    metrics["test"]["baseline"] = baseline(task, labels[tr], labels[te], recipe.get("labels"))
+    metrics["test"]["baseline"] = baseline(
+        task, labels[tr], labels[te], recipe.get("labels"),
+        test_out.argmax(1) if task == "classification" else None)
     warnings = [w for w in [baseline_warning(task, spec.target, metrics["test"])] if w]
     for w in warnings:
         emit(Log(w, "warning"))

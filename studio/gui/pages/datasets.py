@@ -380,6 +380,7 @@ class DatasetsPage(QWidget):
         info, table, first_block, thumbs = loaded
         if info is not self._loading:
             return  # another dataset (or this one again) was asked for since
+        info = self._loading = self._latest(info)
         if self.current is None or self.current.name != info.name:
             self._set_recipe({})  # choices belong to one dataset
             self._model_edited = False
@@ -405,7 +406,7 @@ class DatasetsPage(QWidget):
     def _profile(self, info: Any) -> None:
         from studio.core.datasets.catalog import cached_profile
 
-        if self.current is None or info.name != self.current.name:
+        if not self._showing(info):
             return
         cached = cached_profile(self.ws, info)
         if cached is not None:
@@ -413,17 +414,38 @@ class DatasetsPage(QWidget):
             return
         # Profiling a big table is seconds of pandas work holding the GIL: a subprocess
         # keeps the GUI thread free; the result lands in the profile cache.
-        job = JobBridge(self.ws, "profile", {"dataset": info.name}, self)
+        # by content: a rename elsewhere while it works changes nothing it needs
+        job = JobBridge(self.ws, "profile", {"dataset": info.name, "digest": info.digest},
+                        self)
         job.finished.connect(lambda final: self._on_profiled(info, final))
         self._profile_job = job
         job.start()
+
+    def _latest(self, info: Any) -> Any:
+        """``info`` as the database has it now: its description or choices changed, or the
+        dataset renamed elsewhere while it loaded (found by its snapshot)."""
+        from studio.core.datasets.catalog import dataset_by_digest, get_dataset
+
+        for find in (lambda: get_dataset(self.ws, info.name),
+                     lambda: dataset_by_digest(self.ws, info.digest)):
+            try:
+                found = find()
+            except StudioError:
+                continue
+            if found.digest == info.digest:  # the name may now hold other content
+                return found
+        return info  # gone: the workspace watch moves the page on
+
+    def _showing(self, info: Any) -> bool:
+        """Whether ``info``'s snapshot is the one on screen (by content: names change)."""
+        return self.current is not None and info.digest == self.current.digest
 
     def _on_profiled(self, info: Any, final: Any) -> None:
         from studio.core.datasets.catalog import cached_profile
         from studio.core.events import Done
 
         self._profile_job = None
-        if self.current is None or info.name != self.current.name:
+        if not self._showing(info):
             return  # the person has moved on (or deleted it)
         if not isinstance(final, Done):
             self.split_label.setText("")
@@ -436,9 +458,10 @@ class DatasetsPage(QWidget):
     def _on_profile(self, loaded: tuple[Any, Any]) -> None:
         from studio.core.datasets.profile import suggest_target
 
-        info, profile = loaded
-        if self.current is None or info.name != self.current.name:
+        loaded_info, profile = loaded
+        if not self._showing(loaded_info):
             return
+        info = self.current  # its latest name and choices (a rename may have come since)
         self.profile = profile
         self.model.set_kinds({c["name"]: c["kind"] for c in profile})
         images = self.view.currentWidget() is self.thumbs
@@ -649,3 +672,4 @@ def _row(*parts: Any) -> QHBoxLayout:
         else:
             row.addWidget(part)
     return row
+

@@ -248,6 +248,13 @@ class TrainingPage(QWidget):
             text += f" · about {_duration(per_epoch * (total - done))} left"
         self.clock.setText(text)
 
+    def _settle_bar(self) -> None:
+        """A bar still busy (nothing measured yet) stops spinning and shows its text; one
+        that measured keeps where it got to."""
+        if not self.progress.maximum():
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+
     def _on_finished(self, final: Done | Failed) -> None:
         from studio.core.training.metrics import headline
 
@@ -264,12 +271,11 @@ class TrainingPage(QWidget):
             self.result.setText(text)
             self.progress.setValue(self.progress.maximum())
         elif final.cancelled:
-            if not self.progress.maximum():  # stopped while starting: no busy bar left
-                self.progress.setRange(0, 1)
+            self._settle_bar()
             self.progress.setFormat("stopped")
             self.result.setText(f"Stopped: {html.escape(final.error)}")
         else:
-            self.progress.setRange(0, 1)  # not left spinning
+            self._settle_bar()
             self.progress.setFormat("failed")
             self.result.setText(f"<span style='color:#d93025'>✖ Training failed: "
                                 f"{html.escape(final.error)}</span>")
