@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return open_gui(args.home)
     try:
         ws = Workspace.open(args.home)
+        tell_interruptions(ws)
         handler = HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
         return handler(ws, args)
     except CliError as exc:
@@ -128,6 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def tell_interruptions(ws: Workspace) -> None:
+    """Once, on the next command: the jobs whose terminal went away before they ended."""
+    from studio.jobs.records import interruption_message, unnoticed_interruptions
+
+    for row in unnoticed_interruptions(ws):
+        print(f"studio: note: {interruption_message(row)}", file=sys.stderr)
 
 
 def open_gui(home: str | None = None) -> int:

@@ -19,3 +19,8 @@ class IntegrityError(StudioError):
 
 class Cancelled(StudioError):
     """The user stopped the work."""
+
+
+class Abandoned(Cancelled):
+    """The process that asked for the work went away (a killed terminal, a crashed app):
+    not a Stop, so nothing half-done is kept."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def now() -> float:
@@ -84,6 +84,9 @@ class Database:
                 for column in ("choices", "details"):
                     if column not in existing:
                         self.db["datasets"].add_column(column, str)
+            if version < 5:
+                # noticed: when a person was told that a job was interrupted (NULL: not yet)
+                self.db["jobs"].add_column("noticed", float)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:

@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
     def load(self) -> None:
         """Read the workspace after the window is on screen, so start-up stays quick."""
         from studio.gui.worker import run_in_thread
-        from studio.jobs.records import reap_stale
+        from studio.jobs.records import interruption_message, reap_stale, unnoticed_interruptions
 
         # pyqtgraph takes ~0.4 s to import: do it now, off the GUI thread, so the first chart
         # (a column profile, a training curve) does not freeze the window.
@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         from studio.gui.workspace_watch import WorkspaceWatch
 
         reaped = reap_stale(self.ws)
+        told = [interruption_message(r) for r in unnoticed_interruptions(self.ws)]
         self.watch = WorkspaceWatch(self.ws, self)
         self.watch.datasets_changed.connect(self.datasets.sync)
         self.watch.models_changed.connect(self._on_models_changed)
@@ -180,7 +181,10 @@ class MainWindow(QMainWindow):
         self.datasets.refresh()
         self.models.refresh()
         self.serving.refresh()
-        self.status(f"{reaped} interrupted job(s) marked failed" if reaped else "Ready")
+        if told:  # a run the app (or a terminal) lost before it ended
+            self.status("\n".join(told))
+        else:
+            self.status(f"{reaped} interrupted job(s) marked failed" if reaped else "Ready")
 
     def _ignore(self, _result: object) -> None:
         pass

@@ -2,7 +2,7 @@
 
 Events go to the real stdout as JSON lines (anything else a library prints is sent to
 stderr); metric rows and the job's verdict go into the store. A line ``stop`` on stdin, or
-stdin closing because the parent died, asks the work to stop at its next step.
+stdin closing because the parent died, ends it at its next step without keeping anything.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from studio.core.errors import Cancelled, InputError, StudioError
+from studio.core.errors import Abandoned, Cancelled, InputError, StudioError
 from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
 from studio.jobs import records
@@ -91,11 +91,26 @@ class _Emitter:
         records.add_metrics(self.ws, self.job_id, batch)
 
 
-def _watch_stdin(stop: threading.Event) -> None:
+def _watch_stdin(stop: threading.Event, abandoned: threading.Event) -> None:
+    """``stop`` on stdin is a person's Stop: the work ends at its next step and keeps what
+    it has. stdin closing without it means the parent is gone (a killed terminal, a crashed
+    app): that is no Stop, and nothing half-done is kept."""
     for line in sys.stdin:
         if line.strip() == "stop":
-            break
+            stop.set()
+            return
+    abandoned.set()
     stop.set()
+
+
+def _should_stop(stop: threading.Event, abandoned: threading.Event) -> Callable[[], bool]:
+    def should_stop() -> bool:
+        if abandoned.is_set():
+            raise Abandoned("the process that started it went away (a closed terminal or a "
+                            "killed app): nothing was kept")
+        return stop.is_set()
+
+    return should_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr  # library chatter must not corrupt the event stream
     ws = Workspace.open(args.home)
     emit = _Emitter(ws, args.job, events_out)
-    stop = threading.Event()
-    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    stop, abandoned = threading.Event(), threading.Event()
+    threading.Thread(target=_watch_stdin, args=(stop, abandoned), daemon=True).start()
     records.mark_running(ws, args.job, os.getpid())
     try:
-        result = JOBS[args.kind](ws, json.loads(args.spec), emit, stop.is_set, args.job)
+        result = JOBS[args.kind](ws, json.loads(args.spec), emit,
+                                 _should_stop(stop, abandoned), args.job)
+    except Abandoned as exc:
+        return _fail(ws, emit, args.job, str(exc), "interrupted", EXIT_CANCELLED)
     except Cancelled as exc:
         return _fail(ws, emit, args.job, str(exc), "cancelled", EXIT_CANCELLED)
     except InputError as exc:

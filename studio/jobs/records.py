@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
+from studio.core import job_rows
 from studio.core.events import Metric
-from studio.core.store import now, process_alive
+from studio.core.store import now
 from studio.core.workspace import Workspace
 
-ACTIVE = ("queued", "running")
-QUEUED_GRACE_S = 120.0
+ACTIVE = job_rows.ACTIVE
 
 
 def create_job(ws: Workspace, kind: str, spec: dict[str, Any]) -> str:
+    """A queued row; its pid is this process's until the job's own process takes over, so a
+    starter killed before that leaves a row any reader can tell is dead."""
     job_id = uuid.uuid4().hex[:12]
     ws.db.db["jobs"].insert({
         "id": job_id, "kind": kind, "spec": json.dumps(spec), "status": "queued",
-        "pid": None, "device": None, "created": now(), "started": None, "ended": None,
+        "pid": os.getpid(), "device": None, "created": now(), "started": None, "ended": None,
         "error": None, "result": None,
     })
     return job_id
@@ -56,19 +59,29 @@ def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
 
 
 def reap_stale(ws: Workspace) -> int:
-    """Mark failed every job left running by a process that no longer exists; when no job is
-    left running, sweep the scratch files that killed jobs left behind."""
-    reaped, active = 0, 0
-    for row in ws.db.db["jobs"].rows_where("status IN ('queued', 'running')"):
-        never_started = row["pid"] is None and now() - row["created"] > QUEUED_GRACE_S
-        if never_started or (row["pid"] is not None and not process_alive(row["pid"])):
-            finish(ws, row["id"], "failed", "the job's process ended without a result")
-            reaped += 1
-        else:
-            active += 1
-    if not active:
+    """Mark failed every job whose process no longer exists; when no job is left active,
+    sweep the scratch files that killed jobs left behind."""
+    reaped = job_rows.reap(ws)
+    if not list(ws.db.db["jobs"].rows_where("status IN ('queued', 'running')", limit=1)):
         _sweep_tmp(ws)
     return reaped
+
+
+def unnoticed_interruptions(ws: Workspace) -> list[dict[str, Any]]:
+    """Jobs abandoned by the process that started them that nobody has been told about yet;
+    they are marked told."""
+    rows = list(ws.db.db["jobs"].rows_where("status = 'interrupted' AND noticed IS NULL",
+                                            order_by="created"))
+    for row in rows:
+        ws.db.db["jobs"].update(row["id"], {"noticed": now()})
+    return rows
+
+
+def interruption_message(row: dict[str, Any]) -> str:
+    spec = json.loads(row["spec"] or "{}")
+    what = {"train": f"training on {spec.get('dataset')!r}",
+            "import": f"import of {spec.get('path')!r}"}.get(row["kind"], f"{row['kind']} job")
+    return f"the {what} (job {row['id']}) was interrupted: {row['error']}"
 
 
 def _sweep_tmp(ws: Workspace) -> None:

@@ -25,7 +25,7 @@ from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import InputError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
-from studio.core.store import now, process_alive
+from studio.core.store import now
 from studio.core.workspace import Workspace
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: no newline after it
@@ -351,14 +351,15 @@ def delete_dataset(ws: Workspace, name: str) -> None:
     unreferenced files at worst, and an import of the same content, which checks its files
     under that lock, never lists a dataset whose files are gone.
     """
+    from studio.core import job_rows
+
+    job_rows.reap(ws)  # a row left by a killed process holds nothing
     with ws.db.immediate() as conn:
         info = get_dataset(ws, name)
-        for job_id, spec, pid in conn.execute(
-                "SELECT id, spec, pid FROM jobs WHERE kind = 'train' "
-                "AND status IN ('queued', 'running')"):
-            gone = pid is not None and not process_alive(pid)  # killed: holds nothing
-            if not gone and json.loads(spec or "{}").get("dataset") == name:
-                raise InputError(f"{name!r} is being trained on (job {job_id}): stop the "
+        for row in ws.db.db["jobs"].rows_where(
+                "kind = 'train' AND status IN ('queued', 'running')"):
+            if job_rows.alive(row) and json.loads(row["spec"] or "{}").get("dataset") == name:
+                raise InputError(f"{name!r} is being trained on (job {row['id']}): stop the "
                                  "training first")
         files = {info.digest} | _picture_digests(ws, info)
         conn.execute("DELETE FROM datasets WHERE name = ?", [name])

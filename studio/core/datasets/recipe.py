@@ -6,6 +6,7 @@ with the same recipe, so a raw row becomes the same feature vector wherever it g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
             raise InputError(f"preprocessing for {name!r} must be an object")
         for step, value in choice.items():
             if step == "fill_value":
+                _check_fill_value(name, value)
                 continue
             if step in ranges:
                 lo, hi = ranges[step]
@@ -58,6 +60,19 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
                 raise InputError(f"preprocessing {name!r}: {step}={value!r} is not one of "
                                  f"{', '.join(map(str, allowed.get(step, allowed)))}")
     return {"columns": dict(cols)}
+
+
+def _check_fill_value(name: str, value: Any) -> None:
+    """A number, and a finite one: "nan" or 1e999 would reach training as a NaN and end as a
+    misleading "training diverged"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"preprocessing {name!r}: fill_value must be a number, "
+                         f"got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InputError(f"preprocessing {name!r}: fill_value must be a finite number, "
+                         f"got {value!r}")
 
 
 def fit_recipe(train: pd.DataFrame, target: str, task: str,

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from studio.core.training.metrics import plain_number
 
+# What makes Markdown of plain text mid-line: emphasis, code, links, HTML, table cells, and the
+# braces of the registry's placeholder.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+
+
+def md(text: object) -> str:
+    """User text (a label, a column name) as Markdown that shows it as it is: its special
+    characters escaped, so ``*x*`` is not emphasis, ``a|b`` splits no table cell, and a
+    ``{ref}`` in it never meets the registry's placeholder. Never used as a template."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
 
 def model_card(manifest: dict[str, Any]) -> str:
-    """Markdown with a ``{ref}`` placeholder the registry fills with ``name:version``."""
+    """Markdown with a ``{ref}`` placeholder the registry fills with ``name:version``; all
+    user text in it is escaped (see :func:`md`), so the placeholder is the only ``{ref}``."""
     task = manifest["task"]
     test = manifest["metrics"]["test"]
     rows = "\n".join(
         f"| {k} | {v:.4f} |" for k, v in test.items() if isinstance(v, float)
     )
     training = manifest["training"]
-    features = ", ".join(f["name"] for f in manifest["recipe"]["features"])
-    dropped = ", ".join(d["name"] for d in manifest["recipe"]["dropped"]) or "none"
-    labels = manifest.get("labels")
+    features = ", ".join(md(f["name"]) for f in manifest["recipe"]["features"])
+    dropped = ", ".join(md(d["name"]) for d in manifest["recipe"]["dropped"]) or "none"
+    labels = [md(label) for label in manifest.get("labels") or []]
     modality = manifest["recipe"].get("modality", "tabular")
     described = {"image": "image classification", "text": f"text {task}"}.get(modality, task)
     network = {
@@ -28,8 +41,8 @@ def model_card(manifest: dict[str, Any]) -> str:
     article = "An" if described[0] in "aeiou" else "A"
     return f"""# {{ref}}
 
-{article} {described} model of `{manifest['target']}` trained by Model Studio on the dataset
-`{manifest['dataset']['name']}` ({manifest['dataset']['rows']} rows with a target).
+{article} {described} model of **{md(manifest['target'])}** trained by Model Studio on the
+dataset **{md(manifest['dataset']['name'])}** ({manifest['dataset']['rows']} rows with a target).
 
 ## Inputs
 
@@ -63,15 +76,15 @@ def _steps(recipe: dict[str, Any]) -> str:
     out = []
     for f in recipe["features"]:
         if f["kind"] == "text":
-            out.append(f"`{f['name']}` → up to {f['max_tokens']} token ids over "
+            out.append(f"{md(f['name'])} → up to {f['max_tokens']} token ids over "
                        f"{len(f['vocabulary']):,} words")
         elif f["kind"] == "image":
-            out.append(f"`{f['name']}` resized to {f['size']}×{f['size']} RGB, normalized "
+            out.append(f"{md(f['name'])} resized to {f['size']}×{f['size']} RGB, normalized "
                        "per channel")
         elif f["kind"] == "numeric":
-            out.append(f"`{f['name']}` {f.get('scaling', 'standard')}-scaled")
+            out.append(f"{md(f['name'])} {f.get('scaling', 'standard')}-scaled")
         else:
-            out.append(f"`{f['name']}` {'ordinal' if f['kind'] == 'ordinal' else 'one-hot'}")
+            out.append(f"{md(f['name'])} {'ordinal' if f['kind'] == 'ordinal' else 'one-hot'}")
     return "; ".join(out)
 
 
@@ -80,9 +93,9 @@ def _baseline(task: str, test: dict[str, Any], warnings: list[str]) -> str:
     if not base:
         return ""
     if task == "classification":
-        text = (f"Always predicting the most frequent class, `{base['predicts']}`, would score "
+        text = (f"Always predicting the most frequent class, {md(base['predicts'])}, would score "
                 f"accuracy {base['accuracy']:.4f} on the same rows.")
     else:
         text = (f"Always predicting the training mean, {base['predicts']}, would score MAE "
                 f"{plain_number(base['mae'])} (R² {base['r2']:.4f}) on the same rows.")
-    return text + "".join(f"\n\n**Warning:** {w}." for w in warnings) + "\n"
+    return text + "".join(f"\n\n**Warning:** {md(w)}" for w in warnings) + "\n"

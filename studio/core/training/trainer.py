@@ -188,6 +188,9 @@ def train(
         "warnings": warnings,
         "lineage": {"dataset": f"{info.name}@{info.digest[:12]}", "parent": None, "job": job_id},
     }
+    # Asked once more: a job whose starter has gone raises Abandoned here (a Stop returns
+    # True and the best epoch is kept), so a lost terminal never registers a half run.
+    should_stop()
     name = spec.model or registry.propose_model_name(ws, info.name, spec.target, task)
     version = registry.register_version(
         ws, name, {"model.onnx": onnx_model, "weights.safetensors": weights}, manifest,

@@ -187,6 +187,9 @@ def _confusion_markdown(manifest: dict[str, Any]) -> str:
     labels = manifest.get("labels")
     if "confusion" not in test or not labels:
         return ""
+    from studio.core.training.card import md
+
+    labels = [md(label) for label in labels]
     head = "| true \\ predicted | " + " | ".join(labels) + " |\n"
     head += "|---" * (len(labels) + 1) + "|\n"
     rows = "".join(f"| **{label}** | " + " | ".join(str(n) for n in row) + " |\n"

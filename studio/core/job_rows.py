@@ -1,0 +1,35 @@
+"""Which job rows still have a process behind them. Every reader that acts on a job's state
+(the next job, a delete, the app at start) asks here, so a row left behind by a killed
+process never blocks anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.core.store import now, process_alive
+from studio.core.workspace import Workspace
+
+ACTIVE = ("queued", "running")
+# Rows from before queued jobs recorded the process that creates them: judged by age.
+QUEUED_GRACE_S = 120.0
+GONE = "the job's process ended without a result"
+
+
+def alive(row: dict[str, Any]) -> bool:
+    """A running row's pid is the job's own process; a queued row's is the process that is
+    starting it (the CLI or the app)."""
+    if row["pid"] is None:
+        return now() - row["created"] <= QUEUED_GRACE_S
+    return process_alive(int(row["pid"]))
+
+
+def reap(ws: Workspace) -> int:
+    """Mark failed every active row whose process is gone; the number marked."""
+    reaped = 0
+    for row in list(ws.db.db["jobs"].rows_where("status IN ('queued', 'running')")):
+        if not alive(row):
+            ws.db.conn.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, ended = ? "
+                "WHERE id = ? AND status IN ('queued', 'running')", [GONE, now(), row["id"]])
+            reaped += 1
+    return reaped
