@@ -128,3 +128,23 @@ def test_a_recipe_fill_value_must_be_a_finite_number(tmp_path, value):
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1
     assert "'body_mass_g'" in out.stderr and "fill_value must be a" in out.stderr
+
+
+def test_the_app_says_at_start_which_run_was_lost(qtbot, tmp_path):
+    from studio.gui.app import create_window
+
+    ws = Workspace.open(tmp_path / "ws")
+    ws.db.db["jobs"].insert({
+        "id": "lostjob0001", "kind": "train", "spec": json.dumps({"dataset": "penguins"}),
+        "status": "interrupted", "pid": None, "device": "cpu", "created": time.time(),
+        "started": time.time(), "ended": time.time(), "result": None,
+        "error": "the process that started it went away (a closed terminal or a killed "
+                 "app): nothing was kept"})
+    ws.db.close()
+    window = create_window(tmp_path / "ws")
+    qtbot.addWidget(window)
+    window.show()
+    window.load()
+    assert "training on 'penguins'" in window.status_text.toolTip()
+    assert "nothing was kept" in window.status_text.toolTip()
+    window.close()

@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         error, in its dialog). An error is cleared when the person moves to another page."""
         lines = text.strip().splitlines() or [""]
         self.status_text.setText(lines[0] + (" …" if len(lines) > 1 else ""))
-        self.status_text.setToolTip(text if len(lines) > 1 or error else "")
+        self.status_text.setToolTip(text)
         self.status_text.setStyleSheet("color: #d93025;" if error else "")
         self._status_error = error
 
