@@ -148,6 +148,20 @@ class BlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
+    def intact(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob is there with the content its name says (``size``, when known,
+        rules out most damage without reading it)."""
+        path = self.path(digest)
+        try:
+            if size is not None and path.stat().st_size != size:
+                return False
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                _copy_hash(f, h)
+        except FileNotFoundError:
+            return False
+        return h.hexdigest() == digest
+
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):

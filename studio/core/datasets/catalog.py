@@ -380,16 +380,25 @@ def delete_dataset(ws: Workspace, name: str) -> None:
 
 def _picture_digests(ws: Workspace, info: DatasetInfo, strict: bool = False) -> set[str]:
     """The image blobs an image dataset's manifest names; empty for a table. ``strict``: a
-    manifest that cannot be read is an error (its pictures must not be taken for unused)."""
-    if not is_image_dataset(info.column_names):
-        return set()
+    manifest that cannot be read, or is damaged, is an error (its pictures must not be
+    taken for unused)."""
     try:
-        column = pq.read_table(ws.blobs.path(info.digest), columns=["digest"]).column(0)
-    except (OSError, pa.ArrowException):
+        return set(picture_files(ws, info).values())
+    except (OSError, pa.ArrowException, StudioError):
         if strict:
             raise
         return set()
-    return {d for d in column.to_pylist() if isinstance(d, str) and BLOB_NAME.fullmatch(d)}
+
+
+def picture_files(ws: Workspace, info: DatasetInfo) -> dict[str, str]:
+    """Picture path → blob digest, from an image dataset's verified manifest; empty for a
+    table."""
+    if not is_image_dataset(info.column_names):
+        return {}
+    table = pq.read_table(ws.blobs.verified_path(info.digest), columns=["path", "digest"])
+    return {p: d for p, d in zip(table.column(0).to_pylist(), table.column(1).to_pylist(),
+                                  strict=True)
+            if isinstance(d, str) and BLOB_NAME.fullmatch(d)}
 
 
 def export_csv(ws: Workspace, name: str, dest: Path) -> int:

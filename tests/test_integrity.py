@@ -1,0 +1,111 @@
+"""Every stored byte checked: damaged blobs are found when read, by `studio verify`, and
+repaired by storing the same content again; a refused image import leaves nothing behind."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from conftest import run_studio
+
+from studio.core import registry
+from studio.core.datasets.catalog import (
+    import_dataset,
+    load_frame,
+)
+from studio.core.events import Event, Log
+from studio.core.integrity import verify_workspace
+from studio.core.workspace import Workspace
+
+TINY = {"epochs": 2, "hidden": [8], "batch_size": 8, "threads": 1,
+        "preprocessing": {"columns": {"image": {"size": 32}}}}
+
+
+def pictures(root: Path, classes: dict[str, int], suffix: str = ".png",
+             size: tuple[int, int] = (8, 6), shade: int = 0) -> Path:
+    from PIL import Image
+
+    for c, (cls, n) in enumerate(classes.items()):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.new("RGB", size, (30 * i % 255, 60 * c % 255, shade)).save(
+                root / cls / f"{cls}{i}{suffix}")
+    return root
+
+
+def damage(path: Path) -> None:
+    """Flip one byte in the middle: same size, other content (the hard case)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder, under ``root`` (SQLite's shared-memory index,
+    which readers rewrite, left out)."""
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*")) if not p.name.endswith("-shm")}
+
+
+def logs_of(messages: list[str]) -> Callable[[Event], None]:
+    return lambda e: messages.append(e.message) if isinstance(e, Log) else None
+
+
+def train(ws: Workspace, dataset: str, **kw) -> dict:
+    from studio.core.training.spec import TrainSpec
+    from studio.core.training.trainer import train as run
+
+    return run(ws, TrainSpec(dataset=dataset, target="label", **{**TINY, **kw}), lambda _e: None)
+
+
+# -- 2: studio verify ---------------------------------------------------------------------
+
+
+def register(ws: Workspace) -> registry.Version:
+    return registry.register_version(
+        ws, "toy", {"model.onnx": b"onnx" * 100, "weights.safetensors": b"w" * 5000},
+        {"task": "classification", "target": "y", "dataset": {"name": "t", "rows": 1}},
+        "# {ref}\nA card.")
+
+
+def test_verify_finds_damaged_weights_and_card_that_nothing_reads(ws: Workspace) -> None:
+    version = register(ws)
+    assert verify_workspace(ws).ok
+    damage(ws.blobs.path(version.file_digest("weights.safetensors")))
+    ws.blobs.path(version.file_digest("card.md")).unlink()
+    report = verify_workspace(ws)
+    assert not report.ok and report.checked == 4  # manifest, onnx, weights, card
+    found = {p.state: p.uses for p in report.problems}
+    assert found == {"corrupt": ["model toy:1: weights.safetensors"],
+                     "missing": ["model toy:1: card.md"]}
+
+
+def test_verify_lists_damaged_dataset_files_and_counts_orphans(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    ws = Workspace.open(home)
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"x": range(20), "y": ["a", "b"] * 10}).to_csv(table, index=False)
+    snapshot = import_dataset(ws, table).digest
+    frame = load_frame(ws, import_dataset(ws, pictures(tmp_path / "pets", {"cats": 3,
+                                                                            "dogs": 3})))
+    orphan = ws.blobs.put_bytes(b"left by a killed import")
+    clean = run_studio(home, "verify")
+    assert clean.returncode == 0, clean.stderr
+    assert "8 stored file(s) checked, all intact" in clean.stdout
+    assert "1 unreferenced file(s)" in clean.stdout
+
+    damage(ws.blobs.path(snapshot))
+    cat = frame[frame["path"] == "cats/cats1.png"].iloc[0]
+    ws.blobs.path(cat["digest"]).unlink()
+    bad = run_studio(home, "verify")
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("studio: error: 2 of 8")
+    assert "import the dataset's source again" in bad.stderr
+    assert "corrupt" in bad.stdout and "dataset t: snapshot" in bad.stdout
+    assert "missing" in bad.stdout and "dataset pets: picture cats/cats1.png" in bad.stdout
+
+    doc = json.loads(run_studio(home, "verify", "--json").stdout)
+    assert doc["ok"] is False and doc["checked"] == 8 and doc["orphans"] == 1
+    assert {p["digest"]: p["state"] for p in doc["problems"]} == {
+        snapshot: "corrupt", cat["digest"]: "missing"}
+    assert ws.blobs.intact(orphan)  # verify removes nothing
