@@ -2,19 +2,25 @@
 repaired by storing the same content again; a refused image import leaves nothing behind."""
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import run_studio
 
 from studio.core import registry
 from studio.core.datasets.catalog import (
+    get_dataset,
     import_dataset,
+    list_datasets,
     load_frame,
 )
+from studio.core.errors import IntegrityError
 from studio.core.events import Event, Log
 from studio.core.integrity import verify_workspace
+from studio.core.store import BlobStore
 from studio.core.workspace import Workspace
 
 TINY = {"epochs": 2, "hidden": [8], "batch_size": 8, "threads": 1,
@@ -109,3 +115,52 @@ def test_verify_lists_damaged_dataset_files_and_counts_orphans(tmp_path: Path) -
     assert {p["digest"]: p["state"] for p in doc["problems"]} == {
         snapshot: "corrupt", cat["digest"]: "missing"}
     assert ws.blobs.intact(orphan)  # verify removes nothing
+
+
+# -- 3: storing the same content again repairs it -----------------------------------------
+
+
+@pytest.mark.parametrize("how", ["flipped", "truncated"])
+def test_storing_the_same_content_again_replaces_a_damaged_blob(tmp_path: Path,
+                                                                how: str) -> None:
+    blobs = BlobStore(tmp_path / "blobs", tmp_path / "tmp")
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(10_000))
+    for put in (lambda: blobs.put_bytes(source.read_bytes()), lambda: blobs.put_file(source)):
+        digest = put()
+        path = blobs.path(digest)
+        if how == "flipped":
+            damage(path)
+        else:
+            path.write_bytes(path.read_bytes()[:100])
+        assert not blobs.intact(digest)
+        assert put() == digest and blobs.intact(digest)
+    assert not list(blobs.tmp.iterdir())
+
+
+def test_reimporting_the_source_repairs_a_damaged_snapshot(tmp_path: Path,
+                                                           penguins_csv: Path) -> None:
+    home = tmp_path / "ws"
+    ws = Workspace.open(home)
+    info = import_dataset(ws, penguins_csv)
+    good = load_frame(ws, info)
+    damage(ws.blobs.path(info.digest))
+    with pytest.raises(IntegrityError):
+        load_frame(ws, info)
+    again = run_studio(home, "data", "import", str(penguins_csv))
+    assert again.returncode == 0, again.stderr
+    assert run_studio(home, "verify").returncode == 0
+    assert load_frame(ws, get_dataset(ws, info.name)).equals(good)
+    assert [d.name for d in list_datasets(ws)] == [info.name]
+
+
+def test_reimporting_an_image_folder_repairs_a_damaged_picture(ws: Workspace,
+                                                               tmp_path: Path) -> None:
+    folder = pictures(tmp_path / "pets", {"cats": 3, "dogs": 3})
+    info = import_dataset(ws, folder)
+    digest = load_frame(ws, info)["digest"].iloc[0]
+    damage(ws.blobs.path(digest))
+    messages: list[str] = []
+    assert import_dataset(ws, folder, emit=logs_of(messages)) == info
+    assert "reading the file again repairs it" in " ".join(messages)
+    assert ws.blobs.intact(digest) and verify_workspace(ws).ok

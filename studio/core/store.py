@@ -132,7 +132,11 @@ class Database:
 
 
 class BlobStore:
-    """Immutable files named by their SHA-256 under ``root/ab/cdef…``."""
+    """Immutable files named by their SHA-256 under ``root/ab/cdef…``.
+
+    A blob that is already there is checked before a new copy is dropped: a damaged one is
+    replaced, so storing the same content again repairs it.
+    """
 
     def __init__(self, root: Path, tmp: Path) -> None:
         self.root = root
@@ -164,7 +168,7 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if not self.exists(digest):
+        if not self.intact(digest, len(data)):
             self._commit(digest, lambda f: f.write(data))
         return digest
 
@@ -194,8 +198,9 @@ class BlobStore:
         return self._settle(tmp, h.hexdigest())
 
     def _settle(self, tmp: Path, digest: str) -> str:
-        """A finished temporary file becomes the blob, unless the blob is already there."""
-        if self.exists(digest):
+        """A finished temporary file becomes the blob, unless the blob is already there
+        intact (a damaged one is replaced by this good copy)."""
+        if self.intact(digest, tmp.stat().st_size):
             tmp.unlink()
         else:
             self._place(tmp, digest)

@@ -124,10 +124,35 @@ def find_imported(ws: Workspace, path: Path, name: str | None = None,
         return None  # the import itself says what is wrong
 
 
-def _find_by_key(ws: Workspace, key: str, name: str | None) -> DatasetInfo | None:
+def _find_by_key(ws: Workspace, key: str, name: str | None,
+                 emit: Emit | None = None) -> DatasetInfo | None:
+    """The dataset made from this file, if its stored files are intact: a damaged one is
+    not found, so importing the file again stores good copies in their place."""
     for row in ws.db.db["datasets"].rows_where("source_key = ?", [key]):
         if name is None or row["name"] == name:
-            return _info(row)
+            info = _info(row)
+            damage = damaged_file(ws, info)
+            if damage is None:
+                return info
+            if emit is not None:
+                emit(Log(f"{damage} of {info.name!r} is damaged: reading the file again "
+                         "repairs it"))
+            return None
+    return None
+
+
+def damaged_file(ws: Workspace, info: DatasetInfo) -> str | None:
+    """The first of the dataset's stored files that is missing or damaged; None when all
+    are intact. Hashes each one."""
+    if not is_image_dataset(info.column_names):
+        return None if ws.blobs.intact(info.digest) else "the stored snapshot"
+    try:
+        pictures = picture_files(ws, info)  # hashes the snapshot as it reads it
+    except (StudioError, OSError, pa.ArrowException):
+        return "the stored snapshot"
+    for path, digest in sorted(pictures.items()):
+        if not ws.blobs.intact(digest):
+            return f"picture {path!r}"
     return None
 
 
@@ -161,7 +186,7 @@ def import_dataset(
     # a folder's key walks every file: compute it once
     key = source_key(path, {} if choice is None else {"sheet": choice.name})
     table = ws.db.db["datasets"]
-    seen = _find_by_key(ws, key, name if explicit else None)
+    seen = _find_by_key(ws, key, name if explicit else None, emit)
     if seen is not None:
         emit(Progress("done", 1, 1, "already imported"))
         return seen
