@@ -64,6 +64,42 @@ def train(ws: Workspace, dataset: str, **kw) -> dict:
     return run(ws, TrainSpec(dataset=dataset, target="label", **{**TINY, **kw}), lambda _e: None)
 
 
+# -- 1: training reads pictures verified --------------------------------------------------
+
+
+def test_training_refuses_a_damaged_picture_and_names_it(ws: Workspace, tmp_path: Path) -> None:
+    frame = load_frame(ws, import_dataset(ws, pictures(tmp_path / "pets", {"cats": 6,
+                                                                            "dogs": 6},
+                                                        suffix=".bmp")))
+    row = frame.iloc[3]
+    damage(ws.blobs.path(row["digest"]))  # a BMP decodes whatever its pixel bytes hold
+    with pytest.raises(IntegrityError) as caught:
+        train(ws, "pets")
+    message = str(caught.value)
+    assert repr(row["path"]) in message and "'pets'" in message and "studio verify" in message
+    cli = run_studio(ws.root, "train", "pets", "--epochs", "1")
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
+    assert cli.stderr.splitlines()[-1] == f"studio: error: {message}"
+    assert registry.list_versions(ws) == []
+
+
+def test_pictures_are_hashed_once_per_training_run(ws: Workspace, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = load_frame(ws, import_dataset(ws, pictures(tmp_path / "pets", {"cats": 6,
+                                                                            "dogs": 6})))
+    hashed: list[str] = []
+    real = BlobStore.verified_path
+
+    def counting(self: BlobStore, digest: str) -> Path:
+        hashed.append(digest)
+        return real(self, digest)
+
+    monkeypatch.setattr(BlobStore, "verified_path", counting)
+    train(ws, "pets", epochs=3)
+    picture_reads = [d for d in hashed if d in set(frame["digest"])]
+    assert sorted(picture_reads) == sorted(set(frame["digest"]))  # each once, not per epoch
+
+
 # -- 2: studio verify ---------------------------------------------------------------------
 
 

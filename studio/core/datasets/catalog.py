@@ -23,7 +23,7 @@ from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
 from studio.core.datasets.prepare import is_image_dataset
 from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
-from studio.core.errors import InputError, NotFoundError, StudioError
+from studio.core.errors import Cancelled, InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
 from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
@@ -154,6 +154,35 @@ def damaged_file(ws: Workspace, info: DatasetInfo) -> str | None:
         if not ws.blobs.intact(digest):
             return f"picture {path!r}"
     return None
+
+
+def check_pictures(ws: Workspace, info: DatasetInfo, frame: pd.DataFrame,
+                   emit: Emit | None = None,
+                   should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Hash every picture of an image dataset (``frame``: its manifest) once, before
+    training reads them by path: a damaged one stops the run with its name instead of
+    being trained on. Missing ones are left to :func:`prepare`, which counts them."""
+    if not is_image_dataset(info.column_names):
+        return
+    seen: set[str] = set()
+    pairs = list(zip(frame["path"], frame["digest"], strict=True))
+    for i, (path, digest) in enumerate(pairs):
+        if should_stop():
+            raise Cancelled("training cancelled")
+        if emit is not None and i % 256 == 0:
+            emit(Progress("check", i, len(pairs), f"checking pictures {i:,}/{len(pairs):,}"))
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            ws.blobs.verified_path(digest)
+        except NotFoundError:
+            continue
+        except IntegrityError:
+            raise IntegrityError(
+                f"picture {path!r} of dataset {info.name!r} is damaged on disk (it no longer "
+                "matches its digest); run `studio verify` to list every damaged file, then "
+                "import the folder again to repair it") from None
 
 
 def import_dataset(
