@@ -17,7 +17,7 @@ from studio.core.datasets.catalog import (
     list_datasets,
     load_frame,
 )
-from studio.core.errors import IntegrityError
+from studio.core.errors import Cancelled, InputError, IntegrityError
 from studio.core.events import Event, Log
 from studio.core.integrity import verify_workspace
 from studio.core.store import BlobStore
@@ -200,3 +200,37 @@ def test_reimporting_an_image_folder_repairs_a_damaged_picture(ws: Workspace,
     assert import_dataset(ws, folder, emit=logs_of(messages)) == info
     assert "reading the file again repairs it" in " ".join(messages)
     assert ws.blobs.intact(digest) and verify_workspace(ws).ok
+
+
+# -- 4: a refused image import leaves the workspace as it was -----------------------------
+
+
+@pytest.fixture
+def shared(ws: Workspace, tmp_path: Path) -> dict[str, bytes | None]:
+    """A workspace holding one image dataset, whose pictures the next import shares."""
+    pictures(tmp_path / "first", {"cats": 3, "dogs": 3})
+    import_dataset(ws, tmp_path / "first")
+    pictures(tmp_path / "second", {"cats": 3}, shade=0)  # the same cats: shared blobs
+    pictures(tmp_path / "second", {"cats": 6, "owls": 4}, ".bmp", shade=200)  # and new ones
+    return tree(ws.root)
+
+
+def test_a_refused_image_import_leaves_the_workspace_as_it_was(
+        ws: Workspace, tmp_path: Path, shared: dict[str, bytes | None]) -> None:
+    for f in (tmp_path / "second" / "owls").iterdir():  # one class no picture of which reads
+        f.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(InputError, match="only one class"):
+        import_dataset(ws, tmp_path / "second")
+    assert tree(ws.root) == shared
+    assert verify_workspace(ws).ok
+
+
+def test_a_cancelled_or_name_clashing_image_import_leaves_the_workspace_as_it_was(
+        ws: Workspace, tmp_path: Path, shared: dict[str, bytes | None]) -> None:
+    calls = iter(range(100))
+    with pytest.raises(Cancelled):
+        import_dataset(ws, tmp_path / "second", should_stop=lambda: next(calls) > 8)
+    assert tree(ws.root) == shared
+    with pytest.raises(InputError, match="already exists"):
+        import_dataset(ws, tmp_path / "second", name="first")
+    assert tree(ws.root) == shared

@@ -138,11 +138,18 @@ class BlobStore:
     replaced, so storing the same content again repairs it.
     """
 
-    def __init__(self, root: Path, tmp: Path) -> None:
+    def __init__(self, root: Path, tmp: Path, created: set[str] | None = None) -> None:
         self.root = root
         self.tmp = tmp
+        # the blobs this store placed where none was before (``tracking``), for an undo
+        self.created = created
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def tracking(self) -> BlobStore:
+        """The same store, noting in ``created`` every blob it adds: work that fails can
+        then remove what it added, and only that."""
+        return BlobStore(self.root, self.tmp, created=set())
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -221,9 +228,28 @@ class BlobStore:
 
     def _place(self, tmp: Path, digest: str) -> None:
         dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+        new = not dest.exists()
+        for attempt in (1, 2):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(tmp, dest)
+                break
+            except FileNotFoundError:
+                # ``discard`` of another process removed the emptied folder in between
+                if attempt == 2 or not tmp.exists():
+                    raise
         _fsync_dir(dest.parent)
+        if new and self.created is not None:
+            self.created.add(digest)
+
+    def discard(self, digests: set[str]) -> None:
+        """Remove these blobs, and their folders once empty. The caller has made sure that
+        nothing refers to them."""
+        for digest in digests:
+            path = self.path(digest)
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: other blobs live there
+                path.parent.rmdir()
 
     def read_bytes(self, digest: str) -> bytes:
         try:

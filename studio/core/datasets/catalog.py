@@ -25,7 +25,7 @@ from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import Cancelled, InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
-from studio.core.store import now, process_alive
+from studio.core.store import BlobStore, now, process_alive
 from studio.core.workspace import Workspace
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: no newline after it
@@ -192,10 +192,24 @@ def import_dataset(
     """Read ``path``, store it as an immutable Parquet snapshot and list it under ``name``.
 
     The same unchanged file, read with the same options (a workbook's sheet), is found by its
-    path, size and time without being read again; other identical content is found by the
-    snapshot's digest. An explicit ``name`` taken by other content is an error; a derived one
-    gets a suffix. ``details`` of the result say how the file was read.
+    path, size and time without being read again (unless its stored files are damaged: they
+    are stored again); other identical content is found by the snapshot's digest. An
+    explicit ``name`` taken by other content is an error; a derived one gets a suffix.
+    ``details`` of the result say how the file was read. An import that fails removes the
+    blobs it added: the workspace is left as it was.
     """
+    blobs = ws.blobs.tracking()
+    try:
+        return _import(ws, blobs, path, name, emit, should_stop, sheet)
+    except BaseException:
+        _discard_new(ws, blobs.created)
+        raise
+
+
+def _import(
+    ws: Workspace, blobs: BlobStore, path: Path, name: str | None, emit: Emit | None,
+    should_stop: Callable[[], bool], sheet: str | None,
+) -> DatasetInfo:
     outer = emit or (lambda _e: None)
     warnings: list[str] = []
 
@@ -231,7 +245,7 @@ def import_dataset(
             from studio.core.datasets.images import image_folder_table, image_zip_table
 
             read = image_folder_table if fmt == "images" else image_zip_table
-            arrow = read(path, ws.blobs, emit, should_stop)
+            arrow = read(path, blobs, emit, should_stop)
             pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
             rows, schema = arrow.num_rows, arrow.schema
             pictures = set(arrow.column("digest").to_pylist())
@@ -256,7 +270,7 @@ def import_dataset(
         if rows == 0:
             raise InputError(f"{path.name}: no rows after the header")
         emit(Progress("store", size, size, f"{rows:,} rows × {len(schema)} columns"))
-        digest = ws.blobs.adopt(tmp)
+        digest = blobs.adopt(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -288,6 +302,25 @@ def import_dataset(
         }
         table.insert(row)
     return _info(row)
+
+
+def _discard_new(ws: Workspace, created: set[str] | None) -> None:
+    """Remove the blobs a failed import added, so that it leaves the workspace as it was.
+    Under the write lock, and not those a dataset or version listed meanwhile uses (the
+    same pictures imported at once); when that cannot be told, they stay as orphans."""
+    if not created:
+        return
+    try:
+        with ws.db.immediate() as conn:
+            used: set[str] = set()
+            for info in list_datasets(ws):
+                used |= {info.digest} | _picture_digests(ws, info, strict=True)
+            for manifest_digest, text in conn.execute(
+                    "SELECT manifest_digest, manifest FROM versions"):
+                used |= {manifest_digest, *json.loads(text).get("files", {}).values()}
+            ws.blobs.discard(created - used)
+    except (StudioError, OSError, ValueError, sqlite3.Error, pa.ArrowException) as exc:
+        log.warning("kept %d file(s) of a failed import: %s", len(created), exc)
 
 
 def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | None:
