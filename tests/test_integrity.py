@@ -234,3 +234,51 @@ def test_a_cancelled_or_name_clashing_image_import_leaves_the_workspace_as_it_wa
     with pytest.raises(InputError, match="already exists"):
         import_dataset(ws, tmp_path / "second", name="first")
     assert tree(ws.root) == shared
+
+
+def test_an_unreadable_class_folder_refuses_the_import_before_storing(
+        ws: Workspace, tmp_path: Path, shared: dict[str, bytes | None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # chmod does not stop root, who runs some CI: the folder's listing fails as it would
+    real = os.scandir
+    owls = tmp_path / "second" / "owls"
+
+    def scandir(path: os.PathLike | str) -> object:
+        if Path(path) == owls:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(InputError, match=r"owls: this folder cannot be read \(Permission"):
+        import_dataset(ws, tmp_path / "second")
+    assert tree(ws.root) == shared
+
+
+# -- 7: links are not followed ------------------------------------------------------------
+
+
+def test_links_to_folders_and_files_are_skipped_and_listed(ws: Workspace,
+                                                           tmp_path: Path) -> None:
+    root = pictures(tmp_path / "pets", {"cats": 2, "dogs": 2})
+    outside = pictures(tmp_path / "elsewhere", {"owls": 2, "deep": 2})
+    (root / "owls").symlink_to(outside / "owls", target_is_directory=True)
+    (root / "cats" / "more").symlink_to(outside / "deep", target_is_directory=True)
+    (root / "dogs" / "linked.png").symlink_to(outside / "owls" / "owls0.png")
+    messages: list[str] = []
+    info = import_dataset(ws, root, emit=logs_of(messages))
+    frame = load_frame(ws, info)
+    assert sorted(set(frame["label"])) == ["cats", "dogs"] and len(frame) == 4
+    said = " ".join(info.details["warnings"])
+    assert "owls (a link to a folder)" in said
+    assert "cats/more (a link to a folder)" in said and "dogs/linked.png (a link)" in said
+
+
+def test_a_folder_of_linked_classes_is_refused_saying_why(ws: Workspace,
+                                                          tmp_path: Path) -> None:
+    outside = pictures(tmp_path / "elsewhere", {"cats": 2, "dogs": 2})
+    root = tmp_path / "links"
+    root.mkdir()
+    for cls in ("cats", "dogs"):
+        (root / cls).symlink_to(outside / cls, target_is_directory=True)
+    with pytest.raises(InputError, match="links are not followed"):
+        import_dataset(ws, root)
