@@ -3,6 +3,8 @@ repaired by storing the same content again; a refused image import leaves nothin
 
 import json
 import os
+import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -252,6 +254,34 @@ def test_an_unreadable_class_folder_refuses_the_import_before_storing(
     with pytest.raises(InputError, match=r"owls: this folder cannot be read \(Permission"):
         import_dataset(ws, tmp_path / "second")
     assert tree(ws.root) == shared
+
+
+# -- 5: a zip member that is a file and a folder ------------------------------------------
+
+
+@pytest.mark.parametrize("members", [["cats", "cats/1.png"], ["cats/1.png", "cats"],
+                                     ["x/cats/", "x/cats"], ["a/1.png", "a/1.png"]])
+def test_a_zip_naming_a_file_and_a_folder_alike_is_refused(ws: Workspace, tmp_path: Path,
+                                                           members: list[str]) -> None:
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name, and writes it
+        for m in members:
+            z.writestr(m, b"" if m.endswith("/") else b"x")
+    with pytest.raises(InputError, match=r"refused: (member '(x/)?cats' is a file|it holds "
+                                         "'a/1.png' twice)"):
+        import_dataset(ws, archive)
+    assert list(ws.tmp.iterdir()) == []
+
+
+def test_cli_refuses_a_zip_with_a_file_and_folder_alike_in_one_line(tmp_path: Path) -> None:
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("cats", b"x")
+        z.writestr("cats/1.png", b"x")
+    result = run_studio(tmp_path / "ws", "data", "import", str(archive))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "'cats' is a file" in result.stderr
 
 
 # -- 7: links are not followed ------------------------------------------------------------

@@ -166,6 +166,7 @@ def safe_extract(archive: Path, dest: Path, should_stop: Callable[[], bool]) -> 
                                      "the archive")
                 if stat.S_ISLNK(m.external_attr >> 16):
                     raise InputError(f"{archive.name}: refused: member {name!r} is a link")
+            _check_file_folder_clash(archive, members)
             for m in members:
                 if should_stop():
                     raise Cancelled("import cancelled")
@@ -178,6 +179,26 @@ def safe_extract(archive: Path, dest: Path, should_stop: Callable[[], bool]) -> 
                     shutil.copyfileobj(src, out, 1 << 20)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{archive.name}: damaged zip file: {exc}") from None
+
+
+def _check_file_folder_clash(archive: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip where one name is both a file and a folder (``cats`` and ``cats/1.png``),
+    or holds one file twice: extracting it would fail half-way or keep only one copy."""
+    files: dict[tuple[str, ...], str] = {}
+    folders: set[tuple[str, ...]] = set()
+    for m in members:
+        parts = PurePosixPath(m.filename.replace("\\", "/")).parts
+        folders.update(parts[:i] for i in range(1, len(parts)))
+        if m.is_dir():
+            folders.add(parts)
+        elif parts in files:
+            raise InputError(f"{archive.name}: refused: it holds {m.filename!r} twice")
+        else:
+            files[parts] = m.filename
+    for parts, name in files.items():
+        if parts in folders:
+            raise InputError(f"{archive.name}: refused: member {name!r} is a file, and also "
+                             "a folder of other members")
 
 
 def image_zip_table(
