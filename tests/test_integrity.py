@@ -13,6 +13,7 @@ import pytest
 from conftest import run_studio
 
 from studio.core import registry
+from studio.core.datasets import pixels
 from studio.core.datasets.catalog import (
     get_dataset,
     import_dataset,
@@ -282,6 +283,39 @@ def test_cli_refuses_a_zip_with_a_file_and_folder_alike_in_one_line(tmp_path: Pa
     result = run_studio(tmp_path / "ws", "data", "import", str(archive))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "'cats' is a file" in result.stderr
+
+
+# -- 6: one pixel limit, at import and in training ----------------------------------------
+
+
+def test_a_picture_over_the_training_limit_is_skipped_at_import(ws: Workspace,
+                                                                tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = pictures(tmp_path / "big", {"cats": 2, "dogs": 2})
+    Image.new("1", (9100, 9000)).save(root / "cats" / "huge.png")  # 81.9 MP, a small file
+    messages: list[str] = []
+    info = import_dataset(ws, root, emit=logs_of(messages))
+    assert "cats/huge.png (refused: 9100×9000 is over the limit of 40 million pixels)" \
+        in " ".join(messages)
+    assert "cats/huge.png" not in set(load_frame(ws, info)["path"])
+    assert any("huge.png" in w for w in info.details["warnings"])
+
+
+def test_import_keeps_what_training_can_decode_and_no_more(
+        ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(pixels, "MAX_PIXELS", 200_000)
+    root = pictures(tmp_path / "set", {"cats": 6, "dogs": 6})
+    Image.new("RGB", (500, 500), "red").save(root / "cats" / "wide.png")  # 250k: over
+    # 1 MP, but a JPEG is decoded at an eighth of its width for training: 62.5k
+    Image.new("RGB", (1000, 1000), "blue").save(root / "dogs" / "photo.jpg")
+    frame = load_frame(ws, import_dataset(ws, root))
+    assert "cats/wide.png" not in set(frame["path"]) and "dogs/photo.jpg" in set(frame["path"])
+    assert train(ws, "set")["version"] == "set:1"  # everything kept can be trained on
+    with pytest.raises(InputError, match="over the limit"):
+        pixels.decode((root / "cats" / "wide.png").read_bytes(), 32, False)
 
 
 # -- 7: links are not followed ------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES
+from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES, draft_as_training, over_limit
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Progress
 from studio.core.store import BlobStore
@@ -73,8 +73,14 @@ def image_folder_table(
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(f, formats=FORMATS) as img:
-                    img.load()  # decodes every pixel: a truncated file fails here
                     width, height = img.size
+                    draft_as_training(img)
+                    # the limit training applies, here: what is kept can be trained on
+                    too_many = over_limit(*img.size)
+                    if too_many:
+                        skipped.append(f"{rel} (refused: {too_many})")
+                        continue
+                    img.load()  # decodes the whole file: a truncated one fails here
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             skipped.append(f"{rel} (refused: too many pixels, a decompression bomb?)")
             continue
