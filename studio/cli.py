@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, type=Path,
                    help="a table of raw rows; for an image model also an image or a folder")
     p.add_argument("--output", type=Path, help="CSV to write (default: stdout)")
+
+    cmd("verify", "hash every stored file again; list damaged ones and what uses them "
+        "(exit 1 when any is)")
     return parser
 
 
@@ -483,12 +486,32 @@ def image_rows(path: Path, column: str) -> Any:
     return pd.DataFrame({column: [str(f) for f in files]})
 
 
+def verify(ws: Workspace, args: argparse.Namespace) -> int:
+    """Exit 1, not 2, when something is damaged: the workspace is at fault, not the input."""
+    from studio.cli_progress import TerminalView
+    from studio.core.integrity import verify_workspace
+
+    view = TerminalView(quiet=args.json)
+    try:
+        report = verify_workspace(ws, view.show)
+    finally:
+        view.close()
+    if args.json:
+        out(args, report.to_dict(), "")
+    elif report.ok:
+        print(report.summary())
+    else:
+        print("\n".join(report.lines()[:-1]))
+        print(f"studio: error: {report.summary()}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 HANDLERS = {
     ("data", "import"): data_import, ("data", "ls"): data_ls, ("data", "show"): data_show,
     ("data", "rename"): data_rename, ("data", "describe"): data_describe,
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
     ("models", "ls"): models_ls, ("models", "show"): models_show, ("serve", None): serve,
-    ("predict", None): predict,
+    ("predict", None): predict, ("verify", None): verify,
 }
 
 if __name__ == "__main__":

@@ -202,6 +202,24 @@ def test_image_folder_drop_shows_thumbnails(window, qtbot, tmp_path):
     shot(window, "5-images")
 
 
+def test_a_damaged_picture_is_marked_not_drawn_as_a_thumbnail(window, qtbot, tmp_path):
+    from PIL import Image
+
+    from studio.core.datasets.catalog import import_dataset, load_frame
+
+    for cls, color in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (tmp_path / "colors" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40 + i, 30), color).save(tmp_path / "colors" / cls / f"{i}.png")
+    page = window.datasets
+    frame = load_frame(page.ws, import_dataset(page.ws, tmp_path / "colors"))
+    blob = page.ws.blobs.path(frame["digest"].iloc[0])
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\0")
+    page._show_thumbnails(frame)
+    texts = [page.thumbs.item(i).text() for i in range(page.thumbs.count())]
+    assert len(texts) == 4 and sum(t.endswith("(damaged)") for t in texts) == 1
+
+
 def test_cancel_an_import_keeps_nothing(window, qtbot, tmp_path):
     import numpy as np
     import pandas as pd

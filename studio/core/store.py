@@ -135,13 +135,24 @@ class Database:
 
 
 class BlobStore:
-    """Immutable files named by their SHA-256 under ``root/ab/cdef…``."""
+    """Immutable files named by their SHA-256 under ``root/ab/cdef…``.
 
-    def __init__(self, root: Path, tmp: Path) -> None:
+    A blob that is already there is checked before a new copy is dropped: a damaged one is
+    replaced, so storing the same content again repairs it.
+    """
+
+    def __init__(self, root: Path, tmp: Path, created: set[str] | None = None) -> None:
         self.root = root
         self.tmp = tmp
+        # the blobs this store placed where none was before (``tracking``), for an undo
+        self.created = created
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def tracking(self) -> BlobStore:
+        """The same store, noting in ``created`` every blob it adds: work that fails can
+        then remove what it added, and only that."""
+        return BlobStore(self.root, self.tmp, created=set())
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -151,9 +162,23 @@ class BlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
+    def intact(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob is there with the content its name says (``size``, when known,
+        rules out most damage without reading it)."""
+        path = self.path(digest)
+        try:
+            if size is not None and path.stat().st_size != size:
+                return False
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                _copy_hash(f, h)
+        except FileNotFoundError:
+            return False
+        return h.hexdigest() == digest
+
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if not self.exists(digest):
+        if not self.intact(digest, len(data)):
             self._commit(digest, lambda f: f.write(data))
         return digest
 
@@ -183,8 +208,9 @@ class BlobStore:
         return self._settle(tmp, h.hexdigest())
 
     def _settle(self, tmp: Path, digest: str) -> str:
-        """A finished temporary file becomes the blob, unless the blob is already there."""
-        if self.exists(digest):
+        """A finished temporary file becomes the blob, unless the blob is already there
+        intact (a damaged one is replaced by this good copy)."""
+        if self.intact(digest, tmp.stat().st_size):
             tmp.unlink()
         else:
             self._place(tmp, digest)
@@ -205,9 +231,28 @@ class BlobStore:
 
     def _place(self, tmp: Path, digest: str) -> None:
         dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+        new = not dest.exists()
+        for attempt in (1, 2):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(tmp, dest)
+                break
+            except FileNotFoundError:
+                # ``discard`` of another process removed the emptied folder in between
+                if attempt == 2 or not tmp.exists():
+                    raise
         _fsync_dir(dest.parent)
+        if new and self.created is not None:
+            self.created.add(digest)
+
+    def discard(self, digests: set[str]) -> None:
+        """Remove these blobs, and their folders once empty. The caller has made sure that
+        nothing refers to them."""
+        for digest in digests:
+            path = self.path(digest)
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: other blobs live there
+                path.parent.rmdir()
 
     def read_bytes(self, digest: str) -> bytes:
         try:

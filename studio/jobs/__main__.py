@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from studio.core.errors import Abandoned, Cancelled, InputError, StudioError
+from studio.core.errors import Abandoned, Cancelled, InputError, IntegrityError, StudioError
 from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
 from studio.jobs import records
@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(ws, emit, args.job, str(exc), "cancelled", EXIT_CANCELLED)
     except InputError as exc:
         return _fail(ws, emit, args.job, str(exc), "failed", EXIT_INPUT)
+    except IntegrityError as exc:  # damaged stored files: the message names them, no trace
+        return _fail(ws, emit, args.job, str(exc), "failed", EXIT_INTERNAL)
     except (StudioError, Exception) as exc:
         with contextlib.suppress(OSError, ValueError):
             traceback.print_exc(file=sys.stderr)

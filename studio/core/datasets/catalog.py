@@ -23,9 +23,9 @@ from studio.core.datasets.lazy_table import ROW_GROUP_ROWS, LazyTable
 from studio.core.datasets.prepare import is_image_dataset
 from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
-from studio.core.errors import InputError, NotFoundError, StudioError
+from studio.core.errors import Cancelled, InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
-from studio.core.store import now
+from studio.core.store import BlobStore, now
 from studio.core.workspace import Workspace
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: no newline after it
@@ -124,11 +124,65 @@ def find_imported(ws: Workspace, path: Path, name: str | None = None,
         return None  # the import itself says what is wrong
 
 
-def _find_by_key(ws: Workspace, key: str, name: str | None) -> DatasetInfo | None:
+def _find_by_key(ws: Workspace, key: str, name: str | None,
+                 emit: Emit | None = None) -> DatasetInfo | None:
+    """The dataset made from this file, if its stored files are intact: a damaged one is
+    not found, so importing the file again stores good copies in their place."""
     for row in ws.db.db["datasets"].rows_where("source_key = ?", [key]):
         if name is None or row["name"] == name:
-            return _info(row)
+            info = _info(row)
+            damage = damaged_file(ws, info)
+            if damage is None:
+                return info
+            if emit is not None:
+                emit(Log(f"{damage} of {info.name!r} is damaged: reading the file again "
+                         "repairs it"))
+            return None
     return None
+
+
+def damaged_file(ws: Workspace, info: DatasetInfo) -> str | None:
+    """The first of the dataset's stored files that is missing or damaged; None when all
+    are intact. Hashes each one."""
+    if not is_image_dataset(info.column_names):
+        return None if ws.blobs.intact(info.digest) else "the stored snapshot"
+    try:
+        pictures = picture_files(ws, info)  # hashes the snapshot as it reads it
+    except (StudioError, OSError, pa.ArrowException):
+        return "the stored snapshot"
+    for path, digest in sorted(pictures.items()):
+        if not ws.blobs.intact(digest):
+            return f"picture {path!r}"
+    return None
+
+
+def check_pictures(ws: Workspace, info: DatasetInfo, frame: pd.DataFrame,
+                   emit: Emit | None = None,
+                   should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Hash every picture of an image dataset (``frame``: its manifest) once, before
+    training reads them by path: a damaged one stops the run with its name instead of
+    being trained on. Missing ones are left to :func:`prepare`, which counts them."""
+    if not is_image_dataset(info.column_names):
+        return
+    seen: set[str] = set()
+    pairs = list(zip(frame["path"], frame["digest"], strict=True))
+    for i, (path, digest) in enumerate(pairs):
+        if should_stop():
+            raise Cancelled("training cancelled")
+        if emit is not None and i % 256 == 0:
+            emit(Progress("check", i, len(pairs), f"checking pictures {i:,}/{len(pairs):,}"))
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            ws.blobs.verified_path(digest)
+        except NotFoundError:
+            continue
+        except IntegrityError:
+            raise IntegrityError(
+                f"picture {path!r} of dataset {info.name!r} is damaged on disk (it no longer "
+                "matches its digest); run `studio verify` to list every damaged file, then "
+                "import the folder again to repair it") from None
 
 
 def import_dataset(
@@ -138,10 +192,24 @@ def import_dataset(
     """Read ``path``, store it as an immutable Parquet snapshot and list it under ``name``.
 
     The same unchanged file, read with the same options (a workbook's sheet), is found by its
-    path, size and time without being read again; other identical content is found by the
-    snapshot's digest. An explicit ``name`` taken by other content is an error; a derived one
-    gets a suffix. ``details`` of the result say how the file was read.
+    path, size and time without being read again (unless its stored files are damaged: they
+    are stored again); other identical content is found by the snapshot's digest. An
+    explicit ``name`` taken by other content is an error; a derived one gets a suffix.
+    ``details`` of the result say how the file was read. An import that fails removes the
+    blobs it added: the workspace is left as it was.
     """
+    blobs = ws.blobs.tracking()
+    try:
+        return _import(ws, blobs, path, name, emit, should_stop, sheet)
+    except BaseException:
+        _discard_new(ws, blobs.created)
+        raise
+
+
+def _import(
+    ws: Workspace, blobs: BlobStore, path: Path, name: str | None, emit: Emit | None,
+    should_stop: Callable[[], bool], sheet: str | None,
+) -> DatasetInfo:
     outer = emit or (lambda _e: None)
     warnings: list[str] = []
 
@@ -161,7 +229,7 @@ def import_dataset(
     # a folder's key walks every file: compute it once
     key = source_key(path, {} if choice is None else {"sheet": choice.name})
     table = ws.db.db["datasets"]
-    seen = _find_by_key(ws, key, name if explicit else None)
+    seen = _find_by_key(ws, key, name if explicit else None, emit)
     if seen is not None:
         emit(Progress("done", 1, 1, "already imported"))
         return seen
@@ -177,7 +245,7 @@ def import_dataset(
             from studio.core.datasets.images import image_folder_table, image_zip_table
 
             read = image_folder_table if fmt == "images" else image_zip_table
-            arrow = read(path, ws.blobs, emit, should_stop)
+            arrow = read(path, blobs, emit, should_stop)
             pq.write_table(arrow, tmp, compression="snappy", row_group_size=ROW_GROUP_ROWS)
             rows, schema = arrow.num_rows, arrow.schema
             pictures = set(arrow.column("digest").to_pylist())
@@ -202,7 +270,7 @@ def import_dataset(
         if rows == 0:
             raise InputError(f"{path.name}: no rows after the header")
         emit(Progress("store", size, size, f"{rows:,} rows × {len(schema)} columns"))
-        digest = ws.blobs.adopt(tmp)
+        digest = blobs.adopt(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -234,6 +302,25 @@ def import_dataset(
         }
         table.insert(row)
     return _info(row)
+
+
+def _discard_new(ws: Workspace, created: set[str] | None) -> None:
+    """Remove the blobs a failed import added, so that it leaves the workspace as it was.
+    Under the write lock, and not those a dataset or version listed meanwhile uses (the
+    same pictures imported at once); when that cannot be told, they stay as orphans."""
+    if not created:
+        return
+    try:
+        with ws.db.immediate() as conn:
+            used: set[str] = set()
+            for info in list_datasets(ws):
+                used |= {info.digest} | _picture_digests(ws, info, strict=True)
+            for manifest_digest, text in conn.execute(
+                    "SELECT manifest_digest, manifest FROM versions"):
+                used |= {manifest_digest, *json.loads(text).get("files", {}).values()}
+            ws.blobs.discard(created - used)
+    except (StudioError, OSError, ValueError, sqlite3.Error, pa.ArrowException) as exc:
+        log.warning("kept %d file(s) of a failed import: %s", len(created), exc)
 
 
 def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | None:
@@ -381,16 +468,25 @@ def delete_dataset(ws: Workspace, name: str) -> None:
 
 def _picture_digests(ws: Workspace, info: DatasetInfo, strict: bool = False) -> set[str]:
     """The image blobs an image dataset's manifest names; empty for a table. ``strict``: a
-    manifest that cannot be read is an error (its pictures must not be taken for unused)."""
-    if not is_image_dataset(info.column_names):
-        return set()
+    manifest that cannot be read, or is damaged, is an error (its pictures must not be
+    taken for unused)."""
     try:
-        column = pq.read_table(ws.blobs.path(info.digest), columns=["digest"]).column(0)
-    except (OSError, pa.ArrowException):
+        return set(picture_files(ws, info).values())
+    except (OSError, pa.ArrowException, StudioError):
         if strict:
             raise
         return set()
-    return {d for d in column.to_pylist() if isinstance(d, str) and BLOB_NAME.fullmatch(d)}
+
+
+def picture_files(ws: Workspace, info: DatasetInfo) -> dict[str, str]:
+    """Picture path → blob digest, from an image dataset's verified manifest; empty for a
+    table."""
+    if not is_image_dataset(info.column_names):
+        return {}
+    table = pq.read_table(ws.blobs.verified_path(info.digest), columns=["path", "digest"])
+    return {p: d for p, d in zip(table.column(0).to_pylist(), table.column(1).to_pylist(),
+                                  strict=True)
+            if isinstance(d, str) and BLOB_NAME.fullmatch(d)}
 
 
 def export_csv(ws: Workspace, name: str, dest: Path) -> int:

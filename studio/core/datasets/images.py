@@ -8,6 +8,7 @@ relative path, label, blob digest and size.
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES
+from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES, draft_as_training, over_limit
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Progress
 from studio.core.store import BlobStore
@@ -32,29 +33,39 @@ def image_folder_table(
     folder: Path, blobs: BlobStore, emit: Emit, should_stop: Callable[[], bool],
     label: str | None = None,
 ) -> pa.Table:
+    """The manifest of a class folder, its pictures stored as blobs on the way. Links, to
+    files or folders, are skipped and listed: an import never reads outside ``folder``."""
     from PIL import Image
 
     name = label or folder.name
     root = _class_root(folder, name)
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = [(c.name, f) for c in classes for f in sorted(c.rglob("*"))
-             if f.is_file() and not f.name.startswith(".")]
+    skipped: list[str] = []
+    classes = []
+    for c in sorted(root.iterdir()):
+        if c.name.startswith("."):
+            continue
+        if c.is_symlink():
+            skipped.append(f"{c.name} (a link{' to a folder' if c.is_dir() else ''})")
+        elif c.is_dir():
+            classes.append(c)
+    files: list[tuple[str, Path]] = []
+    for c in classes:
+        files += [(c.name, f) for f in _walk(c, root, skipped)]
     with_images = {c for c, f in files if f.suffix.lower() in IMAGE_SUFFIXES}
     if len(with_images) < 2:  # before any copying: a refused import leaves no blobs
         found = f"only one class ({next(iter(with_images))!r})" if with_images else "no images"
-        raise InputError(f"{name}: found {found}; an image dataset needs one sub-folder per "
-                         "class, at least two" if with_images else
-                         f"{name}: no readable images found (one sub-folder per class)")
+        links = [s for s in skipped if s.endswith(("(a link)", "(a link to a folder)"))]
+        also = f" (links are not followed: {'; '.join(links[:5])})" if links else ""
+        raise InputError((f"{name}: found {found}; an image dataset needs one sub-folder per "
+                          "class, at least two" if with_images else
+                          f"{name}: no readable images found (one sub-folder per class)")
+                         + also)
     rows: dict[str, list[object]] = {k: [] for k in ("path", "label", "digest", "width",
                                                      "height")}
-    skipped: list[str] = []
     for i, (cls, f) in enumerate(files):
         if should_stop():
             raise Cancelled("import cancelled")
         rel = f.relative_to(root).as_posix()
-        if f.is_symlink():
-            skipped.append(f"{rel} (a link)")
-            continue
         if f.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(f"{rel} (not an image file)")
             continue
@@ -62,8 +73,14 @@ def image_folder_table(
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(f, formats=FORMATS) as img:
-                    img.load()  # decodes every pixel: a truncated file fails here
                     width, height = img.size
+                    draft_as_training(img)
+                    # the limit training applies, here: what is kept can be trained on
+                    too_many = over_limit(*img.size)
+                    if too_many:
+                        skipped.append(f"{rel} (refused: {too_many})")
+                        continue
+                    img.load()  # decodes the whole file: a truncated one fails here
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             skipped.append(f"{rel} (refused: too many pixels, a decompression bomb?)")
             continue
@@ -91,12 +108,38 @@ def image_folder_table(
     return pa.table(rows)
 
 
+def _walk(folder: Path, root: Path, skipped: list[str]) -> list[Path]:
+    """Every file under ``folder``, sorted as paths sort, hidden files left out and links
+    listed in ``skipped``. A folder that cannot be read refuses the import: leaving it out
+    would quietly drop a class, or part of one."""
+    found: list[Path] = []
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        rel = folder.relative_to(root).as_posix()
+        raise InputError(f"{rel}: this folder cannot be read ({exc.strerror or exc}); fix "
+                         "its permissions or move it out, then import again") from None
+    for e in entries:
+        path = Path(e.path)
+        if e.is_dir(follow_symlinks=False):
+            found += _walk(path, root, skipped)
+        elif e.name.startswith("."):
+            continue  # .DS_Store and the like, links too: never pictures of the set
+        elif e.is_symlink():
+            kind = " to a folder" if path.is_dir() else ""
+            skipped.append(f"{path.relative_to(root).as_posix()} (a link{kind})")
+        elif e.is_file(follow_symlinks=False):
+            found.append(path)
+    return found
+
+
 def _class_root(folder: Path, name: str) -> Path:
     """Descend through single wrapper folders (``photos/`` inside a zip) to the classes."""
     root = folder
     for _ in range(5):
         entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-        dirs = [p for p in entries if p.is_dir()]
+        dirs = [p for p in entries if p.is_dir() and not p.is_symlink()]
         if len(dirs) == 1 and len(entries) == 1 and any(p.is_dir() for p in dirs[0].iterdir()):
             root = dirs[0]  # a wrapper around the class folders, not a class of its own
             continue
@@ -129,6 +172,7 @@ def safe_extract(archive: Path, dest: Path, should_stop: Callable[[], bool]) -> 
                                      "the archive")
                 if stat.S_ISLNK(m.external_attr >> 16):
                     raise InputError(f"{archive.name}: refused: member {name!r} is a link")
+            _check_file_folder_clash(archive, members)
             for m in members:
                 if should_stop():
                     raise Cancelled("import cancelled")
@@ -141,6 +185,26 @@ def safe_extract(archive: Path, dest: Path, should_stop: Callable[[], bool]) -> 
                     shutil.copyfileobj(src, out, 1 << 20)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{archive.name}: damaged zip file: {exc}") from None
+
+
+def _check_file_folder_clash(archive: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip where one name is both a file and a folder (``cats`` and ``cats/1.png``),
+    or holds one file twice: extracting it would fail half-way or keep only one copy."""
+    files: dict[tuple[str, ...], str] = {}
+    folders: set[tuple[str, ...]] = set()
+    for m in members:
+        parts = PurePosixPath(m.filename.replace("\\", "/")).parts
+        folders.update(parts[:i] for i in range(1, len(parts)))
+        if m.is_dir():
+            folders.add(parts)
+        elif parts in files:
+            raise InputError(f"{archive.name}: refused: it holds {m.filename!r} twice")
+        else:
+            files[parts] = m.filename
+    for parts, name in files.items():
+        if parts in folders:
+            raise InputError(f"{archive.name}: refused: member {name!r} is a file, and also "
+                             "a folder of other members")
 
 
 def image_zip_table(

@@ -33,6 +33,28 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 MAX_PIXELS = 40_000_000  # one picture as decoded (after a JPEG's draft), width × height
 
 
+def pixel_limit() -> int:
+    """The most pixels one picture may decode to: the import skips bigger ones, so that
+    whatever it keeps can be trained on."""
+    from PIL import Image
+
+    return min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+
+
+def over_limit(width: int, height: int) -> str:
+    """Why a picture decoding to ``width`` × ``height`` is refused; empty when it is not."""
+    limit = pixel_limit()
+    if width * height <= limit:
+        return ""
+    return f"{width}×{height} is over the limit of {limit / 1e6:g} million pixels"
+
+
+def draft_as_training(img: Any) -> None:
+    """Let a JPEG decode at a fraction of its size, as training at the largest picture size
+    does: the pixels it then holds are the ones the limit counts."""
+    img.draft("RGB", (max(SIZES), max(SIZES)))
+
+
 class PixelBudget:
     """Pixels a caller may still have decoded: a request cannot buy minutes of CPU with a
     body of small files that each unpack to a huge picture."""
@@ -57,11 +79,9 @@ def decode(value: Any, size: int, allow_paths: bool,
         with Image.open(io.BytesIO(data), formats=FORMATS) as img:
             img.draft("RGB", (size, size))  # a big JPEG decodes at a fraction of its size
             pixels = img.width * img.height  # what will really be decoded
-            limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
-            if pixels > limit:
-                raise InputError(f"refused: {img.width}×{img.height} is over the limit of "
-                                 f"{limit // 1_000_000} million pixels (a decompression "
-                                 "bomb?)")
+            too_many = over_limit(img.width, img.height)
+            if too_many:
+                raise InputError(f"refused: {too_many} (a decompression bomb?)")
             if budget is not None:
                 budget.spend(pixels)
             img = ImageOps.exif_transpose(img).convert("RGB")

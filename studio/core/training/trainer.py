@@ -58,7 +58,10 @@ def train(
     info = catalog.get_dataset(ws, spec.dataset)
     emit(Progress("prepare", 0, spec.epochs, f"loading {info.name}"))
     profile = catalog.cached_profile(ws, info)
-    prepared = prepare(catalog.load_frame(ws, info), spec.dataset, spec.target, spec.task,
+    stored = catalog.load_frame(ws, info)
+    # pictures are read by path below: hashed here, once per run, not once per epoch
+    catalog.check_pictures(ws, info, stored, emit, should_stop)
+    prepared = prepare(stored, spec.dataset, spec.target, spec.task,
                        spec.split, spec.seed, spec.preprocessing, blob_path=ws.blobs.path,
                        kinds={c["name"]: c["kind"] for c in profile} if profile else None)
     frame, task = prepared.frame, prepared.task

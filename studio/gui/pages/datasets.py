@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -494,7 +494,18 @@ class DatasetsPage(QWidget):
         per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
         for label, group in frame.groupby("label", sort=True):
             for row in group.head(per_class).itertuples():
-                reader = QImageReader(str(self.ws.blobs.path(row.digest)))
+                try:  # read verified, as every stored file is: a damaged one is said
+                    data = self.ws.blobs.read_bytes(row.digest)
+                except StudioError:
+                    item = QListWidgetItem(f"{label}\n(damaged)")
+                    item.setToolTip(f"{row.path}: its stored copy is damaged or missing; "
+                                    "`studio verify` lists every such file")
+                    self.thumbs.addItem(item)
+                    continue
+                buffer = QBuffer()
+                buffer.setData(data)
+                buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+                reader = QImageReader(buffer)
                 reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
                     QSize(int(row.width), int(row.height)),
                     Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
