@@ -229,7 +229,7 @@ def test_cancel_an_import_keeps_nothing(window, qtbot, tmp_path):
     window.import_paths([big])
     qtbot.waitUntil(lambda: window.cancel_btn.isVisible(), timeout=10_000)
     window.cancel_import()
-    qtbot.waitUntil(lambda: window.import_job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window._importing, timeout=60_000)  # the queue is idle
     assert window.datasets.list.count() == 0
     assert "cancelled" in window.status_text.text() or "Imported" in window.status_text.text()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent
@@ -263,14 +264,14 @@ class MainWindow(QMainWindow):
         from studio.gui.worker import run_in_thread
 
         path = self.pending_imports.pop(0)
+        self._import_cancelled = False
+        self.cancel_btn.setEnabled(True)
+        self.cancel_btn.show()
         if not sheet_picker.is_workbook(path):
             self._start_import(path, None)
             return
         # A workbook's sheets are read off the GUI thread; the person then picks one.
         self.status(f"Reading the sheets of {path.name}…")
-        self._import_cancelled = False
-        self.cancel_btn.setEnabled(True)
-        self.cancel_btn.show()
         run_in_thread(lambda: sheet_picker.list_sheets(path),
                       lambda sheets: self._on_sheets(path, sheets),
                       lambda _message: self._start_import(path, None))  # the job explains
@@ -290,21 +291,42 @@ class MainWindow(QMainWindow):
         self._start_import(path, sheet)
 
     def _start_import(self, path: Path, sheet: str | None) -> None:
-        try:
-            self._launch_import(path, sheet)
-        except Exception as exc:  # whatever it is, the queue must go on
-            self.error(f"Could not import {path.name}:\n{exc}")
-            QTimer.singleShot(0, self._next_import)
-
-    def _launch_import(self, path: Path, sheet: str | None) -> None:
+        """Show a file already imported unchanged at once, else start its import job. The
+        check hashes the stored snapshot (a damaged one is imported again): a worker's job."""
         from studio.core.datasets.catalog import find_imported
+        from studio.gui.worker import run_in_thread
 
         self.go(self.datasets)
-        # folders are walked to be recognised: that is the job's work, off the GUI thread
-        seen = None if path.is_dir() else find_imported(self.ws, path, sheet=sheet)
-        if seen is not None:  # unchanged since it was imported: show it at once
+        if path.is_dir():  # folders are walked to be recognised: the job does that
+            self._run_import_job(path, sheet)
+            return
+        self.status(f"Checking {path.name}…")
+        run_in_thread(lambda: find_imported(self.ws, path, sheet=sheet),
+                      lambda seen: self._on_checked(path, sheet, seen),
+                      lambda _message: self._run_import_job(path, sheet))  # the job explains
+
+    def _on_checked(self, path: Path, sheet: str | None, seen: Any) -> None:
+        if self._import_cancelled:
+            self.status(f"Import of {path.name} cancelled; nothing was kept")
+            QTimer.singleShot(0, self._next_import)
+        elif seen is not None:  # unchanged since it was imported: show it at once
             self.status(f"{path.name} is already imported as “{seen.name}”")
             self.datasets.show_dataset(seen.name)
+            QTimer.singleShot(0, self._next_import)
+        else:
+            self._run_import_job(path, sheet)
+
+    def _run_import_job(self, path: Path, sheet: str | None) -> None:
+        try:
+            job = JobBridge(self.ws, "import", {"path": str(path), "name": None,
+                                                "sheet": sheet}, self)
+            job.events.connect(self._on_import_events)
+            job.finished.connect(lambda final: self._on_imported(path, final))
+            self.import_job = job
+            job.start()
+        except Exception as exc:  # whatever it is, the queue must go on
+            self.import_job = None
+            self.error(f"Could not import {path.name}:\n{exc}")
             QTimer.singleShot(0, self._next_import)
             return
         self.status(f"Importing {path.name}…")
@@ -312,12 +334,6 @@ class MainWindow(QMainWindow):
         self.job_progress.show()
         self.cancel_btn.setEnabled(True)
         self.cancel_btn.show()
-        job = JobBridge(self.ws, "import", {"path": str(path), "name": None, "sheet": sheet},
-                        self)
-        job.events.connect(self._on_import_events)
-        job.finished.connect(lambda final: self._on_imported(path, final))
-        self.import_job = job
-        job.start()
 
     def _on_import_events(self, batch: list[Event]) -> None:
         for event in batch:
