@@ -3,12 +3,19 @@ refused with one line that says why, and a refused import leaves the workspace a
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_studio
 
-from studio.core.datasets.catalog import import_dataset, load_frame
+from studio.core.datasets.catalog import import_dataset, list_datasets, load_frame
 from studio.core.datasets.sniff import sniff_csv
+from studio.core.errors import InputError
 from studio.core.workspace import Workspace
 
 
@@ -43,3 +50,39 @@ def test_a_cell_over_the_csv_module_field_limit_imports(ws: Workspace, tmp_path:
     path.write_text("id,text\n1," + "x" * 200_000 + "\n2,short\n")
     frame = imported(ws, path)
     assert frame["text"].str.len().tolist() == [200_000, 5]
+
+
+def test_a_name_that_is_not_utf8_imports_lists_and_shows(tmp_path: Path) -> None:
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/d\xe9"))  # bytes on Linux
+    folder.mkdir()
+    path = folder / os.fsdecode(b"caf\xe9.csv")
+    path.write_text("a,b\n1,x\n2,y\n")
+    table = folder / os.fsdecode(b"t\xe9.parquet")
+    with pa.OSFile(os.fsencode(table), "wb") as f:  # pyarrow cannot open such a str path
+        pq.write_table(pa.table({"n": [1, 2, 3]}), f)
+    home = tmp_path / "home"
+    for source, name in ((path, "caf"), (table, "t")):
+        done = run_studio(home, "data", "import", str(source))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"{name}:")
+    listed = run_studio(home, "data", "ls")
+    assert listed.returncode == 0 and "d\\xe9/caf\\xe9.csv" in listed.stdout, listed.stderr
+    shown = run_studio(home, "data", "show", "caf", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["source"].endswith("d\\xe9/caf\\xe9.csv")
+    again = run_studio(home, "data", "import", str(path))  # found by its key, not read again
+    assert again.returncode == 0 and "already imported" in again.stdout, again.stderr
+
+
+def test_a_picture_name_that_is_not_utf8_is_refused_before_copying(ws: Workspace,
+                                                                  tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = os.fsencode(tmp_path / "pets")
+    for cls in (b"c\xe9t", b"dog"):
+        os.makedirs(root + b"/" + cls)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (i * 90, 0, 0)).save(root + b"/" + cls + b"/%d.png" % i)
+    with pytest.raises(InputError, match=r"the name 'c\\xe9t' is not valid UTF-8"):
+        import_dataset(ws, Path(os.fsdecode(root)))
+    assert not any(f.is_file() for f in ws.blobs.root.rglob("*")) and list_datasets(ws) == []

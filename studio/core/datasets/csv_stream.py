@@ -7,6 +7,7 @@ column) restarts the stream with that column widened, and the column is reported
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import threading
@@ -80,8 +81,10 @@ def read_csv_table(path: Path, dialect: CsvDialect) -> pa.Table:
 
     def attempt(d: CsvDialect, overrides: dict[str, pa.DataType]) -> StreamResult:
         read, parse, convert = _options(d, overrides)
-        table = pacsv.read_csv(path, read_options=read, parse_options=parse,
-                               convert_options=convert)
+        # opened by its bytes: pyarrow cannot encode a name that is not UTF-8
+        with pa.OSFile(os.fsencode(path)) as source:
+            table = pacsv.read_csv(source, read_options=read, parse_options=parse,
+                                   convert_options=convert)
         result = StreamResult(table.num_rows, table.schema)
         result.table = table
         return result

@@ -6,6 +6,7 @@ pyarrow; the other formats through their pyarrow or pandas readers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,15 +70,11 @@ def read_arrow(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None
                ) -> pa.Table:
     """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = _guard(path, fmt, lambda: pq.read_table(path))
+        table = _guard(path, fmt, lambda: read_parquet(path))
         validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
         return table
     if fmt == "feather":
-        import pyarrow.feather as feather
-
-        table = _guard(path, fmt, lambda: feather.read_table(path))
+        table = _guard(path, fmt, lambda: read_feather(path))
         validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
         return table
     frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet, warn))
@@ -85,13 +82,33 @@ def read_arrow(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None
     return _guard(path, fmt, lambda: pa.Table.from_pandas(frame, preserve_index=False))
 
 
+def native_file(path: Path) -> pa.NativeFile:
+    """``path`` opened for pyarrow by its bytes: pyarrow encodes a str path as UTF-8 and so
+    cannot open a name that is not (surrogates on Linux)."""
+    return pa.OSFile(os.fsencode(path))
+
+
+def read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    with native_file(path) as f:
+        return pq.read_table(f)
+
+
+def read_feather(path: Path) -> pa.Table:
+    import pyarrow.feather as feather
+
+    with native_file(path) as f:
+        return feather.read_table(f)
+
+
 def read_other(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pd.DataFrame:
     warn = warn or (lambda _m: None)
     if fmt == "parquet":
-        return pd.read_parquet(path)
+        return read_parquet(path).to_pandas()
     if fmt == "feather":
-        return pd.read_feather(path)
+        return read_feather(path).to_pandas()
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     if fmt == "json":
