@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from conftest import run_studio
 
-from studio.core.datasets.catalog import import_dataset, list_datasets, load_frame
+from studio.core.datasets.catalog import (
+    dataset_profile,
+    import_dataset,
+    list_datasets,
+    load_frame,
+)
+from studio.core.datasets.prepare import prepare
 from studio.core.datasets.sniff import sniff_csv
 from studio.core.errors import InputError
 from studio.core.workspace import Workspace
@@ -86,3 +93,60 @@ def test_a_picture_name_that_is_not_utf8_is_refused_before_copying(ws: Workspace
     with pytest.raises(InputError, match=r"the name 'c\\xe9t' is not valid UTF-8"):
         import_dataset(ws, Path(os.fsdecode(root)))
     assert not any(f.is_file() for f in ws.blobs.root.rglob("*")) and list_datasets(ws) == []
+
+
+def nested_table(rows: int = 40) -> pa.Table:
+    return pa.table({
+        "tags": pa.array([list(range(i % 4)) for i in range(rows)], pa.list_(pa.int64())),
+        "attrs": pa.array([[("k", i)] * (i % 3) for i in range(rows)],
+                          pa.map_(pa.string(), pa.int64())),
+        "blob": pa.array([b"\xff\xfe" * (i % 5) for i in range(rows)]),  # not UTF-8
+        "point": pa.array([{"x": i, "y": None if i % 2 else i} for i in range(rows)]),
+        "x": [float(i) for i in range(rows)],
+        "label": ["a", "b"] * (rows // 2),
+    })
+
+
+def test_list_binary_and_struct_columns_are_profiled_by_size_not_trained_on(
+        ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "nested.parquet"
+    pq.write_table(nested_table(), path)
+    info = import_dataset(ws, path)
+    profile = {c["name"]: c for c in dataset_profile(ws, info)}
+    assert {n: profile[n]["kind"] for n in ("tags", "attrs", "blob", "point")} == {
+        "tags": "list", "attrs": "list", "blob": "binary", "point": "struct"}
+    assert profile["tags"]["sizes"]["unit"] == "items" and profile["tags"]["sizes"]["max"] == 3
+    assert profile["blob"]["sizes"]["unit"] == "bytes" and profile["blob"]["sizes"]["max"] == 8
+    assert profile["point"]["sizes"]["min"] == 1 and profile["point"]["sizes"]["max"] == 2
+    assert profile["blob"]["unique"] == 5
+    frame = load_frame(ws, info)
+    kinds = {n: c["kind"] for n, c in profile.items()}
+    for given in (kinds, None):  # the profile's kinds, or judged on the rows
+        recipe = prepare(frame, info.name, "label", kinds=given).recipe
+        assert [f["name"] for f in recipe["features"]] == ["x"]
+        reasons = {d["name"]: d["reason"] for d in recipe["dropped"]}
+        assert reasons["tags"].startswith("list") and reasons["blob"].startswith("binary")
+    with pytest.raises(InputError, match="holds list values"):
+        prepare(frame, info.name, "tags")
+
+
+def test_data_show_on_nested_columns_says_their_kinds(tmp_path: Path) -> None:
+    path = tmp_path / "nested.feather"
+    feather.write_feather(nested_table(), path)
+    home = tmp_path / "home"
+    assert run_studio(home, "data", "import", str(path)).returncode == 0
+    shown = run_studio(home, "data", "show", "nested")
+    assert shown.returncode == 0, shown.stderr
+    assert "binary values are not used in training" in shown.stdout
+
+
+def test_the_column_list_charts_nested_columns_by_size(qtbot) -> None:
+    from studio.core.datasets.profile import profile_columns
+    from studio.gui.widgets.column_profile import ColumnProfile
+
+    widget = ColumnProfile()
+    qtbot.addWidget(widget)
+    widget.set_profile(profile_columns(nested_table().to_pandas()), 40)
+    widget.select("blob")
+    assert widget.chart_kind == "sizes"
+    assert "bytes per value: 0 to 8" in widget.detail.text()

@@ -56,6 +56,8 @@ def read_table(path: Path, sheet: str | None = None, warn: Warn | None = None
     fmt = check_file(path)
     if fmt in ("images", "zip"):
         raise InputError(f"{path.name}: expected a table (CSV, Parquet, JSON, Excel…)")
+    if fmt in TYPED:
+        return read_arrow(path, fmt).to_pandas()
     if fmt in ("csv", "tsv"):
         from studio.core.datasets.csv_stream import read_csv_table
 
@@ -69,13 +71,17 @@ def read_table(path: Path, sheet: str | None = None, warn: Warn | None = None
 def read_arrow(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pa.Table:
     """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
-    if fmt == "parquet":
-        table = _guard(path, fmt, lambda: read_parquet(path))
-        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
-        return table
-    if fmt == "feather":
-        table = _guard(path, fmt, lambda: read_feather(path))
-        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
+    if fmt in TYPED:
+        table = _guard(path, fmt, lambda: TYPED[fmt](path))
+        _check_names([str(n) for n in table.column_names], path.name)
+        if table.num_rows == 0:
+            raise InputError(f"{path.name}: no rows after the header")
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            try:  # every later step (profile, training, the table view) goes through pandas
+                column.slice(0, 100).to_pandas()
+            except (pa.ArrowException, TypeError, ValueError):
+                raise InputError(f"{path.name}: column {name!r} is of type {column.type}, "
+                                 "which cannot be read here") from None
         return table
     frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet, warn))
     validate_frame(frame, path.name)
@@ -102,13 +108,16 @@ def read_feather(path: Path) -> pa.Table:
         return feather.read_table(f)
 
 
+# Formats that carry their own column types: lists, bytes and structs are kept (profiled by
+# size, not trained on); in JSON or a sheet they are untyped objects, refused.
+TYPED: dict[str, Callable[[Path], pa.Table]] = {"parquet": read_parquet, "feather": read_feather}
+
+
 def read_other(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pd.DataFrame:
     warn = warn or (lambda _m: None)
-    if fmt == "parquet":
-        return read_parquet(path).to_pandas()
-    if fmt == "feather":
-        return read_feather(path).to_pandas()
+    if fmt in TYPED:
+        return TYPED[fmt](path).to_pandas()
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     if fmt == "json":
@@ -171,17 +180,7 @@ def _guard(path: Path, fmt: str, read):  # type: ignore[no-untyped-def]
 
 
 def validate_frame(df: pd.DataFrame, label: str, rows: int | None = None) -> None:
-    names = [str(c) for c in df.columns]
-    if not names:
-        raise InputError(f"{label}: no columns found")
-    empty = [i + 1 for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
-    if empty:
-        raise InputError(f"{label}: column {empty[0]} has no name")
-    seen: set[str] = set()
-    for n in names:
-        if n in seen:
-            raise InputError(f"{label}: duplicate column name {n!r}")
-        seen.add(n)
+    _check_names([str(c) for c in df.columns], label)
     if (len(df) if rows is None else rows) == 0:
         raise InputError(f"{label}: no rows after the header")
     for name in df.columns:
@@ -193,6 +192,19 @@ def validate_frame(df: pd.DataFrame, label: str, rows: int | None = None) -> Non
                              "flatten them into columns first")
         if len(kinds) > 1:  # e.g. 1 and "x" in one JSON column: keep it, as text
             df[name] = df[name].map(lambda v: v if v is None or v != v else str(v))
+
+
+def _check_names(names: list[str], label: str) -> None:
+    if not names:
+        raise InputError(f"{label}: no columns found")
+    empty = [i + 1 for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
+    if empty:
+        raise InputError(f"{label}: column {empty[0]} has no name")
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"{label}: duplicate column name {n!r}")
+        seen.add(n)
 
 
 def _first_line(exc: BaseException) -> str:
