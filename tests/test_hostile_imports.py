@@ -16,6 +16,7 @@ from conftest import run_studio
 
 from studio.core.datasets.catalog import (
     dataset_profile,
+    export_csv,
     import_dataset,
     list_datasets,
     load_frame,
@@ -23,6 +24,7 @@ from studio.core.datasets.catalog import (
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.sniff import sniff_csv
 from studio.core.errors import InputError
+from studio.core.files import csv_safe
 from studio.core.workspace import Workspace
 
 
@@ -150,3 +152,27 @@ def test_the_column_list_charts_nested_columns_by_size(qtbot) -> None:
     widget.select("blob")
     assert widget.chart_kind == "sizes"
     assert "bytes per value: 0 to 8" in widget.detail.text()
+
+
+def test_export_neutralizes_formula_headers_and_formulas_after_whitespace() -> None:
+    frame = pd.DataFrame({
+        "=HYPERLINK(\"http://x\",\"y\")": [" =1+1", "\t=1", "\n@SUM(A1)", "\r+cmd"],
+        "ok": [" -1", "\t2", "plain", " +3.5"],
+        "cat": pd.Categorical(["=1", "a", "=1", "b"]),
+    })
+    safe = csv_safe(frame)
+    assert list(safe.columns) == ["'=HYPERLINK(\"http://x\",\"y\")", "ok", "cat"]
+    assert safe.iloc[:, 0].tolist() == ["' =1+1", "'\t=1", "'\n@SUM(A1)", "'\r+cmd"]
+    assert safe["ok"].tolist() == [" -1", "\t2", "plain", " +3.5"]  # numbers stay numbers
+    assert safe["cat"].tolist() == ["'=1", "a", "'=1", "b"]
+
+
+def test_data_export_of_a_json_import_neutralizes_its_header(ws: Workspace,
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([{"=cmd|' /C calc'!A0": " =2+2", "n": i} for i in range(3)]))
+    info = import_dataset(ws, path)
+    out = tmp_path / "out.csv"
+    export_csv(ws, info.name, out)
+    header, first = out.read_text().splitlines()[:2]
+    assert header == "'=cmd|' /C calc'!A0,n" and first == "' =2+2,0"
