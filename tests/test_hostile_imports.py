@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_studio
 
+from studio.core.datasets import csv_stream
 from studio.core.datasets.catalog import (
     dataset_profile,
     export_csv,
@@ -176,3 +177,41 @@ def test_data_export_of_a_json_import_neutralizes_its_header(ws: Workspace,
     export_csv(ws, info.name, out)
     header, first = out.read_text().splitlines()[:2]
     assert header == "'=cmd|' /C calc'!A0,n" and first == "' =2+2,0"
+
+
+def test_one_restart_widens_every_clashing_column(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(csv_stream, "BLOCK_BYTES", 1 << 16)  # a small file spans blocks
+    names = [f"c{j}" for j in range(50)]
+    rows = [",".join(str(i + j) for j in range(50)) for i in range(3000)]
+    # the last row: text in the even columns, a decimal in the odd ones
+    rows.append(",".join("word" if j % 2 == 0 else "2.5" for j in range(50)))
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(names) + "\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 4 * csv_stream.BLOCK_BYTES
+    result = csv_stream.csv_to_parquet(path, sniff_csv(path), tmp_path / "out.parquet",
+                                       lambda done, total: None)
+    assert result.reads == 2  # the first read, and one restart for all 50 columns
+    types = {f.name: f.type for f in result.schema}
+    assert all(types[f"c{j}"] == (pa.string() if j % 2 == 0 else pa.float64())
+               for j in range(50))
+    assert len(result.warnings) == 50
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column("c1").to_pylist()[-2:] == [3000.0, 2.5]
+    whole = csv_stream.read_csv_table(path, sniff_csv(path))  # studio predict's reader
+    assert whole.schema.equals(table.schema) and whole.num_rows == 3001
+
+
+def test_widening_never_takes_text_for_numbers(tmp_path: Path, monkeypatch) -> None:
+    """The re-read block is inferred by pyarrow: blanks, NA words, decimal commas and
+    true/false stay what they are; only the column that really clashes is widened."""
+    monkeypatch.setattr(csv_stream, "BLOCK_BYTES", 1 << 14)
+    body = [f"{i};{i},5;true;{i}" for i in range(2000)]
+    body.append("NA;;false;x")
+    path = tmp_path / "eu.csv"
+    path.write_text("n;price;flag;code\n" + "\n".join(body) + "\n")
+    result = csv_stream.csv_to_parquet(path, sniff_csv(path), tmp_path / "out.parquet",
+                                       lambda done, total: None)
+    types = {f.name: f.type for f in result.schema}
+    assert types == {"n": pa.int64(), "price": pa.float64(), "flag": pa.bool_(),
+                     "code": pa.string()}
+    assert result.reads == 2
