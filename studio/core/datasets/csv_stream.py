@@ -250,6 +250,8 @@ def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) ->
 def _explain(message: str, path: Path, dialect: CsvDialect) -> str:
     if "CSV parse error" in message:
         return f"malformed CSV at {locate_bad_row(path, dialect)}"
+    if "Could not skip initial" in message:  # a header line and nothing after it
+        return "no rows after the header"
     if "UTF8" in message or "utf8" in message.lower() or "to string" in message:
         return f"text is not valid {dialect.encoding} (a different encoding?)"
     return message.splitlines()[0]

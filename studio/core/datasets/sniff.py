@@ -36,6 +36,10 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
     raw = _sample(path)
     encoding = detect_encoding(raw, path.name)
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    whole = len(raw) < SAMPLE_BYTES
+    if not whole and "\n" not in text and "\r" not in text:
+        raise InputError(f"{path.name}: the first line is over {SAMPLE_BYTES >> 10} KiB long; "
+                         "a table's header or first row never is (not a table?)")
     lines = text.splitlines()
     if len(raw) == SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
@@ -47,6 +51,11 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
         delimiter = _delimiter(sample)
     rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))
     multiline = any("\n" in v or "\r" in v for r in rows for v in r)
+    if multiline and whole:  # pyarrow would read to the end of the file as one value
+        line = _unclosed_quote(text, delimiter)
+        if line is not None:
+            raise InputError(f"{path.name}: malformed CSV at line {line}: a quote opened "
+                             "there is never closed")
     first = rows[0]
     has_header = _has_header(rows)
     header = [v.strip() for v in first] if has_header else [
@@ -66,7 +75,10 @@ def detect_encoding(raw: bytes, label: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         return "utf-8"  # the BOM is skipped when reading
     if b"\x00" in raw:
-        raise InputError(f"{label}: looks like a binary file, not text")
+        utf16 = _utf16_without_bom(raw)
+        if utf16 is None:
+            raise InputError(f"{label}: looks like a binary file, not text")
+        return utf16
     cut = raw.rfind(b"\n") if len(raw) == SAMPLE_BYTES else len(raw)
     try:
         raw[: cut if cut > 0 else len(raw)].decode("utf-8")
@@ -79,6 +91,38 @@ def detect_encoding(raw: bytes, label: str) -> str:
     if encoding is None:
         raise InputError(f"{label}: the text encoding could not be recognised")
     return encoding
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """UTF-16 saved without its byte-order mark (some Windows tools): text whose every other
+    byte is zero. Its byte order is the side the zeros are on."""
+    n = len(raw) - len(raw) % 2
+    if n < 4:
+        return None
+    even, odd = raw[0:n:2], raw[1:n:2]
+    for codec, zeros, chars in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.01 * len(chars):
+            try:
+                text = raw[:n].decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return codec if "\x00" not in text else None
+    return None
+
+
+def _unclosed_quote(text: str, delimiter: str) -> int | None:
+    """The line where a quoted value opens that the end of ``text`` (the whole file) finds
+    still open; None when every quote closes (or the file is malformed otherwise, which
+    pyarrow may well accept)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return start
+    return None
 
 
 def _has_header(rows: list[list[str]]) -> bool:
