@@ -3,8 +3,15 @@ refused with one line that says why, and a refused import leaves the workspace a
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
+import re
+import shutil
+import subprocess
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +33,7 @@ from studio.core.datasets.prepare import prepare
 from studio.core.datasets.sniff import sniff_csv
 from studio.core.errors import InputError
 from studio.core.files import csv_safe
+from studio.core.printable import printable
 from studio.core.workspace import Workspace
 
 
@@ -215,3 +223,197 @@ def test_widening_never_takes_text_for_numbers(tmp_path: Path, monkeypatch) -> N
     assert types == {"n": pa.int64(), "price": pa.float64(), "flag": pa.bool_(),
                      "code": pa.string()}
     assert result.reads == 2
+
+
+# ---------------------------------------------------------------------------------------
+# The corpus: every file is made here. An expectation is (rows, columns) for a correct
+# import, or the words the one-line refusal must hold.
+
+def _png(color: tuple[int, int, int] = (200, 0, 0)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def _feather_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    feather.write_feather(table, buf)
+    return buf.getvalue()
+
+
+def _folder(classes: dict[str, dict[str, bytes]]) -> dict[str, bytes]:
+    return {f"{c}/{n}": data for c, files in classes.items() for n, data in files.items()}
+
+
+def _union() -> pa.Table:  # a type Feather holds and pandas cannot
+    ints_or_text = pa.UnionArray.from_sparse(pa.array([0, 1], pa.int8()),
+                                             [pa.array([1, 2]), pa.array(["a", "b"])])
+    return pa.table({"u": ints_or_text, "y": [1, 2]})
+
+
+_LABELS = ["sport", "politics", "tech"]
+
+
+def _corpus() -> dict[str, tuple[object, tuple[int, int] | str]]:
+    """name: (content: bytes, text, or a folder's {relative path: bytes}, expectation);
+    made when the test runs, not when the suite is collected."""
+    return {
+        "empty.csv": (b"", "the file is empty"),
+        "header_only.csv": ("a,b\n", "no rows after the header"),
+        "header_no_newline.csv": ("a,b", "no rows after the header"),
+        "garbage.csv": (bytes(range(256)) * 40, "binary file"),
+        "nul.csv": ("a,b\n1,x\x00y\n", "binary file"),
+        "gzipped.csv": (gzip.compress(b"a,b\n1,2\n" * 100), "binary file"),
+        "utf16_nobom.csv": ("name,score\nAda,1\nBob,2\n".encode("utf-16-le"), (2, 2)),
+        "mixed_endings.csv": (b"a,b\r\n1,2\n3,4\r5,6\r\n", (3, 2)),
+        "unterminated.csv": ('a,b\n1,"open\n2,3\n4,5\n', "quote opened there is never closed"),
+        "ragged.csv": ("a,b\n1,2\n3,4,5\n6,7\n", "line 3: expected 2 fields, found 3"),
+        "dup_cols.csv": ("a,a\n1,2\n3,4\n", "duplicate column name 'a'"),
+        "empty_colname.csv": ("a,,c\n1,2,3\n", "column 2 has no name"),
+        "wide_header.csv": (",".join(f"c{i}" for i in range(10_000)) + "\n"
+                            + ",".join("1" for _ in range(10_000)) + "\n", (1, 10_000)),
+        "blank_lines.csv": ("   \n\n \t \n", "no rows"),
+        "only_bom.csv": (b"\xef\xbb\xbf", "no rows"),
+        "long_line.csv": ("x" * 2_000_000, "first line is over 256 KiB"),
+        "long_numbers.csv": (",".join(str(i) for i in range(300_000)),
+                             "first line is over 256 KiB"),
+        "html.csv": ("<!DOCTYPE html><html><body>Not found</body></html>\n",
+                     "no rows after the header"),
+        "tabs.txt": ("a\tb\n1\tx\n2\ty\n", (2, 2)),
+        "eu.csv": (b"\xef\xbb\xbfname;price\nA;1,5\nB;2,25\n", (2, 2)),
+        "formula_header.csv": ("=cmd|' /C calc'!A0,b\n1,2\n3,4\n", (2, 2)),
+        "texts.csv": ("text,label\n" + "".join(f"sentence number {i} about things,"
+                                               f"{_LABELS[i % 3]}\n" for i in range(30)), (30, 2)),
+        "long_cell.csv": ("id,text\n1," + "x" * 200_000 + "\n2,y\n", (2, 2)),
+        os.fsdecode(b"caf\xe9.csv"): ("a,b\n1,x\n2,y\n3,z\n", (3, 2)),
+        "scalar.json": ("42", "expected a list of row objects"),
+        "nested.json": (json.dumps([{"a": {"b": 1}}, {"a": {"b": 2}}]), "nested objects"),
+        "scalars.json": ("[1, 2, 3]", "must hold objects"),
+        "empty_list.json": ("[]", "no columns found"),
+        "deep.json": ("[" * 100_000 + "]" * 100_000, "cannot be read as JSON"),
+        "mixed.json": (json.dumps([{"a": 1}, {"a": "x"}, {"a": None}]), (3, 1)),
+        "broken.jsonl": ('{"a": 1}\n{"a": \n', "cannot be read as JSONL"),
+        "notzip.xlsx": ("this is not a workbook\n", "not an Excel workbook"),
+        "noworkbook.xlsx": (_zip({"[Content_Types].xml": b"<Types/>"}), "no valid workbook part"),
+        "truncated.parquet": (_parquet_bytes(pa.table({"a": list(range(1000))}))[:900],
+                              "cannot be read as PARQUET"),
+        "nested.parquet": (_parquet_bytes(pa.table({"l": [[1, 2], [3], []],
+                                                    "b": [b"\xff", b"", b"ab"], "y": [1, 2, 3]})),
+                           (3, 3)),
+        "text.feather": ("just some text\n", "cannot be read as FEATHER"),
+        "union.feather": (_feather_bytes(_union()), "column 'u' is of type sparse_union"),
+        "program.exe": (b"MZ\x90\x00", "unsupported file type '.exe'"),
+        "zipslip.zip": (_zip({"cats/a.png": _png(), "../x.png": _png()}), "points outside"),
+        "bomb.zip": (_zip({"cats/a.png": b"\0" * (4 << 20), "dogs/b.png": _png()}), "zip bomb"),
+        "flat": ({"a.png": _png(), "b.png": _png((1, 2, 3))}, "no class sub-folders"),
+        "oneclass": (_folder({"cats": {"0.png": _png(), "1.png": _png((1, 2, 3))}}),
+                     "only one class ('cats')"),
+        "pets": (_folder({"cats": {"0.png": _png(), "1.png": _png((0, 9, 0))},
+                          "dogs": {"0.png": _png((0, 0, 9)), "1.png": _png((9, 9, 0)),
+                                   "broken.png": _png((1, 2, 3))[:40]}}), (4, 5)),
+        "badnames": ({os.fsdecode(b"c\xe9t/0.png"): _png(), "dog/0.png": _png((1, 2, 3))},
+                     "is not valid UTF-8"),
+    }
+
+
+# Correct imports also checked through the CLI (the rest in-process, for time).
+CLI_IMPORTS = {"texts.csv", os.fsdecode(b"caf\xe9.csv"), "nested.parquet", "pets"}
+_SUMMARY = re.compile(r"^\S+: ([\d,]+) rows? × ([\d,]+) columns?")
+
+
+def _make(root: Path, name: str, content: object) -> Path:
+    path = root / name
+    if isinstance(content, dict):
+        for rel, data in content.items():
+            (path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (path / rel).write_bytes(data)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(str(content), encoding="utf-8")
+    return path
+
+
+def _state(home: Path) -> tuple[dict[str, int], list[dict]]:
+    """Files and their sizes (the database aside: a refused import still records its job)
+    and the datasets listed."""
+    files = {f.relative_to(home).as_posix(): f.stat().st_size for f in home.rglob("*")
+             if f.is_file() and not f.name.startswith("studio.db")}
+    ws = Workspace.open(home)
+    try:
+        return files, [d.to_dict() for d in list_datasets(ws)]
+    finally:
+        ws.db.close()
+
+
+def test_hostile_corpus(tmp_path: Path) -> None:
+    CORPUS = _corpus()
+    assert len(CORPUS) >= 30
+    files = tmp_path / "files"
+    files.mkdir()
+    paths = {name: _make(files, name, content) for name, (content, _) in CORPUS.items()}
+    base = tmp_path / "base"  # a workspace that already holds a dataset
+    ws = Workspace.open(base)
+    import_dataset(ws, _make(tmp_path, "seed.csv", "x,y\n1,a\n2,b\n"))
+    ws.db.close()
+    before = _state(base)
+    problems: list[str] = []
+
+    in_process = [n for n, (_, want) in CORPUS.items()
+                  if isinstance(want, tuple) and n not in CLI_IMPORTS]
+    ws = Workspace.open(tmp_path / "shared")
+    for name in in_process:
+        try:
+            info = import_dataset(ws, paths[name])
+        except Exception as exc:  # every failure is listed, not just the first
+            problems.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        if (info.rows, len(info.columns)) != CORPUS[name][1]:
+            problems.append(f"{name}: {info.rows} × {len(info.columns)}, "
+                            f"expected {CORPUS[name][1]}")
+    ws.db.close()
+
+    def through_cli(name: str) -> tuple[str, subprocess.CompletedProcess, Path]:
+        home = tmp_path / "homes" / f"case{list(CORPUS).index(name)}"
+        shutil.copytree(base, home)
+        return name, run_studio(home, "data", "import", str(paths[name])), home
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each call is mostly start-up
+        runs = list(pool.map(through_cli, [n for n in CORPUS if n not in in_process]))
+    for name, done, home in runs:
+        want = CORPUS[name][1]
+        label = printable(name)
+        if "Traceback" in done.stderr:
+            problems.append(f"{label}: traceback\n{done.stderr}")
+            continue
+        if isinstance(want, tuple):
+            match = _SUMMARY.match(done.stdout)
+            got = match and (int(match[1].replace(",", "")), int(match[2].replace(",", "")))
+            if done.returncode != 0 or got != want:
+                problems.append(f"{label}: exit {done.returncode}, {done.stdout!r} "
+                                f"{done.stderr!r}, expected {want}")
+            continue
+        lines = done.stderr.splitlines()
+        if done.returncode != 2 or len(lines) != 1 or not lines[0].startswith(
+                "studio: error: ") or want not in lines[0] or label not in lines[0]:
+            problems.append(f"{label}: exit {done.returncode}, stderr {done.stderr!r}, "
+                            f"expected one line naming it and saying {want!r}")
+        elif _state(home) != before:
+            problems.append(f"{label}: the refused import changed the workspace")
+    assert not problems, "\n".join(problems)
