@@ -62,3 +62,16 @@ def test_the_model_reformats_identifiers_once_the_profile_tells_them(qtbot) -> N
     assert model.data(model.index(0, 0)) == "88001"
     tip = model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     assert tip == "a_very_long_column_name_that_elides\nnumeric"
+
+
+def test_nested_cells_read_as_their_size() -> None:
+    shown = texts(pa.table({
+        "tags": pa.array([[1, 2, 3], [4], None], pa.list_(pa.int64())),
+        "attrs": pa.array([[("k", 1)], [], None], pa.map_(pa.string(), pa.int64())),
+        "blob": pa.array([b"\xff\x00" * 6, b"\x80", None]),  # not text
+        "point": pa.array([{"x": 1, "y": 2}, {"x": 1, "y": None}, None]),
+    }))
+    assert shown["tags"] == ["[3 items]", "[1 item]", None]
+    assert shown["attrs"] == ["[1 item]", "[0 items]", None]
+    assert shown["blob"] == ["<12 bytes>", "<1 byte>", None]
+    assert shown["point"] == ["{2 fields}", "{1 field}", None]

@@ -1,8 +1,17 @@
 """Domain errors. The edges (CLI, HTTP, GUI) map them to exit codes, statuses and dialogs."""
 
+from studio.core.printable import printable
+
 
 class StudioError(Exception):
-    """Base of every error the product reports to a person."""
+    """Base of every error the product reports to a person.
+
+    A message naming a file whose name is not UTF-8 is made printable here, once: it is
+    stored in the jobs table, sent as JSON and printed, and each of those refuses surrogates.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(printable(a) if isinstance(a, str) else a for a in args))
 
 
 class InputError(StudioError):

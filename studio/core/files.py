@@ -10,7 +10,8 @@ import pandas as pd
 
 from studio.core.errors import InputError
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@")
+CONTROL_STARTS = ("\t", "\r", "\n")  # a spreadsheet may drop them, then run what follows
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -34,19 +35,26 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula with a quote.
+    """Prefix text a spreadsheet would run as a formula with a quote: cells and column names
+    (a JSON key or a header can be ``=HYPERLINK(…)`` too), also after leading whitespace,
+    which spreadsheets skip.
 
-    Numbers written as text ("-1", "+3.5") are left alone: a spreadsheet reads them as numbers.
+    Numbers written as text ("-1", " +3.5") are left alone: a spreadsheet reads them as numbers.
     """
     out = frame.copy()
     for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(object)  # categories are text a spreadsheet reads too
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(_neutralize)
+    out.columns = [_neutralize(str(c)) for c in out.columns]
     return out
 
 
 def _neutralize(value: object) -> object:
-    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+    if not isinstance(value, str):
+        return value
+    if not value.startswith(CONTROL_STARTS) and not value.lstrip().startswith(FORMULA_STARTS):
         return value
     try:
         float(value)

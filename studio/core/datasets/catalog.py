@@ -25,6 +25,7 @@ from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import Cancelled, InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
+from studio.core.printable import printable, printable_path
 from studio.core.store import BlobStore, now
 from studio.core.workspace import Workspace
 
@@ -95,11 +96,12 @@ def source_key(path: Path, options: dict[str, Any] | None = None) -> str:
         for f in sorted(path.rglob("*")):
             if f.is_file():
                 st = f.stat()
-                h.update(f"{f.relative_to(path).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n"
-                         .encode())
-        return f"{path.resolve()}|{h.hexdigest()}{suffix}"
+                h.update(os.fsencode(f.relative_to(path).as_posix())
+                         + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return f"{printable_path(path.resolve())}|{h.hexdigest()}{suffix}"
     st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}{suffix}"
+    # printable: SQLite stores UTF-8 only, and a name need not be (bytes on Linux)
+    return f"{printable_path(path.resolve())}|{st.st_size}|{st.st_mtime_ns}{suffix}"
 
 
 def import_options(path: Path, fmt: str, sheet: str | None = None) -> dict[str, Any]:
@@ -234,8 +236,10 @@ def _import(
         emit(Progress("done", 1, 1, "already imported"))
         return seen
 
+    if fmt == "images":
+        _check_names_inside(path)
     size = path.stat().st_size if path.is_file() else 0
-    emit(Progress("read", 0, size, f"reading {path.name}"))
+    emit(Progress("read", 0, size, f"reading {printable(path.name)}"))
     pictures: set[str] = set()
     fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix="import-", suffix=".part")
     os.close(fd)
@@ -296,7 +300,7 @@ def _import(
             candidate = f"{name[:60]}-{n}"
         row = {
             "name": candidate, "digest": digest, "rows": rows,
-            "columns": json.dumps(columns), "source": str(path.resolve()),
+            "columns": json.dumps(columns), "source": printable_path(path.resolve()),
             "description": "", "created": now(), "source_key": key,
             "details": json.dumps(details),
         }
@@ -321,6 +325,16 @@ def _discard_new(ws: Workspace, created: set[str] | None) -> None:
             ws.blobs.discard(created - used)
     except (StudioError, OSError, ValueError, sqlite3.Error, pa.ArrowException) as exc:
         log.warning("kept %d file(s) of a failed import: %s", len(created), exc)
+
+
+def _check_names_inside(folder: Path) -> None:
+    """Labels and paths are stored as UTF-8 text: a name inside that is not (bytes on Linux)
+    is refused before anything is copied. The folder's own name may be anything."""
+    for p in folder.rglob("*"):
+        if printable(p.name) != p.name:
+            inside = printable_path(p.relative_to(folder))
+            raise InputError(f"{printable(folder.name)}: the name '{inside}' is not valid "
+                             "UTF-8; rename it and import again")
 
 
 def cached_profile(ws: Workspace, info: DatasetInfo) -> list[dict[str, Any]] | None:

@@ -2,11 +2,16 @@
 
 pyarrow parses blocks on one thread while another writes Parquet, so both cores work. Types
 are inferred from the first block; a later value that does not fit (a word in a number
-column) restarts the stream with that column widened, and the column is reported as mixed.
+column) restarts the stream with the columns widened, and each is reported as mixed. pyarrow
+names one column per failure: the failing block is read again as text and every column it
+does not fit is widened at once, so a row of text under 200 number columns costs one
+restart, not 200.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import queue
 import re
 import threading
@@ -40,6 +45,16 @@ class StreamResult:
     warnings: list[str] = field(default_factory=list)
     table: pa.Table | None = None
     dialect: CsvDialect | None = None  # the one that read the file, after any restart
+    reads: int = 1  # reads from the start: 1 + the restarts that widened columns
+
+
+class _Clash(Exception):
+    """A value did not fit its column's type after ``rows`` rows were read fine: in the
+    block that follows them (``to_end``: somewhere after them)."""
+
+    def __init__(self, message: str, rows: int, to_end: bool = False) -> None:
+        super().__init__(message)
+        self.rows, self.to_end = rows, to_end
 
 
 class _CountingFile:
@@ -80,8 +95,15 @@ def read_csv_table(path: Path, dialect: CsvDialect) -> pa.Table:
 
     def attempt(d: CsvDialect, overrides: dict[str, pa.DataType]) -> StreamResult:
         read, parse, convert = _options(d, overrides)
-        table = pacsv.read_csv(path, read_options=read, parse_options=parse,
-                               convert_options=convert)
+        # opened by its bytes: pyarrow cannot encode a name that is not UTF-8
+        try:
+            with pa.OSFile(os.fsencode(path)) as source:
+                table = pacsv.read_csv(source, read_options=read, parse_options=parse,
+                                       convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            if _COLUMN_ERROR.search(str(exc)) is None:
+                raise
+            raise _Clash(str(exc), 0, to_end=True) from None  # the file is in memory anyway
         result = StreamResult(table.num_rows, table.schema)
         result.table = table
         return result
@@ -118,18 +140,81 @@ def _widening(
     attempt: Callable[[CsvDialect, dict[str, pa.DataType]], StreamResult],
 ) -> StreamResult:
     overrides: dict[str, pa.DataType] = {}
-    warnings: list[str] = []
-    for _ in range(len(dialect.header) * 2 + 1):
+    for reads in range(1, len(dialect.header) * 2 + 2):
         try:
             result = attempt(dialect, overrides)
-            result.warnings = warnings
+            result.warnings = [_widened(name, overrides[name]) for name in dialect.header
+                               if name in overrides]
+            result.reads = reads
             return result
-        except pa.ArrowInvalid as exc:
-            widened = _widen(str(exc), dialect.header, overrides)
-            if widened is None:
-                raise InputError(f"{path.name}: {_explain(str(exc), path, dialect)}") from None
-            warnings.append(widened)
+        except (pa.ArrowInvalid, _Clash) as exc:
+            message = str(exc)
+            if _widen(message, dialect.header, overrides) is None:
+                raise InputError(f"{path.name}: {_explain(message, path, dialect)}") from None
+            if isinstance(exc, _Clash):
+                overrides.update(_clashing_columns(path, dialect, overrides, exc.rows,
+                                                   exc.to_end))
     raise InputError(f"{path.name}: could not settle the column types")
+
+
+def _widened(name: str, kind: pa.DataType) -> str:
+    if kind == pa.string():
+        return f"column {name!r} mixes numbers and text; kept as text"
+    return f"column {name!r} holds decimals after whole numbers or blanks; read as numbers"
+
+
+def _clashing_columns(path: Path, dialect: CsvDialect, overrides: dict[str, pa.DataType],
+                      rows: int, to_end: bool) -> dict[str, pa.DataType]:
+    """The wider type of every column whose values in the block after ``rows`` rows do not
+    fit the type the stream gives it. That block is read again as text (two batches: the
+    rest of the block where skipping ends, then a whole one, cover it) and its types are
+    inferred by pyarrow itself (same nulls, decimal mark, true/false words): only a type
+    that cannot hold them is widened; anything unclear is left to the next restart."""
+    read, parse, convert = _options(dialect, overrides)
+    with pa.OSFile(os.fsencode(path)) as source:  # the types the stream gives: first block
+        stream = pacsv.open_csv(source, read_options=read, parse_options=parse,
+                                convert_options=convert).schema
+    candidates = [f.name for f in stream if not _is_text(f.type)]
+    if not candidates:
+        return {}
+    read.skip_rows_after_names = rows
+    convert.column_types = {n: pa.string() for n in dialect.header}
+    convert.include_columns = candidates
+    batches = []
+    with pa.OSFile(os.fsencode(path)) as source:
+        for batch in pacsv.open_csv(source, read_options=read, parse_options=parse,
+                                    convert_options=convert):
+            batches.append(batch)
+            if len(batches) == 2 and not to_end:
+                break
+    if not batches:
+        return {}
+    text = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_batches(batches), text,
+                    pacsv.WriteOptions(include_header=False))  # strings quoted: kept whole
+    inferred = pacsv.read_csv(
+        io.BytesIO(text.getvalue()),
+        read_options=pacsv.ReadOptions(column_names=candidates,
+                                       block_size=max(1 << 20, len(text.getvalue()) + 1)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(null_values=NULLS, strings_can_be_null=True,
+                                             decimal_point=dialect.decimal)).schema
+    wider: dict[str, pa.DataType] = {}
+    for name in candidates:
+        have, need = stream.field(name).type, inferred.field(name).type
+        if _is_text(need):
+            wider[name] = pa.string()
+        elif pa.types.is_floating(need) and (pa.types.is_integer(have)
+                                             or pa.types.is_null(have)):
+            wider[name] = pa.float64()
+        elif pa.types.is_integer(need) and pa.types.is_null(have):
+            wider[name] = pa.float64()  # as a failure of the null type is widened
+    return wider
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) \
+        or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
 
 
 def _options(
@@ -146,6 +231,7 @@ def _options(
 
 
 def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) -> str | None:
+    """Widen the column pyarrow named; None when that cannot help."""
     match = _COLUMN_ERROR.search(message)
     if match is None:
         return None
@@ -154,16 +240,18 @@ def _widen(message: str, names: list[str], overrides: dict[str, pa.DataType]) ->
         return None  # an encoding problem, not a type one: widening cannot help
     if match.group(2) in ("int64", "int32", "null") and name not in overrides:
         overrides[name] = pa.float64()  # 1, 2, 2.5 (or empty, then numbers): numbers after all
-        return f"column {name!r} holds decimals after whole numbers or blanks; read as numbers"
+        return name
     if overrides.get(name) == pa.string():
         return None
     overrides[name] = pa.string()
-    return f"column {name!r} mixes numbers and text; kept as text"
+    return name
 
 
 def _explain(message: str, path: Path, dialect: CsvDialect) -> str:
     if "CSV parse error" in message:
         return f"malformed CSV at {locate_bad_row(path, dialect)}"
+    if "Could not skip initial" in message:  # a header line and nothing after it
+        return "no rows after the header"
     if "UTF8" in message or "utf8" in message.lower() or "to string" in message:
         return f"text is not valid {dialect.encoding} (a different encoding?)"
     return message.splitlines()[0]
@@ -205,6 +293,9 @@ def _stream(
     try:
         with pq.ParquetWriter(dest, reader.schema, compression="snappy") as writer:
             while (item := batches.get()) is not None:
+                if isinstance(item, pa.ArrowInvalid) and _COLUMN_ERROR.search(str(item)):
+                    # batches come in order: the clash is in the block after ``rows``
+                    raise _Clash(str(item), rows)
                 if isinstance(item, BaseException):
                     raise item
                 writer.write_batch(item, row_group_size=ROW_GROUP_ROWS)

@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from studio.core.datasets import pixels
-from studio.core.datasets.profile import column_kind, column_profile, suggest_task
+from studio.core.datasets.profile import (
+    column_kind,
+    column_profile,
+    nested_kind,
+    suggest_task,
+)
 from studio.core.datasets.recipe import (
     feature_names,
     fit_recipe,
@@ -81,6 +86,10 @@ def prepare(
     if target not in frame.columns:
         cols = ", ".join(map(str, frame.columns))
         raise InputError(f"no column {target!r} in dataset {dataset!r}; columns: {cols}")
+    nested = nested_kind(frame[target])
+    if nested is not None:
+        raise InputError(f"target {target!r} holds {nested} values, which cannot be "
+                         "predicted: choose a column of classes or numbers")
     frame = frame[present_mask(frame[target])].reset_index(drop=True)
     asked = task
     if task == "auto":

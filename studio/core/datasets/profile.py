@@ -26,7 +26,7 @@ TARGET_WORDS = {"target", "label", "class", "outcome", "price", "churn", "surviv
                 "diagnosis", "sentiment", "fraud"}
 _ID_NAME = re.compile(r"(^|[_ ])(id|ID|Id|uuid|UUID|guid|GUID)$|^(id|ID)[_ ]|[a-z]Id$")
 # Bump when the kind rules change: profiles cached under other rules are computed again.
-PROFILE_RULES = 3
+PROFILE_RULES = 4
 HISTOGRAM_BINS = 20
 KIND_SAMPLE = 5000
 TOP_VALUES = 10
@@ -43,9 +43,32 @@ very was we were what when where which while who whom why will with would you yo
 STOP_WORDS = frozenset(_STOP.split())
 
 
+# Values Parquet and Feather can hold that no step learns from: profiled by their sizes,
+# dropped from training with their kind as the reason.
+NESTED_UNITS = {"list": "items", "binary": "bytes", "struct": "fields"}
+_NESTED_SAMPLE = 100
+
+
 def column_kind(series: pd.Series) -> str:
-    """numeric, boolean, categorical, datetime, text, identifier or image path."""
-    return _kind(series, series.dropna(), None)
+    """numeric, boolean, categorical, datetime, text, identifier or image path; list,
+    binary or struct for nested values (see :func:`nested_kind`)."""
+    values = series.dropna()
+    return nested_kind(series, values) or _kind(series, values, None)
+
+
+def nested_kind(series: pd.Series, values: pd.Series | None = None) -> str | None:
+    """list (Arrow lists and maps), binary (bytes) or struct (dicts), judged on the first
+    values: a Parquet column has one type. None for anything else."""
+    if series.dtype != object:
+        return None
+    head = (series.dropna() if values is None else values).iloc[:_NESTED_SAMPLE]
+    if not len(head):
+        return None
+    for kind, types in (("binary", (bytes, bytearray, memoryview)),
+                        ("list", (np.ndarray, list, tuple)), ("struct", (dict,))):
+        if all(isinstance(v, types) for v in head):
+            return kind
+    return None
 
 
 def _kind(series: pd.Series, values: pd.Series, unique: int | None) -> str:
@@ -85,6 +108,9 @@ def _looks_like_integer_ids(values: pd.Series, name: str, unique: int | None) ->
 
 def column_profile(series: pd.Series) -> dict[str, Any]:
     values = series.dropna()
+    nested = nested_kind(series, values)
+    if nested is not None:
+        return _nested_profile(series, values, nested)
     unique = int(values.nunique())
     kind = _kind(series, values, unique)
     total = len(series)
@@ -118,16 +144,50 @@ def column_profile(series: pd.Series) -> dict[str, Any]:
     return profile
 
 
+def _nested_profile(series: pd.Series, values: pd.Series, kind: str) -> dict[str, Any]:
+    """Missing and distinct values, and a histogram of sizes: items of a list, bytes of a
+    binary value, filled fields of a struct. Never the values' text: bytes need not be."""
+    total = len(series)
+    profile: dict[str, Any] = {
+        "name": str(series.name), "dtype": str(series.dtype), "kind": kind,
+        "missing": int(total - len(values)),
+        "unique": len({_hashable(v) for v in values}), "count": len(values),
+    }
+    if len(values):
+        sizes = values.map(lambda v: sum(x is not None for x in v.values())
+                           if isinstance(v, dict) else len(v)).to_numpy(dtype=np.int64)
+        profile["sizes"] = {"unit": NESTED_UNITS[kind], **_count_histogram(sizes)}
+    profile["warnings"] = [*_warnings(profile, total), f"{kind} values are not used in training"]
+    return profile
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, np.ndarray | list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return value
+
+
+def _count_histogram(lengths: np.ndarray) -> dict[str, Any]:
+    """Whole-number bins; the largest 1 % share the last bar so one essay (or one huge
+    list) cannot flatten the rest."""
+    lo, hi = int(lengths.min()), int(np.percentile(lengths, 99))
+    width = max(1, -(-(hi - lo + 1) // HISTOGRAM_BINS))
+    edges = np.arange(lo, hi + width + 1, width) - 0.5
+    counts, _ = np.histogram(np.minimum(lengths, hi), bins=edges)
+    return {"counts": counts.tolist(), "edges": edges.tolist(), "min": lo,
+            "median": float(np.median(lengths)), "max": int(lengths.max()),
+            "longest_in_last_bin": hi}
+
+
 def _text_stats(values: pd.Series) -> dict[str, Any]:
     """Words per value (every value: a vectorized count) and the most frequent words of a
     spread sample of :data:`WORD_SAMPLE` values, lower-cased, without stop words and
     one-letter words. Words are what the text step tokenizes (``text.WORD``)."""
     lengths = values.str.count(WORD.pattern).to_numpy(dtype=np.int64)
-    lo, hi = int(lengths.min()), int(np.percentile(lengths, 99))
-    # Whole-word bins; the longest 1 % share the last bar so one essay cannot flatten the rest.
-    width = max(1, -(-(hi - lo + 1) // HISTOGRAM_BINS))
-    edges = np.arange(lo, hi + width + 1, width) - 0.5
-    counts, _ = np.histogram(np.minimum(lengths, hi), bins=edges)
     if len(values) > WORD_SAMPLE:
         rng = np.random.default_rng(0)
         values = values.iloc[np.sort(rng.choice(len(values), WORD_SAMPLE, replace=False))]
@@ -135,9 +195,7 @@ def _text_stats(values: pd.Series) -> dict[str, Any]:
     for text in values:
         words.update(w for w in tokens(text) if len(w) > 1 and w not in STOP_WORDS)
     return {
-        "lengths": {"counts": counts.tolist(), "edges": edges.tolist(),
-                    "min": lo, "median": float(np.median(lengths)),
-                    "max": int(lengths.max()), "longest_in_last_bin": hi},
+        "lengths": _count_histogram(lengths),
         "words": [[w, int(n)] for w, n in words.most_common(TOP_WORDS)],
         "words_sample": len(values),
     }

@@ -6,6 +6,7 @@ pyarrow; the other formats through their pyarrow or pandas readers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def read_table(path: Path, sheet: str | None = None, warn: Warn | None = None
     fmt = check_file(path)
     if fmt in ("images", "zip"):
         raise InputError(f"{path.name}: expected a table (CSV, Parquet, JSON, Excel…)")
+    if fmt in TYPED:
+        return read_arrow(path, fmt).to_pandas()
     if fmt in ("csv", "tsv"):
         from studio.core.datasets.csv_stream import read_csv_table
 
@@ -68,30 +71,53 @@ def read_table(path: Path, sheet: str | None = None, warn: Warn | None = None
 def read_arrow(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pa.Table:
     """A non-CSV file as an Arrow table, checked like :func:`read_table`."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = _guard(path, fmt, lambda: pq.read_table(path))
-        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
-        return table
-    if fmt == "feather":
-        import pyarrow.feather as feather
-
-        table = _guard(path, fmt, lambda: feather.read_table(path))
-        validate_frame(table.slice(0, 10_000).to_pandas(), path.name, rows=table.num_rows)
+    if fmt in TYPED:
+        table = _guard(path, fmt, lambda: TYPED[fmt](path))
+        _check_names([str(n) for n in table.column_names], path.name)
+        if table.num_rows == 0:
+            raise InputError(f"{path.name}: no rows after the header")
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            try:  # every later step (profile, training, the table view) goes through pandas
+                column.slice(0, 100).to_pandas()
+            except (pa.ArrowException, TypeError, ValueError):
+                raise InputError(f"{path.name}: column {name!r} is of type {column.type}, "
+                                 "which cannot be read here") from None
         return table
     frame = _guard(path, fmt, lambda: read_other(path, fmt, sheet, warn))
     validate_frame(frame, path.name)
     return _guard(path, fmt, lambda: pa.Table.from_pandas(frame, preserve_index=False))
 
 
+def native_file(path: Path) -> pa.NativeFile:
+    """``path`` opened for pyarrow by its bytes: pyarrow encodes a str path as UTF-8 and so
+    cannot open a name that is not (surrogates on Linux)."""
+    return pa.OSFile(os.fsencode(path))
+
+
+def read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    with native_file(path) as f:
+        return pq.read_table(f)
+
+
+def read_feather(path: Path) -> pa.Table:
+    import pyarrow.feather as feather
+
+    with native_file(path) as f:
+        return feather.read_table(f)
+
+
+# Formats that carry their own column types: lists, bytes and structs are kept (profiled by
+# size, not trained on); in JSON or a sheet they are untyped objects, refused.
+TYPED: dict[str, Callable[[Path], pa.Table]] = {"parquet": read_parquet, "feather": read_feather}
+
+
 def read_other(path: Path, fmt: str, sheet: str | None = None, warn: Warn | None = None
                ) -> pd.DataFrame:
     warn = warn or (lambda _m: None)
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    if fmt == "feather":
-        return pd.read_feather(path)
+    if fmt in TYPED:
+        return TYPED[fmt](path).to_pandas()
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     if fmt == "json":
@@ -154,17 +180,7 @@ def _guard(path: Path, fmt: str, read):  # type: ignore[no-untyped-def]
 
 
 def validate_frame(df: pd.DataFrame, label: str, rows: int | None = None) -> None:
-    names = [str(c) for c in df.columns]
-    if not names:
-        raise InputError(f"{label}: no columns found")
-    empty = [i + 1 for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
-    if empty:
-        raise InputError(f"{label}: column {empty[0]} has no name")
-    seen: set[str] = set()
-    for n in names:
-        if n in seen:
-            raise InputError(f"{label}: duplicate column name {n!r}")
-        seen.add(n)
+    _check_names([str(c) for c in df.columns], label)
     if (len(df) if rows is None else rows) == 0:
         raise InputError(f"{label}: no rows after the header")
     for name in df.columns:
@@ -176,6 +192,19 @@ def validate_frame(df: pd.DataFrame, label: str, rows: int | None = None) -> Non
                              "flatten them into columns first")
         if len(kinds) > 1:  # e.g. 1 and "x" in one JSON column: keep it, as text
             df[name] = df[name].map(lambda v: v if v is None or v != v else str(v))
+
+
+def _check_names(names: list[str], label: str) -> None:
+    if not names:
+        raise InputError(f"{label}: no columns found")
+    empty = [i + 1 for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
+    if empty:
+        raise InputError(f"{label}: column {empty[0]} has no name")
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"{label}: duplicate column name {n!r}")
+        seen.add(n)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,9 @@ from pathlib import Path
 from studio.core.errors import InputError
 
 SAMPLE_BYTES = 256 * 1024
+# Python's csv module refuses fields over 128 KiB, which pyarrow reads fine (a long text
+# cell); pyarrow's own limit is a row per block, so nothing it reads is refused here.
+FIELD_LIMIT = 16 << 20
 DELIMITERS = ",;\t|"
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+$")
@@ -29,9 +32,14 @@ class CsvDialect:
 
 
 def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
+    _allow_long_fields()
     raw = _sample(path)
     encoding = detect_encoding(raw, path.name)
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    whole = len(raw) < SAMPLE_BYTES
+    if not whole and "\n" not in text and "\r" not in text:
+        raise InputError(f"{path.name}: the first line is over {SAMPLE_BYTES >> 10} KiB long; "
+                         "a table's header or first row never is (not a table?)")
     lines = text.splitlines()
     if len(raw) == SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
@@ -43,8 +51,13 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
         delimiter = _delimiter(sample)
     rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))
     multiline = any("\n" in v or "\r" in v for r in rows for v in r)
+    if multiline and whole:  # pyarrow would read to the end of the file as one value
+        line = _unclosed_quote(text, delimiter)
+        if line is not None:
+            raise InputError(f"{path.name}: malformed CSV at line {line}: a quote opened "
+                             "there is never closed")
     first = rows[0]
-    has_header = _has_header(rows, sample)
+    has_header = _has_header(rows)
     header = [v.strip() for v in first] if has_header else [
         f"column_{i + 1}" for i in range(len(first))]
     _check_names(header, path.name)
@@ -62,7 +75,10 @@ def detect_encoding(raw: bytes, label: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         return "utf-8"  # the BOM is skipped when reading
     if b"\x00" in raw:
-        raise InputError(f"{label}: looks like a binary file, not text")
+        utf16 = _utf16_without_bom(raw)
+        if utf16 is None:
+            raise InputError(f"{label}: looks like a binary file, not text")
+        return utf16
     cut = raw.rfind(b"\n") if len(raw) == SAMPLE_BYTES else len(raw)
     try:
         raw[: cut if cut > 0 else len(raw)].decode("utf-8")
@@ -77,27 +93,70 @@ def detect_encoding(raw: bytes, label: str) -> str:
     return encoding
 
 
-def _has_header(rows: list[list[str]], sample: str) -> bool:
-    """A header when some column is numbers below a first cell that is not one. With no
-    number columns at all, csv.Sniffer's comparison of lengths and types decides."""
-    first, body = rows[0], rows[1:]
-    if not any(v.strip() for v in first):
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """UTF-16 saved without its byte-order mark (some Windows tools): text whose every other
+    byte is zero. Its byte order is the side the zeros are on."""
+    n = len(raw) - len(raw) % 2
+    if n < 4:
+        return None
+    even, odd = raw[0:n:2], raw[1:n:2]
+    for codec, zeros, chars in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.01 * len(chars):
+            try:
+                text = raw[:n].decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return codec if "\x00" not in text else None
+    return None
+
+
+def _unclosed_quote(text: str, delimiter: str) -> int | None:
+    """The line where a quoted value opens that the end of ``text`` (the whole file) finds
+    still open; None when every quote closes (or the file is malformed otherwise, which
+    pyarrow may well accept)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return start
+    return None
+
+
+def _has_header(rows: list[list[str]]) -> bool:
+    """A header unless the first row is clearly data. Numbers below a first cell that is
+    not one say header; numbers under numbers say data. In a file of text columns only
+    (sentences and their labels look exactly like this) the first row is a header unless it
+    cannot be one: an empty or repeated name, or a value its column's body holds again
+    (a category of headerless rows)."""
+    first, body = [v.strip() for v in rows[0]], rows[1:]
+    if not any(first):
         return False
-    if all(_NUMBER.match(v.strip()) for v in first if v.strip()):
+    if all(_NUMBER.match(v) for v in first if v):
         return False  # a first row of numbers is data
     numeric_columns = 0
     for j, head in enumerate(first):
         cells = [r[j].strip() for r in body if j < len(r) and r[j].strip()]
         if cells and sum(bool(_NUMBER.match(c)) for c in cells) >= 0.8 * len(cells):
             numeric_columns += 1
-            if not _NUMBER.match(head.strip()):
+            if not _NUMBER.match(head):
                 return True
     if numeric_columns:
         return False  # numbers under numbers: no header row
-    try:
-        return csv.Sniffer().has_header(sample)
-    except csv.Error:
-        return True
+    if not all(first) or len(set(first)) < len(first):
+        return False
+    for j, head in enumerate(first):
+        if any(j < len(r) and r[j].strip() == head for r in body):
+            return False
+    return True
+
+
+def _allow_long_fields() -> None:
+    """Only ever raised, never lowered: another reader in this process may rely on it."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
 
 
 def _sample(path: Path) -> bytes:
@@ -129,6 +188,7 @@ def locate_bad_row(path: Path, dialect: CsvDialect, limit_s: float = 30.0) -> st
     """Where a parse error is, for the message: pyarrow does not say which line."""
     import time
 
+    _allow_long_fields()
     deadline = time.monotonic() + limit_s
     expected = len(dialect.header)
     with open(path, encoding=dialect.encoding, errors="replace", newline="") as f:

@@ -50,7 +50,7 @@ class ColumnProfile(QWidget):
         self.detail.setTextFormat(Qt.TextFormat.RichText)
         self._chart: Any = None
         self._words: Any = None  # a text column's second chart: its frequent words
-        # what the charts show now: "histogram", "top values", "text" or ""
+        # what the charts show now: "histogram", "top values", "text", "sizes" or ""
         self.chart_kind = ""
         self.note = QLabel()  # an image dataset's pictures, told in a line
         self.note.setObjectName("muted")
@@ -156,6 +156,13 @@ class ColumnProfile(QWidget):
             words.autoRange()
             words.show()
             self.chart_kind = "text"
+        elif "sizes" in col:  # lists, bytes, structs: how big the values are
+            sizes = col["sizes"]
+            title = f"{sizes['unit']} per value"
+            if sizes["longest_in_last_bin"] < sizes["max"]:
+                title += f" (last bar: {sizes['longest_in_last_bin']:,} or more)"
+            _histogram(chart, sizes, title, "#8ab4f8", "#1a73e8")
+            self.chart_kind = "sizes"
         elif col.get("top"):
             title = "most frequent values"
             if col.get("unique", 0) > len(col["top"]):
@@ -247,6 +254,10 @@ def _describe(col: dict[str, Any], rows: int) -> str:
     if "lengths" in col:
         n = col["lengths"]
         parts.append(f"words per value: {n['min']:,} to {n['max']:,}, median {n['median']:,.0f}")
+    if "sizes" in col:
+        n = col["sizes"]
+        parts.append(f"{n['unit']} per value: {n['min']:,} to {n['max']:,}, "
+                     f"median {n['median']:,.0f}")
     for w in col.get("warnings", []):
         parts.append(f"<span style='color:#b06000'>⚠ {_escape(w)}</span>")
     return "<br>".join(parts)

@@ -155,6 +155,9 @@ def column_formatter(column: Any, name: str,
     kind_of = column.type
     if pa.types.is_dictionary(kind_of):
         kind_of = kind_of.value_type
+    nested = _nested_formatter(kind_of)
+    if nested is not None:
+        return nested
     if pa.types.is_integer(kind_of):
         values = column.drop_null().to_numpy()
         return _whole if _is_code(name, kind, values) else _grouped
@@ -165,6 +168,27 @@ def column_formatter(column: Any, name: str,
                                 if pa.types.is_float32(kind_of) or pa.types.is_float16(kind_of)
                                 else np.finfo(np.float64).eps)
     return _plain
+
+
+def _nested_formatter(kind_of: Any) -> Callable[[Any], str | None] | None:
+    """Lists, maps, bytes and structs by their size: a value may be megabytes, and bytes
+    need not be text."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_list(kind_of) or t.is_large_list(kind_of) or t.is_fixed_size_list(kind_of) \
+            or t.is_map(kind_of):
+        return lambda v: None if v is None else _count(len(v), "item", "[", "]")
+    if t.is_binary(kind_of) or t.is_large_binary(kind_of) or t.is_fixed_size_binary(kind_of):
+        return lambda v: None if v is None else _count(len(v), "byte", "<", ">")
+    if t.is_struct(kind_of):
+        return lambda v: None if v is None else _count(
+            sum(x is not None for x in v.values()), "field", "{", "}")
+    return None
+
+
+def _count(n: int, unit: str, left: str, right: str) -> str:
+    return f"{left}{n:,} {unit}{'' if n == 1 else 's'}{right}"
 
 
 def _float_formatter(finite: np.ndarray, name: str, kind: str | None,
