@@ -70,8 +70,9 @@ def reap_stale(ws: Workspace) -> int:
 def unnoticed_interruptions(ws: Workspace) -> list[dict[str, Any]]:
     """Jobs abandoned by the process that started them that nobody has been told about yet;
     they are marked told."""
-    rows = list(ws.db.db["jobs"].rows_where("status = 'interrupted' AND noticed IS NULL",
-                                            order_by="created"))
+    # A profile is computed again when next wanted: nobody lost anything worth telling.
+    rows = list(ws.db.db["jobs"].rows_where(
+        "status = 'interrupted' AND noticed IS NULL AND kind != 'profile'", order_by="created"))
     for row in rows:
         ws.db.db["jobs"].update(row["id"], {"noticed": now()})
     return rows
