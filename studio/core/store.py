@@ -84,7 +84,7 @@ class Database:
                 for column in ("choices", "details"):
                     if column not in existing:
                         self.db["datasets"].add_column(column, str)
-            if version < 5:
+            if version < 5 and "noticed" not in self.db["jobs"].columns_dict:
                 # noticed: when a person was told that a job was interrupted (NULL: not yet)
                 self.db["jobs"].add_column("noticed", float)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
