@@ -21,6 +21,7 @@ from studio.core.datasets.excel import excel_sheets
 from studio.core.datasets.sniff import detect_encoding
 from studio.core.errors import InputError
 from studio.core.events import Log
+from studio.core.store import SCHEMA_VERSION
 from studio.core.workspace import Workspace
 
 # -- encodings ----------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def test_a_database_from_before_import_details_is_migrated(tmp_path: Path,
         info = get_dataset(again, "penguins")
         assert info.details == {} and info.import_report()["warnings"] == []
         assert find_imported(again, penguins_csv) == info
-        assert again.db.conn.execute("PRAGMA user_version").fetchone() == (4,)
+        assert again.db.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     finally:
         again.db.close()
 
