@@ -61,6 +61,14 @@ def test_headerless_text_rows_stay_data(tmp_path: Path) -> None:
     assert not sniff_csv(path).has_header
     path.write_text("yes,yes,no\nno,maybe,yes\n")  # nor is a repeated one
     assert not sniff_csv(path).has_header
+    for rows in ("alice,alice@example.com\nbob,bob@example.com\n",  # an address
+                 "2024-01-01,alpha\n2024-01-02,beta\n",  # a date
+                 "10:30,start\n11:00,stop\n",  # a time
+                 "The film was a pleasure from start to end\nI left early\n"):  # a sentence
+        path.write_text(rows)
+        assert not sniff_csv(path).has_header, rows
+    path.write_text("text,label\nThe film was a pleasure from start to end,pos\nDull,neg\n")
+    assert sniff_csv(path).has_header  # sentences under short names: a header
 
 
 def test_a_cell_over_the_csv_module_field_limit_imports(ws: Workspace, tmp_path: Path) -> None:

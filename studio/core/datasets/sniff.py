@@ -130,7 +130,8 @@ def _has_header(rows: list[list[str]]) -> bool:
     not one say header; numbers under numbers say data. In a file of text columns only
     (sentences and their labels look exactly like this) the first row is a header unless it
     cannot be one: an empty or repeated name, or a value its column's body holds again
-    (a category of headerless rows)."""
+    (a category of headerless rows), or a cell no name looks like (an e-mail, a date, a
+    sentence)."""
     first, body = [v.strip() for v in rows[0]], rows[1:]
     if not any(first):
         return False
@@ -147,10 +148,20 @@ def _has_header(rows: list[list[str]]) -> bool:
         return False  # numbers under numbers: no header row
     if not all(first) or len(set(first)) < len(first):
         return False
+    if body and not all(_looks_like_a_name(v) for v in first):
+        return False  # an e-mail, a date, a sentence: a row of data
     for j, head in enumerate(first):
         if any(j < len(r) and r[j].strip() == head for r in body):
             return False
     return True
+
+
+_NOT_A_NAME = re.compile(r"@|://|^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2}:\d{2}")
+
+
+def _looks_like_a_name(cell: str) -> bool:
+    """What a column name looks like: short, a few words, no address, date or time."""
+    return len(cell) <= 40 and len(cell.split()) <= 5 and not _NOT_A_NAME.search(cell)
 
 
 def _allow_long_fields() -> None:
