@@ -186,12 +186,15 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
     # leave that lock held, and the job's events would never arrive again.
     interrupts = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals live there
-    previous = None
+    previous = previous_term = None
     view = TerminalView(quiet=quiet, warnings=warnings)
     stopping = False
     try:
         if main_thread:
             previous = signal.signal(signal.SIGINT, lambda *_: interrupts.set())
+            # SIGTERM (kill, timeout, a service manager) asks to stop cleanly too: a Stop
+            # keeps the best epoch; only a lost terminal abandons the run.
+            previous_term = signal.signal(signal.SIGTERM, lambda *_: interrupts.set())
         runner.start()
         while runner.final is None:
             for event in runner.poll():
@@ -210,6 +213,7 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
         view.close()
     final = runner.final
     if isinstance(final, Done):

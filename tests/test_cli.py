@@ -394,7 +394,8 @@ def test_bad_input_leaves_datasets_and_models_unchanged(error_runs: dict) -> Non
     assert [v["ref"] for v in error_runs["after"][1]["versions"]] == ["penguins:1"]
 
 
-def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses: int
+def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses: int,
+                         sig: int = signal.SIGINT
                          ) -> tuple[subprocess.CompletedProcess, Workspace]:
     """A long `studio train` in its own process group, Ctrl-C pressed once training records
     epochs (``presses`` times, with the job frozen so it cannot end between them)."""
@@ -422,7 +423,7 @@ def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses
         for i in range(presses):
             if i:
                 time.sleep(0.2)  # a few polls of the CLI's loop: two presses, not one
-            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -446,6 +447,19 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
     job = ws.db.conn.execute("SELECT status FROM jobs WHERE id = ?",
                              [manifest["lineage"]["job"]]).fetchone()
     assert job == ("done",)
+    ws.db.close()
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_training_like_ctrl_c_and_keeps_the_best_epoch(trained_home: Path,
+                                                                      tmp_path: Path):
+    """kill, timeout and service managers send SIGTERM: a request to stop, not a lost
+    terminal, so the best epoch is kept."""
+    done, ws = interrupted_training(trained_home, tmp_path, "terminated", presses=1,
+                                    sig=signal.SIGTERM)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["version"] == "terminated:1"
+    assert registry.get_version(ws, "terminated:1").manifest["training"]["stopped_early"]
     ws.db.close()
 
 
