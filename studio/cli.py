@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -114,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return open_gui(args.home)
     try:
         ws = Workspace.open(args.home)
-        tell_interruptions(ws)
+        if not getattr(args, "json", False) and not os.environ.get("STUDIO_NO_NOTES"):
+            tell_interruptions(ws)  # a script's JSON or the app's own server: not told there
         handler = HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
         return handler(ws, args)
     except CliError as exc:

@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     emit = _Emitter(ws, args.job, events_out)
     stop, abandoned = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stdin, args=(stop, abandoned), daemon=True).start()
-    records.mark_running(ws, args.job, os.getpid())
+    if not records.mark_running(ws, args.job, os.getpid()):
+        emit(Failed("the job was ended before it started (its starter was gone)"))
+        return EXIT_INTERNAL
     try:
         result = JOBS[args.kind](ws, json.loads(args.spec), emit,
                                  _should_stop(stop, abandoned), args.job)

@@ -27,9 +27,12 @@ def create_job(ws: Workspace, kind: str, spec: dict[str, Any]) -> str:
     return job_id
 
 
-def mark_running(ws: Workspace, job_id: str, pid: int, device: str | None = None) -> None:
-    ws.db.db["jobs"].update(job_id, {"status": "running", "pid": pid, "device": device,
-                                     "started": now()})
+def mark_running(ws: Workspace, job_id: str, pid: int, device: str | None = None) -> bool:
+    """The job's own process takes its row; False when the row was already ended (reaped
+    while it started): the job must then not run."""
+    return ws.db.conn.execute(
+        "UPDATE jobs SET status = 'running', pid = ?, device = ?, started = ? "
+        "WHERE id = ? AND status = 'queued'", [pid, device, now(), job_id]).rowcount == 1
 
 
 def set_device(ws: Workspace, job_id: str, device: str) -> None:

@@ -314,6 +314,15 @@ def _discard_new(ws: Workspace, created: set[str] | None) -> None:
     same pictures imported at once); when that cannot be told, they stay as orphans."""
     if not created:
         return
+    from studio.core import job_rows
+
+    others = [r for r in ws.db.db["jobs"].rows_where(
+        "kind = 'import' AND status IN ('queued', 'running')")
+        if r["pid"] != os.getpid() and job_rows.alive(r)]
+    if others:  # it may share pictures it found stored by this one: orphans are safer
+        log.warning("kept %d file(s) of a failed import: another import is running",
+                    len(created))
+        return
     try:
         with ws.db.immediate() as conn:
             used: set[str] = set()

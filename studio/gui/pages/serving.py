@@ -219,6 +219,7 @@ class ServingPage(QWidget):
         env.insert("PYTHONPATH", os.pathsep.join(
             [str(PROJECT_ROOT)] + ([env.value("PYTHONPATH")] if env.contains("PYTHONPATH")
                                    else [])))
+        env.insert("STUDIO_NO_NOTES", "1")  # notes for a person are the app's to show
         proc.setProcessEnvironment(env)
         proc.readyReadStandardOutput.connect(self._on_stdout)
         proc.readyReadStandardError.connect(self._on_stderr)
