@@ -150,3 +150,29 @@ def test_the_app_says_at_start_which_run_was_lost(qtbot, tmp_path):
     assert "training on 'penguins'" in window.status_text.toolTip()
     assert "nothing was kept" in window.status_text.toolTip()
     window.close()
+
+
+@pytest.mark.timeout(120)
+def test_an_abandoned_import_keeps_nothing_and_ends_interrupted(tmp_path):
+    """What a window closed during an import does: the job's stdin closes without a Stop."""
+    import numpy as np
+
+    from studio.core.events import Failed, Progress
+    from studio.jobs.runner import JobRunner
+
+    big = tmp_path / "big.csv"
+    pd.DataFrame(np.random.default_rng(0).normal(size=(1_500_000, 4))).to_csv(big, index=False)
+    ws = Workspace.open(tmp_path / "ws")
+    runner = JobRunner(ws, "import", {"path": str(big), "name": None})
+    runner.start()
+    for event in runner.events():
+        if isinstance(event, Progress) and event.current:
+            break  # it is reading
+    runner.abandon()
+    final = [*runner.events()][-1] if runner.final is None else runner.final
+    assert isinstance(final, Failed)
+    row = _job_rows(tmp_path / "ws")[-1]
+    assert row["status"] == "interrupted" and "went away" in row["error"]
+    assert list(ws.db.db["datasets"].rows) == []
+    assert not [p for p in (tmp_path / "ws" / "blobs").rglob("*") if p.is_file()]
+    ws.db.close()

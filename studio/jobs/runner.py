@@ -9,6 +9,7 @@ marked failed, so the store stays consistent.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import queue
@@ -38,6 +39,8 @@ class JobRunner:
         self._queue: queue.Queue[Event | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self._kill_timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+        self._grace_s: float | None = None
         self._stderr_done = threading.Event()
         self.final: Done | Failed | None = None
 
@@ -67,6 +70,8 @@ class JobRunner:
             event = parse_event(line)
             if event is not None:
                 self._queue.put(event)
+                if self._kill_timer is not None:  # stopping, and still at work: more time
+                    self._arm_kill_timer()
         self.proc.wait()
         self._stderr_done.wait(timeout=2)
         self._queue.put(None)  # end of stream
@@ -123,8 +128,10 @@ class JobRunner:
     def stderr_tail(self) -> list[str]:
         return list(self._stderr)
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """Ask the job to stop at its next step; kill it if it has not ended after ``grace_s``."""
+    def stop(self, grace_s: float | None = 60.0) -> None:
+        """Ask the job to stop at its next step (keeping what it has). Kill it only when it
+        has gone ``grace_s`` without an event (None: never): evaluating and exporting what a
+        Stop keeps takes a while, and reports progress as it goes."""
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
@@ -133,9 +140,24 @@ class JobRunner:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass
-        self._kill_timer = threading.Timer(grace_s, self.kill)
-        self._kill_timer.daemon = True
-        self._kill_timer.start()
+        self._grace_s = grace_s
+        self._arm_kill_timer()
+
+    def abandon(self) -> None:
+        """Close the job's stdin without a Stop: it ends at its next step keeping nothing,
+        and cleans up after itself (what a closed window means for an import)."""
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
+
+    def _arm_kill_timer(self) -> None:
+        with self._timer_lock:
+            self._cancel_kill_timer()
+            if self._grace_s is None or self.final is not None:
+                return
+            self._kill_timer = threading.Timer(self._grace_s, self.kill)
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import subprocess
 import time
@@ -183,12 +184,12 @@ class TrainingPage(QWidget):
             self.job.stop()
 
     def shutdown(self) -> None:
+        """The window closes: the run is asked to Stop and left to finish what it keeps (its
+        own process, which a closed pipe no longer disturbs once it has the Stop)."""
         if self.job is not None and self.job.running:
-            self.job.stop()
-            try:
-                self.job.runner.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.job.kill()
+            self.job.runner.stop(grace_s=None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.job.runner.wait(timeout=2)
 
     def _on_events(self, batch: list[Event]) -> None:
         for event in batch:
