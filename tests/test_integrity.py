@@ -346,3 +346,31 @@ def test_a_folder_of_linked_classes_is_refused_saying_why(ws: Workspace,
         (root / cls).symlink_to(outside / cls, target_is_directory=True)
     with pytest.raises(InputError, match="links are not followed"):
         import_dataset(ws, root)
+
+
+def test_an_unchanged_reimport_reads_no_stored_file_again(tmp_path: Path, penguins_csv: Path,
+                                                          monkeypatch) -> None:
+    """Instant, as the README says: files untouched since the import are taken on trust;
+    studio verify moves a damaged one aside, so that the next import stores it again."""
+    from studio.core.datasets.catalog import find_imported
+    from studio.core.integrity import verify_workspace
+    from studio.core.store import BlobStore
+
+    ws = Workspace.open(tmp_path / "ws")
+    info = import_dataset(ws, penguins_csv)
+
+    def no_hashing(*_args, **_kwargs):
+        raise AssertionError("hashed a stored file")
+
+    with monkeypatch.context() as m:
+        m.setattr(BlobStore, "intact", no_hashing)
+        assert find_imported(ws, penguins_csv) == info
+    path = ws.blobs.path(info.digest)
+    stamp = path.stat()
+    damage(path)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # rot that leaves no trace
+    assert find_imported(ws, penguins_csv) == info  # taken on trust…
+    assert not verify_workspace(ws).ok  # …until verify finds it and moves it aside
+    assert find_imported(ws, penguins_csv) is None  # so the file is read again
+    assert import_dataset(ws, penguins_csv) == get_dataset(ws, info.name)
+    assert verify_workspace(ws).ok

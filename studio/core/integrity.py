@@ -122,9 +122,13 @@ def verify_workspace(ws: Workspace, emit: Emit | None = None,
         try:
             report.bytes += ws.blobs.path(digest).stat().st_size
         except (FileNotFoundError, NotFoundError):  # not there, or no blob name at all
-            report.problems.append(Problem(digest, "missing", uses[digest]))
+            aside = any((ws.blobs.root.parent / "damaged").glob(f"{digest}-*"))
+            report.problems.append(Problem(digest, "corrupt" if aside else "missing",
+                                           uses[digest]))
             continue
         if not ws.blobs.intact(digest):
+            # moved aside: a quick re-import then finds it gone and stores the file again
+            ws.blobs.quarantine(digest)
             report.problems.append(Problem(digest, "corrupt", uses[digest]))
     if emit is not None:
         emit(Progress("verify", len(digests), len(digests), "done"))

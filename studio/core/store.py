@@ -176,6 +176,19 @@ class BlobStore:
             return False
         return h.hexdigest() == digest
 
+    def quarantine(self, digest: str) -> Path | None:
+        """Move a damaged blob aside (``damaged/`` beside the store), so that its content,
+        when it arrives again, is stored afresh and found again; the bad copy stays for a
+        look. None when it was not there."""
+        src = self.path(digest)
+        dest = self.root.parent / "damaged" / f"{digest}-{time.time_ns()}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dest)
+        except FileNotFoundError:
+            return None
+        return dest
+
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         if not self.intact(digest, len(data)):
