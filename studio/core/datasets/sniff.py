@@ -12,6 +12,8 @@ from pathlib import Path
 from studio.core.errors import InputError
 
 SAMPLE_BYTES = 256 * 1024
+MAX_FIRST_LINE = 16 << 20  # a header longer than this is no table's
+MAX_COLUMNS = 100_000
 # Python's csv module refuses fields over 128 KiB, which pyarrow reads fine (a long text
 # cell); pyarrow's own limit is a row per block, so nothing it reads is refused here.
 FIELD_LIMIT = 16 << 20
@@ -33,15 +35,14 @@ class CsvDialect:
 
 def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
     _allow_long_fields()
-    raw = _sample(path)
-    encoding = detect_encoding(raw, path.name)
+    raw, whole = _sample(path)
+    encoding = detect_encoding(raw[:SAMPLE_BYTES], path.name)
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
-    whole = len(raw) < SAMPLE_BYTES
     if not whole and "\n" not in text and "\r" not in text:
-        raise InputError(f"{path.name}: the first line is over {SAMPLE_BYTES >> 10} KiB long; "
-                         "a table's header or first row never is (not a table?)")
+        raise InputError(f"{path.name}: the first line is over {MAX_FIRST_LINE >> 20} MiB "
+                         "long; a table's header or first row never is (not a table?)")
     lines = text.splitlines()
-    if len(raw) == SAMPLE_BYTES and len(lines) > 1:
+    if not whole and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
@@ -57,6 +58,9 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
             raise InputError(f"{path.name}: malformed CSV at line {line}: a quote opened "
                              "there is never closed")
     first = rows[0]
+    if len(first) > MAX_COLUMNS:
+        raise InputError(f"{path.name}: {len(first):,} columns in the first row; at most "
+                         f"{MAX_COLUMNS:,} are supported (is it a table?)")
     has_header = _has_header(rows)
     header = [v.strip() for v in first] if has_header else [
         f"column_{i + 1}" for i in range(len(first))]
@@ -170,9 +174,19 @@ def _allow_long_fields() -> None:
         csv.field_size_limit(FIELD_LIMIT)
 
 
-def _sample(path: Path) -> bytes:
+def _sample(path: Path) -> tuple[bytes, bool]:
+    """The file's start, and whether that is all of it: SAMPLE_BYTES, or more when the first
+    line is longer (a wide table's header: 50,000 gene ids), then SAMPLE_BYTES of rows."""
     with open(path, "rb") as f:
-        return f.read(SAMPLE_BYTES)
+        raw = f.read(SAMPLE_BYTES)
+        while b"\n" not in raw and b"\r" not in raw and len(raw) < MAX_FIRST_LINE:
+            more = f.read(1 << 20)
+            if not more:
+                return raw, True
+            raw += more
+        if len(raw) > SAMPLE_BYTES:  # a long first line: a few rows after it too
+            raw += f.read(SAMPLE_BYTES)
+        return raw, not f.read(1)
 
 
 def _delimiter(sample: str) -> str:
