@@ -215,7 +215,9 @@ def test_a_damaged_picture_is_marked_not_drawn_as_a_thumbnail(window, qtbot, tmp
     frame = load_frame(page.ws, import_dataset(page.ws, tmp_path / "colors"))
     blob = page.ws.blobs.path(frame["digest"].iloc[0])
     blob.write_bytes(blob.read_bytes()[:-1] + b"\0")
-    page._show_thumbnails(frame)
+    from studio.gui.pages.datasets import _thumbnails
+
+    page._show_thumbnails(_thumbnails(page.ws, frame))  # read in the loader's thread
     texts = [page.thumbs.item(i).text() for i in range(page.thumbs.count())]
     assert len(texts) == 4 and sum(t.endswith("(damaged)") for t in texts) == 1
 

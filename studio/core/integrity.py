@@ -134,8 +134,11 @@ def verify_workspace(ws: Workspace, emit: Emit | None = None,
         emit(Progress("verify", len(digests), len(digests), "done"))
     for path in ws.blobs.root.rglob("*"):
         if path.is_file() and path.parent.name + path.name not in uses:
+            try:
+                report.orphan_bytes += path.stat().st_size
+            except FileNotFoundError:
+                continue  # removed meanwhile (a delete or a failed import cleaning up)
             report.orphans += 1
-            report.orphan_bytes += path.stat().st_size
     return report
 
 

@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
         self.status(f"Checking {path.name}…")
         run_in_thread(lambda: find_imported(self.ws, path, sheet=sheet),
                       lambda seen: self._on_checked(path, sheet, seen),
-                      lambda _message: self._run_import_job(path, sheet))  # the job explains
+                      lambda _message: self._on_checked(path, sheet, None))  # the job explains
 
     def _on_checked(self, path: Path, sheet: str | None, seen: Any) -> None:
         if self._import_cancelled:

@@ -52,7 +52,17 @@ class JobRunner:
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [sys.executable, "-m", "studio.jobs", self.kind, json.dumps(self.spec),
                "--job", self.job_id, "--home", str(self.ws.root), *(["--nice"] * self.nice)]
-        self.proc = subprocess.Popen(
+        try:
+            self.proc = self._spawn(cmd, env)
+        except OSError as exc:  # no process: its queued row must not wait for one
+            records.finish(self.ws, self.job_id, "failed", error=f"could not start: {exc}")
+            raise
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        return self.job_id
+
+    def _spawn(self, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
             # Its own session: a Ctrl-C in the terminal reaches the parent only, which then
@@ -60,9 +70,6 @@ class JobRunner:
             start_new_session=os.name == "posix",
             creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        return self.job_id
 
     def _read_stdout(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QBuffer, QIODevice, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImageReader, QPixmap
+from PySide6.QtGui import QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -364,7 +364,8 @@ class DatasetsPage(QWidget):
             table = load_table(self.ws, info)
             thumbs = None
             if is_image_dataset(table.column_names):
-                thumbs = table.select(["path", "label", "digest", "width", "height"]).to_pandas()
+                thumbs = _thumbnails(self.ws, table.select(
+                    ["path", "label", "digest", "width", "height"]).to_pandas())
             return info, table, format_block(table, 0), thumbs
 
         run_in_thread(load, self._on_table, lambda m: self._on_load_failed(info, m))
@@ -489,30 +490,17 @@ class DatasetsPage(QWidget):
         remembered_task = info.choices.get("task") if target == chosen else None
         QTimer.singleShot(0, self, lambda: self._on_target(target, remembered_task))
 
-    def _show_thumbnails(self, frame: Any) -> None:
+    def _show_thumbnails(self, thumbs: list[tuple[str, str, QImage | None]]) -> None:
         self.thumbs.clear()
-        per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
-        for label, group in frame.groupby("label", sort=True):
-            for row in group.head(per_class).itertuples():
-                try:  # read verified, as every stored file is: a damaged one is said
-                    data = self.ws.blobs.read_bytes(row.digest)
-                except StudioError:
-                    item = QListWidgetItem(f"{label}\n(damaged)")
-                    item.setToolTip(f"{row.path}: its stored copy is damaged or missing; "
-                                    "`studio verify` lists every such file")
-                    self.thumbs.addItem(item)
-                    continue
-                buffer = QBuffer()
-                buffer.setData(data)
-                buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-                reader = QImageReader(buffer)
-                reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
-                    QSize(int(row.width), int(row.height)),
-                    Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
-                        QSize(THUMB_PX, THUMB_PX)))
-                item = QListWidgetItem(QPixmap.fromImage(reader.read()), str(label))
-                item.setToolTip(row.path)
-                self.thumbs.addItem(item)
+        for label, path, image in thumbs:
+            if image is None:
+                item = QListWidgetItem(f"{label}\n(damaged)")
+                item.setToolTip(f"{path}: its stored copy is damaged or missing; "
+                                "`studio verify` lists every such file")
+            else:
+                item = QListWidgetItem(QPixmap.fromImage(image), label)
+                item.setToolTip(path)
+            self.thumbs.addItem(item)
 
     def _on_target(self, name: str, task: str | None = None) -> None:
         if self.current is None or not name or not self.profile:
@@ -684,3 +672,27 @@ def _row(*parts: Any) -> QHBoxLayout:
             row.addWidget(part)
     return row
 
+
+
+def _thumbnails(ws: Workspace, frame: Any) -> list[tuple[str, str, QImage | None]]:
+    """A few pictures per class, read verified and scaled down: file work and hashing, done
+    in the loader's thread (a QImage may be made there; the pixmap is the GUI thread's)."""
+    out: list[tuple[str, str, QImage | None]] = []
+    per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
+    for label, group in frame.groupby("label", sort=True):
+        for row in group.head(per_class).itertuples():
+            try:  # read verified, as every stored file is: a damaged one is said
+                data = ws.blobs.read_bytes(row.digest)
+            except StudioError:
+                out.append((str(label), row.path, None))
+                continue
+            buffer = QBuffer()
+            buffer.setData(data)
+            buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+            reader = QImageReader(buffer)
+            reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
+                QSize(int(row.width), int(row.height)),
+                Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
+                    QSize(THUMB_PX, THUMB_PX)))
+            out.append((str(label), row.path, reader.read()))
+    return out
