@@ -309,7 +309,7 @@ def data_export(ws: Workspace, args: argparse.Namespace) -> int:
 
     rows = export_csv(ws, args.name, args.output)
     out(args, {"dataset": args.name, "rows": rows, "output": str(args.output)},
-        f"wrote {rows:,} rows to {args.output}")
+        f"wrote {rows:,} row{'' if rows == 1 else 's'} to {args.output}")
     return EXIT_OK
 
 
