@@ -213,9 +213,9 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
                     stopping = True
             time.sleep(POLL_S)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(signal.SIGTERM, previous_term)
+        for sig, handler in ((signal.SIGINT, previous), (signal.SIGTERM, previous_term)):
+            if handler is not None:
+                signal.signal(sig, handler)
         view.close()
     final = runner.final
     if isinstance(final, Done):

@@ -436,3 +436,22 @@ def test_a_wide_table_with_a_header_over_256_kib_imports(ws: Workspace, tmp_path
                                 for r in range(3)) + "\n")
     frame = imported(ws, path)
     assert frame.shape == (3, n) and frame.columns[-1] == f"ENSG{n - 1:011d}"
+
+
+def test_a_wide_header_with_accents_is_utf8_and_one_line_json_is_no_slow_sniff(
+        tmp_path: Path) -> None:
+    import json
+    import time
+
+    from studio.core.datasets.sniff import sniff_csv
+
+    wide = tmp_path / "genes.csv"  # an "è" falls across the 256 KiB sample's end
+    wide.write_text(",".join(f"gène_{i}" for i in range(30_000)) + "\n"
+                    + ",".join("1" for _ in range(30_000)) + "\n")
+    dialect = sniff_csv(wide)
+    assert dialect.encoding == "utf-8" and dialect.header[:2] == ["gène_0", "gène_1"]
+    blob = tmp_path / "response.txt"  # an API's JSON saved under the wrong name
+    blob.write_text(json.dumps({"k": ['a"b' * 3, "x"] * 30_000}))
+    start = time.perf_counter()
+    sniff_csv(blob)
+    assert time.perf_counter() - start < 5  # csv.Sniffer took minutes on such a line

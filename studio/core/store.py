@@ -185,7 +185,7 @@ class BlobStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(src, dest)
-        except FileNotFoundError:
+        except OSError:  # gone, or held open where that forbids a move (Windows)
             return None
         return dest
 

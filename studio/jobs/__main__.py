@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     emit = _Emitter(ws, args.job, events_out)
     stop, abandoned = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stdin, args=(stop, abandoned), daemon=True).start()
+    # A service manager stops a whole group with SIGTERM: the job's own session does not
+    # spare it. Like the CLI's, it is a Stop: the work ends at its next step, keeping.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if not records.mark_running(ws, args.job, os.getpid()):
         emit(Failed("the job was ended before it started (its starter was gone)"))
         return EXIT_INTERNAL

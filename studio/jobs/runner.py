@@ -167,6 +167,8 @@ class JobRunner:
             self._kill_timer.start()
 
     def kill(self) -> None:
+        if isinstance(self.final, Done):
+            return  # a late timer: the job ended well and must not be cut short now
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
 

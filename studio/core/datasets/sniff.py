@@ -14,6 +14,7 @@ from studio.core.errors import InputError
 SAMPLE_BYTES = 256 * 1024
 MAX_FIRST_LINE = 16 << 20  # a header longer than this is no table's
 MAX_COLUMNS = 100_000
+SNIFFER_CHARS = 64 * 1024
 # Python's csv module refuses fields over 128 KiB, which pyarrow reads fine (a long text
 # cell); pyarrow's own limit is a row per block, so nothing it reads is refused here.
 FIELD_LIMIT = 16 << 20
@@ -36,11 +37,13 @@ class CsvDialect:
 def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
     _allow_long_fields()
     raw, whole = _sample(path)
-    encoding = detect_encoding(raw[:SAMPLE_BYTES], path.name)
-    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
-    if not whole and "\n" not in text and "\r" not in text:
+    if not whole and b"\n" not in raw and b"\r" not in raw:
         raise InputError(f"{path.name}: the first line is over {MAX_FIRST_LINE >> 20} MiB "
                          "long; a table's header or first row never is (not a table?)")
+    # whole lines only: a character cut in two at the sample's end is no sign of an encoding
+    lines_end = max(raw.rfind(b"\n"), raw.rfind(b"\r")) + 1
+    encoding = detect_encoding(raw if whole else raw[:lines_end], path.name, whole=True)
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
     lines = text.splitlines()
     if not whole and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
@@ -73,7 +76,9 @@ def sniff_csv(path: Path, delimiter: str | None = None) -> CsvDialect:
     return CsvDialect(encoding, delimiter, decimal, header, has_header, multiline)
 
 
-def detect_encoding(raw: bytes, label: str) -> str:
+def detect_encoding(raw: bytes, label: str, whole: bool = False) -> str:
+    """``whole``: ``raw`` ends at a line's end (else a sample cut anywhere: it is judged up
+    to its last line break)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -83,7 +88,7 @@ def detect_encoding(raw: bytes, label: str) -> str:
         if utf16 is None:
             raise InputError(f"{label}: looks like a binary file, not text")
         return utf16
-    cut = raw.rfind(b"\n") if len(raw) == SAMPLE_BYTES else len(raw)
+    cut = raw.rfind(b"\n") if len(raw) == SAMPLE_BYTES and not whole else len(raw)
     try:
         raw[: cut if cut > 0 else len(raw)].decode("utf-8")
         return "utf-8"
@@ -190,13 +195,21 @@ def _sample(path: Path) -> tuple[bytes, bool]:
 
 
 def _delimiter(sample: str) -> str:
+    # csv.Sniffer's quote regex is quadratic on long unbalanced text: it sees a bounded
+    # sample, and a first line longer than that is judged by counting alone
+    first_line_end = sample.find("\n")
+    if first_line_end < 0 or first_line_end > SNIFFER_CHARS:
+        return _counted_delimiter(sample.split("\n", 1)[0])
     try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+        return csv.Sniffer().sniff(sample[:SNIFFER_CHARS], delimiters=DELIMITERS).delimiter
     except csv.Error:
-        first = sample.splitlines()[0]
-        counts = {d: first.count(d) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+        return _counted_delimiter(sample.splitlines()[0])
+
+
+def _counted_delimiter(first: str) -> str:
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def _check_names(names: list[str], label: str) -> None:
