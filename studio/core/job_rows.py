@@ -10,7 +10,6 @@ from typing import Any
 from studio.core.store import now, process_alive
 from studio.core.workspace import Workspace
 
-ACTIVE = ("queued", "running")
 # Rows from before queued jobs recorded the process that creates them: judged by age.
 QUEUED_GRACE_S = 120.0
 GONE = "the job's process ended without a result"

@@ -12,8 +12,6 @@ from studio.core.events import Metric
 from studio.core.store import now
 from studio.core.workspace import Workspace
 
-ACTIVE = job_rows.ACTIVE
-
 
 def create_job(ws: Workspace, kind: str, spec: dict[str, Any]) -> str:
     """A queued row; its pid is this process's until the job's own process takes over, so a
