@@ -54,6 +54,26 @@ class Metric(Event):
 
 
 @dataclass(frozen=True)
+class Candidate(Event):
+    """A row of the leaderboard: one model family's state in a run that tries several.
+
+    ``status`` is "training", "done", "failed" or "skipped"; ``metric`` names the scores
+    ("accuracy" or "r2", higher is better); ``chosen`` marks the winner on validation."""
+
+    kind: ClassVar[str] = "candidate"
+    family: str
+    title: str
+    status: str
+    metric: str = ""
+    validation: float | None = None
+    test: float | None = None
+    fit_s: float = 0.0
+    size_bytes: int = 0
+    message: str = ""
+    chosen: bool = False
+
+
+@dataclass(frozen=True)
 class Log(Event):
     kind: ClassVar[str] = "log"
     message: str
@@ -77,7 +97,7 @@ class Failed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Progress, Metric, Log, Done, Failed)
+    cls.kind: cls for cls in (Started, Progress, Metric, Candidate, Log, Done, Failed)
 }
 
 Emit = Callable[[Event], None]

@@ -17,11 +17,17 @@ class TrainSpec:
     target: str
     model: str | None = None
     task: str = "auto"
-    epochs: int = 40
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    hidden: list[int] = field(default_factory=lambda: [64, 64])
-    dropout: float = 0.1
+    # "auto": every family that fits, within the time budget, the best on validation wins
+    family: str = "auto"
+    # Family parameters: "key" goes to every family that has that knob, "family.key" to one.
+    params: dict[str, Any] = field(default_factory=dict)
+    time_budget_s: float = 0.0  # 0: chosen from the data's size (see pipeline.default_budget)
+    # The common knobs, None for each family's own default (they fold into params).
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    hidden: list[int] | None = None
+    dropout: float | None = None
     seed: int = 0
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     device: str = "auto"
@@ -31,12 +37,56 @@ class TrainSpec:
     def validate(self) -> TrainSpec:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if not 1 <= self.epochs <= 10_000:
+        if self.epochs is not None and not 1 <= self.epochs <= 10_000:
             raise InputError(f"epochs must be between 1 and 10000, got {self.epochs}")
-        if not 1 <= self.batch_size <= 1_000_000:
+        if self.batch_size is not None and not 1 <= self.batch_size <= 1_000_000:
             raise InputError(f"batch size must be positive, got {self.batch_size}")
-        if not 0 < self.learning_rate < 10:
+        if self.learning_rate is not None and not 0 < self.learning_rate < 10:
             raise InputError(f"learning rate must be in (0, 10), got {self.learning_rate}")
+        if not (0 <= self.time_budget_s <= 7 * 86_400):
+            raise InputError("time budget must be from 0 (automatic) to a week in seconds, "
+                             f"got {self.time_budget_s}")
+        if not isinstance(self.params, dict):
+            raise InputError("params must be an object of key: value")
+        from studio.core.training import families
+
+        if self.family != "auto":
+            families.get(self.family)
+        for name in families.all_families():
+            self.params_for(name)  # every knob checked now, not after a long run
+        return self
+
+    def common(self) -> dict[str, Any]:
+        """The common knobs that were set, by their parameter names."""
+        given = {"epochs": self.epochs, "batch_size": self.batch_size,
+                 "learning_rate": self.learning_rate, "hidden": self.hidden,
+                 "dropout": self.dropout}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def params_for(self, family: Any) -> dict[str, Any]:
+        """``family``'s parameters: its defaults, then the common knobs and bare keys it has,
+        then keys qualified with its name. A key no family has is an error."""
+        from studio.core.training import families
+        from studio.core.training.families.base import resolve_params
+
+        known = {p.name for p in family.params}
+        everyone = {p.name for f in families.all_families() for p in f.params}
+        names = {f.name for f in families.all_families()}
+        given: dict[str, Any] = {k: v for k, v in self.common().items() if k in known}
+        for key, value in self.params.items():
+            owner, _, bare = str(key).rpartition(".")
+            if owner:
+                if owner not in names:
+                    raise InputError(f"parameter {key!r}: no model family {owner!r}; "
+                                     f"families: {', '.join(sorted(names))}")
+                if owner == family.name:
+                    given[bare] = value
+            elif bare not in everyone:
+                raise InputError(f"no family has a parameter {bare!r}; parameters: "
+                                 + ", ".join(sorted(everyone)))
+            elif bare in known:
+                given[bare] = value
+        return resolve_params(family, given)
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self

@@ -49,6 +49,12 @@ def train(
 
     started = time.perf_counter()
     spec.validate()
+    # until the pipeline takes over: the old single network with today's defaults
+    spec.epochs = spec.epochs or 40
+    spec.batch_size = spec.batch_size or 32
+    spec.learning_rate = spec.learning_rate or 3e-3
+    spec.hidden = spec.hidden or [64, 64]
+    spec.dropout = 0.1 if spec.dropout is None else spec.dropout
     threads = spec.threads or default_threads(leave_one_free=False)
     torch.set_num_threads(threads)
     torch.manual_seed(spec.seed)

@@ -1,0 +1,226 @@
+"""The torch training loop every neural family shares.
+
+It owns what each network would otherwise repeat: shuffling, the optimizer and its
+learning-rate schedule, the loss (label smoothing and class weights for classes, a
+normalized target for values), per-step and per-epoch events, early stopping on the
+validation metric with the best weights restored, a time budget, a Stop from the user, and a
+loss that turns into NaN (training ends there and keeps its last good epoch).
+
+A model here has ``raw(*tensors)`` (logits, or the normalized value: what the loss sees) and
+``forward(*tensors)`` (probabilities or the value in the target's units: what is exported).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from studio.core.events import Log, Metric, Progress
+from studio.core.training.families.base import Exported, FitContext, TrainData
+
+STEP_EVENT_INTERVAL_S = 0.1
+EVAL_BATCH = 1024
+
+@dataclass
+class LoopResult:
+    best_epoch: int
+    epochs_run: int
+    stopped: str | None  # "user", "time", "early stopping", "diverged" or None
+    best_score: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], list[Any]],
+        params: Mapping[str, Any], ctx: FitContext, family: str,
+        augment: Callable[[list[Any], torch.Generator], list[Any]] | None = None,
+        ) -> LoopResult:
+    """Train ``model`` in place on ``data``'s training rows; on return it holds the best
+    epoch's weights (by validation score, then loss), in evaluation mode."""
+    device = next(model.parameters()).device
+    task = data.task
+    tr, va = data.train, data.validation
+    y_all = torch.from_numpy(data.y).to(device)
+    y_mean, y_std = 0.0, 1.0
+    if task == "regression":
+        y_mean, y_std = float(data.y[tr].mean()), float(data.y[tr].std()) or 1.0
+        y_all = (y_all - y_mean) / y_std
+    loss_fn = _loss(task, data, params, device)
+    opt = _optimizer(model, params)
+    epochs, size = int(params["epochs"]), int(params["batch_size"])
+    gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
+    n_batches = max(1, -(-len(tr) // size))
+    started = time.monotonic()
+    budget = ctx.left_s()
+    base_lr = float(params["learning_rate"])
+
+    def progress_fraction(epoch_done: float) -> float:
+        """How far training is: by epochs, or by time when the budget ends it first."""
+        by_time = (time.monotonic() - started) / budget if math.isfinite(budget) else 0.0
+        return min(1.0, max(epoch_done / epochs, by_time))
+
+    best_key: tuple[float, float] = (-math.inf, -math.inf)
+    best_state: dict[str, torch.Tensor] | None = None
+    result = LoopResult(0, 0, None, None)
+    since_best, step, last_emit = 0, 0, 0.0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = tr[torch.randperm(len(tr), generator=gen).numpy()]
+        total = torch.zeros((), device=device)
+        for b in range(n_batches):
+            if ctx.should_stop() or ctx.out_of_time():
+                result.stopped = "user" if ctx.should_stop() else "time"
+                break
+            _set_lr(opt, base_lr * _schedule(params["schedule"],
+                                               progress_fraction(epoch - 1 + b / n_batches)))
+            idx = order[b * size:(b + 1) * size]
+            xs = batch(idx)
+            if augment is not None:
+                xs = augment(xs, gen)
+            out = model.raw(*xs)
+            y = y_all[torch.from_numpy(idx).to(device)]
+            loss = loss_fn(out if task == "classification" else out.reshape(-1), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            total += loss.detach() * len(idx)  # summed on the device: no sync per step
+            if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
+                last_emit = time.monotonic()
+                value = loss.item()
+                if math.isfinite(value):
+                    ctx.emit(Metric("batch_loss", value, epoch, step))
+        if result.stopped:
+            break
+        v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
+        train_loss = total.item() / len(tr)
+        if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
+            result.stopped = "diverged"
+            ctx.emit(Log(f"{family}: the loss became NaN or infinite at epoch {epoch}; "
+                         f"stopping and keeping epoch {result.best_epoch or 'none'} (a lower "
+                         "learning rate may help)", "warning"))
+            break
+        result.epochs_run = epoch
+        ctx.emit(Metric("train_loss", train_loss, epoch, step))
+        ctx.emit(Metric("val_loss", v_loss, epoch, step))
+        ctx.emit(Metric("val_accuracy" if task == "classification" else "val_r2", v_score,
+                        epoch, step))
+        result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": v_loss,
+                               "val_score": v_score})
+        key = (round(v_score, 9), -v_loss)
+        if key > best_key:
+            best_key, since_best = key, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            result.best_epoch, result.best_score = epoch, v_score
+        else:
+            since_best += 1
+        ctx.emit(Progress("train", epoch, epochs, f"{family}: epoch {epoch}/{epochs}"))
+        if params.get("patience") and since_best >= int(params["patience"]):
+            result.stopped = "early stopping"
+            ctx.emit(Log(f"{family}: no better validation score for {since_best} epochs; "
+                         f"stopped at epoch {epoch}, keeping epoch {result.best_epoch}"))
+            break
+    if best_state is None:
+        from studio.core.errors import Cancelled, InputError
+
+        if result.stopped == "diverged":
+            raise InputError(f"{family}: training diverged in its first epoch (the loss is "
+                             "not a finite number): try a lower learning rate or check the "
+                             "data")
+        raise Cancelled("training stopped before the first epoch ended")
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+def _validate(model: torch.nn.Module, batch: Callable[[np.ndarray], list[Any]],
+              rows: np.ndarray, y_all: torch.Tensor, task: str,
+              loss_fn: Callable[..., torch.Tensor]) -> tuple[float, float]:
+    """Validation loss, and accuracy (classes) or R² (values; on the normalized target the
+    scale cancels out)."""
+    out = raw_outputs(model, batch, rows)
+    y = y_all[torch.from_numpy(rows).to(out.device)]
+    if task == "classification":
+        # plain cross-entropy: smoothing and weights shape training, not the yardstick
+        loss = float(torch.nn.functional.cross_entropy(out, y))
+        return loss, float((out.argmax(1) == y).float().mean())
+    out = out.reshape(-1)
+    residual = float(((out - y) ** 2).sum())
+    spread = float(((y - y.mean()) ** 2).sum())
+    return float(loss_fn(out, y)), (1 - residual / spread if spread else 0.0)
+
+
+def raw_outputs(model: torch.nn.Module, batch: Callable[[np.ndarray], list[Any]],
+                rows: np.ndarray, final: bool = False) -> torch.Tensor:
+    """The model on ``rows`` in evaluation mode, a bounded batch at a time."""
+    model.eval()
+    with torch.no_grad():
+        f = model if final else model.raw
+        parts = [f(*batch(rows[i:i + EVAL_BATCH])) for i in range(0, len(rows), EVAL_BATCH)]
+    return torch.cat(parts)
+
+
+def _loss(task: str, data: TrainData, params: Mapping[str, Any],
+          device: Any) -> Callable[..., torch.Tensor]:
+    if task == "regression":
+        return torch.nn.MSELoss()
+    weight = None
+    if params.get("class_weights"):
+        counts = np.bincount(data.y[data.train], minlength=data.n_classes).astype(np.float64)
+        w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / data.n_classes, 0.0)
+        weight = torch.tensor(w, dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=weight,
+                                     label_smoothing=float(params.get("label_smoothing", 0.0)))
+
+
+def _optimizer(model: torch.nn.Module, params: Mapping[str, Any]) -> torch.optim.Optimizer:
+    lr, wd = float(params["learning_rate"]), float(params.get("weight_decay", 0.0))
+    if params.get("optimizer") == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+
+
+def _schedule(kind: str, t: float) -> float:
+    """The learning rate's factor at training progress ``t`` in [0, 1]."""
+    if kind == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    if kind == "onecycle":
+        return t / 0.1 if t < 0.1 else 0.5 * (1 + math.cos(math.pi * (t - 0.1) / 0.9))
+    return 1.0
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+class TorchFitted:
+    """A trained torch network as a fitted model: predictions through ``forward``, exported
+    to ONNX and safetensors."""
+
+    def __init__(self, family: str, model: torch.nn.Module, data: TrainData,
+                 batch: Callable[[np.ndarray], list[Any]], details: dict[str, Any]) -> None:
+        self.family, self.model, self.details = family, model, details
+        self._batch, self._inputs, self._task = batch, data.inputs, data.task
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        out = raw_outputs(self.model, self._batch, rows, final=True).cpu().numpy()
+        return out if self._task == "classification" else out.reshape(-1)
+
+    def export(self) -> Exported:
+        from studio.core.training.export import onnx_bytes, safetensors_bytes
+
+        model = self.model.cpu()
+        onnx, output = onnx_bytes(model, self._inputs, self._task)
+        meta = {"family": self.family, "task": self._task}
+        return Exported(onnx, output, {"weights.safetensors": safetensors_bytes(model, meta)})
+
+
+def loop_details(result: LoopResult, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+            "stopped": result.stopped, "params": dict(params)}
