@@ -24,8 +24,8 @@ FAST = {"epochs": 6, "hidden": [32], "batch_size": 16, "threads": 1}
 
 
 def train(ws: Workspace, dataset: str, target: str, **kw) -> dict:
+    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
-    from studio.core.training.trainer import train as run
 
     spec = TrainSpec(dataset=dataset, target=target, **{**FAST, **kw})
     return run(ws, spec, lambda _e: None)

@@ -28,10 +28,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
 
 def _train(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
            job_id: str) -> dict[str, Any]:
+    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
-    from studio.core.training.trainer import train
 
-    return train(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
+    return run(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
 
 
 def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],

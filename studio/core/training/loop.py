@@ -73,7 +73,9 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total = torch.zeros((), device=device)
         for b in range(n_batches):
-            if ctx.should_stop() or ctx.out_of_time():
+            # the time budget ends training between steps, but never before one whole
+            # epoch: a model that saw every row once is worth more than none
+            if ctx.should_stop() or (result.epochs_run and ctx.out_of_time()):
                 result.stopped = "user" if ctx.should_stop() else "time"
                 break
             _set_lr(opt, base_lr * _schedule(params["schedule"],
