@@ -419,7 +419,7 @@ def leaderboard_text(rows: list[dict[str, Any]]) -> str:
     metric = rows[0]["metric"] if rows else ""
     lines = [f"  {'FAMILY':<16} {'VALIDATION':>10} {'TEST':>8} {'FIT':>8} {'SIZE':>9}  "
              f"({metric})"]
-    for r in sorted(rows, key=lambda r: -r["validation"]):
+    for r in sorted(rows, key=lambda r: (-r["validation"], not r.get("chosen"))):
         size = f"{r['size_bytes'] / 1024:,.0f} KiB" if r.get("size_bytes") else "-"
         lines.append(f"{'*' if r.get('chosen') else ' '} {r['family']:<16} "
                      f"{r['validation']:>10.4f} {r['test']:>8.4f} {r['fit_s']:>7.1f}s "

@@ -113,6 +113,10 @@ def prepare(
         classes = frame[target].nunique()
         if classes < 2:
             raise InputError(f"target {target!r} has {classes} class: need at least 2")
+        if len(frame) < 2 * classes:
+            raise InputError(f"only {len(frame)} rows for {classes} classes of {target!r}: "
+                             f"need at least {2 * classes} (two per class) to train and test; "
+                             "is it an identifier rather than a class?")
         if classes > 1000:
             raise InputError(f"target {target!r} has {classes} distinct values: "
                              "too many classes; did you mean regression?")

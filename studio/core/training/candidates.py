@@ -46,7 +46,9 @@ def board(ws: Workspace, job_id: str | None = None) -> tuple[str, list[dict[str,
         raise NotFoundError(f"no leaderboard for job {job_id!r}")
     out = [{**json.loads(r["row"]), "version": r["version"], "model": r["model"]}
            for r in rows]
-    out.sort(key=lambda r: -(r["validation"] if r["validation"] is not None else -1e300))
+    # best first; among equal scores the one the run chose
+    out.sort(key=lambda r: (-(r["validation"] if r["validation"] is not None else -1e300),
+                            not r.get("chosen")))
     return job_id, out
 
 
