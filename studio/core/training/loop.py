@@ -61,7 +61,9 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
 
     def progress_fraction(epoch_done: float) -> float:
         """How far training is: by epochs, or by time when the budget ends it first."""
-        by_time = (time.monotonic() - started) / budget if math.isfinite(budget) else 0.0
+        if not math.isfinite(budget):
+            return min(1.0, epoch_done / epochs)
+        by_time = (time.monotonic() - started) / budget if budget > 0 else 1.0
         return min(1.0, max(epoch_done / epochs, by_time))
 
     best_key: tuple[float, float] = (-math.inf, -math.inf)
