@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("show", "show a version's manifest", models)
     p.add_argument("ref", metavar="NAME[:VERSION]")
 
+    p = cmd("evaluate", "score a version on a labelled dataset: metrics, per-class table, "
+            "confusion, column importance, worst errors")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("dataset")
+
     p = cmd("serve", "serve versions over HTTP (Open Inference Protocol) until Ctrl-C")
     p.add_argument("refs", nargs="+", metavar="NAME[:VERSION]")
     p.add_argument("--host", default="127.0.0.1")
@@ -496,7 +501,26 @@ def models_show(ws: Workspace, args: argparse.Namespace) -> int:
         f"{m['training']['device']} in {m['training']['duration_s']:.1f}s",
         "files     " + ", ".join(f"{f} ({d[:12]})" for f, d in m["files"].items()),
     ])
+    if args.json and "evaluation.json" in m["files"]:
+        from studio.core.registry import read_file
+
+        m = {**m, "evaluation": json.loads(read_file(ws, v, "evaluation.json"))}
     out(args, m, text)
+    return EXIT_OK
+
+
+def evaluate(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.cli_evaluate import summary
+    from studio.cli_progress import TerminalView
+    from studio.core.registry import get_version
+    from studio.core.training.evaluate_dataset import evaluate_version
+
+    view = TerminalView(quiet=args.json)
+    try:
+        doc = evaluate_version(ws, get_version(ws, args.ref), args.dataset, view.show)
+    finally:
+        view.close()
+    out(args, doc, summary(doc))
     return EXIT_OK
 
 
@@ -601,7 +625,8 @@ HANDLERS = {
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
     ("models", "ls"): models_ls, ("models", "show"): models_show,
     ("models", "candidates"): models_candidates,
-    ("models", "add-candidate"): models_add_candidate, ("serve", None): serve,
+    ("models", "add-candidate"): models_add_candidate, ("evaluate", None): evaluate,
+    ("serve", None): serve,
     ("predict", None): predict, ("verify", None): verify,
 }
 
