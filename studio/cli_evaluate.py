@@ -21,8 +21,9 @@ def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def _values(values: dict[str, str], width: int = 100) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in values.items())
+def _values(values: dict[str, str], each: int = 40, width: int = 160) -> str:
+    text = ", ".join(f"{k}={v if len(v) <= each else v[:each - 1] + '…'}"
+                     for k, v in values.items())
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
