@@ -448,27 +448,30 @@ def test_cli_evaluate_bad_input_exits_2_with_one_line(eval_home: Path, case: str
 
 
 @pytest.mark.timeout(300)
-def test_models_show_json_carries_the_evaluation(eval_home: Path, tmp_path: Path) -> None:
+def test_training_stores_the_evaluation_and_models_show_carries_it(eval_home: Path,
+                                                                   tmp_path: Path) -> None:
+    shown = json.loads(run_studio(eval_home, "models", "show", "penguins:1", "--json").stdout)
+    doc = shown["evaluation"]  # written by training, on the test split, through the ONNX
+    assert (doc["task"], doc["split"], doc["labels"]) == (
+        "classification", "test", ["Adelie", "Chinstrap", "Gentoo"])
+    assert doc["n"] == shown["metrics"]["test"]["n"] == sum(map(sum, doc["confusion"]))
+    assert doc["metrics"]["accuracy"] == pytest.approx(shown["metrics"]["test"]["accuracy"])
+    assert len(doc["rows"]["index"]) == doc["n"] and len(doc["curves"]["roc"]) == 3
+    assert len(doc["importance"]["features"]) == 7
     home = tmp_path / "home"
     shutil.copytree(eval_home, home)
-    first = json.loads(run_studio(home, "models", "show", "penguins:1", "--json").stdout)
-    assert "evaluation" not in first  # made before evaluation.json existed
-    evaluation = json.loads(run_studio(home, "evaluate", "penguins:1", "penguins",
-                                       "--json").stdout)
     ws = Workspace.open(home)
-    try:
+    try:  # a version made before evaluation.json existed
         v1 = registry.get_version(ws, "penguins:1")
         files = {f: registry.read_file(ws, v1, f) for f in v1.manifest["files"]
-                 if f != "card.md"}
-        files["evaluation.json"] = json.dumps(evaluation).encode()
+                 if f not in ("card.md", "evaluation.json")}
         keep = {k: v for k, v in v1.manifest.items()
                 if k not in ("name", "version", "created", "files", "format")}
         registry.register_version(ws, "penguins", files, keep, "card")
     finally:
         ws.db.close()
-    shown = json.loads(run_studio(home, "models", "show", "penguins:2", "--json").stdout)
-    assert shown["evaluation"] == evaluation
-
+    older = json.loads(run_studio(home, "models", "show", "penguins:2", "--json").stdout)
+    assert "evaluation" not in older
 
 def test_prepare_keeps_each_rows_number_in_the_stored_frame() -> None:
     from studio.core.datasets.prepare import prepare

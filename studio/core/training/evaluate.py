@@ -288,13 +288,15 @@ def evaluate_model(
     labels: Sequence[str] | None, task: str, allow_paths: bool = False,
     importance: bool = True, seed: int = 0, emit: Emit | None = None,
     shown: pd.DataFrame | None = None, actual_text: Sequence[str | None] | None = None,
+    scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The evaluation document of ``run`` on the raw rows ``frame`` whose answers are
     ``y_true`` (class indices into ``labels``, -1 for a class the model never saw; or
     values). ``row_ids``: each row's number in the dataset's stored frame. ``shown``: the
     values the worst errors show, when they differ from ``frame``'s (an image dataset
     shows its stored path, not the picture's file); ``actual_text``: each row's target as
-    text, naming the classes the model never saw."""
+    text, naming the classes the model never saw; ``scores``: the model's outputs on
+    these rows when the caller has them already (see :func:`predict_rows`)."""
     n = len(frame)
     y = np.asarray(y_true, dtype=np.int64 if task == "classification" else np.float64)
     ids = np.asarray(row_ids, dtype=np.int64)
@@ -302,7 +304,10 @@ def evaluate_model(
         raise ValueError(f"{n} rows, {len(y)} answers and {len(ids)} row numbers")
     if n == 0:
         raise InputError(f"no labelled rows of {dataset!r} to evaluate")
-    out = predict_rows(run, recipe, frame, allow_paths, emit, ids)
+    out = predict_rows(run, recipe, frame, allow_paths, emit, ids) if scores is None \
+        else np.asarray(scores)
+    if len(out) != n:
+        raise ValueError(f"{len(out)} outputs for {n} rows")
     names = list(labels) if labels is not None else None
     doc: dict[str, Any] = {"task": task, "dataset": dataset, "split": split, "n": n}
     if task == "classification":
