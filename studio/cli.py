@@ -382,7 +382,9 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
         other = latest_version(ws, info.name)
         said = f"{other.ref} predicts {other.manifest['target']!r}; " if other else ""
         print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
-    metrics = {k: v for k, v in result["metrics"].items() if not isinstance(v, dict | list)}
+    shown = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "r2", "mae",
+             "rmse", "mape", "n")
+    metrics = {k: result["metrics"][k] for k in shown if result["metrics"].get(k) is not None}
     text = f"{result['version']}\nfamily {result.get('family', '')}  " + "  ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
     if len(result.get("leaderboard", [])) > 1:

@@ -10,7 +10,6 @@ import numpy as np
 from studio.core.events import Emit
 from studio.core.training.evaluate import evaluate_model, onnx_runner, predict_rows
 from studio.core.training.families.base import TrainData
-from studio.core.training.metrics import classification_metrics, regression_metrics
 
 
 def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
@@ -29,11 +28,13 @@ def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
         run, data.recipe, frame, y, row_ids=ids, dataset=dataset, split="test",
         labels=data.recipe.get("labels"), task=data.task, allow_paths=True,
         importance=importance, emit=emit, scores=scores)
+    # the manifest's test metrics: the document's headline numbers (and the confusion
+    # matrix older readers take from there)
+    metrics = dict(document["metrics"])
     if data.task == "classification":
         scores = scores.reshape(len(rows), -1)
-        metrics = classification_metrics(y, scores.argmax(1), data.n_classes)
+        metrics["confusion"] = document["confusion"]
     else:
         scores = scores.reshape(-1)
-        metrics = regression_metrics(y, scores)
     return {"metrics": metrics, "scores": scores,
             "document": json.dumps(document, allow_nan=False).encode()}

@@ -69,7 +69,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     recipe, task = prepared.recipe, prepared.task
     data = TrainData(recipe, task, prepared.frame,
                      encode_target(recipe, prepared.frame[spec.target]), prepared.parts,
-                     scratch=ws.blobs.tmp)
+                     scratch=ws.blobs.tmp, rows=prepared.rows)
     if task == "regression":
         y_tr = data.y[data.train]
         recipe["target_scale"] = {"mean": float(y_tr.mean()), "scale": float(y_tr.std()) or 1.0}
@@ -250,7 +250,9 @@ def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, An
     recipe, task = data.recipe, data.task
     if is_winner:
         emit(Progress("evaluate", 0, 0, "evaluating on the test split"))
-    evaluation = evaluate_exported(c.exported.onnx, data, importance=is_winner, emit=emit)
+    evaluation = evaluate_exported(
+        c.exported.onnx, data, importance=is_winner, emit=emit, dataset=dataset["name"],
+        row_ids=None if data.rows is None else data.rows[data.test])
     test = evaluation["metrics"]
     scores = evaluation["scores"]
     test["baseline"] = baseline(task, data.y[data.train], data.y[data.test],
