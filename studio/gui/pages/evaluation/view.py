@@ -1,0 +1,166 @@
+"""The Evaluation view of one model version, in the Models page's area: headline metrics,
+then per task the confusion matrix (its cells list their rows), per-class scores, ROC and
+precision-recall curves, or the regression's error plots; the worst errors and the
+permutation importance of the columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.core.registry import Version
+from studio.core.workspace import Workspace
+from studio.gui.pages.evaluation.document import Evaluation, load_evaluation
+from studio.gui.pages.evaluation.headline import MetricCards
+from studio.gui.pages.evaluation.plain import PlainElided, label, tip
+from studio.gui.worker import run_in_thread
+
+
+class EvaluationView(QWidget):
+    closed = Signal()
+
+    def __init__(self, ws: Workspace, version: Version, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ws, self.version = ws, version
+        self.evaluation: Evaluation | None = None
+        self.cards: MetricCards | None = None
+        self.heatmap: Any = None
+        self.cell_rows: Any = None
+        self.per_class: Any = None
+        self.curves: Any = None
+        self.plots: Any = None
+        self.worst: Any = None
+        self.importance: Any = None
+        self.hint: Any = None
+        self.back = back = QPushButton("← Models")
+        back.setToolTip("Back to the list of models (Esc)")
+        back.setShortcut("Esc")
+        back.clicked.connect(self.closed.emit)
+        self.title = label(f"Evaluation of {version.ref}", "pageTitle")
+        self.subtitle = PlainElided("")
+        self.subtitle.setObjectName("muted")
+        top = QHBoxLayout()
+        top.addWidget(back)
+        top.addWidget(self.title)
+        top.addWidget(self.subtitle, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabBarAutoHide(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        try:
+            self.evaluation = load_evaluation(ws, version)
+        except StudioError as exc:
+            self.message = label(str(exc), "muted")
+            self.message.setWordWrap(True)
+            self.tabs.addTab(self.message, "Evaluation")
+            return
+        self._build(self.evaluation)
+
+    def _build(self, ev: Evaluation) -> None:
+        from studio.gui.pages.evaluation.source import DatasetRows
+
+        self.source = DatasetRows(self.ws, ev)
+        what = f"{ev.task} of “{ev.target}”" if ev.target else ev.task
+        split = "test split" if ev.split == "test" else "all rows"
+        parts = [what, f"{split} of {ev.dataset}", f"{ev.n:,} rows"]
+        if ev.truncated:
+            parts.append("plots and cells show 20,000 of them")
+        self.subtitle.setText(" · ".join(parts))
+        overview = QWidget()
+        box = QVBoxLayout(overview)
+        box.setContentsMargins(0, 8, 0, 0)
+        self.cards = MetricCards(ev)
+        box.addWidget(self.cards)
+        if not ev.full:
+            self.hint = label(
+                "This version has no full evaluation (it was made before evaluations were "
+                "stored): these are the test metrics of its manifest. The full evaluation — "
+                "per-class scores, curves, worst errors, feature importance — is made by\n"
+                f"    {ev.evaluate_command()}", "hint")
+            self.hint.setWordWrap(True)
+            self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.hint.setStyleSheet("#hint { background: #fef7e0; border: 1px solid #f9e39a;"
+                                    " border-radius: 6px; padding: 6px 10px; }")
+            box.addWidget(self.hint)
+        if ev.task == "classification":
+            box.addWidget(self._confusion(ev), 1)
+        elif ev.full:
+            from studio.gui.pages.evaluation.regression import RegressionPlots
+
+            self.plots = RegressionPlots(ev)
+            box.addWidget(self.plots, 1)
+        else:
+            box.addStretch(1)
+        self.tabs.addTab(overview, "Overview")
+        if ev.full:
+            self._full_tabs(ev)
+
+    def _confusion(self, ev: Evaluation) -> QWidget:
+        from studio.gui.pages.evaluation.cell_rows import CellRows
+        from studio.gui.pages.evaluation.heatmap import ConfusionHeatmap
+
+        self.heatmap = ConfusionHeatmap()
+        if ev.confusion and ev.labels and len(ev.confusion) == len(ev.labels):
+            self.heatmap.set_matrix(ev.labels, ev.confusion)
+        self.cell_rows = CellRows(ev, self.source)
+        self.heatmap.cell_clicked.connect(self.cell_rows.show_cell)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
+        split.addWidget(_framed(self.heatmap))
+        split.addWidget(self.cell_rows)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 4)
+        return split
+
+    def _full_tabs(self, ev: Evaluation) -> None:
+        from studio.gui.pages.evaluation.importance import Importance
+        from studio.gui.pages.evaluation.tables import WorstTable, per_class_table
+
+        if ev.task == "classification":
+            from studio.gui.pages.evaluation.curves import Curves
+
+            self.per_class = per_class_table(ev)
+            self.tabs.addTab(self.per_class, "Per class")
+            self.curves = Curves(ev)
+            self.tabs.addTab(self.curves, "ROC and PR curves")
+        self.worst = WorstTable(ev)
+        self.tabs.addTab(self.worst, f"Worst errors ({len(self.worst.worst)})")
+        self.importance = Importance(ev.section("importance"))
+        self.tabs.addTab(self.importance, "Feature importance")
+        modality = self.version.manifest.get("recipe", {}).get("modality")
+        if modality == "image" and self.worst.worst:
+            numbers = [int(w.get("row", -1)) for w in self.worst.worst]
+            source = self.source
+            run_in_thread(lambda: source.thumbnails(numbers, 56), self._on_worst_thumbnails,
+                          self._on_worst_failed)
+
+    def _on_worst_thumbnails(self, images: list[Any]) -> None:
+        self.worst.set_thumbnails(images)
+
+    def _on_worst_failed(self, message: str) -> None:
+        self.worst.setToolTip(tip(f"The pictures cannot be shown: {message}"))
+
+
+def _framed(widget: QWidget) -> QFrame:
+    frame = QFrame()
+    frame.setObjectName("heatmapFrame")
+    frame.setStyleSheet("#heatmapFrame { background: white; border: 1px solid #e4e7eb;"
+                        " border-radius: 6px; }")
+    box = QVBoxLayout(frame)
+    box.setContentsMargins(6, 6, 6, 6)
+    box.addWidget(widget)
+    return frame
