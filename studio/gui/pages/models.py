@@ -93,6 +93,8 @@ class ModelsPage(QWidget):
         from studio.core.registry import list_versions
         from studio.core.training.metrics import HEADLINE, headline
 
+        if select is not None:
+            self.close_evaluation()  # a version was just made: the list shows it
         self.versions = list_versions(self.ws)
         by_ref = {v.ref: v for v in self.versions}
         keep = select or (self._selected().ref if self._selected() is not None else None)
@@ -139,15 +141,17 @@ class ModelsPage(QWidget):
     def menu_for(self, ref: str) -> QMenu:
         """The context menu of the selected version ``ref``."""
         menu = QMenu(self)
-        menu.addAction("Evaluation", self.open_evaluation)
+        menu.addAction("Evaluation", lambda: self.open_evaluation(ref))
         menu.addAction("Serve this version ▶", lambda: self.serve_requested.emit(ref))
         menu.addAction("Open the model card", self.open_card)
         menu.addAction(f"Copy “{ref}”", lambda: copy_text(ref))
         return menu
 
-    def open_evaluation(self) -> Any:
-        """Show the selected version's evaluation in the page (returned, for callers)."""
-        v = self._selected()
+    def open_evaluation(self, ref: str | None = None) -> Any:
+        """Show the evaluation of version ``ref`` (by default the selected one) in the page;
+        returned, for callers."""
+        v = self._selected() if ref is None else next(
+            (v for v in self.versions if v.ref == ref), None)
         if v is None:
             return None
         from studio.gui.pages.evaluation.view import EvaluationView

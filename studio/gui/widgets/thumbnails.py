@@ -10,9 +10,10 @@ from studio.core.errors import StudioError
 from studio.core.workspace import Workspace
 
 
-def thumbnail(ws: Workspace, digest: str, px: int) -> QImage | None:
-    """The picture ``digest`` fitted in a ``px`` square, its proportions kept; None when it
-    is missing, damaged or not a picture Qt reads."""
+def thumbnail(ws: Workspace, digest: str, px: int, enlarge: bool = False) -> QImage | None:
+    """The picture ``digest`` fitted in a ``px`` square, its proportions kept (a smaller one
+    is only made larger when ``enlarge``); None when it is missing, damaged or not a picture
+    Qt reads."""
     try:  # read verified, as every stored file is: a damaged one shows as missing
         data = ws.blobs.read_bytes(digest)
     except StudioError:
@@ -23,7 +24,7 @@ def thumbnail(ws: Workspace, digest: str, px: int) -> QImage | None:
     reader = QImageReader(buffer)
     size = reader.size()
     if size.isValid() and not size.isEmpty():
-        reader.setScaledSize(size.scaled(QSize(px, px), Qt.AspectRatioMode.KeepAspectRatio)
-                             .boundedTo(size))  # never blown up past its own size
+        fitted = size.scaled(QSize(px, px), Qt.AspectRatioMode.KeepAspectRatio)
+        reader.setScaledSize(fitted if enlarge else fitted.boundedTo(size))
     image = reader.read()
     return None if image.isNull() else image

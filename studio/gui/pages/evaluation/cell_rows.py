@@ -35,8 +35,11 @@ class CellRows(QWidget):
         self.evaluation, self.source = evaluation, source
         self.asked: tuple[int, int] | None = None
         self.numbers: list[int] = []  # the dataset rows of the cell shown, in order
-        self.title = PlainElided("")
+        self.title = PlainElided("")  # the actual class
         self.title.setObjectName("result")
+        self.predicted = PlainElided("")
+        self.predicted.setObjectName("result")
+        self.count = label("", "muted")
         self.message = label("Click a cell of the matrix to list its rows.", "muted")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -57,6 +60,8 @@ class CellRows(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        layout.addWidget(self.predicted)
+        layout.addWidget(self.count)
         layout.addWidget(self.stack, 1)
         if not evaluation.full:
             self.message.setText("The rows of each cell come with the full evaluation:\n"
@@ -67,9 +72,10 @@ class CellRows(QWidget):
         ev = self.evaluation
         labels = ev.labels
         count = ev.confusion[actual][predicted] if ev.confusion else 0
-        what = "right" if actual == predicted else "mistaken"
-        self.title.setText(f"Actual “{labels[actual]}”, predicted “{labels[predicted]}”: "
-                           f"{count:,} row{'s' if count != 1 else ''} ({what})")
+        what = "predicted right" if actual == predicted else "mistaken"
+        self.title.setText(f"Actual: {labels[actual]}")
+        self.predicted.setText(f"Predicted: {labels[predicted]}")
+        self.count.setText(f"{count:,} row{'s' if count != 1 else ''}, {what}")
         if not ev.full:
             return
         self.asked = (actual, predicted)
@@ -81,11 +87,12 @@ class CellRows(QWidget):
                       "None of this cell's rows is among the rows the evaluation kept.")
             return
         if ev.truncated and len(positions) < count:
-            self.title.setText(self.title.text() + f" — {len(positions):,} of them kept")
+            self.count.setText(self.count.text() + f"; {len(positions):,} of them kept")
         conf = rows.get("confidence") or []
         extra: dict[str, list[Any]] = {"row": self.numbers}
         if len(conf) == len(rows["index"]):
-            extra["confidence"] = [conf[k] for k in positions]
+            extra["confidence"] = [None if conf[k] is None else round(conf[k], 3)
+                                   for k in positions]
         self._say("Reading the rows from the dataset…")
         numbers, source, key = self.numbers, self.source, self.asked
 
@@ -126,7 +133,7 @@ class CellRows(QWidget):
             item.setToolTip(tip(details if image is not None else details + "\n(unreadable)"))
             self.pictures.addItem(item)
         if len(self.numbers) > len(thumbs):
-            self.title.setText(self.title.text() + f" — the first {len(thumbs):,} shown")
+            self.count.setText(self.count.text() + f"; the first {len(thumbs):,} shown")
         self.stack.setCurrentWidget(self.pictures)
 
     def _on_failed(self, message: str) -> None:

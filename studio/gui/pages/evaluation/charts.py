@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import pyqtgraph as pg  # this package is imported on first use: not at start-up
 from PySide6.QtGui import QColor
 
 # Tableau's 20 colours, the strong ten first: 20 classes stay apart.
@@ -19,11 +20,19 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+class NumberAxis(pg.AxisItem):
+    """Ticks as a person writes them: 900,000 and 1,000,000 rather than 900000 and 1e+06."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if values and spacing * scale >= 1 and max(abs(v * scale) for v in values) >= 1e4:
+            return [f"{v * scale:,.0f}" for v in values]
+        return super().tickStrings(values, scale, spacing)
+
+
 def new_plot(title: str, x_label: str, y_label: str, explore: bool = False) -> Any:
     """A white plot with a grid; ``explore``: the mouse may pan and zoom it."""
-    import pyqtgraph as pg  # on first use: not part of the start-up cost
-
-    plot = pg.PlotWidget(background="w")
+    plot = pg.PlotWidget(background="w", axisItems={
+        "left": NumberAxis("left"), "bottom": NumberAxis("bottom")})
     plot.setTitle(html.escape(title), color=INK, size="10pt")
     plot.setLabel("bottom", html.escape(x_label), color=MUTED)
     plot.setLabel("left", html.escape(y_label), color=MUTED)
@@ -38,7 +47,6 @@ def new_plot(title: str, x_label: str, y_label: str, explore: bool = False) -> A
 
 
 def pen(hex_color: str, width: float = 2.0, alpha: int = 255, dashed: bool = False) -> Any:
-    import pyqtgraph as pg
     from PySide6.QtCore import Qt
 
     c = QColor(hex_color)

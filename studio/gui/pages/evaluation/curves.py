@@ -33,8 +33,9 @@ class Curves(QWidget):
         self.roc = new_plot("ROC curve", "false positive rate", "true positive rate")
         self.pr = new_plot("Precision-recall curve", "recall", "precision")
         for plot in (self.roc, self.pr):
-            plot.setXRange(0, 1, padding=0.02)
-            plot.setYRange(0, 1, padding=0.02)
+            # room past 1: the end ticks show, and a curve along an edge is not hidden
+            plot.setXRange(-0.02, 1.04, padding=0)
+            plot.setYRange(-0.02, 1.04, padding=0)
         self.roc.plot([0, 1], [0, 1], pen=pen("#9aa5b1", 1, dashed=True))  # chance
         self.items: list[list[Any]] = []  # per class: its ROC and PR items
         roc_by_label = {str(c.get("label")): c for c in self.roc_data}
@@ -61,9 +62,9 @@ class Curves(QWidget):
         side.addWidget(note)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.roc, 3)
-        row.addWidget(self.pr, 3)
-        row.addLayout(side, 2)
+        row.addWidget(self.roc, 5)
+        row.addWidget(self.pr, 5)
+        row.addLayout(side, 4)
 
     def _legend(self, roc: dict[str, Any], pr: dict[str, Any]) -> QTableWidget:
         table = QTableWidget(len(self.classes), 3)
@@ -72,6 +73,7 @@ class Curves(QWidget):
         table.horizontalHeaderItem(2).setToolTip("Average precision: the area under the "
                                                  "precision-recall curve")
         table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

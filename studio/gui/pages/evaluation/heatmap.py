@@ -4,20 +4,34 @@ share of the actual class, so a small class's errors show as clearly as a large 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from studio.gui.pages.evaluation.plain import tip
 
-MAX_LABEL_PX = 150
-MAX_CELL_PX = 88
+MAX_LABEL_PX = 140  # an actual class's name, beside its row
+MAX_COLUMN_LABEL_PX = 100  # a predicted class's name, standing under its column
+MAX_CELL_PX = 110
+ASPECT = 1.6  # the most a cell's width and height differ by
+TOP = 4
 AXIS_PX = 18  # the "actual" / "predicted" axis titles
 RIGHT = (26, 86, 196)  # fully right: a deep blue
 WRONG = (197, 34, 31)  # a whole class mistaken: a deep red
 EMPTY = QColor("#f5f7fa")
 GRID = QColor("#ffffff")
 SELECTED = QColor("#1f2933")
+ZERO_INK = QColor("#b0b8c1")  # a zero recedes: the counts that matter stand out
+
+
+class Grid(NamedTuple):
+    left: int  # the grid's corner
+    top: int
+    cw: int  # a cell's width and height
+    ch: int
+    upright: bool  # whether the predicted classes' names stand, turned
 
 
 class ConfusionHeatmap(QWidget):
@@ -48,34 +62,30 @@ class ConfusionHeatmap(QWidget):
         font.setPointSizeF(max(7.0, font.pointSizeF() - (1 if len(self.labels) > 8 else 0)))
         return font
 
-    def _layout(self) -> tuple[int, int, int, bool]:
-        """(left, top, cell, upright): the grid's corner, its cell size, and whether the
-        predicted classes' names stand upright (turned) because they are too wide to lie."""
+    def _layout(self) -> Grid:
         n = max(1, len(self.labels))
         fm = QFontMetrics(self._label_font())
-        widest = min(MAX_LABEL_PX, max((fm.horizontalAdvance(t) for t in self.labels),
-                                       default=0)) + 8
-        left = AXIS_PX + widest
+        names = max((fm.horizontalAdvance(t) for t in self.labels), default=0)
+        left = AXIS_PX + min(MAX_LABEL_PX, names) + 8
         avail_w = self.width() - left - 6
-        lying = fm.height() + 6
-        cell = min(MAX_CELL_PX, avail_w // n, (self.height() - AXIS_PX - lying - 6) // n)
-        upright = widest > cell
-        if upright:
-            cell = min(MAX_CELL_PX, avail_w // n, (self.height() - AXIS_PX - widest - 6) // n)
-        cell = max(8, cell)
-        grid = cell * n
-        left += max(0, (avail_w - grid) // 2)
-        return left, 4, cell, upright
+        cw = min(MAX_CELL_PX, avail_w // n)
+        upright = names + 4 > cw  # the predicted classes' names stand when they cannot lie
+        below = (min(MAX_COLUMN_LABEL_PX, names) if upright else fm.height()) + 6
+        ch = min(MAX_CELL_PX, (self.height() - TOP - below - AXIS_PX - 4) // n)
+        # Cells may be wider than high (or the reverse), up to a point: the room is used.
+        cw, ch = max(8, min(cw, round(ch * ASPECT))), max(8, min(ch, round(cw * ASPECT)))
+        left += max(0, (avail_w - cw * n) // 2)
+        return Grid(left, TOP, cw, ch, upright)
 
     def cell_rect(self, actual: int, predicted: int) -> QRect:
-        left, top, cell, _ = self._layout()
-        return QRect(left + predicted * cell, top + actual * cell, cell, cell)
+        g = self._layout()
+        return QRect(g.left + predicted * g.cw, g.top + actual * g.ch, g.cw, g.ch)
 
     def cell_at(self, pos: QPoint) -> tuple[int, int] | None:
-        left, top, cell, _ = self._layout()
+        g = self._layout()
         n = len(self.labels)
-        i, j = (pos.y() - top) // cell, (pos.x() - left) // cell
-        if pos.x() < left or pos.y() < top or not (0 <= i < n and 0 <= j < n):
+        i, j = (pos.y() - g.top) // g.ch, (pos.x() - g.left) // g.cw
+        if pos.x() < g.left or pos.y() < g.top or not (0 <= i < n and 0 <= j < n):
             return None
         return int(i), int(j)
 
@@ -103,18 +113,18 @@ class ConfusionHeatmap(QWidget):
             return
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        left, top, cell, upright = self._layout()
-        n = len(self.labels)
-        self._paint_cells(p, n, cell)
-        self._paint_labels(p, left, top, cell, upright)
+        g = self._layout()
+        self._paint_cells(p, len(self.labels), g)
+        self._paint_labels(p, g)
         p.end()
 
-    def _paint_cells(self, p: QPainter, n: int, cell: int) -> None:
+    def _paint_cells(self, p: QPainter, n: int, g: Grid) -> None:
         biggest = max((c for row in self.counts for c in row), default=0)
         font = QFont(self.font())
         size = font.pointSizeF()
         fm = QFontMetrics(font)
-        while size > 6.5 and fm.horizontalAdvance(f"{biggest:,}") > cell - 4:
+        while size > 6.5 and (fm.horizontalAdvance(f"{biggest:,}") > g.cw - 4
+                              or fm.height() > g.ch):
             size -= 0.5
             font.setPointSizeF(size)
             fm = QFontMetrics(font)
@@ -127,11 +137,13 @@ class ConfusionHeatmap(QWidget):
                 p.setPen(GRID)
                 p.drawRect(rect.adjusted(0, 0, -1, -1))
                 text = f"{self.counts[i][j]:,}"
-                if fm.horizontalAdvance(text) <= cell - 2 and fm.height() <= cell:
-                    p.setPen(QColor("white") if fill.lightnessF() < 0.55 else QColor("#1f2933"))
+                if fm.horizontalAdvance(text) <= g.cw - 2 and fm.height() <= g.ch + 2:
+                    p.setPen(ZERO_INK if self.counts[i][j] == 0 else QColor("white")
+                             if fill.lightnessF() < 0.55 else QColor("#1f2933"))
                     p.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
+        thick = 3 if min(g.cw, g.ch) >= 30 else 2
         for mark, color, width in ((self._hover, QColor("#616e7c"), 1),
-                                   (self.selected, SELECTED, 3)):
+                                   (self.selected, SELECTED, thick)):
             if mark is not None:
                 pen = p.pen()
                 pen.setColor(color)
@@ -139,45 +151,46 @@ class ConfusionHeatmap(QWidget):
                 p.setPen(pen)
                 p.drawRect(self.cell_rect(*mark).adjusted(1, 1, -2, -2))
 
-    def _paint_labels(self, p: QPainter, left: int, top: int, cell: int, upright: bool) -> None:
+    def _paint_labels(self, p: QPainter, g: Grid) -> None:
         n = len(self.labels)
         font = self._label_font()
         fm = QFontMetrics(font)
         p.setFont(font)
         p.setPen(QColor("#1f2933"))
-        room = left - AXIS_PX - 8
+        room = min(MAX_LABEL_PX, g.left - AXIS_PX - 8)
         elide = Qt.TextElideMode.ElideRight
         right_mid = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         for i, name in enumerate(self.labels):
-            rect = QRect(AXIS_PX, top + i * cell, room + 2, cell)
-            p.drawText(rect, right_mid, fm.elidedText(name, elide, min(room, MAX_LABEL_PX)))
-        below = top + n * cell + 4
+            rect = QRect(g.left - room - 6, g.top + i * g.ch, room, g.ch)
+            p.drawText(rect, right_mid, fm.elidedText(name, elide, room))
+        below = g.top + n * g.ch + 4
         depth = 0
         for j, name in enumerate(self.labels):
-            x = left + j * cell
-            if upright:
-                text = fm.elidedText(name, elide, MAX_LABEL_PX)
+            x = g.left + j * g.cw
+            if g.upright:
+                text = fm.elidedText(name, elide, MAX_COLUMN_LABEL_PX)
                 depth = max(depth, fm.horizontalAdvance(text))
                 p.save()
-                p.translate(x + cell / 2 + fm.ascent() / 2 - 1, below)
-                p.rotate(90)  # read top to bottom, starting under the column
+                p.translate(x + g.cw / 2 - (fm.ascent() - fm.descent()) / 2, below)
+                p.rotate(90)  # read top to bottom, the letters' tops to the right of the baseline
                 p.drawText(0, 0, text)
                 p.restore()
             else:
                 depth = fm.height()
-                p.drawText(QRect(x, below, cell, fm.height()), int(Qt.AlignmentFlag.AlignHCenter),
-                           fm.elidedText(name, elide, cell))
+                p.drawText(QRect(x, below, g.cw, fm.height()),
+                           int(Qt.AlignmentFlag.AlignHCenter), fm.elidedText(name, elide, g.cw))
         axis = QFont(self.font())
         axis.setItalic(True)
         p.setFont(axis)
         p.setPen(QColor("#616e7c"))
-        grid = n * cell
-        p.drawText(QRect(left, below + depth + 2, grid, AXIS_PX),
+        width, height = n * g.cw, n * g.ch
+        p.drawText(QRect(g.left, below + depth + 2, width, AXIS_PX),
                    int(Qt.AlignmentFlag.AlignHCenter), "predicted class")
-        p.save()
-        p.translate(2, top + grid / 2)
+        names = min(MAX_LABEL_PX, max(fm.horizontalAdvance(t) for t in self.labels))
+        p.save()  # beside the actual classes' names, however far the grid is centred
+        p.translate(max(2, g.left - names - 10 - AXIS_PX), g.top + height / 2)
         p.rotate(-90)
-        p.drawText(QRect(-grid // 2, 0, grid, AXIS_PX), int(Qt.AlignmentFlag.AlignCenter),
+        p.drawText(QRect(-height // 2, 0, height, AXIS_PX), int(Qt.AlignmentFlag.AlignCenter),
                    "actual class")
         p.restore()
 

@@ -69,14 +69,16 @@ class DatasetRows:
         return picked
 
     def thumbnails(self, numbers: list[int], px: int) -> list[Any]:
-        """A QImage (or None) for each row of an image dataset; [] for a table."""
+        """A QImage (or None) for each row of an image dataset, small pictures enlarged to
+        ``px``: a mistake is looked at closely; [] for a table."""
         from studio.gui.widgets.thumbnails import thumbnail
 
         table = self.open()
         if not self.images:
             return []
         digests = take(table, numbers).column("digest").to_pylist()
-        return [thumbnail(self.ws, d, px) if isinstance(d, str) else None for d in digests]
+        return [thumbnail(self.ws, d, px, enlarge=True) if isinstance(d, str) else None
+                for d in digests]
 
 
 def take(table: Any, numbers: list[int]) -> Any:

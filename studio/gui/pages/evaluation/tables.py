@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -50,20 +52,39 @@ def _key(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else float("-inf")
 
 
+class ScoreBar(QStyledItemDelegate):
+    """A score between 0 and 1 drawn as a pale bar behind its number: a column reads at a
+    glance, the weak classes stand out."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
+        value = index.data(Qt.ItemDataRole.UserRole)
+        if isinstance(value, float) and 0 <= value <= 1:
+            rect = option.rect.adjusted(2, 4, -2, -4)
+            rect.setWidth(round(rect.width() * value))
+            painter.fillRect(rect, QColor("#d2e3fc"))
+        super().paint(painter, option, index)
+
+
 def per_class_table(evaluation: Evaluation) -> QTableWidget:
     rows = evaluation.section("per_class") or []
     headers = ["Class", "Precision", "Recall", "F1", "Support", "ROC-AUC"]
     table = _table(headers, len(rows))
+    table.setItemDelegate(ScoreBar(table))
     for r, row in enumerate(rows):
         name = str(row.get("label"))
         first = _cell(name)
         first.setToolTip(tip(name))
         table.setItem(r, 0, first)
         for c, key in enumerate(("precision", "recall", "f1", "support", "roc_auc"), start=1):
-            table.setItem(r, c, _cell(number(row.get(key)), _key(row.get(key)), numeric=True))
-    head = table.horizontalHeader()
-    head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            item = _cell(number(row.get(key)), _key(row.get(key)), numeric=True)
+            if key != "support" and isinstance(row.get(key), int | float):
+                item.setData(Qt.ItemDataRole.UserRole, float(row[key]))
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
+    table.setColumnWidth(0, min(max(table.columnWidth(0), 160), 320))
+    for c in range(1, len(headers)):
+        table.setColumnWidth(c, 120)
+    table.horizontalHeader().setStretchLastSection(False)
     _sortable(table)
     return table
 

@@ -5,9 +5,11 @@ permutation importance of the columns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -38,10 +40,10 @@ class EvaluationView(QWidget):
         self.heatmap: Any = None
         self.cell_rows: Any = None
         self.per_class: Any = None
-        self.curves: Any = None
+        self._curves: Lazy | None = None
         self.plots: Any = None
         self.worst: Any = None
-        self.importance: Any = None
+        self._importance: Lazy | None = None
         self.hint: Any = None
         self.back = back = QPushButton("← Models")
         back.setToolTip("Back to the list of models (Esc)")
@@ -124,6 +126,7 @@ class EvaluationView(QWidget):
         split.addWidget(self.cell_rows)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 4)
+        split.setSizes([650, 350])  # scaled to the room there is
         return split
 
     def _full_tabs(self, ev: Evaluation) -> None:
@@ -135,12 +138,12 @@ class EvaluationView(QWidget):
 
             self.per_class = per_class_table(ev)
             self.tabs.addTab(self.per_class, "Per class")
-            self.curves = Curves(ev)
-            self.tabs.addTab(self.curves, "ROC and PR curves")
+            self._curves = Lazy(lambda: Curves(ev))
+            self.tabs.addTab(self._curves, "ROC and PR curves")
         self.worst = WorstTable(ev)
         self.tabs.addTab(self.worst, f"Worst errors ({len(self.worst.worst)})")
-        self.importance = Importance(ev.section("importance"))
-        self.tabs.addTab(self.importance, "Feature importance")
+        self._importance = Lazy(lambda: Importance(ev.section("importance")))
+        self.tabs.addTab(self._importance, "Feature importance")
         modality = self.version.manifest.get("recipe", {}).get("modality")
         if modality == "image" and self.worst.worst:
             numbers = [int(w.get("row", -1)) for w in self.worst.worst]
@@ -148,11 +151,41 @@ class EvaluationView(QWidget):
             run_in_thread(lambda: source.thumbnails(numbers, 56), self._on_worst_thumbnails,
                           self._on_worst_failed)
 
+    @property
+    def curves(self) -> Any:
+        return self._curves.widget() if self._curves is not None else None
+
+    @property
+    def importance(self) -> Any:
+        return self._importance.widget() if self._importance is not None else None
+
     def _on_worst_thumbnails(self, images: list[Any]) -> None:
         self.worst.set_thumbnails(images)
 
     def _on_worst_failed(self, message: str) -> None:
         self.worst.setToolTip(tip(f"The pictures cannot be shown: {message}"))
+
+
+class Lazy(QWidget):
+    """A tab built when first shown: a view of twenty classes' curves opens at once."""
+
+    def __init__(self, build: Callable[[], QWidget]) -> None:
+        super().__init__()
+        self._build: Callable[[], QWidget] | None = build
+        self._content: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def widget(self) -> QWidget:
+        if self._content is None and self._build is not None:
+            self._content, self._build = self._build(), None
+            self._layout.addWidget(self._content)
+        assert self._content is not None
+        return self._content
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.widget()
+        super().showEvent(event)
 
 
 def _framed(widget: QWidget) -> QFrame:
