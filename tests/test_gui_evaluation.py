@@ -87,8 +87,13 @@ def test_a_classification_shows_its_numbers_and_a_cell_lists_its_rows(window, qt
 
 def test_user_text_shows_literally(window, qtbot, tmp_path):
     _frame, info, doc = zoo(tmp_path, window.ws)
+    # `studio evaluate` on other data: rows of a class the model never saw have no cell
+    doc["unseen"] = {"rows": 2, "classes": {"<i>new</i>": 2}}
+    doc["rows"]["actual"][:2] = [-1, -1]
     register(window.ws, "zoo", info, "classification", "kind", LABELS, doc)
     view = open_view(window, qtbot, "zoo:1")
+    assert view.unseen.text().startswith("2 rows of classes the model never saw: <i>new</i> (2)")
+    assert view.unseen.textFormat() == Qt.TextFormat.PlainText
     click_cell(qtbot, view.heatmap, 0, 0)
     title = view.cell_rows.title
     assert ODD in title.text() and title.textFormat() == Qt.TextFormat.PlainText
@@ -207,3 +212,17 @@ def test_the_view_opens_by_double_click_and_menu_and_fits_1024_by_700(window, qt
     assert models.evaluation.version.ref == "zoo:1"  # the row clicked, whatever was selected
     models.refresh(select="zoo:1")  # as a finished training does: its version is listed
     assert models.stack.currentWidget() is models.list_panel
+
+
+def test_rows_are_taken_in_the_order_asked_across_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.core.datasets.lazy_table import LazyTable
+    from studio.gui.pages.evaluation.source import take
+
+    pq.write_table(pa.table({"n": list(range(35))}), tmp_path / "t.parquet", row_group_size=10)
+    asked = [30, 2, 11, 2, 29, 9, 10]
+    for table in (LazyTable(tmp_path / "t.parquet"), pq.read_table(tmp_path / "t.parquet")):
+        assert take(table, asked).column("n").to_pylist() == asked
+        assert take(table, []).num_rows == 0

@@ -25,7 +25,7 @@ from studio.core.registry import Version
 from studio.core.workspace import Workspace
 from studio.gui.pages.evaluation.document import Evaluation, load_evaluation
 from studio.gui.pages.evaluation.headline import MetricCards
-from studio.gui.pages.evaluation.plain import PlainElided, label, tip
+from studio.gui.pages.evaluation.plain import PlainElided, label, short, tip
 from studio.gui.worker import run_in_thread
 
 
@@ -45,6 +45,7 @@ class EvaluationView(QWidget):
         self.worst: Any = None
         self._importance: Lazy | None = None
         self.hint: Any = None
+        self.unseen: Any = None
         self.back = back = QPushButton("← Models")
         back.setToolTip("Back to the list of models (Esc)")
         back.setShortcut("Esc")
@@ -98,6 +99,9 @@ class EvaluationView(QWidget):
             self.hint.setStyleSheet("#hint { background: #fef7e0; border: 1px solid #f9e39a;"
                                     " border-radius: 6px; padding: 6px 10px; }")
             box.addWidget(self.hint)
+        unseen = ev.section("unseen")
+        if isinstance(unseen, dict) and unseen.get("rows"):
+            box.addWidget(self._unseen_note(unseen))
         if ev.task == "classification":
             box.addWidget(self._confusion(ev), 1)
         elif ev.full:
@@ -110,6 +114,20 @@ class EvaluationView(QWidget):
         self.tabs.addTab(overview, "Overview")
         if ev.full:
             self._full_tabs(ev)
+
+    def _unseen_note(self, unseen: dict[str, Any]) -> QWidget:
+        """Rows of classes the model never saw score as wrong but have no cell."""
+        classes = unseen.get("classes") or {}
+        named = ", ".join(f"{short(str(name), 40)} ({count:,})"
+                          for name, count in list(classes.items())[:5])
+        more = f" and {len(classes) - 5} more" if len(classes) > 5 else ""
+        n = int(unseen["rows"])
+        self.unseen = label(
+            f"{n:,} row{'s' if n != 1 else ''} of classes the model never saw"
+            + (f": {named}{more}" if named else "")
+            + " — scored as wrong, outside the matrix.", "muted")
+        self.unseen.setWordWrap(True)
+        return self.unseen
 
     def _confusion(self, ev: Evaluation) -> QWidget:
         from studio.gui.pages.evaluation.cell_rows import CellRows
@@ -141,7 +159,13 @@ class EvaluationView(QWidget):
             self._curves = Lazy(lambda: Curves(ev))
             self.tabs.addTab(self._curves, "ROC and PR curves")
         self.worst = WorstTable(ev)
-        self.tabs.addTab(self.worst, f"Worst errors ({len(self.worst.worst)})")
+        if self.worst.worst:
+            self.tabs.addTab(self.worst, f"Worst errors ({len(self.worst.worst)})")
+        else:
+            none = label("No row is predicted wrong." if ev.task == "classification" else
+                         "No error to list.", "muted")
+            none.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(none, "Worst errors (0)")
         self._importance = Lazy(lambda: Importance(ev.section("importance")))
         self.tabs.addTab(self._importance, "Feature importance")
         modality = self.version.manifest.get("recipe", {}).get("modality")
