@@ -177,6 +177,7 @@ def test_a_version_without_evaluation_shows_its_manifest_metrics_and_the_hint(
 
 
 def test_the_view_opens_by_double_click_and_menu_and_fits_1024_by_700(window, qtbot, tmp_path):
+    from test_gui import shot
     from test_gui_layout import clipped
 
     _frame, info, doc = zoo(tmp_path, window.ws)
@@ -202,6 +203,7 @@ def test_the_view_opens_by_double_click_and_menu_and_fits_1024_by_700(window, qt
             view.tabs.setCurrentIndex(k)
             QApplication.processEvents()
             assert clipped(window) == [], f"{ref}: {view.tabs.tabText(k)}"
+            shot(window, f"evaluation-{ref.replace(':', '')}-{k}")  # STUDIO_SCREENSHOTS=DIR
         view.back.click()
         assert models.stack.currentWidget() is models.list_panel and models.evaluation is None
 
