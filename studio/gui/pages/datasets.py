@@ -7,8 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QIODevice, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -677,22 +677,9 @@ def _row(*parts: Any) -> QHBoxLayout:
 def _thumbnails(ws: Workspace, frame: Any) -> list[tuple[str, str, QImage | None]]:
     """A few pictures per class, read verified and scaled down: file work and hashing, done
     in the loader's thread (a QImage may be made there; the pixmap is the GUI thread's)."""
-    out: list[tuple[str, str, QImage | None]] = []
+    from studio.gui.widgets.thumbnails import thumbnail
+
     per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
-    for label, group in frame.groupby("label", sort=True):
-        for row in group.head(per_class).itertuples():
-            try:  # read verified, as every stored file is: a damaged one is said
-                data = ws.blobs.read_bytes(row.digest)
-            except StudioError:
-                out.append((str(label), row.path, None))
-                continue
-            buffer = QBuffer()
-            buffer.setData(data)
-            buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-            reader = QImageReader(buffer)
-            reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
-                QSize(int(row.width), int(row.height)),
-                Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
-                    QSize(THUMB_PX, THUMB_PX)))
-            out.append((str(label), row.path, reader.read()))
-    return out
+    return [(str(label), row.path, thumbnail(ws, row.digest, THUMB_PX))
+            for label, group in frame.groupby("label", sort=True)
+            for row in group.head(per_class).itertuples()]
