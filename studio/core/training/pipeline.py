@@ -25,6 +25,7 @@ from studio.core.datasets.recipe import encode_target, input_schema, model_input
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Candidate, Emit, Event, Log, Metric, Progress, Started
 from studio.core.training import candidates, families
+from studio.core.training.budget import default_budget
 from studio.core.training.card import model_card
 from studio.core.training.evaluation_step import evaluate_exported
 from studio.core.training.families.base import Family, FitContext, Fitted, TrainData
@@ -37,16 +38,6 @@ from studio.core.workspace import Workspace
 WEIGHTS = {"linear": 1.0, "boosted-trees": 3.0}
 HEAVY_WEIGHT = 6.0
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
-
-
-def default_budget(rows: int, features: int, modality: str) -> float:
-    """Seconds for the families to train, from the data's size: about 50 s for a
-    50,000-row, 20-column table on two cores; pictures and text cost more per row."""
-    if modality == "image":
-        return float(min(3600, max(60, 30 + 0.05 * rows)))
-    if modality == "text":
-        return float(min(1800, max(30, 30 + 0.006 * rows)))
-    return float(min(900, max(20, 15 + 35 * rows * max(1, features) / 1e6)))
 
 
 def run(ws: Workspace, spec: TrainSpec, emit: Emit,
