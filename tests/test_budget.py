@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from synthetic import reviews
 
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.profile import column_profile
 from studio.core.datasets.recipe import n_features
 from studio.core.training.budget import default_budget, planned
-from synthetic import reviews
 
 
 def _profile(frame: pd.DataFrame) -> list[dict]:
