@@ -56,8 +56,8 @@ def test_a_chosen_family_and_changed_knobs_are_exactly_what_the_spec_holds(form)
     dropout.widget.setValue(0.25)
     epochs = form.advanced.common["epochs"]
     assert epochs.widget.text() == "default"  # 100 for linear, 40 for the mlp
-    epochs.widget.stepBy(1)  # a step up from "default" starts at a family's own default
-    assert epochs.widget.value() == 100
+    epochs.widget.stepBy(1)  # a step up from "default" starts at the mlp's own default
+    assert epochs.widget.value() == 40
     epochs.widget.setValue(7)
     form.set_knob("C", 3.0, family="linear")  # linear does not train in this run
     form.budget.setValue(45)
@@ -99,6 +99,23 @@ def test_a_family_that_does_not_fit_is_greyed_out_with_its_reason(form):
             assert not form.advanced.isTabEnabled(tab)
     assert not model.item(form.family.findData("cnn")).isEnabled()
     assert model.item(form.family.findData("mlp")).isEnabled()
+
+
+def test_a_text_dataset_offers_the_text_families(window, qtbot, tmp_path):
+    from synthetic import reviews
+
+    reviews(120).to_csv(tmp_path / "reviews.csv", index=False)
+    window.import_paths([tmp_path / "reviews.csv"])
+    qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
+    form = window.datasets.form
+    qtbot.waitUntil(lambda: form.task.currentText() == "text-classification", timeout=5_000)
+    fits = {f.name: form.family.model().item(form.family.findData(f.name)).isEnabled()
+            for f in families.all_families()}
+    assert fits["embedding"] and fits["linear"]
+    assert not fits["mlp"] and not fits["cnn"]
+    assert form.budget.text() == "auto · 31 s"  # 30 s + 6 ms a text row
+    form.family.setCurrentIndex(form.family.findData("embedding"))
+    assert form.spec()["family"] == "embedding"
 
 
 # -- the Training page --------------------------------------------------------------------

@@ -75,8 +75,10 @@ class AdvancedPanel(QTabWidget):
         self._chosen = chosen
         training = self.training()
         for name, knob in self.common.items():
-            used = name in RUN_NAMES or any(name in self.own[f] for f in training)
-            knob.widget.setEnabled(used)
+            having = [f for f in training if name in self.own[f]]
+            knob.widget.setEnabled(name in RUN_NAMES or bool(having))
+            if having:
+                knob.prefer(having[0])
         for i, f in enumerate(self.families, start=1):
             self.setTabEnabled(i, f.name in training)
             if reasons.get(f.name):

@@ -138,6 +138,12 @@ class Knob:
             return None
         return chosen
 
+    def prefer(self, family: str) -> None:
+        """A step away from "default" lands on ``family``'s own default (the one that will
+        train), where the knob has one."""
+        if isinstance(self.widget, _IntSpin | _FloatSpin) and family in self.defaults:
+            self.widget._start = self.defaults[family]
+
     def set_value(self, value: Any) -> None:
         """Show ``value`` (checked against the knob's bounds), as if typed."""
         value = self.param.check(value)
@@ -154,7 +160,7 @@ class Knob:
 
 class _Sentinel:
     """A spin box whose minimum, one step below the knob's range, reads "default"; a step
-    up from there lands on the first family's default rather than on the range's edge."""
+    up from there lands on a family's default (see Knob.prefer), not on the range's edge."""
 
     def _setup(self, param: Param, optional: bool, start: Any, low: float, high: float,
                below: float) -> None:
