@@ -163,6 +163,10 @@ def test_stop_is_honoured_and_keeps_the_best_round() -> None:
     assert 1 <= fitted.details["best_round"] <= 8
     # the last round run is reported even between throttled events
     assert [e.epoch for e in events if isinstance(e, Metric)][-1] == 8
+    # a short ensemble exports too (the converter's float-drift split needs > 100 trees)
+    (out,) = ort.InferenceSession(fitted.export().onnx).run(
+        None, {"input": data.matrix()[data.test]})
+    np.testing.assert_allclose(out[:, 0], fitted.predict(data.test), rtol=1e-5)
 
 
 def test_same_seed_same_model() -> None:
