@@ -21,7 +21,7 @@ class BoostedTrees:
         Param("rounds", 1000, "int", "Boosting rounds at most (a tree each, a tree per "
               "class with several classes); early stopping and the time budget usually end "
               "training sooner.", 1, 100_000),
-        Param("learning_rate", 0.1, "float", "How much each new tree corrects the ones "
+        Param("learning_rate", 0.05, "float", "How much each new tree corrects the ones "
               "before it: lower learns slower but often ends better.", 1e-4, 1.0, log=True),
         Param("leaves", 31, "int", "Leaves per tree at most: more of them fit finer "
               "patterns, and overfit sooner.", 2, 4096),
@@ -32,7 +32,7 @@ class BoostedTrees:
               "drawn at random: below 1 it decorrelates the trees.", 0.05, 1.0),
         Param("subsample", 0.8, "float", "Share of the training rows each tree is grown on, "
               "drawn anew for every tree: below 1 it fights overfitting.", 0.05, 1.0),
-        Param("lambda_l2", 1.0, "float", "Pulls leaf values towards zero: more of it fights "
+        Param("lambda_l2", 0.0, "float", "Pulls leaf values towards zero: more of it fights "
               "overfitting.", 0.0, 1000.0),
         Param("patience", 50, "int", "Stop after this many rounds without a lower validation "
               "loss (0: never stop early). The best round's trees are kept.", 0, 100_000),
