@@ -18,6 +18,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
+# Before torch or LightGBM loads their OpenMP runtime: threads that wait sleep rather than
+# spin, so a job sharing its cores (with the GUI, or torch and LightGBM with each other)
+# does not slow down tenfold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from studio.core.errors import Abandoned, Cancelled, InputError, IntegrityError, StudioError
 from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
