@@ -81,6 +81,7 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         model.train()
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total = torch.zeros((), device=device)
+        seen = 0
         for b in range(n_batches):
             # the time budget ends training between steps, but never before one whole
             # epoch: a model that saw every row once is worth more than none
@@ -103,15 +104,18 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             opt.step()
             step += 1
             total += loss.detach() * len(idx)  # summed on the device: no sync per step
+            seen += len(idx)
             if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = time.monotonic()
                 value = loss.item()
                 if math.isfinite(value):
                     ctx.emit(Metric("batch_loss", value, epoch, step))
-        if result.stopped:
+        # A budget that ends mid-epoch still has these weights judged: the schedule has run
+        # its course (the learning rate is down), and they are often the best of the run.
+        if result.stopped and (result.stopped != "time" or not seen):
             break
         v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
-        train_loss = total.item() / len(tr)
+        train_loss = total.item() / seen
         if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
             result.stopped = "diverged"
             ctx.emit(Log(f"{family}: the loss became NaN or infinite at epoch {epoch}; "
@@ -133,6 +137,8 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         else:
             since_best += 1
         ctx.emit(Progress("train", epoch, epochs, f"{family}: epoch {epoch}/{epochs}"))
+        if result.stopped:
+            break
         if params.get("patience") and since_best >= int(params["patience"]):
             result.stopped = "early stopping"
             ctx.emit(Log(f"{family}: no better validation score for {since_best} epochs; "
