@@ -137,7 +137,8 @@ class RealMLP(nn.Module):
         self.register_buffer("factor", torch.from_numpy(factor))
         self.smooth_clip = smooth_clip
         numeric = sorted(set(numeric)) if periodic else []
-        others = [j for j in range(n_features) if j not in set(numeric)]
+        embedded = set(numeric)
+        others = [j for j in range(n_features) if j not in embedded]
         self.register_buffer("numeric", torch.tensor(numeric, dtype=torch.long))
         self.register_buffer("others", torch.tensor(others, dtype=torch.long))
         self.embed = PeriodicEmbedding(len(numeric), gen) if numeric else None
