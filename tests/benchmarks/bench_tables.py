@@ -86,7 +86,7 @@ def hgb(data: object, seed: int) -> tuple[float, float]:
 
 
 def family_only(family_name: str, budget_s: float,
-                threads: int) -> Callable[..., tuple[float, float]]:
+                threads: int) -> Callable[..., tuple[float, float, str]]:
     """Train one family directly on the split, as the pipeline would with ``budget_s``."""
     import torch
 
@@ -96,19 +96,20 @@ def family_only(family_name: str, budget_s: float,
     torch.set_num_threads(threads)
     family = families.get(family_name)
 
-    def run(data: object, seed: int, **_: object) -> tuple[float, float]:
+    def run(data: object, seed: int, **_: object) -> tuple[float, float, str]:
         ctx = FitContext(emit=lambda e: None, seed=seed, threads=threads,
                          deadline=time.monotonic() + budget_s)
         t0 = time.perf_counter()
         fitted = family.train(data, resolve_params(family, {}), ctx)  # type: ignore[arg-type]
         fit_s = time.perf_counter() - t0
         te = data.test  # type: ignore[attr-defined]
-        return score(data.task, data.y[te], fitted.predict(te)), fit_s  # type: ignore[attr-defined]
+        return (score(data.task, data.y[te], fitted.predict(te)),  # type: ignore[attr-defined]
+                fit_s, family_name)
 
     return run
 
 
-def one_click(home: Path) -> Callable[..., tuple[float, float]]:
+def one_click(home: Path) -> Callable[..., tuple[float, float, str]]:
     """``studio train DATASET`` with no options, through the CLI; fit time is the command's
     wall time (a process start and the export included)."""
     imported: set[str] = set()
@@ -122,7 +123,7 @@ def one_click(home: Path) -> Callable[..., tuple[float, float]]:
         return json.loads(done.stdout) if "--json" in args else {}
 
     def run(data: object, seed: int, name: str, frame: pd.DataFrame,
-            target: str) -> tuple[float, float]:
+            target: str) -> tuple[float, float, str]:
         if name not in imported:
             path = home / f"{name}.csv"
             frame.to_csv(path, index=False)
@@ -133,7 +134,7 @@ def one_click(home: Path) -> Callable[..., tuple[float, float]]:
         fit_s = time.perf_counter() - t0
         metrics = out["metrics"]
         key = "accuracy" if data.task == "classification" else "r2"  # type: ignore[attr-defined]
-        return float(metrics[key]), fit_s
+        return float(metrics[key]), fit_s, str(out.get("family", "?"))
 
     return run
 
@@ -163,27 +164,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ours = {label}; HGB = HistGradientBoosting (defaults, early stopping off, "
               f"train split); mean over seeds {list(seeds)}; accuracy, R² for diabetes")
         head = (f"{'dataset':<14}{'metric':>8}{'HGB':>8}{'ours':>8}{'diff':>8}"
-                f"{'HGB s':>8}{'ours s':>8}")
+                f"{'HGB s':>8}{'ours s':>8}  won by")
         print(head)
         print("-" * len(head))
         diffs, rows = [], []
         for name, (frame, target) in sets.items():
-            h, o, hs, os_ = [], [], [], []
+            h, o, hs, os_, won = [], [], [], [], []
             for seed in seeds:
                 data = split(frame, name, target, seed)
                 a, t = hgb(data, seed)
                 h.append(a)
                 hs.append(t)
-                b, t = ours(data, seed, name=name, frame=frame, target=target)
+                b, t, winner = ours(data, seed, name=name, frame=frame, target=target)
                 o.append(b)
                 os_.append(t)
+                won.append(winner)
             metric = "acc" if data.task == "classification" else "R²"  # type: ignore[attr-defined]
             d = float(np.mean(o) - np.mean(h))
             diffs.append(d)
             rows.append((np.mean(h), np.mean(o)))
             mark = "  << more than 0.01 below HGB" if d < -MARGIN else ""
+            wins = ", ".join(f"{w}×{won.count(w)}" for w in sorted(set(won)))
             print(f"{name:<14}{metric:>8}{np.mean(h):>8.4f}{np.mean(o):>8.4f}{d:>+8.4f}"
-                  f"{np.mean(hs):>8.2f}{np.mean(os_):>8.2f}{mark}", flush=True)
+                  f"{np.mean(hs):>8.2f}{np.mean(os_):>8.2f}  {wins}{mark}", flush=True)
         hm, om = np.mean([r[0] for r in rows]), np.mean([r[1] for r in rows])
         print("-" * len(head))
         print(f"{'average':<14}{'':>8}{hm:>8.4f}{om:>8.4f}{om - hm:>+8.4f}")
