@@ -1,5 +1,6 @@
 """The shared torch loop: a loss that turns NaN keeps the last good epoch, early stopping
-restores the best one, and a deadline ends training after at least one epoch."""
+restores the best one, and a deadline ends training after at least one epoch, judging
+the weights of an epoch it cut short."""
 
 from __future__ import annotations
 
@@ -91,3 +92,56 @@ def test_the_deadline_ends_training_after_one_epoch_at_least() -> None:
                  FitContext(events.append, deadline=time.monotonic() - 1, seed=0), "test")
     assert result.epochs_run == 1 and result.stopped == "time"
     assert time.monotonic() - started < 30
+
+
+class Clock(FitContext):
+    """Out of time from the ``steps``-th question on: a deadline that falls mid-epoch."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(lambda e: None, seed=0)
+        self.steps, self.asked = steps, 0
+
+    def out_of_time(self) -> bool:
+        self.asked += 1
+        return self.asked >= self.steps
+
+
+def test_an_epoch_cut_short_by_the_deadline_is_judged_too() -> None:
+    """The schedule follows the clock, so the steps before the deadline ran at its end
+    (the learning rate down): their weights count as an epoch and may be the best."""
+    data = table()
+    x = torch.from_numpy(data.matrix())
+    knobs = resolve_params(MLP, {"batch_size": 70, "epochs": 1000})
+    # the first epoch never asks (it always runs whole); the second runs 2 of its 4 steps
+    result = fit(Poisoned(good=10**9), data, lambda rows: [x[torch.from_numpy(rows)]], knobs,
+                 Clock(steps=3), "test")
+    assert result.stopped == "time" and result.epochs_run == 2
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+
+class Grouped(Poisoned):
+    """A model that names its optimizer groups: the bias frozen by a zero learning-rate
+    factor, and told the training progress before each step."""
+
+    def __init__(self) -> None:
+        super().__init__(good=10**9)
+        self.progress: list[float] = []
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": [self.linear.weight]},
+                {"params": [self.linear.bias], "lr_factor": 0.0, "betas": (0.5, 0.5)}]
+
+    def set_progress(self, t: float) -> None:
+        self.progress.append(t)
+
+
+def test_a_model_s_own_groups_and_progress_hook_are_honoured() -> None:
+    data = table()
+    model = Grouped()
+    weight, bias = model.linear.weight.detach().clone(), model.linear.bias.detach().clone()
+    result = run(model, data, [], epochs=3, schedule="constant")
+    assert result.epochs_run == 3
+    assert torch.equal(model.linear.bias, bias)  # lr factor 0: never moved
+    assert not torch.equal(model.linear.weight, weight)
+    assert len(model.progress) == 3 * 4 and model.progress == sorted(model.progress)
+    assert 0.0 <= model.progress[0] < model.progress[-1] < 1.0
