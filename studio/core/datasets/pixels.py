@@ -134,20 +134,28 @@ def _read(path: Path) -> bytes:
 def decode_many(
     feature: Mapping[str, Any], values: Sequence[Any], allow_paths: bool,
     progress: Callable[[int, int], None] | None = None, budget: PixelBudget | None = None,
-    out: np.ndarray | None = None,
+    out: np.ndarray | None = None, failed: list[tuple[int, str]] | None = None,
 ) -> np.ndarray:
     """uint8 [n, size, size, 3] (into ``out`` when given: a memory-mapped file, say). Many
     pictures decode on a few threads (Pillow lets go of the GIL while it decodes); a
-    budgeted request decodes in order on its own thread."""
+    budgeted request decodes in order on its own thread.
+
+    A picture that cannot be read stops the whole call, unless ``failed`` is given: then its
+    row is left black, ``(row, why)`` is added to ``failed`` (in row order) and the rest
+    decode. A refused budget always stops the call."""
     size = int(feature["size"])
     if out is None:
         out = np.empty((len(values), size, size, 3), dtype=np.uint8)
+    misses: list[tuple[int, str]] = []
 
     def one(i: int) -> None:
         try:
             out[i] = decode(values[i], size, allow_paths, budget)
         except InputError as exc:
-            raise InputError(f"row {i}, column {feature['name']!r}: {exc}") from None
+            if failed is None or budget is not None:
+                raise InputError(f"row {i}, column {feature['name']!r}: {exc}") from None
+            out[i] = 0
+            misses.append((i, str(exc)))  # list.append is atomic: safe from the pool
 
     workers = min(DECODE_THREADS, os.cpu_count() or 1)
     if budget is not None or workers < 2 or len(values) < 64:
@@ -155,15 +163,26 @@ def decode_many(
             one(i)
             if progress is not None and ((i + 1) % 256 == 0 or i + 1 == len(values)):
                 progress(i + 1, len(values))  # what is done, up to the last picture
-        return out
-    with ThreadPoolExecutor(workers) as pool:
-        # A batch at a time: few pending tasks, and a bad row stops the rest soon.
-        for start in range(0, len(values), 256):
-            end = min(start + 256, len(values))
-            list(pool.map(one, range(start, end)))
-            if progress is not None:
-                progress(end, len(values))
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            # A batch at a time: few pending tasks, and a bad row stops the rest soon.
+            for start in range(0, len(values), 256):
+                end = min(start + 256, len(values))
+                list(pool.map(one, range(start, end)))
+                if progress is not None:
+                    progress(end, len(values))
+    if failed is not None:
+        failed.extend(sorted(misses))
     return out
+
+
+def which(value: Any) -> str:
+    """A picture's value as a person can find it: a file's name, else what it is."""
+    if isinstance(value, Path) or (
+            isinstance(value, str) and 0 < len(value) < 4096 and not value.startswith("data:")
+            and (value.lower().endswith(IMAGE_SUFFIXES) or Path(value).exists())):
+        return f"file {Path(value).name}"
+    return "a picture given as bytes" if isinstance(value, bytes) else "a picture"
 
 
 def fit_image(name: str, values: Sequence[Any], choice: Mapping[str, Any],
@@ -175,12 +194,22 @@ def fit_image(name: str, values: Sequence[Any], choice: Mapping[str, Any],
     pick = sorted(rng.choice(len(values), size=min(FIT_SAMPLE, len(values)), replace=False))
     total, squares, count = np.zeros(3), np.zeros(3), 0
     feature = {"name": name, "size": size}
+    unreadable: list[tuple[int, str]] = []
     for start in range(0, len(pick), 64):
-        batch = decode_many(feature, [values[i] for i in pick[start:start + 64]], True)
+        failed: list[tuple[int, str]] = []
+        batch = decode_many(feature, [values[i] for i in pick[start:start + 64]], True,
+                            failed=failed)
+        # a picture that cannot be read is left out here; training skips and lists it
+        unreadable += [(pick[start + i], why) for i, why in failed]
+        batch = np.delete(batch, [i for i, _ in failed], axis=0)
         x = batch.reshape(-1, 3).astype(np.float64) / 255.0
         total += x.sum(axis=0)
         squares += (x * x).sum(axis=0)
         count += len(x)
+    if count == 0 and unreadable:
+        row, why = unreadable[0]
+        raise InputError(f"none of the {len(pick):,} pictures sampled from column {name!r} "
+                         f"can be read ({which(values[row])}: {why})")
     mean = total / max(count, 1)
     std = np.maximum(np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0)), 1e-3)
     return {"name": name, "kind": "image", "size": size,

@@ -25,11 +25,16 @@ from studio.core.errors import InputError
 from studio.core.events import Emit, Progress
 
 IN_MEMORY_PIXEL_BYTES = 1 << 30
+MAX_UNREADABLE_SHARE = 0.05  # more unreadable pictures than this is a damaged dataset
 
 
 class ModelData:
     def __init__(self, recipe: Mapping[str, Any], frame: pd.DataFrame, device: Any,
-                 emit: Emit, scratch: Path | None = None) -> None:
+                 emit: Emit, scratch: Path | None = None, skip_unreadable: bool = False
+                 ) -> None:
+        """``skip_unreadable``: a picture that cannot be decoded is left black and listed in
+        ``unreadable`` for the caller to leave out (a few of them; more than
+        ``MAX_UNREADABLE_SHARE`` is an error). Without it the first one is an error."""
         self.device = device
         self.names = [i["name"] for i in model_inputs(recipe)]
         self.on_device: dict[str, torch.Tensor] = {}
@@ -38,6 +43,7 @@ class ModelData:
         if "tokens" in self.names:
             self.on_device["tokens"] = torch.from_numpy(text_tokens(recipe, frame)).to(device)
         self.image: Mapping[str, Any] | None = None
+        self.unreadable: list[tuple[int, str]] = []
         self.pixels = np.zeros(0, dtype=np.uint8)
         if "image" in self.names:
             self.image = next(f for f in recipe["features"] if f["kind"] == "image")
@@ -65,7 +71,19 @@ class ModelData:
                 else:
                     self._file.truncate(need)
                 out = np.memmap(self._file, dtype=np.uint8, mode="r+", shape=shape)
-            self.pixels = pixels.decode_many(self.image, values, True, progress, out=out)
+            failed: list[tuple[int, str]] | None = [] if skip_unreadable else None
+            self.pixels = pixels.decode_many(self.image, values, True, progress, out=out,
+                                             failed=failed)
+            self.unreadable = [(row, f"{pixels.which(values[row])}: {why}")
+                               for row, why in failed or []]
+            if len(self.unreadable) > max(1.0, MAX_UNREADABLE_SHARE * len(values)):
+                n = len(self.unreadable)
+                shown = "; ".join(f"row {row}, {why}" for row, why in self.unreadable[:3])
+                raise InputError(
+                    f"{n:,} of {len(values):,} pictures cannot be read ({shown}"
+                    f"{'; …' if n > 3 else ''}): too many to skip; the "
+                    "dataset looks damaged (`studio verify` checks it), import the folder "
+                    "again")
 
     def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
         """The model's inputs, in its order, for the given row indices."""

@@ -22,20 +22,34 @@ def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class ImageEncoder(nn.Module):
-    """A small CNN: three conv blocks, global average pooling; any square size works."""
+    """A small CNN: ``stages`` of ``convs`` conv blocks each, halving the picture between
+    stages (max pooling) while the channels double from ``width`` (up to 8×), then global
+    average pooling, so any square size works. The defaults are the first network's
+    (three stages of one block from 32 channels), which saved versions were built with."""
 
-    width = 128
-
-    def __init__(self) -> None:
+    def __init__(self, width: int = 32, stages: int = 3, convs: int = 1) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            *_conv_block(3, 32), nn.MaxPool2d(2),
-            *_conv_block(32, 64), nn.MaxPool2d(2),
-            *_conv_block(64, self.width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
+        layers: list[nn.Module] = []
+        c_in = 3
+        for stage in range(stages):
+            c_out = width * 2 ** min(stage, 3)
+            for _ in range(convs):
+                layers += _conv_block(c_in, c_out)
+                c_in = c_out
+            if stage < stages - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.width = c_in
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def image_stages(size: int) -> int:
+    """Stages for pictures of ``size`` pixels a side: enough halvings to bring them to
+    about 4×4 before the global pooling (each stage's 3×3 convolutions then see the whole
+    picture), at least 3 and at most 6 (224 px ends at 7×7)."""
+    return max(3, min(6, size.bit_length() - 2))
 
 
 class TextEncoder(nn.Module):
@@ -61,6 +75,7 @@ class StudioNet(nn.Module):
     def __init__(
         self, inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int],
         dropout: float, y_scale: tuple[float, float] = (0.0, 1.0),
+        image: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.names = [i["name"] for i in inputs]
@@ -73,7 +88,7 @@ class StudioNet(nn.Module):
                                         spec.get("segments", [int(spec["shape"][1])]))
                 width += self.text.width
             elif spec["name"] == "image":
-                self.image = ImageEncoder()
+                self.image = ImageEncoder(**(image or {}))
                 width += self.image.width
             else:
                 raise ValueError(f"unknown model input {spec['name']!r}")
@@ -107,6 +122,8 @@ class StudioNet(nn.Module):
 
 def build_model(
     inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int], dropout: float,
-    y_scale: tuple[float, float] = (0.0, 1.0),
+    y_scale: tuple[float, float] = (0.0, 1.0), image: Mapping[str, int] | None = None,
 ) -> StudioNet:
-    return StudioNet(inputs, n_out, hidden, dropout, y_scale)
+    """``image``: the picture branch's :class:`ImageEncoder` arguments (width, stages,
+    convs); keep them beside the weights to build the same network again."""
+    return StudioNet(inputs, n_out, hidden, dropout, y_scale, image)
