@@ -286,7 +286,7 @@ def _plain(details: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(v, float) and not math.isfinite(v):
             v = None
-        if isinstance(v, str | int | float | bool | list | type(None)):
+        if isinstance(v, str | int | float | bool | list | dict | type(None)):
             out[k] = v
     return out
 
