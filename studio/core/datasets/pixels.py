@@ -140,9 +140,9 @@ def decode_many(
     pictures decode on a few threads (Pillow lets go of the GIL while it decodes); a
     budgeted request decodes in order on its own thread.
 
-    A picture that cannot be read stops the whole call, unless ``failed`` is given: then its
-    row is left black, ``(row, why)`` is added to ``failed`` (in row order) and the rest
-    decode. A refused budget always stops the call."""
+    A picture that cannot be read stops the whole call, unless ``failed`` is given (and no
+    budget: a request's pictures are all or nothing): then its row is left black,
+    ``(row, why)`` is added to ``failed`` (in row order) and the rest decode."""
     size = int(feature["size"])
     if out is None:
         out = np.empty((len(values), size, size, 3), dtype=np.uint8)
