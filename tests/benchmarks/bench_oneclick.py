@@ -57,7 +57,7 @@ def hgb(frame: pd.DataFrame, task: str, parts: tuple[np.ndarray, ...]) -> tuple[
 
     x = frame.drop(columns=["target"]).copy()
     for c in x.columns:
-        if x[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(x[c]):
             x[c] = x[c].astype("category")
     y = frame["target"]
     tr, va, te = parts

@@ -295,6 +295,9 @@ def _device(wanted: str, threads: int) -> str:
     import torch
 
     torch.set_num_threads(threads)
+    # The first optimizer a process makes imports torch._dynamo (seconds on a busy machine):
+    # paid here, before any family's share of the time budget starts.
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
     if wanted == "cuda" and not torch.cuda.is_available():
         raise InputError("device cuda was asked for, but no CUDA GPU is available")
     if wanted in ("auto", "cuda") and torch.cuda.is_available():
