@@ -55,7 +55,7 @@ def test_drop_train_serve_try(window, qtbot):
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
     assert "penguins:1" in window.training.result.text()
     board = window.training.board
-    assert set(board.rows) == {"linear", "mlp"}
+    assert set(board.rows) == {"linear", "boosted-trees", "mlp"}  # every family for tables
     assert all(r.status == "done" for r in board.rows.values())
     winner = board.winner()
     assert winner is not None and winner.version == "penguins:1"

@@ -35,7 +35,7 @@ def test_one_click_trains_every_fitting_family_and_keeps_the_best(auto_home: Pat
                                                                   auto_run: dict) -> None:
     board = auto_run["leaderboard"]
     families = {r["family"] for r in board}
-    assert {"linear", "mlp"} <= families
+    assert families == {"linear", "boosted-trees", "mlp"}
     assert not families & {"cnn", "embedding"}  # they do not fit a table
     winner = [r for r in board if r["chosen"]]
     assert len(winner) == 1 and winner[0]["family"] == auto_run["family"]
@@ -88,7 +88,7 @@ def test_bad_training_choices_exit_2_with_one_line(auto_home: Path, args: list[s
 def test_params_lists_every_family_with_defaults(auto_home: Path) -> None:
     done = run_studio(auto_home, "train", "--params")
     assert done.returncode == 0
-    for family in ("linear", "mlp", "embedding", "cnn"):
+    for family in ("linear", "boosted-trees", "mlp", "embedding", "cnn"):
         assert f"\n{family}  (" in "\n" + done.stdout
     assert "patience" in done.stdout and "learning_rate" in done.stdout
 
