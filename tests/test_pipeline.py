@@ -144,3 +144,79 @@ def test_too_few_rows_for_the_classes_is_refused(tmp_path: Path, studio_home_env
     done = run_studio(home, "train", "ids", "--target", "id", "--task", "classification")
     assert done.returncode == 2
     assert "rows for 8 classes" in done.stderr
+
+
+# -- the run's own failures, in process ------------------------------------------------------
+
+
+def quick_run(ws: Workspace, **kw) -> tuple[str, dict]:
+    from studio.core.datasets import catalog
+    from studio.core.training.pipeline import run
+    from studio.core.training.spec import TrainSpec
+    from studio.jobs import records
+
+    if not catalog.list_datasets(ws):
+        catalog.import_dataset(ws, PENGUINS)
+    spec = TrainSpec(dataset="penguins", target="species", threads=1, time_budget_s=6,
+                     **{"family": "auto", **kw})
+    job_id = records.create_job(ws, "train", spec.to_dict())
+    return job_id, run(ws, spec, lambda _e: None, job_id=job_id)
+
+
+def test_a_losing_family_that_fails_to_export_leaves_the_others(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.core.training import boosting
+
+    def broken(self):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(boosting.BoosterFitted, "export", broken)
+    job_id, result = quick_run(ws, params={"boosted-trees.rounds": 5})
+    families = {r["family"] for r in result["leaderboard"]}
+    assert "boosted-trees" not in families and result["family"] in families
+    from studio.core.training import candidates
+
+    _, rows = candidates.board(ws, job_id)
+    assert {r["family"] for r in rows} == families
+
+
+def test_a_failed_registration_leaves_no_leaderboard(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.core.training import pipeline
+
+    def refuse(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline.registry, "register_version", refuse)
+    with pytest.raises(OSError):
+        quick_run(ws)
+    assert ws.db.conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == 0
+
+
+def test_a_candidate_is_registered_once_however_often_it_is_asked(ws: Workspace) -> None:
+    import threading
+
+    from studio.core.errors import InputError
+    from studio.core.training import candidates
+
+    job_id, result = quick_run(ws)
+    loser = next(r["family"] for r in result["leaderboard"] if not r["chosen"])
+    outcomes: list[object] = []
+
+    def register() -> None:
+        mine = Workspace.open(ws.root)
+        try:
+            outcomes.append(candidates.register(mine, job_id, loser).ref)
+        except InputError as exc:
+            outcomes.append(exc)
+        finally:
+            mine.db.close()
+
+    threads = [threading.Thread(target=register) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refs = [o for o in outcomes if isinstance(o, str)]
+    assert len(refs) == 1, outcomes
+    assert len(registry.list_versions(ws)) == 2

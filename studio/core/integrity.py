@@ -104,6 +104,11 @@ def blob_uses(ws: Workspace, report: VerifyReport) -> dict[str, list[str]]:
         # the row keeps a copy of the manifest: its file list holds even when the blob fails
         for fname, digest in json.loads(text).get("files", {}).items():
             uses.setdefault(digest, []).append(f"model {ref}: {fname}")
+    candidates = ws.db.conn.execute(
+        "SELECT job_id, family, files FROM candidates WHERE files IS NOT NULL")
+    for job_id, family, files in candidates:  # a run's losing families, still registrable
+        for fname, digest in json.loads(files).items():
+            uses.setdefault(digest, []).append(f"job {job_id} candidate {family}: {fname}")
     return uses
 
 

@@ -11,14 +11,19 @@ from studio.core.errors import InputError, NotFoundError
 from studio.core.training.card import model_card
 from studio.core.workspace import Workspace
 
+PENDING = "(registering)"  # a claim on a candidate while its version is written
+
 
 def keep(ws: Workspace, job_id: str, model: str,
          entries: list[tuple[str, str, dict[str, bytes], dict[str, Any], dict[str, Any]]],
-         registered: str | None = None) -> None:
-    """Store each (family, title, files, manifest, leaderboard row): files as blobs first,
-    then the rows, so a crash leaves no row pointing at a missing file."""
+         ) -> None:
+    """Store each (family, title, files, manifest, leaderboard row; a row's "version" is
+    the version it already is): files as blobs first, then the rows in one transaction, so a
+    crash leaves no row pointing at a missing file."""
     rows = []
     for family, title, files, manifest, row in entries:
+        row = dict(row)
+        registered = row.pop("version", None)
         digests = {name: ws.blobs.put_bytes(data) for name, data in files.items()}
         rows.append({
             "job_id": job_id, "family": family, "title": title, "model": model,
@@ -64,11 +69,26 @@ def register(ws: Workspace, job_id: str, family: str) -> registry.Version:
                             + (f"; it has: {', '.join(families)}" if families else ""))
     model, manifest_text, files_text, version = row
     if version:
-        raise InputError(f"the {family} candidate of this run is already {version}")
-    manifest = json.loads(manifest_text)
-    files = {name: ws.blobs.read_bytes(digest) for name, digest in json.loads(files_text).items()}
-    new = registry.register_version(ws, model, files, manifest, model_card(manifest),
-                                    job_id=job_id)
+        raise InputError(f"the {family} candidate of this run is already "
+                         f"{'being registered' if version == PENDING else version}")
+    # Claimed first, in one transaction: two clicks (or two processes) register it once.
+    with ws.db.immediate() as conn:
+        claimed = conn.execute(
+            "UPDATE candidates SET version = ? WHERE job_id = ? AND family = ? AND "
+            "version IS NULL", [PENDING, job_id, family]).rowcount
+    if not claimed:
+        raise InputError(f"the {family} candidate of this run is already registered")
+    try:
+        manifest = json.loads(manifest_text)
+        files = {name: ws.blobs.read_bytes(digest)
+                 for name, digest in json.loads(files_text).items()}
+        new = registry.register_version(ws, model, files, manifest, model_card(manifest),
+                                        job_id=job_id)
+    except BaseException:
+        with ws.db.immediate() as conn:
+            conn.execute("UPDATE candidates SET version = NULL WHERE job_id = ? AND "
+                         "family = ? AND version = ?", [job_id, family, PENDING])
+        raise
     with ws.db.immediate() as conn:
         conn.execute("UPDATE candidates SET version = ? WHERE job_id = ? AND family = ?",
                      [new.ref, job_id, family])

@@ -84,7 +84,8 @@ def _training(manifest: dict[str, Any]) -> str:
         text += f" Hidden layers {training['hidden']}."
     board = manifest.get("leaderboard") or []
     if len(board) > 1:
-        rows = "\n".join(f"| {md(r['family'])}{' (this model)' if r.get('chosen') else ''} | "
+        rows = "\n".join(f"| {md(r['family'])}{' (this model)' if r.get('this') else ''}"
+                         f"{' (chosen by the run)' if r.get('chosen') else ''} | "
                          f"{r['validation']:.4f} | {r['test']:.4f} | {r['fit_s']:.1f} s |"
                          for r in sorted(board, key=lambda r: -r["validation"]))
         text += (f"\n\nFamilies tried, best on the validation split first "

@@ -11,6 +11,10 @@ from studio.core.events import Emit
 from studio.core.training.evaluate import evaluate_model, onnx_runner, predict_rows
 from studio.core.training.families.base import TrainData
 
+# Up to this many classes the manifest keeps a copy of the confusion matrix (the Models page
+# shows it); beyond, it is in evaluation.json only.
+MANIFEST_CONFUSION_CLASSES = 50
+
 
 def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
                       emit: Emit | None = None, dataset: str = "",
@@ -33,7 +37,8 @@ def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
     metrics = dict(document["metrics"])
     if data.task == "classification":
         scores = scores.reshape(len(rows), -1)
-        metrics["confusion"] = document["confusion"]
+        if data.n_classes <= MANIFEST_CONFUSION_CLASSES:  # it grows with the square
+            metrics["confusion"] = document["confusion"]
     else:
         scores = scores.reshape(-1)
     return {"metrics": metrics, "scores": scores,

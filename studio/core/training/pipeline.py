@@ -22,7 +22,7 @@ from studio.core import registry
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
-from studio.core.errors import Cancelled, InputError
+from studio.core.errors import Abandoned, Cancelled, InputError
 from studio.core.events import Candidate, Emit, Event, Log, Metric, Progress, Started
 from studio.core.training import candidates, families
 from studio.core.training.budget import default_budget
@@ -80,38 +80,32 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     board = _train_all(chosen, spec, data, device, threads, budget, emit, should_stop)
 
     metric = HEADLINE[task]
-    winner = max(board, key=lambda c: (c.validation, -c.val_loss, -board.index(c)))
-    emit(Progress("export", 0, len(board), "exporting the models"))
-    for c in board:
-        c.export()
-    emit(Candidate(winner.family.name, winner.family.title, "done", metric,
-                   winner.validation, winner.test, winner.fit_s, winner.size, chosen=True))
+    # Asked before the long tail of export and evaluation: a job whose starter has gone
+    # raises Abandoned here (a Stop returns True: the models trained so far are kept).
+    should_stop()
+    dataset = {"name": info.name, "digest": info.digest, "rows": len(prepared.frame)}
+    ranked = sorted(board, key=lambda c: (-c.validation, c.val_loss, board.index(c)))
+    winner, manifests = _finish(ranked, spec, data, dataset, device, threads, started,
+                                job_id, emit, should_stop)
+    board = [c for c in ranked if c.family.name in manifests]
     if len(board) > 1:
         emit(Log(f"{winner.family.name} is best on the validation split ({metric} "
                  f"{winner.validation:.4f})"))
-
-    dataset = {"name": info.name, "digest": info.digest, "rows": len(prepared.frame)}
-    manifests = {}
-    for c in board:
-        manifests[c.family.name] = _manifest(c, spec, data, dataset, device, threads, board,
-                                             started, job_id, emit, is_winner=c is winner)
-    # Asked once more: a job whose starter has gone raises Abandoned here (a Stop returns
-    # True and the best so far is kept), so a lost terminal never registers a half run.
-    should_stop()
+    should_stop()  # once more, just before the version is written
     name = spec.model or registry.propose_model_name(ws, info.name, spec.target, task)
-    others = [c for c in board if c is not winner]
-    if others and job_id:
-        candidates.keep(ws, job_id, name, [
-            (c.family.name, c.family.title, c.files(), manifests[c.family.name],
-             c.row(metric)) for c in others])
     manifest = manifests[winner.family.name]
-    files = winner.files()
-    version = registry.register_version(ws, name, files, manifest, model_card(manifest),
-                                        job_id=job_id)
-    if job_id:
+    version = registry.register_version(ws, name, winner.files(), manifest,
+                                        model_card(manifest), job_id=job_id)
+    emit(Candidate(winner.family.name, winner.family.title, "done", metric,
+                   winner.validation, winner.test, winner.fit_s, winner.size, chosen=True))
+    if job_id and len(board) > 1:
+        # after the version: a run that failed to register leaves no leaderboard behind
         candidates.keep(ws, job_id, name, [
-            (winner.family.name, winner.family.title, {}, {}, winner.row(metric, chosen=True))],
-            registered=version.ref)
+            (c.family.name, c.family.title, {} if c is winner else c.files(),
+             {} if c is winner else manifests[c.family.name],
+             c.row(metric, chosen=c is winner) | ({"version": version.ref}
+                                                 if c is winner else {}))
+            for c in board])
     emit(Progress("done", 1, 1, f"registered {version.ref}"))
     test = manifest["metrics"]["test"]
     return {"version": version.ref, "name": version.name, "number": version.version,
@@ -119,6 +113,43 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
             "stopped_early": manifest["training"]["stopped"] is not None,
             "warnings": manifest["warnings"],
             "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
+
+
+def _finish(ranked: list[_Entry], spec: TrainSpec, data: TrainData, dataset: dict[str, Any],
+            device: str, threads: int, started: float, job_id: str | None, emit: Emit,
+            should_stop: Callable[[], bool]) -> tuple[_Entry, dict[str, dict[str, Any]]]:
+    """Export and evaluate each candidate, best first. One that fails to is dropped from
+    the board (the next best wins if it was the best); the run fails only when none is left."""
+    metric = HEADLINE[data.task]
+    winner: _Entry | None = None
+    manifests: dict[str, dict[str, Any]] = {}
+    emit(Progress("export", 0, len(ranked), "exporting the models"))
+    for c in ranked:
+        try:
+            c.export()
+            manifests[c.family.name] = _manifest(
+                c, spec, data, dataset, device, threads, ranked, started, job_id, emit,
+                is_winner=winner is None, should_stop=should_stop)
+        except Abandoned:
+            raise
+        except Exception as exc:
+            if len(ranked) == 1:
+                raise
+            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, InputError):
+                emit(Log(traceback.format_exc(), "debug"))
+            emit(Log(f"{c.family.name} could not be exported or evaluated: {message}",
+                     "warning"))
+            emit(Candidate(c.family.name, c.family.title, "failed", metric, message=message))
+            continue
+        winner = winner or c
+    if winner is None:
+        raise InputError("no trained model could be exported; see the log")
+    for m in manifests.values():  # which family the run chose, once it is known
+        for row in m["leaderboard"]:
+            row["chosen"] = row["family"] == winner.family.name
+        m["leaderboard"] = [r for r in m["leaderboard"] if r["family"] in manifests]
+    return winner, manifests
 
 
 class _Entry:
@@ -169,6 +200,10 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
             break
         weights = [WEIGHTS.get(f.name, HEAVY_WEIGHT) for f in chosen[i:]]
         share = (end - time.monotonic()) * weights[0] / sum(weights)
+        if board and share <= 0:
+            emit(Candidate(family.name, family.title, "skipped", metric,
+                           message="the time budget was spent before its turn"))
+            continue
         # a single family asked for by name has the whole budget; in a search each has its
         # share, and at least a few seconds so a late one still trains at all
         deadline = time.monotonic() + max(share, 3.0) if len(chosen) > 1 else end
@@ -182,6 +217,8 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
         try:
             fitted = family.train(data, spec.params_for(family), ctx)
             entry = _Entry(family, fitted, data, time.perf_counter() - t0)
+        except Abandoned:
+            raise
         except Cancelled:
             if not board or len(chosen) == 1:
                 raise
@@ -235,7 +272,8 @@ def _score(data: TrainData, rows: np.ndarray, scores: np.ndarray) -> tuple[float
 
 def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, Any],
               device: str, threads: int, board: list[_Entry], started: float,
-              job_id: str | None, emit: Emit, is_winner: bool) -> dict[str, Any]:
+              job_id: str | None, emit: Emit, is_winner: bool,
+              should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """The candidate's manifest, with its test evaluation run through its own ONNX graph:
     the numbers a person reads are those of the file that serving runs."""
     recipe, task = data.recipe, data.task
@@ -271,7 +309,8 @@ def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, An
             "stopped_early": details.get("stopped") is not None, "details": _plain(details),
             "fit_s": round(c.fit_s, 3), "duration_s": round(time.perf_counter() - started, 3),
         },
-        "leaderboard": [e.row(HEADLINE[task], chosen=e is c) for e in board],
+        # "this" marks the version's own row; "chosen" (set by _finish) the run's winner
+        "leaderboard": [e.row(HEADLINE[task]) | {"this": e is c} for e in board],
         "warnings": warnings,
         "lineage": {"dataset": f"{dataset['name']}@{dataset['digest'][:12]}", "parent": None,
                     "job": job_id},

@@ -48,12 +48,15 @@ class TrainSpec:
                              f"got {self.time_budget_s}")
         if not isinstance(self.params, dict):
             raise InputError("params must be an object of key: value")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
         from studio.core.training import families
 
-        if self.family != "auto":
-            families.get(self.family)
-        for name in families.all_families():
-            self.params_for(name)  # every knob checked now, not after a long run
+        # every knob of the families that may train is checked now, not after a long run
+        chosen = (families.all_families() if self.family == "auto"
+                  else [families.get(self.family)])
+        for family in chosen:
+            self.params_for(family)
         return self
 
     def common(self) -> dict[str, Any]:
@@ -72,7 +75,10 @@ class TrainSpec:
         known = {p.name for p in family.params}
         everyone = {p.name for f in families.all_families() for p in f.params}
         names = {f.name for f in families.all_families()}
-        given: dict[str, Any] = {k: v for k, v in self.common().items() if k in known}
+        # The common knobs (--epochs, --lr, ...) speak of epochs: they go to the families
+        # trained by epochs, not to boosted trees, whose learning rate means another thing.
+        given: dict[str, Any] = ({k: v for k, v in self.common().items() if k in known}
+                                 if "epochs" in known else {})
         for key, value in self.params.items():
             owner, _, bare = str(key).rpartition(".")
             if owner:
@@ -87,9 +93,6 @@ class TrainSpec:
             elif bare in known:
                 given[bare] = value
         return resolve_params(family, given)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        return self
 
     def check_columns(self, columns: list[str]) -> TrainSpec:
         """Fail fast, before a process starts, on a target the dataset does not have."""
