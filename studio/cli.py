@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import Cancelled, InputError, StudioError
+from studio.core.training.families import MODULES as FAMILY_MODULES
 from studio.core.training.spec import TASKS
 from studio.core.workspace import Workspace
+
+FAMILY_NAMES = list(FAMILY_MODULES)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -70,14 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path)
 
     p = cmd("train", "train a model on a dataset; prints NAME:VERSION and test metrics")
-    p.add_argument("dataset")
+    p.add_argument("dataset", nargs="?")
     p.add_argument("--target", help="column to predict (default: the suggested one; "
                    "'label' for an image dataset)")
-    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--model", help="model name (default: the dataset's)")
     p.add_argument("--task", choices=TASKS, default="auto")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--family", default="auto", metavar="FAMILY",
+                   help="train one model family (" + ", ".join(FAMILY_NAMES) + "); default: "
+                   "every family that fits, the best on the validation split wins")
+    p.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                   help="time the families may take together (default: from the data's size)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a family parameter, repeatable: KEY for every family that has it, "
+                   "FAMILY.KEY for one (e.g. boosted-trees.leaves=63, mlp.hidden=256,256); "
+                   "`studio train --params` lists them")
+    p.add_argument("--params", action="store_true", dest="list_params",
+                   help="list every family's parameters with defaults and exit")
+    p.add_argument("--epochs", type=int, help="passes over the data (neural families)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--recipe", type=Path, metavar="FILE.json",
@@ -88,8 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="the model registry").add_subparsers(
         dest="models_command", parser_class=Parser, required=True)
     cmd("ls", "list model versions", models)
+    p = cmd("candidates", "a training run's leaderboard (default: the latest run's)", models)
+    p.add_argument("--job", help="the training job's id (see the run's output)")
+    p = cmd("add-candidate", "register a family from a run's leaderboard as a new version",
+            models)
+    p.add_argument("family")
+    p.add_argument("--job", help="the training job's id (default: the latest run's)")
     p = cmd("show", "show a version's manifest", models)
     p.add_argument("ref", metavar="NAME[:VERSION]")
+
+    p = cmd("evaluate", "score a version on a labelled dataset: metrics, per-class table, "
+            "confusion, column importance, worst errors")
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("dataset")
 
     p = cmd("serve", "serve versions over HTTP (Open Inference Protocol) until Ctrl-C")
     p.add_argument("refs", nargs="+", metavar="NAME[:VERSION]")
@@ -318,6 +343,11 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.training.metrics import headline
     from studio.core.training.spec import TrainSpec, default_threads
 
+    if args.list_params:
+        print(family_params_text())
+        return EXIT_OK
+    if args.dataset is None:
+        raise InputError("name the dataset to train on: studio train DATASET")
     if args.model is not None:
         check_name(args.model, "model")
     info = get_dataset(ws, args.dataset)
@@ -334,6 +364,7 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
             print(f"target: {target} ({why}; choose another with --target)", file=sys.stderr)
     spec = TrainSpec(
         dataset=info.name, target=target, model=args.model, task=args.task,
+        family=args.family, params=parse_params(args.param), time_budget_s=args.time_budget,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
         preprocessing=preprocessing,
@@ -344,24 +375,63 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
         remember_choices(ws, info.name, target, args.task)
     result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
     if result["name"] != info.name and args.model is None and not args.json:
-        # the trainer names it once the task is known: the dataset's model answers another
+        # the pipeline names it once the task is known: the dataset's model answers another
         # question, so this run is a model of its own
         from studio.core.registry import latest_version
 
         other = latest_version(ws, info.name)
         said = f"{other.ref} predicts {other.manifest['target']!r}; " if other else ""
         print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
-    metrics = {k: v for k, v in result["metrics"].items() if not isinstance(v, dict | list)}
-    text = f"{result['version']}\n" + "  ".join(
+    shown = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "r2", "mae",
+             "rmse", "mape", "n")
+    metrics = {k: result["metrics"][k] for k in shown if result["metrics"].get(k) is not None}
+    text = f"{result['version']}\nfamily {result.get('family', '')}  " + "  ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    if len(result.get("leaderboard", [])) > 1:
+        text += "\n" + leaderboard_text(result["leaderboard"])
     if not args.json:
         for warning in result.get("warnings", []):
             print(f"studio: warning: {warning}", file=sys.stderr)
     out(args, {"version": result["version"], "task": result["task"],
+               "family": result.get("family"), "leaderboard": result.get("leaderboard", []),
                "device": result["device"], "metrics": result["metrics"],
                "warnings": result.get("warnings", []),
                "headline": headline(result["task"], result["metrics"])}, text)
     return EXIT_OK
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {item!r}: write KEY=VALUE, e.g. epochs=100")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def family_params_text() -> str:
+    from studio.core.training.families import all_families
+
+    lines = []
+    for f in all_families():
+        lines.append(f"{f.name}  ({f.title}: {f.description})")
+        for p in f.params:
+            default = ",".join(map(str, p.default)) if isinstance(p.default, list) else p.default
+            lines.append(f"  {p.name:<18} {default!s:<10} {p.help}")
+    return "\n".join(lines)
+
+
+def leaderboard_text(rows: list[dict[str, Any]]) -> str:
+    metric = rows[0]["metric"] if rows else ""
+    lines = [f"  {'FAMILY':<16} {'VALIDATION':>10} {'TEST':>8} {'FIT':>8} {'SIZE':>9}  "
+             f"({metric})"]
+    for r in sorted(rows, key=lambda r: (-r["validation"], not r.get("chosen"))):
+        size = f"{r['size_bytes'] / 1024:,.0f} KiB" if r.get("size_bytes") else "-"
+        lines.append(f"{'*' if r.get('chosen') else ' '} {r['family']:<16} "
+                     f"{r['validation']:>10.4f} {r['test']:>8.4f} {r['fit_s']:>7.1f}s "
+                     f"{size:>9}" + (f"  {r['version']}" if r.get("version") else ""))
+    return "\n".join(lines)
 
 
 def suggested_target(ws: Workspace, info: Any) -> tuple[str, str]:
@@ -397,6 +467,25 @@ def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def models_candidates(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.training import candidates
+
+    job_id, rows = candidates.board(ws, args.job)
+    out(args, {"job": job_id, "leaderboard": rows},
+        f"job {job_id}\n" + leaderboard_text(rows))
+    return EXIT_OK
+
+
+def models_add_candidate(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.training import candidates
+
+    job_id = args.job or candidates.board(ws)[0]
+    version = candidates.register(ws, job_id, args.family)
+    out(args, {"version": version.ref, "family": args.family, "job": job_id},
+        f"{version.ref}  ({args.family} from job {job_id})")
+    return EXIT_OK
+
+
 def models_show(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.registry import get_version
 
@@ -409,11 +498,31 @@ def models_show(ws: Workspace, args: argparse.Namespace) -> int:
         f"inputs    {', '.join(c['name'] for c in m['input_schema'])}",
         *([f"labels    {', '.join(m['labels'])}"] if m.get("labels") else []),
         "test      " + "  ".join(f"{k} {val:.4f}" for k, val in test.items()),
-        f"trained   {m['training']['epochs_run']} epochs on {m['training']['device']} "
-        f"in {m['training']['duration_s']:.1f}s",
+        f"trained   {m.get('family', 'mlp')}, {m['training']['epochs_run']} "
+        f"{'rounds' if m.get('family') == 'boosted-trees' else 'epochs'} on "
+        f"{m['training']['device']} in {m['training']['duration_s']:.1f}s",
         "files     " + ", ".join(f"{f} ({d[:12]})" for f, d in m["files"].items()),
     ])
+    if args.json and "evaluation.json" in m["files"]:
+        from studio.core.registry import read_file
+
+        m = {**m, "evaluation": json.loads(read_file(ws, v, "evaluation.json"))}
     out(args, m, text)
+    return EXIT_OK
+
+
+def evaluate(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.cli_evaluate import summary
+    from studio.cli_progress import TerminalView
+    from studio.core.registry import get_version
+    from studio.core.training.evaluate_dataset import evaluate_version
+
+    view = TerminalView(quiet=args.json)
+    try:
+        doc = evaluate_version(ws, get_version(ws, args.ref), args.dataset, view.show)
+    finally:
+        view.close()
+    out(args, doc, summary(doc))
     return EXIT_OK
 
 
@@ -516,7 +625,10 @@ HANDLERS = {
     ("data", "import"): data_import, ("data", "ls"): data_ls, ("data", "show"): data_show,
     ("data", "rename"): data_rename, ("data", "describe"): data_describe,
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
-    ("models", "ls"): models_ls, ("models", "show"): models_show, ("serve", None): serve,
+    ("models", "ls"): models_ls, ("models", "show"): models_show,
+    ("models", "candidates"): models_candidates,
+    ("models", "add-candidate"): models_add_candidate, ("evaluate", None): evaluate,
+    ("serve", None): serve,
     ("predict", None): predict, ("verify", None): verify,
 }
 

@@ -55,7 +55,12 @@ def main(home: str, sample: str, epochs: int) -> int:
     window.import_paths([__import__("pathlib").Path(sample)])
     wait_until(app, lambda: bool(window.datasets.profile), 120, "the dataset's profile")
     window.datasets.set_target("species")
-    window.datasets.epochs.setValue(epochs)
+    form = window.datasets.form
+    # one family for every epoch asked: no early stopping, no budget to end it sooner
+    form.family.setCurrentIndex(form.family.findData("mlp"))
+    form.set_knob("epochs", epochs)
+    form.set_knob("patience", 0)
+    form.budget.setValue(600)
     wait_until(app, window.datasets.train_btn.isEnabled, 30, "the Train button")
 
     none_before = sys.getrefcount(None)
@@ -83,7 +88,7 @@ def main(home: str, sample: str, epochs: int) -> int:
             window.serving.stop()
             wait_until(app, lambda: not window.serving.running, 30, "the server to stop")
             window.go(window.datasets)
-            window.datasets.epochs.setValue(max(20, epochs // 4))
+            window.datasets.form.set_knob("epochs", max(20, epochs // 4))
     window.close()
     app.processEvents()
     lost = none_before - sys.getrefcount(None)

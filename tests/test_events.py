@@ -14,6 +14,7 @@ from studio.core import registry
 from studio.core.datasets import catalog
 from studio.core.events import (
     EVENT_TYPES,
+    Candidate,
     Done,
     Event,
     Failed,
@@ -35,6 +36,9 @@ EXAMPLES: list[Event] = [
     Progress("train", 3, 40, "epoch 3/40"),
     Progress("read", 0.5, 0),
     Metric("val_loss", 0.125, 3, 27),
+    Metric("val_accuracy", 0.5, 2, 9, series="boosted-trees"),
+    Candidate("mlp", "Multilayer perceptron", "training", "accuracy", message="30 s"),
+    Candidate("linear", "Linear", "done", "r2", 0.25, -0.5, 1.5, 1024, chosen=True),
     Log("column 'x' not used: all values missing", "warning"),
     Log("plain"),
     Done({"version": "penguins:1", "metrics": {"accuracy": 0.98, "confusion": [[1, 0], [0, 1]]}}),
@@ -103,7 +107,9 @@ def start(runners: list[JobRunner], ws: Workspace, kind: str, spec: dict) -> Job
 
 
 def train_spec(epochs: int) -> dict:
-    return TrainSpec(dataset="penguins", target="species", epochs=epochs).to_dict()
+    # one neural family: these tests are about the job's life, which its epochs mark
+    return TrainSpec(dataset="penguins", target="species", family="mlp",
+                     epochs=epochs).to_dict()
 
 
 def wait_for_training(runner: JobRunner) -> list[Event]:

@@ -43,21 +43,25 @@ def test_drop_train_serve_try(window, qtbot):
     assert window.datasets.model.rowCount() == 344
     assert window.datasets.model.columnCount() == 8
     window.datasets.set_target("species")
-    assert window.datasets.task.currentText() == "classification"
-    qtbot.waitUntil(lambda: "train 240" in window.datasets.split_label.text(), timeout=10_000)
-    assert "Adelie 106/23/23" in window.datasets.split_label.text()
-    window.datasets.epochs.setValue(25)
+    assert window.datasets.form.task.currentText() == "classification"
+    qtbot.waitUntil(lambda: "train 240" in window.datasets.form.split_label.text(), timeout=10_000)
+    assert "Adelie 106/23/23" in window.datasets.form.split_label.text()
     shot(window, "1-datasets")
 
-    window.datasets.train_btn.click()
+    window.datasets.train_btn.click()  # one click: every family that fits, the best kept
     assert window.stack.currentWidget() is window.training
     assert not window.datasets.train_btn.isEnabled()
-    qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 3, timeout=90_000)
-    assert window.training.progress.value() >= 3
+    qtbot.waitUntil(lambda: window.training.loss.points("val_loss") >= 3, timeout=90_000)
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
-    assert window.training.loss.points("train_loss") == 25
-    assert window.training.loss.points("val_loss") == 25
     assert "penguins:1" in window.training.result.text()
+    board = window.training.board
+    assert set(board.rows) == {"linear", "mlp"}
+    assert all(r.status == "done" for r in board.rows.values())
+    winner = board.winner()
+    assert winner is not None and winner.version == "penguins:1"
+    assert window.training.shown == winner.family  # the curves end on the chosen family
+    assert window.training.loss.points("val_loss") == len(
+        window.training.series[winner.family]["val_loss"])
     shot(window, "2-training")
 
     versions = list_versions(window.ws)
@@ -149,7 +153,8 @@ def test_a_training_process_killed_with_sigkill_is_shown_as_failed(window, qtbot
 
     drop(window, [SAMPLE])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
-    window.train({"dataset": "penguins", "target": "species", "epochs": 5000})
+    window.train({"dataset": "penguins", "target": "species", "family": "mlp",
+                  "epochs": 5000})
     qtbot.waitUntil(lambda: window.training.loss.points("train_loss") >= 2, timeout=60_000)
     job = window.training.job
     os.kill(job.runner.proc.pid, signal.SIGKILL)
@@ -171,10 +176,10 @@ def test_profile_panel_split_preview_rename_and_delete(window, qtbot, tmp_path):
     page.columns.select("island")
     assert page.columns.chart_kind == "top values"
     page.set_target("species")
-    page.ratios[0].setValue(60)  # 60 + 15 + 15: not a whole
-    assert "must be 100%" in page.split_label.text() and not page.train_btn.isEnabled()
-    page.ratios[2].setValue(25)
-    qtbot.waitUntil(lambda: "test 86" in page.split_label.text(), timeout=10_000)
+    page.form.ratios[0].setValue(60)  # 60 + 15 + 15: not a whole
+    assert "must be 100%" in page.form.split_label.text() and not page.train_btn.isEnabled()
+    page.form.ratios[2].setValue(25)
+    qtbot.waitUntil(lambda: "test 86" in page.form.split_label.text(), timeout=10_000)
     assert page.train_btn.isEnabled()
     page.rename("penguins", "birds")
     assert [page.list.item(i).text().split("\n")[0] for i in range(page.list.count())] == ["birds"]
@@ -198,7 +203,7 @@ def test_image_folder_drop_shows_thumbnails(window, qtbot, tmp_path):
     assert page.thumbs.count() == 6
     assert {page.thumbs.item(i).text() for i in range(6)} == {"red", "blue"}
     assert not page.thumbs.item(0).icon().isNull()
-    assert page.target.currentText() == "label"
+    assert page.form.target.currentText() == "label"
     shot(window, "5-images")
 
 
@@ -242,7 +247,7 @@ def test_preprocessing_dialog_preview_and_training_use_the_choices(window, qtbot
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
     page.set_target("species")
-    dialog = page.edit_recipe()
+    dialog = page.form.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     assert dialog.preview_model.columnCount() == 10  # 5 numbers + island (3) + sex (2)
     dialog.rows["island"]["encode"].setCurrentText("ordinal")
@@ -251,8 +256,8 @@ def test_preprocessing_dialog_preview_and_training_use_the_choices(window, qtbot
     qtbot.waitUntil(lambda: dialog.preview_model.columnCount() == 7, timeout=30_000)
     shot(dialog, "6-preprocessing")
     dialog.accept()
-    assert page.recipe_options["columns"]["year"] == {"drop": True}
-    page.epochs.setValue(5)
+    assert page.form.recipe_options["columns"]["year"] == {"drop": True}
+    page.form.set_knob("epochs", 5)
     page.train_btn.click()
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
     recipe = list_versions(window.ws)[0].manifest["recipe"]
@@ -269,17 +274,17 @@ def test_image_dataset_trains_and_the_server_answers_a_chosen_picture(window, qt
     drop(window, [folder])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
-    qtbot.waitUntil(lambda: page.task.currentText() == "image-classification", timeout=5_000)
-    assert [page.target.itemText(i) for i in range(page.target.count())] == ["label"]
+    qtbot.waitUntil(lambda: page.form.task.currentText() == "image-classification", timeout=5_000)
+    assert [page.form.target.itemText(i) for i in range(page.form.target.count())] == ["label"]
     qtbot.waitUntil(lambda: page.train_btn.isEnabled(), timeout=10_000)
-    dialog = page.edit_recipe()
+    dialog = page.form.edit_recipe()
     assert list(dialog.rows) == ["image"]
     dialog.rows["image"]["encode"].setCurrentText("32×32 px")
     qtbot.waitUntil(lambda: "3×32×32" in dialog.status.text(), timeout=30_000)
     shot(dialog, "7-image-preprocessing")
     dialog.accept()
-    assert page.recipe_options == {"columns": {"image": {"size": 32}}}
-    page.epochs.setValue(4)
+    assert page.form.recipe_options == {"columns": {"image": {"size": 32}}}
+    page.form.set_knob("epochs", 4)
     page.train_btn.click()
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
     assert "shapes:1" in window.training.result.text()
@@ -310,9 +315,9 @@ def test_text_dataset_suggests_text_classification_and_previews_token_ids(
     drop(window, [tmp_path / "reviews.csv"])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
-    assert page.target.currentText() == "sentiment"
-    qtbot.waitUntil(lambda: page.task.currentText() == "text-classification", timeout=5_000)
-    dialog = page.edit_recipe()
+    assert page.form.target.currentText() == "sentiment"
+    qtbot.waitUntil(lambda: page.form.task.currentText() == "text-classification", timeout=5_000)
+    dialog = page.form.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     names = [dialog.preview_model.headerData(c, Qt.Orientation.Horizontal)
              for c in range(dialog.preview_model.columnCount())]
@@ -321,4 +326,4 @@ def test_text_dataset_suggests_text_classification_and_previews_token_ids(
     qtbot.waitUntil(lambda: "tokens 16" in dialog.status.text(), timeout=30_000)
     shot(dialog, "9-text-preprocessing")
     dialog.accept()
-    assert page.recipe_options == {"columns": {"review": {"max_tokens": 16}}}
+    assert page.form.recipe_options == {"columns": {"review": {"max_tokens": 16}}}

@@ -31,12 +31,12 @@ def test_the_sample_is_a_button_and_species_is_suggested(window, qtbot):
     assert page.right.currentWidget() is page.empty
     qtbot.mouseClick(page.empty_sample_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(page.profile), timeout=60_000)
-    qtbot.waitUntil(lambda: bool(page.model_name.text()), timeout=10_000)
-    assert page.target.currentText() == "species"
-    assert page.target_note.text() == "suggested: named like a target"
-    assert page.task.currentText() == "classification"
-    assert page.model_name.text() == "penguins"
-    assert page.model_note.text() == "a new model"
+    qtbot.waitUntil(lambda: bool(page.form.model_name.text()), timeout=10_000)
+    assert page.form.target.currentText() == "species"
+    assert page.form.target_note.text() == "suggested: named like a target"
+    assert page.form.task.currentText() == "classification"
+    assert page.form.model_name.text() == "penguins"
+    assert page.form.model_note.text() == "a new model"
 
 
 @pytest.mark.timeout(240)
@@ -46,22 +46,22 @@ def test_work_from_a_terminal_appears_and_names_keep_their_meaning(window, qtbot
     page = window.datasets
     qtbot.waitUntil(lambda: page.list.count() == 1, timeout=10_000)  # no restart needed
     qtbot.waitUntil(lambda: bool(page.profile), timeout=60_000)
-    assert page.target.currentText() == "price"
+    assert page.form.target.currentText() == "price"
     trained = run_studio(home, "train", "houses", "--target", "city", "--epochs", "2",
                          timeout=240)
     assert trained.returncode == 0, trained.stderr
     qtbot.waitUntil(lambda: window.models.table.rowCount() == 1, timeout=10_000)
     shown = page.data
     # the form on screen is left as it is; the price is no second version of the city model
-    assert page.target.currentText() == "price"
-    qtbot.waitUntil(lambda: page.model_name.text() == "houses-price", timeout=10_000)
-    assert "houses:1 predicts “city”" in page.model_note.text()
-    page.model_name.setText("houses")
-    page._on_model_edited("houses")
-    assert page.model_note.text().startswith("⚠ houses:1 predicts “city”")
-    page.model_name.setText("my model")
-    page._on_model_edited("my model")  # half-typed or invalid: said, never an exception
-    assert page.model_note.text() == "⚠ not a valid name"
+    assert page.form.target.currentText() == "price"
+    qtbot.waitUntil(lambda: page.form.model_name.text() == "houses-price", timeout=10_000)
+    assert "houses:1 predicts “city”" in page.form.model_note.text()
+    page.form.model_name.setText("houses")
+    page.form._on_model_edited("houses")
+    assert page.form.model_note.text().startswith("⚠ houses:1 predicts “city”")
+    page.form.model_name.setText("my model")
+    page.form._on_model_edited("my model")  # half-typed or invalid: said, never an exception
+    assert page.form.model_note.text() == "⚠ not a valid name"
     assert page.data is shown  # the open dataset was not read again by the refreshes
 
 

@@ -61,8 +61,8 @@ def logs_of(messages: list[str]) -> Callable[[Event], None]:
 
 
 def train(ws: Workspace, dataset: str, **kw) -> dict:
+    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
-    from studio.core.training.trainer import train as run
 
     return run(ws, TrainSpec(dataset=dataset, target="label", **{**TINY, **kw}), lambda _e: None)
 

@@ -24,8 +24,8 @@ FAST = {"epochs": 6, "hidden": [32], "batch_size": 16, "threads": 1}
 
 
 def train(ws: Workspace, dataset: str, target: str, **kw) -> dict:
+    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
-    from studio.core.training.trainer import train as run
 
     spec = TrainSpec(dataset=dataset, target=target, **{**FAST, **kw})
     return run(ws, spec, lambda _e: None)
@@ -72,7 +72,8 @@ def torch_probabilities(ws: Workspace, ref: str, frame: pd.DataFrame) -> np.ndar
 
     version = registry.get_version(ws, ref)
     m = version.manifest
-    model = build_model(m["onnx"]["inputs"], len(m["labels"]), m["training"]["hidden"], 0.0)
+    model = build_model(m["onnx"]["inputs"], len(m["labels"]), m["training"]["hidden"], 0.0,
+                        image=m["training"]["details"].get("image_encoder"))
     model.load_state_dict(load(registry.read_file(ws, version, "weights.safetensors")))
     model.eval()
     data = ModelData(m["recipe"], frame, torch.device("cpu"), lambda _e: Log(""))

@@ -60,7 +60,7 @@ def open_houses(window, qtbot, tmp_path):
     drop(window, [tmp_path / "houses.csv"])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
-    qtbot.waitUntil(lambda: "Seeded split" in page.split_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "Seeded split" in page.form.split_label.text(), timeout=10_000)
     return page
 
 
@@ -68,7 +68,7 @@ def open_houses(window, qtbot, tmp_path):
 def test_datasets_page_opens_at_the_first_column_with_readable_cells(window, qtbot,
                                                                       tmp_path) -> None:
     page = open_houses(window, qtbot, tmp_path)
-    assert page.target.currentText() == "price"  # named like a target
+    assert page.form.target.currentText() == "price"  # named like a target
     page.set_target("sentiment")  # the last column: chosen, not scrolled to
     QApplication.processEvents()
     bar = page.table.horizontalScrollBar()
@@ -138,7 +138,7 @@ def test_an_image_dataset_profiles_its_label_not_its_manifest(window, qtbot, tmp
     assert columns.table.rowCount() == 1
     assert columns.note.isVisible() and "12 pictures, all 32×32 px" in columns.note.text()
     assert "constant" not in columns.table.item(0, 0).text()
-    qtbot.waitUntil(lambda: "Seeded split" in window.datasets.split_label.text(),
+    qtbot.waitUntil(lambda: "Seeded split" in window.datasets.form.split_label.text(),
                     timeout=10_000)
     shot(window, "datasets-images")
 
@@ -152,7 +152,7 @@ def test_constant_fill_takes_a_number_and_unused_columns_grey_out(window, qtbot,
     drop(window, [tmp_path / "houses.csv"])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     window.datasets.set_target("sentiment")  # the price is a column to clean, not to predict
-    dialog = window.datasets.edit_recipe()
+    dialog = window.datasets.form.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     price = dialog.rows["price"]
     value = price["fill_value"]
@@ -190,7 +190,7 @@ def test_constant_fill_takes_a_number_and_unused_columns_grey_out(window, qtbot,
                     and "Tensors" in dialog.status.text(), timeout=30_000)
     shot(dialog, "preprocessing-table")
     dialog.accept()
-    assert window.datasets.recipe_options["columns"]["price"] == {
+    assert window.datasets.form.recipe_options["columns"]["price"] == {
         "fill": "constant", "fill_value": 250000.0}
 
 
@@ -200,8 +200,8 @@ def test_image_preprocessing_shows_the_pictures_at_the_chosen_size(window, qtbot
     drop(window, [shapes(tmp_path / "shapes", per_class=10, size=40)])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     page = window.datasets
-    qtbot.waitUntil(lambda: page.task.currentText() == "image-classification", timeout=5_000)
-    dialog = page.edit_recipe()
+    qtbot.waitUntil(lambda: page.form.task.currentText() == "image-classification", timeout=5_000)
+    dialog = page.form.edit_recipe()
     qtbot.waitUntil(lambda: dialog.pictures.count() > 0, timeout=30_000)
     assert dialog.pictures.isVisible()
     assert dialog.pictures.count() == 12
@@ -218,7 +218,7 @@ def test_a_table_dialog_has_no_picture_strip(window, qtbot) -> None:
     drop(window, [PENGUINS])
     qtbot.waitUntil(lambda: bool(window.datasets.profile), timeout=60_000)
     window.datasets.set_target("sentiment")  # the price is a column to clean, not to predict
-    dialog = window.datasets.edit_recipe()
+    dialog = window.datasets.form.edit_recipe()
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() > 0, timeout=30_000)
     assert not dialog.pictures.isVisible()
     assert dialog.rows["island"]["fill_value"] is None  # categories: no number to fill

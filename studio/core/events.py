@@ -51,6 +51,7 @@ class Metric(Event):
     value: float
     epoch: int
     step: int
+    series: str = ""  # the model family, in a run that trains several
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def now() -> float:
@@ -87,6 +87,15 @@ class Database:
             if version < 5 and "noticed" not in self.db["jobs"].columns_dict:
                 # noticed: when a person was told that a job was interrupted (NULL: not yet)
                 self.db["jobs"].add_column("noticed", float)
+            if version < 6:
+                # candidates: a run's leaderboard, with the files of the families that lost
+                # (see core/training/candidates.py); series: the family a metric belongs to
+                self.db["candidates"].create(
+                    {"job_id": str, "family": str, "title": str, "model": str, "row": str,
+                     "manifest": str, "files": str, "version": str},
+                    pk=("job_id", "family"), if_not_exists=True)
+                if "series" not in self.db["metrics"].columns_dict:
+                    self.db["metrics"].add_column("series", str)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_v1(self) -> None:

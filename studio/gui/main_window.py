@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -60,6 +61,8 @@ class MainWindow(QMainWindow):
             self.nav.addItem(name)
         self.brand = brand = QLabel("Model Studio")
         brand.setObjectName("brand")
+        # nor does its text hold the window wide: below 1180 px the sidebar folds anyway
+        brand.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._compact: bool | None = None
         self.side = side = QWidget()
         side.setObjectName("sidebar")
@@ -110,6 +113,7 @@ class MainWindow(QMainWindow):
         self._menus()
         self.training.finished.connect(self._on_trained)
         self.training.message.connect(self.error)
+        self.training.registered.connect(self._on_registered)
         self.models.serve_requested.connect(self.serve)
         self.serving.message.connect(self.error)
         self.nav.setCurrentRow(0)
@@ -389,6 +393,13 @@ class MainWindow(QMainWindow):
             self.status(f"Registered {ref}")
         else:
             self.status(f"Training ended: {final.error}", error=not final.cancelled)
+
+    def _on_registered(self, ref: str) -> None:
+        """A family of the leaderboard became a version."""
+        self.models.refresh(select=ref)
+        self.serving.refresh(select=ref)
+        self.datasets.sync()  # the Train form's "adds version N" moved on
+        self.status(f"Registered {ref}")
 
     def _on_models_changed(self) -> None:
         self.models.refresh()

@@ -18,6 +18,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
+# Before torch or LightGBM loads their OpenMP runtime: threads that wait sleep rather than
+# spin, so a job sharing its cores (with the GUI, or torch and LightGBM with each other)
+# does not slow down tenfold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from studio.core.errors import Abandoned, Cancelled, InputError, IntegrityError, StudioError
 from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
@@ -28,10 +33,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
 
 def _train(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
            job_id: str) -> dict[str, Any]:
+    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
-    from studio.core.training.trainer import train
 
-    return train(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
+    return run(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
 
 
 def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],

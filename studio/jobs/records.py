@@ -51,7 +51,7 @@ def add_metrics(ws: Workspace, job_id: str, metrics: list[Metric]) -> None:
     if metrics:
         ws.db.db["metrics"].insert_all(
             {"job_id": job_id, "epoch": m.epoch, "step": m.step, "name": m.name,
-             "value": m.value} for m in metrics
+             "value": m.value, "series": m.series} for m in metrics
         )
 
 

@@ -54,9 +54,9 @@ def main() -> None:
         results = {}
         for device in devices:
             start = time.perf_counter()
-            doc = studio(home, "train", "synthetic", "--target", "label", "--epochs",
-                         str(args.epochs), "--batch-size", str(args.batch_size), "--device",
-                         device, "--model", f"synthetic-{device}")
+            doc = studio(home, "train", "synthetic", "--target", "label", "--family", "mlp",
+                         "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                         "--device", device, "--model", f"synthetic-{device}")
             wall = time.perf_counter() - start
             show = studio(home, "models", "show", doc["version"])
             train_s = show["training"]["duration_s"]

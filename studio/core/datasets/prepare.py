@@ -37,6 +37,7 @@ class Prepared:
     task: str
     recipe: dict[str, Any]
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # train, validation, test row indices
+    rows: np.ndarray | None = None  # each row's number in the stored frame
 
 
 # The manifest table an image import writes (studio/core/datasets/images.py).
@@ -90,7 +91,8 @@ def prepare(
     if nested is not None:
         raise InputError(f"target {target!r} holds {nested} values, which cannot be "
                          "predicted: choose a column of classes or numbers")
-    frame = frame[present_mask(frame[target])].reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    frame = frame[present_mask(frame[target])]
     asked = task
     if task == "auto":
         task = "image-classification" if images else suggest_task(column_profile(frame[target]))
@@ -106,14 +108,20 @@ def prepare(
         if not pd.api.types.is_numeric_dtype(frame[target]):
             raise InputError(f"target {target!r} is not numeric: use task classification")
         finite = np.isfinite(frame[target].astype("float64").to_numpy(na_value=np.nan))
-        frame = frame[finite].reset_index(drop=True)
+        frame = frame[finite]
     if task == "classification":
         classes = frame[target].nunique()
         if classes < 2:
             raise InputError(f"target {target!r} has {classes} class: need at least 2")
+        if len(frame) < 2 * classes:
+            raise InputError(f"only {len(frame)} rows for {classes} classes of {target!r}: "
+                             f"need at least {2 * classes} (two per class) to train and test; "
+                             "is it an identifier rather than a class?")
         if classes > 1000:
             raise InputError(f"target {target!r} has {classes} distinct values: "
                              "too many classes; did you mean regression?")
+    rows = frame.index.to_numpy()
+    frame = frame.reset_index(drop=True)
     if len(frame) < 10:
         raise InputError(f"only {len(frame)} rows have a value in {target!r}: need 10 or more")
     codes = strata(frame[target]) if task == "classification" else None
@@ -126,7 +134,7 @@ def prepare(
     if asked == "text-classification" and recipe["modality"] != "text":
         raise InputError(f"text classification needs a column of text in {dataset!r}; "
                          "none was found")
-    return Prepared(frame, task, recipe, parts)
+    return Prepared(frame, task, recipe, parts, rows)
 
 
 def preview(prepared: Prepared, rows: int = 100) -> pd.DataFrame:

@@ -214,6 +214,24 @@ def model_inputs(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def column_slices(recipe: Mapping[str, Any]) -> dict[str, tuple[str, int, int | None]]:
+    """Raw column → (tensor, start, stop): the part of the model's tensors it fills. Every
+    step of the recipe is row-wise, so shuffling a column's rows equals shuffling the rows
+    of its slice (permutation importance needs no preprocessing again)."""
+    out: dict[str, tuple[str, int, int | None]] = {}
+    j = 0
+    for f in _tabular(recipe):
+        out[f["name"]] = ("input", j, j + _width(f))
+        j += _width(f)
+    j = 0
+    for f in _of_kind(recipe, "text"):
+        out[f["name"]] = ("tokens", j, j + int(f["max_tokens"]))
+        j += int(f["max_tokens"])
+    for f in _of_kind(recipe, "image")[:1]:
+        out[f["name"]] = ("image", 0, None)
+    return out
+
+
 def feature_names(recipe: Mapping[str, Any]) -> list[str]:
     names: list[str] = []
     for f in _tabular(recipe):

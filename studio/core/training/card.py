@@ -27,16 +27,11 @@ def model_card(manifest: dict[str, Any]) -> str:
     rows = "\n".join(
         f"| {k} | {v:.4f} |" for k, v in test.items() if isinstance(v, float)
     )
-    training = manifest["training"]
     features = ", ".join(md(f["name"]) for f in manifest["recipe"]["features"])
     dropped = ", ".join(md(d["name"]) for d in manifest["recipe"]["dropped"]) or "none"
     labels = [md(label) for label in manifest.get("labels") or []]
     modality = manifest["recipe"].get("modality", "tabular")
     described = {"image": "image classification", "text": f"text {task}"}.get(modality, task)
-    network = {
-        "image": "a small convolutional network (three conv blocks, global pooling)",
-        "text": "a bag of word embeddings (mean over the words)",
-    }.get(modality, "the table features")
     steps = _steps(manifest["recipe"])
     article = "An" if described[0] in "aeiou" else "A"
     return f"""# {{ref}}
@@ -60,16 +55,42 @@ Preprocessing (fitted on the training split, applied again in serving): {steps}.
 {_baseline(task, test, manifest.get('warnings', []))}
 ## Training
 
-From {network}, a multilayer perceptron (hidden layers {training['hidden']});
-{training['epochs_run']} epochs
-on {training['device']}, best epoch {training['best_epoch']}, seed {training['seed']}, split
-{training['split']}.
+{_training(manifest)}
 
 ## Limitations
 
 Trained on one dataset; it knows nothing outside the ranges and categories seen there.
 Unknown categories are encoded as all-zero, missing numbers as the training median.
 """
+
+
+FAMILY_TEXT = {
+    "linear": "A linear model (logistic regression for classes, linear regression for values)",
+    "boosted-trees": "Gradient-boosted decision trees (LightGBM)",
+    "mlp": "A multilayer perceptron on the table features",
+    "embedding": "A bag of learned word embeddings (mean over the words) and a small network",
+    "cnn": "A small convolutional network",
+}
+
+
+def _training(manifest: dict[str, Any]) -> str:
+    training = manifest["training"]
+    family = manifest.get("family", "mlp")
+    unit = "rounds" if family == "boosted-trees" else "epochs"
+    text = (f"{FAMILY_TEXT.get(family, family)}; {training['epochs_run']} {unit} on "
+            f"{training['device']}, best {unit[:-1]} {training['best_epoch']}, seed "
+            f"{training['seed']}, split {training['split']}.")
+    if training.get("hidden"):
+        text += f" Hidden layers {training['hidden']}."
+    board = manifest.get("leaderboard") or []
+    if len(board) > 1:
+        rows = "\n".join(f"| {md(r['family'])}{' (this model)' if r.get('chosen') else ''} | "
+                         f"{r['validation']:.4f} | {r['test']:.4f} | {r['fit_s']:.1f} s |"
+                         for r in sorted(board, key=lambda r: -r["validation"]))
+        text += (f"\n\nFamilies tried, best on the validation split first "
+                 f"({md(board[0]['metric'])}):\n\n| family | validation | test | fit |\n"
+                 f"| --- | --- | --- | --- |\n{rows}")
+    return text
 
 
 def _steps(recipe: dict[str, Any]) -> str:

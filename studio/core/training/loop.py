@@ -8,6 +8,11 @@ loss that turns into NaN (training ends there and keeps its last good epoch).
 
 A model here has ``raw(*tensors)`` (logits, or the normalized value: what the loss sees) and
 ``forward(*tensors)`` (probabilities or the value in the target's units: what is exported).
+It may also have ``param_groups()``: the optimizer's parameter groups, each of which may
+carry ``lr_factor`` and ``wd_factor`` (multiplying the knobs), ``wd_schedule`` (a schedule
+name for its weight decay) and any option of the optimizer itself (``betas``); and
+``set_progress(t)``, told the training progress in [0, 1] before each step (a dropout that
+follows a schedule).
 """
 
 from __future__ import annotations
@@ -58,10 +63,14 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     started = time.monotonic()
     budget = ctx.left_s()
     base_lr = float(params["learning_rate"])
+    base_wd = float(params.get("weight_decay", 0.0))
+    set_progress = getattr(model, "set_progress", None)
 
     def progress_fraction(epoch_done: float) -> float:
         """How far training is: by epochs, or by time when the budget ends it first."""
-        by_time = (time.monotonic() - started) / budget if math.isfinite(budget) else 0.0
+        if not math.isfinite(budget):
+            return min(1.0, epoch_done / epochs)
+        by_time = (time.monotonic() - started) / budget if budget > 0 else 1.0
         return min(1.0, max(epoch_done / epochs, by_time))
 
     best_key: tuple[float, float] = (-math.inf, -math.inf)
@@ -72,12 +81,17 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         model.train()
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total = torch.zeros((), device=device)
+        seen = 0
         for b in range(n_batches):
-            if ctx.should_stop() or ctx.out_of_time():
+            # the time budget ends training between steps, but never before one whole
+            # epoch: a model that saw every row once is worth more than none
+            if ctx.should_stop() or (result.epochs_run and ctx.out_of_time()):
                 result.stopped = "user" if ctx.should_stop() else "time"
                 break
-            _set_lr(opt, base_lr * _schedule(params["schedule"],
-                                               progress_fraction(epoch - 1 + b / n_batches)))
+            t = progress_fraction(epoch - 1 + b / n_batches)
+            _set_hyper(opt, base_lr * _schedule(params["schedule"], t), base_wd, t)
+            if set_progress is not None:
+                set_progress(t)
             idx = order[b * size:(b + 1) * size]
             xs = batch(idx)
             if augment is not None:
@@ -90,15 +104,18 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             opt.step()
             step += 1
             total += loss.detach() * len(idx)  # summed on the device: no sync per step
+            seen += len(idx)
             if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = time.monotonic()
                 value = loss.item()
                 if math.isfinite(value):
                     ctx.emit(Metric("batch_loss", value, epoch, step))
-        if result.stopped:
+        # A budget that ends mid-epoch still has these weights judged: the schedule has run
+        # its course (the learning rate is down), and they are often the best of the run.
+        if result.stopped and (result.stopped != "time" or not seen):
             break
         v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
-        train_loss = total.item() / len(tr)
+        train_loss = total.item() / seen
         if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
             result.stopped = "diverged"
             ctx.emit(Log(f"{family}: the loss became NaN or infinite at epoch {epoch}; "
@@ -120,6 +137,8 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         else:
             since_best += 1
         ctx.emit(Progress("train", epoch, epochs, f"{family}: epoch {epoch}/{epochs}"))
+        if result.stopped:
+            break
         if params.get("patience") and since_best >= int(params["patience"]):
             result.stopped = "early stopping"
             ctx.emit(Log(f"{family}: no better validation score for {since_best} epochs; "
@@ -180,23 +199,42 @@ def _loss(task: str, data: TrainData, params: Mapping[str, Any],
 
 def _optimizer(model: torch.nn.Module, params: Mapping[str, Any]) -> torch.optim.Optimizer:
     lr, wd = float(params["learning_rate"]), float(params.get("weight_decay", 0.0))
+    own = getattr(model, "param_groups", None)
+    groups = own() if own is not None else [{"params": list(model.parameters())}]
+    for group in groups:
+        group.setdefault("lr_factor", 1.0)
+        group.setdefault("wd_factor", 1.0)
+        group["lr"] = lr * group["lr_factor"]
+        group["weight_decay"] = wd * group["wd_factor"]
     if params.get("optimizer") == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        for group in groups:
+            group.pop("betas", None)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
 
 
 def _schedule(kind: str, t: float) -> float:
-    """The learning rate's factor at training progress ``t`` in [0, 1]."""
+    """A factor at training progress ``t`` in [0, 1] (of the learning rate, or of a group's
+    weight decay)."""
     if kind == "cosine":
         return 0.5 * (1 + math.cos(math.pi * t))
     if kind == "onecycle":
         return t / 0.1 if t < 0.1 else 0.5 * (1 + math.cos(math.pi * (t - 0.1) / 0.9))
+    if kind == "coslog4":
+        # four cosine cycles, each twice as long as the one before, all starting and ending
+        # at zero (Holzmüller et al. 2024): several chances to settle in a good minimum
+        return 0.5 * (1 - math.cos(2 * math.pi * math.log2(1 + 15 * t)))
+    if kind == "flat_cos":
+        return 1.0 if t < 0.5 else 0.5 * (1 + math.cos(math.pi * (2 * t - 1)))
     return 1.0
 
 
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+def _set_hyper(opt: torch.optim.Optimizer, lr: float, wd: float, t: float) -> None:
+    """Each group's learning rate and weight decay at progress ``t``, with its factors."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_factor", 1.0)
+        group["weight_decay"] = (wd * group.get("wd_factor", 1.0)
+                                 * _schedule(group.get("wd_schedule", "constant"), t))
 
 
 class TorchFitted:

@@ -1,22 +1,19 @@
 """Datasets: the imported tables, one shown in a virtual table with its column profile, and
-where a training run is set up (target, task, split, epochs)."""
+the Train form under it (:mod:`studio.gui.pages.train_form`)."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QIODevice, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -24,7 +21,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -33,9 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.core.training.spec import TASKS as SPEC_TASKS
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
+from studio.gui.pages.train_form import TrainForm
 from studio.gui.widgets.column_profile import ColumnProfile
 from studio.gui.widgets.table_model import TableModel, fit_columns, format_block
 from studio.gui.worker import run_in_thread
@@ -46,7 +42,6 @@ DROP_HINT = (
     "a folder of images with one sub-folder per class, or a zip of one.<br>"
     "Or choose a file, or start with the bundled Palmer penguins sample.</p>"
 )
-TASKS = [t for t in SPEC_TASKS if t != "auto"]
 THUMBNAILS = 240
 THUMB_PX = 96
 
@@ -65,10 +60,12 @@ class DatasetsPage(QWidget):
         self._loading: Any = None  # the DatasetInfo being read in the background
         self.profile: list[dict[str, Any]] = []
         self.data: Any = None  # the shown dataset as an Arrow table
-        self._busy = False
         self._profile_job: JobBridge | None = None
-        self._split_key: Any = None
-        self.recipe_options: dict[str, Any] = {}  # the person's preprocessing choices
+        self.form = TrainForm(ws)
+        self.form.train_requested.connect(self.train_requested)
+        self.form.message.connect(self.message)
+        self.form.target_changed.connect(lambda name: self.columns.select(name))
+        self.train_btn = self.form.train_btn  # the page's main action
 
         self.list = QListWidget()
         self.list.setObjectName("datasetList")
@@ -141,51 +138,9 @@ class DatasetsPage(QWidget):
         header.addWidget(self.name_label)
         header.addWidget(self.shape_label)
         header.addWidget(self.description, 1)
-
-        self.target = QComboBox()
-        self.target.setMinimumWidth(140)
-        self.target.setPlaceholderText("choose a column…")
-        self.target.currentTextChanged.connect(self._on_target)
-        self.target.activated.connect(self._on_chosen)
-        self.target_note = _note("")
-        self.task = QComboBox()
-        self.task.addItems(TASKS)
-        self.task.activated.connect(self._on_chosen)
-        self.task.currentTextChanged.connect(lambda _t: self._propose_model())
-        self.ratios = [QSpinBox() for _ in range(3)]
-        for box, value, tip in zip(self.ratios, (70, 15, 15),
-                                   ("training", "validation", "test"), strict=True):
-            box.setRange(0, 100)
-            box.setValue(value)
-            box.setSuffix("%")
-            box.setToolTip(f"share of rows for {tip}")
-            box.valueChanged.connect(self._update_split)
-            box.setMaximumWidth(68)  # "100%" fits; the model's note needs the room more
-        self.model_name = QLineEdit()
-        self.model_name.setMinimumWidth(120)
-        self.model_name.setToolTip("The model this run registers a version of")
-        self.model_name.textEdited.connect(self._on_model_edited)
-        self.model_note = _note("")
-        self._model_edited = False
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10_000)
-        self.epochs.setValue(40)
-        self.epochs.setMaximumWidth(76)
-        self.recipe_btn = QPushButton("Preprocessing…")
-        self.recipe_btn.setToolTip("Choose how each column is filled, encoded and scaled")
-        self.recipe_btn.clicked.connect(self.edit_recipe)
-        self.train_btn = QPushButton("Train ▶")
-        self.train_btn.setObjectName("primary")
-        self.train_btn.clicked.connect(self._on_train)
-        # Short rows rather than one long one: the page must fit a 1024-pixel screen.
-        header.addWidget(self.recipe_btn)
-        header.addWidget(self.train_btn)
-        question = _row("Target", self.target, (self.target_note, 1), "Task", self.task, 8,
-                        "Epochs", self.epochs)
-        run = _row("Model", self.model_name, (self.model_note, 1), "Split", *self.ratios)
-        self.split_label = QLabel()
-        self.split_label.setObjectName("muted")
-        self.split_label.setWordWrap(True)
+        header.addWidget(self.form.recipe_btn)
+        header.addWidget(self.form.advanced_btn)
+        header.addWidget(self.form.train_btn)
 
         self.model = TableModel()
         self.table = QTableView()
@@ -212,9 +167,7 @@ class DatasetsPage(QWidget):
         layout = QVBoxLayout(detail)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        layout.addLayout(question)
-        layout.addLayout(run)
-        layout.addWidget(self.split_label)
+        layout.addWidget(self.form)
         layout.addWidget(body, 1)
         return detail
 
@@ -243,7 +196,7 @@ class DatasetsPage(QWidget):
         self.current = self._loading = now  # its description or name may have changed
         self.name_label.setText(now.name)
         self.description.setText(now.description)
-        self._propose_model()
+        self.form.renamed(now)
 
     def _fill_list(self, infos: list[Any], keep: str | None) -> None:
         self.list.blockSignals(True)
@@ -354,7 +307,7 @@ class DatasetsPage(QWidget):
         self._loading = info
         self.name_label.setText(info.name)
         self.shape_label.setText("loading…")
-        self.train_btn.setEnabled(False)
+        self.form.train_btn.setEnabled(False)
         self.right.setCurrentIndex(1)
         # Reading and verifying the snapshot is file work: never on the GUI thread. The table
         # shows first; the profile (computed once per snapshot, then cached) follows.
@@ -382,25 +335,16 @@ class DatasetsPage(QWidget):
         if info is not self._loading:
             return  # another dataset (or this one again) was asked for since
         info = self._loading = self._latest(info)
-        if self.current is None or self.current.name != info.name:
-            self._set_recipe({})  # choices belong to one dataset
-            self._model_edited = False
-            for widget in (self.model_name, self.model_note, self.target_note):
-                widget.clear()
         self.current, self.data, self.profile = info, table, []
         self.model.set_table(table, first_block=first_block)
         fit_columns(self.table)
         self.shape_label.setText(f"{info.rows:,} rows × {len(info.columns)} columns")
         self.description.setText(info.description)
-        self.split_label.setText("profiling the columns…")
         images = thumbs is not None
+        self.form.set_dataset(info, table, images)
         self.view.setCurrentIndex(1 if images else 0)
         if images:
             self._show_thumbnails(thumbs)
-        self.target.blockSignals(True)
-        self.target.clear()
-        self.target.addItems(info.column_names)
-        self.target.blockSignals(False)
         # The rest waits for the next turn of the event loop: the table paints first.
         QTimer.singleShot(0, self, lambda: self._profile(info))
 
@@ -449,7 +393,7 @@ class DatasetsPage(QWidget):
         if not self._showing(info):
             return  # the person has moved on (or deleted it)
         if not isinstance(final, Done):
-            self.split_label.setText("")
+            self.form.split_label.setText("")
             self.message.emit(f"Could not profile {info.name}: {final.error}")
             return
         profile = cached_profile(self.ws, info)
@@ -457,38 +401,14 @@ class DatasetsPage(QWidget):
             self._on_profile((info, profile))
 
     def _on_profile(self, loaded: tuple[Any, Any]) -> None:
-        from studio.core.datasets.profile import suggest_target
-
         loaded_info, profile = loaded
         if not self._showing(loaded_info):
             return
         info = self.current  # its latest name and choices (a rename may have come since)
         self.profile = profile
         self.model.set_kinds({c["name"]: c["kind"] for c in profile})
-        images = self.view.currentWidget() is self.thumbs
-        chosen = info.choices.get("target")
-        if images:  # the label is the one thing an image dataset can be trained to predict
-            target, note = "label", ""
-        elif chosen in info.column_names:
-            target, note = chosen, "chosen last time"
-        else:
-            found = suggest_target(profile)
-            target, note = (found.name, f"suggested: {found.reason}") if found else ("", "")
+        target = self.form.set_profile(info, profile)
         self.columns.set_profile(profile, info.rows, select=target or None)
-        self.target.blockSignals(True)
-        if images:
-            self.target.clear()
-            self.target.addItem("label")
-        self.target.setCurrentIndex(self.target.findText(target) if target else -1)
-        self.target.blockSignals(False)
-        self.target_note.setText(note)
-        if not target:
-            self.split_label.setText("Which column should the model predict? Choose the "
-                                     "target.")
-            self.train_btn.setEnabled(False)
-            return
-        remembered_task = info.choices.get("task") if target == chosen else None
-        QTimer.singleShot(0, self, lambda: self._on_target(target, remembered_task))
 
     def _show_thumbnails(self, thumbs: list[tuple[str, str, QImage | None]]) -> None:
         self.thumbs.clear()
@@ -502,197 +422,23 @@ class DatasetsPage(QWidget):
                 item.setToolTip(path)
             self.thumbs.addItem(item)
 
-    def _on_target(self, name: str, task: str | None = None) -> None:
-        if self.current is None or not name or not self.profile:
-            return
-        from studio.core.datasets.profile import suggest_task
-
-        col = next(c for c in self.profile if c["name"] == name)
-        images = self.view.currentWidget() is self.thumbs
-        self.task.blockSignals(True)
-        self.task.setCurrentText(task if task in TASKS else "image-classification" if images
-                                 else suggest_task(col, self.profile))
-        self.task.blockSignals(False)
-        self.columns.select(name)
-        self._propose_model()
-        self._update_split()
-
-    def _on_chosen(self, _index: int) -> None:
-        """The person picked a target or task: it is kept for the next time."""
-        from studio.core.datasets.catalog import remember_choices
-
-        if self.current is None or not self.target.currentText():
-            return
-        self.target_note.setText("")
-        remember_choices(self.ws, self.current.name, self.target.currentText(),
-                         self.task.currentText())
-
-    def _on_model_edited(self, _text: str) -> None:
-        self._model_edited = True
-        self._propose_model()
-
-    def _propose_model(self) -> None:
-        """The model this run registers under: the dataset's, or a new name when that model's
-        latest version answers another question. A name the person typed is kept."""
-        from studio.core.datasets.catalog import NAME_RE
-        from studio.core.registry import latest_version, propose_model_name, same_question
-
-        if self.current is None or not self.target.currentText():
-            return
-        target, task = self.target.currentText(), self.task.currentText()
-        if not self._model_edited:
-            self.model_name.setText(propose_model_name(self.ws, self.current.name, target,
-                                                       task))
-        name = self.model_name.text().strip()
-        latest = latest_version(self.ws, name) if name else None
-        if not NAME_RE.match(name):
-            note = "⚠ not a valid name"
-            tip = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        elif latest is None:
-            other = latest_version(self.ws, self.current.name)
-            note, tip = "a new model", f"registers {name}:1"
-            if other is not None and not same_question(other, target, task):
-                note += f": {other.ref} predicts “{other.manifest.get('target')}”"
-        elif not same_question(latest, target, task):
-            note = f"⚠ {latest.ref} predicts “{latest.manifest.get('target')}” ({latest.kind})"
-            tip = (f"{name} would change meaning: its latest version predicts "
-                   f"{latest.manifest.get('target')!r}. Another name keeps them apart.")
-        else:
-            note = f"adds version {latest.version + 1}"
-            tip = f"{latest.ref} is the latest version"
-        self.model_note.setText(note)
-        self.model_note.setToolTip(f"{note}\n{tip}")
-
     def _scroll_to_column(self, name: str) -> None:
         if self.data is not None and name in self.data.column_names:
             self.table.scrollTo(self.model.index(0, self.data.column_names.index(name)))
 
-    def split_ratios(self) -> list[float]:
-        return [box.value() / 100 for box in self.ratios]
-
-    def _update_split(self) -> None:
-        """Rows per split, and per class for classification, as training will cut them."""
-        if self.data is None or not self.profile or not self.target.currentText():
-            return
-        ratios = self.split_ratios()
-        if abs(sum(ratios) - 1) > 1e-9:
-            self._split_error(f"The split adds up to {sum(ratios):.0%}: it must be 100%.")
-            return
-        from studio.core.datasets.split import split_preview
-
-        data, name = self.data, self.target.currentText()
-        classify = self.task.currentText().endswith("classification")
-        key = (self.current.name, name, classify, tuple(ratios))
-        self._split_key = key
-        # The column is read in the worker too: a lazy table reads it from disk.
-        run_in_thread(lambda: (key, split_preview(data.column(name), classify, tuple(ratios))),
-                      self._on_split, lambda m: self._split_error(m, key))
-
-    def _split_error(self, message: str, key: Any = None) -> None:
-        if key is not None and key != self._split_key:
-            return  # about choices the person has changed since
-        self.split_label.setText(f"<span style='color:#d93025'>{html.escape(message)}</span>")
-        self.train_btn.setEnabled(False)
-
-    def _on_split(self, result: tuple[Any, dict[str, Any]]) -> None:
-        key, preview = result
-        if key != self._split_key:
-            return  # the choices changed while it was counting
-        self.train_btn.setEnabled(not self._busy)
-        text = " · ".join(f"{n} {size:,}" for n, size in
-                          zip(("train", "validation", "test"), preview["sizes"], strict=True))
-        classes = preview.get("classes")
-        if classes is None:
-            self.split_label.setText(f"Seeded split: {text}")
-            return
-        if len(classes) <= 12:
-            per = ", ".join(f"{html.escape(c)} {'/'.join(map(str, n))}"
-                            for c, n in sorted(classes.items()))
-            text += f"  —  per class (train/validation/test): {per}"
-        self.split_label.setText(f"Seeded split, stratified by class: {text}")
-
-    def edit_recipe(self) -> Any:
-        """Open the preprocessing dialog; returns it (shown modeless) for tests and callers."""
-        from studio.gui.pages.recipe_dialog import RecipeDialog
-
-        if self.current is None or not self.profile:
-            return None
-        dialog = RecipeDialog(self.ws, self.current, self.profile, self.target.currentText(),
-                              self.task.currentText(), self.split_ratios(),
-                              self.recipe_options, self)
-        dialog.accepted.connect(lambda: self._set_recipe(dialog.options()))
-        dialog.open()
-        return dialog
-
-    def _set_recipe(self, options: dict[str, Any]) -> None:
-        self.recipe_options = options
-        n = len(options.get("columns", {}))
-        self.recipe_btn.setText(f"Preprocessing ({n})…" if n else "Preprocessing…")
-
-    def _on_train(self) -> None:
-        if self.current is not None and self.target.currentText():
-            self.train_requested.emit({
-                "dataset": self.current.name, "target": self.target.currentText(),
-                "task": self.task.currentText(), "epochs": self.epochs.value(),
-                "split": self.split_ratios(), "preprocessing": self.recipe_options,
-                "model": self.model_name.text().strip() or None})
-
     def set_target(self, name: str) -> None:
-        self.target.setCurrentText(name)
+        self.form.set_target(name)
 
     def set_busy(self, busy: bool) -> None:
-        self._busy = busy
-        self.train_btn.setEnabled(not busy and self.current is not None
-                                  and bool(self.target.currentText()))
-        if not busy:
-            self._propose_model()  # a version was added: the next run's number changes
-
-
-def _note(text: str) -> QLabel:
-    """A muted remark beside a control; it gives up width (elided) before any control does."""
-    from studio.gui.widgets.elided_label import ElidedLabel
-
-    label = ElidedLabel(text)
-    label.setObjectName("muted")
-    return label
-
-
-def _row(*parts: Any) -> QHBoxLayout:
-    """A row of a form: a string is a label, an int a gap, (widget, n) a widget that
-    stretches n, anything else a widget."""
-    row = QHBoxLayout()
-    for part in parts:
-        if isinstance(part, str):
-            row.addWidget(QLabel(part))
-        elif isinstance(part, int):
-            row.addSpacing(part)
-        elif isinstance(part, tuple):
-            row.addWidget(*part)
-        else:
-            row.addWidget(part)
-    return row
-
+        self.form.set_busy(busy)
 
 
 def _thumbnails(ws: Workspace, frame: Any) -> list[tuple[str, str, QImage | None]]:
     """A few pictures per class, read verified and scaled down: file work and hashing, done
     in the loader's thread (a QImage may be made there; the pixmap is the GUI thread's)."""
-    out: list[tuple[str, str, QImage | None]] = []
+    from studio.gui.widgets.thumbnails import thumbnail
+
     per_class = max(1, THUMBNAILS // max(1, frame["label"].nunique()))
-    for label, group in frame.groupby("label", sort=True):
-        for row in group.head(per_class).itertuples():
-            try:  # read verified, as every stored file is: a damaged one is said
-                data = ws.blobs.read_bytes(row.digest)
-            except StudioError:
-                out.append((str(label), row.path, None))
-                continue
-            buffer = QBuffer()
-            buffer.setData(data)
-            buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-            reader = QImageReader(buffer)
-            reader.setScaledSize(QSize(THUMB_PX, THUMB_PX).scaled(
-                QSize(int(row.width), int(row.height)),
-                Qt.AspectRatioMode.KeepAspectRatioByExpanding).boundedTo(
-                    QSize(THUMB_PX, THUMB_PX)))
-            out.append((str(label), row.path, reader.read()))
-    return out
+    return [(str(label), row.path, thumbnail(ws, row.digest, THUMB_PX))
+            for label, group in frame.groupby("label", sort=True)
+            for row in group.head(per_class).itertuples()]

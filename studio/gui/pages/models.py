@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -40,9 +41,16 @@ class ModelsPage(QWidget):
         self.serve_btn.setObjectName("primary")
         self.serve_btn.setEnabled(False)
         self.serve_btn.clicked.connect(self._on_serve)
+        self.evaluation_btn = QPushButton("Evaluation")
+        self.evaluation_btn.setToolTip("The selected version's evaluation: confusion matrix, "
+                                       "curves, errors, feature importance")
+        self.evaluation_btn.setEnabled(False)
+        self.evaluation_btn.clicked.connect(lambda: self.open_evaluation())
+        self.evaluation: Any = None  # the EvaluationView shown, if any
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
+        top.addWidget(self.evaluation_btn)
         top.addWidget(self.serve_btn)
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -59,7 +67,7 @@ class ModelsPage(QWidget):
         self.table.itemSelectionChanged.connect(self._on_select)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
-        self.table.doubleClicked.connect(lambda _i: self.open_card())
+        self.table.doubleClicked.connect(lambda _i: self.open_evaluation())
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
         self.empty = QLabel("No models yet. Train one from the Datasets page.")
@@ -69,15 +77,24 @@ class ModelsPage(QWidget):
         split.addWidget(self.table)
         split.addWidget(self.card)
         split.setSizes([260, 440])
-        layout = QVBoxLayout(self)
+        self.list_panel = QWidget()
+        layout = QVBoxLayout(self.list_panel)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.empty)
         layout.addWidget(split, 1)
+        # The list and one version's evaluation share the page: the evaluation needs its room.
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.list_panel)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.stack)
 
     def refresh(self, select: str | None = None) -> None:
         from studio.core.registry import list_versions
         from studio.core.training.metrics import HEADLINE, headline
 
+        if select is not None:
+            self.close_evaluation()  # a version was just made: the list shows it
         self.versions = list_versions(self.ws)
         by_ref = {v.ref: v for v in self.versions}
         keep = select or (self._selected().ref if self._selected() is not None else None)
@@ -118,12 +135,40 @@ class ModelsPage(QWidget):
         if item is None:
             return
         self.table.selectRow(item.row())
-        ref = item.data(Qt.ItemDataRole.UserRole)
+        self.menu_for(item.data(Qt.ItemDataRole.UserRole)).exec(
+            self.table.viewport().mapToGlobal(pos))
+
+    def menu_for(self, ref: str) -> QMenu:
+        """The context menu of the selected version ``ref``."""
         menu = QMenu(self)
+        menu.addAction("Evaluation", lambda: self.open_evaluation(ref))
         menu.addAction("Serve this version ▶", lambda: self.serve_requested.emit(ref))
         menu.addAction("Open the model card", self.open_card)
         menu.addAction(f"Copy “{ref}”", lambda: copy_text(ref))
-        menu.exec(self.table.viewport().mapToGlobal(pos))
+        return menu
+
+    def open_evaluation(self, ref: str | None = None) -> Any:
+        """Show the evaluation of version ``ref`` (by default the selected one) in the page;
+        returned, for callers."""
+        v = self._selected() if ref is None else next(
+            (v for v in self.versions if v.ref == ref), None)
+        if v is None:
+            return None
+        from studio.gui.pages.evaluation.view import EvaluationView
+
+        self.close_evaluation()
+        self.evaluation = EvaluationView(self.ws, v)
+        self.evaluation.closed.connect(self.close_evaluation)
+        self.stack.addWidget(self.evaluation)
+        self.stack.setCurrentWidget(self.evaluation)
+        return self.evaluation
+
+    def close_evaluation(self) -> None:
+        if self.evaluation is not None:
+            self.stack.setCurrentWidget(self.list_panel)
+            self.stack.removeWidget(self.evaluation)
+            self.evaluation.deleteLater()
+            self.evaluation = None
 
     def open_card(self) -> QDialog | None:
         """The selected version's card in a window of its own (returned, for callers)."""
@@ -150,6 +195,7 @@ class ModelsPage(QWidget):
     def _on_select(self) -> None:
         v = self._selected()
         self.serve_btn.setEnabled(v is not None)
+        self.evaluation_btn.setEnabled(v is not None)
         if v is None:
             return
         self.card.setMarkdown(self._card_markdown(v))

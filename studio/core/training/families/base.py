@@ -102,6 +102,7 @@ class TrainData:
     y: np.ndarray
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]
     scratch: Path | None = None
+    rows: np.ndarray | None = None  # each row's number in the dataset's stored frame
     _matrix: np.ndarray | None = field(default=None, repr=False)
 
     @property

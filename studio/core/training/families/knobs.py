@@ -20,8 +20,10 @@ def loop_params(epochs: int = 40, batch_size: int = 32, learning_rate: float = 3
         Param("weight_decay", weight_decay, "float", "Pulls weights towards zero each step: "
               "more of it fights overfitting.", 0.0, 1.0),
         Param("schedule", schedule, "str", "How the learning rate changes over training: "
-              "constant, cosine (down to zero), or onecycle (warm up, then down).",
-              choices=("constant", "cosine", "onecycle")),
+              "constant, cosine (down to zero), onecycle (warm up, then down), flat_cos "
+              "(constant, then down in the second half) or coslog4 (four warm-up-and-down "
+              "cycles, each twice as long as the last).",
+              choices=("constant", "cosine", "onecycle", "flat_cos", "coslog4")),
         Param("patience", patience, "int", "Stop after this many epochs without a better "
               "validation score (0: never stop early). The best epoch's weights are kept.",
               0, 10_000),

@@ -1,0 +1,40 @@
+"""The test evaluation of a fitted candidate, through its exported ONNX graph."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from studio.core.events import Emit
+from studio.core.training.evaluate import evaluate_model, onnx_runner, predict_rows
+from studio.core.training.families.base import TrainData
+
+
+def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
+                      emit: Emit | None = None, dataset: str = "",
+                      row_ids: np.ndarray | None = None) -> dict[str, Any]:
+    """``metrics`` (the manifest's test metrics), ``scores`` (the model's outputs on the
+    test rows) and ``document`` (evaluation.json's bytes). ``row_ids``: the test rows'
+    numbers in the dataset's stored frame (``Prepared.rows[data.test]``); without them the
+    document numbers rows within the prepared frame."""
+    rows = data.test
+    ids = rows if row_ids is None else np.asarray(row_ids)
+    run = onnx_runner(onnx)
+    frame, y = data.frame.iloc[rows], data.y[rows]
+    scores = predict_rows(run, data.recipe, frame, True, emit, ids)
+    document = evaluate_model(  # the split never leaves the test rows empty
+        run, data.recipe, frame, y, row_ids=ids, dataset=dataset, split="test",
+        labels=data.recipe.get("labels"), task=data.task, allow_paths=True,
+        importance=importance, emit=emit, scores=scores)
+    # the manifest's test metrics: the document's headline numbers (and the confusion
+    # matrix older readers take from there)
+    metrics = dict(document["metrics"])
+    if data.task == "classification":
+        scores = scores.reshape(len(rows), -1)
+        metrics["confusion"] = document["confusion"]
+    else:
+        scores = scores.reshape(-1)
+    return {"metrics": metrics, "scores": scores,
+            "document": json.dumps(document, allow_nan=False).encode()}

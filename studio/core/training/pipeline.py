@@ -1,0 +1,302 @@
+"""One training run, thin: prepare → each family → pick on validation → export → evaluate →
+register.
+
+With ``family="auto"`` every family that fits the task trains in turn within the time budget
+(quick baselines first, so a tight budget still ends with a model); the best on the
+validation split becomes the new version and the others wait in the run's leaderboard, from
+which any can still be registered (:mod:`studio.core.training.candidates`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from studio.core import registry
+from studio.core.datasets import catalog
+from studio.core.datasets.prepare import prepare
+from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
+from studio.core.errors import Cancelled, InputError
+from studio.core.events import Candidate, Emit, Event, Log, Metric, Progress, Started
+from studio.core.training import candidates, families
+from studio.core.training.budget import default_budget
+from studio.core.training.card import model_card
+from studio.core.training.evaluation_step import evaluate_exported
+from studio.core.training.families.base import Family, FitContext, Fitted, TrainData
+from studio.core.training.metrics import baseline, baseline_warning
+from studio.core.training.spec import TrainSpec, default_threads
+from studio.core.workspace import Workspace
+
+# How one family's share of the remaining time compares with another's: the networks get
+# the most, they use it; a linear model rarely needs its share and passes it on.
+WEIGHTS = {"linear": 1.0, "boosted-trees": 3.0}
+HEAVY_WEIGHT = 6.0
+HEADLINE = {"classification": "accuracy", "regression": "r2"}
+
+
+def run(ws: Workspace, spec: TrainSpec, emit: Emit,
+        should_stop: Callable[[], bool] = lambda: False,
+        job_id: str | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    spec.validate()
+    threads = spec.threads or default_threads(leave_one_free=False)
+    device = _device(spec.device, threads)
+    emit(Started(job_id or "", "train", device))
+
+    info = catalog.get_dataset(ws, spec.dataset)
+    emit(Progress("prepare", 0, 0, f"loading {info.name}"))
+    profile = catalog.cached_profile(ws, info)
+    stored = catalog.load_frame(ws, info)
+    catalog.check_pictures(ws, info, stored, emit, should_stop)
+    prepared = prepare(stored, spec.dataset, spec.target, spec.task, spec.split, spec.seed,
+                       spec.preprocessing, blob_path=ws.blobs.path,
+                       kinds={c["name"]: c["kind"] for c in profile} if profile else None)
+    recipe, task = prepared.recipe, prepared.task
+    data = TrainData(recipe, task, prepared.frame,
+                     encode_target(recipe, prepared.frame[spec.target]), prepared.parts,
+                     scratch=ws.blobs.tmp, rows=prepared.rows)
+    if task == "regression":
+        y_tr = data.y[data.train]
+        recipe["target_scale"] = {"mean": float(y_tr.mean()), "scale": float(y_tr.std()) or 1.0}
+    for d in recipe["dropped"]:
+        emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
+    tr, va, te = data.parts
+    emit(Log(f"{task} of {spec.target!r}: {len(tr)} train / {len(va)} validation / "
+             f"{len(te)} test rows; inputs "
+             + ", ".join(f"{i['name']} {i['shape'][1:]}" for i in data.inputs)
+             + f"; device {device}, {threads} threads"))
+
+    chosen = _families(spec, task, data.modality)
+    budget = spec.time_budget_s or default_budget(len(data.frame), n_features(recipe),
+                                                  data.modality)
+    if spec.family == "auto":
+        emit(Log(f"trying {', '.join(f.name for f in chosen)} within {budget:.0f} s"))
+    board = _train_all(chosen, spec, data, device, threads, budget, emit, should_stop)
+
+    metric = HEADLINE[task]
+    winner = max(board, key=lambda c: (c.validation, -c.val_loss, -board.index(c)))
+    emit(Progress("export", 0, len(board), "exporting the models"))
+    for c in board:
+        c.export()
+    emit(Candidate(winner.family.name, winner.family.title, "done", metric,
+                   winner.validation, winner.test, winner.fit_s, winner.size, chosen=True))
+    if len(board) > 1:
+        emit(Log(f"{winner.family.name} is best on the validation split ({metric} "
+                 f"{winner.validation:.4f})"))
+
+    dataset = {"name": info.name, "digest": info.digest, "rows": len(prepared.frame)}
+    manifests = {}
+    for c in board:
+        manifests[c.family.name] = _manifest(c, spec, data, dataset, device, threads, board,
+                                             started, job_id, emit, is_winner=c is winner)
+    # Asked once more: a job whose starter has gone raises Abandoned here (a Stop returns
+    # True and the best so far is kept), so a lost terminal never registers a half run.
+    should_stop()
+    name = spec.model or registry.propose_model_name(ws, info.name, spec.target, task)
+    others = [c for c in board if c is not winner]
+    if others and job_id:
+        candidates.keep(ws, job_id, name, [
+            (c.family.name, c.family.title, c.files(), manifests[c.family.name],
+             c.row(metric)) for c in others])
+    manifest = manifests[winner.family.name]
+    files = winner.files()
+    version = registry.register_version(ws, name, files, manifest, model_card(manifest),
+                                        job_id=job_id)
+    if job_id:
+        candidates.keep(ws, job_id, name, [
+            (winner.family.name, winner.family.title, {}, {}, winner.row(metric, chosen=True))],
+            registered=version.ref)
+    emit(Progress("done", 1, 1, f"registered {version.ref}"))
+    test = manifest["metrics"]["test"]
+    return {"version": version.ref, "name": version.name, "number": version.version,
+            "task": task, "family": winner.family.name, "metrics": test, "device": device,
+            "stopped_early": manifest["training"]["stopped"] is not None,
+            "warnings": manifest["warnings"],
+            "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
+
+
+class _Entry:
+    """A trained candidate: its scores, and its files once exported."""
+
+    def __init__(self, family: Family, fitted: Fitted, data: TrainData, fit_s: float) -> None:
+        self.family, self.fitted, self.fit_s = family, fitted, fit_s
+        va_scores = fitted.predict(data.validation)
+        self.validation, self.val_loss = _score(data, data.validation, va_scores)
+        self.test, _ = _score(data, data.test, fitted.predict(data.test))
+        self.exported: Any = None
+        self.size = 0
+
+    def export(self) -> None:
+        if self.exported is None:
+            self.exported = self.fitted.export()
+            self.size = len(self.exported.onnx) + sum(map(len, self.exported.files.values()))
+
+    def files(self) -> dict[str, bytes]:
+        assert self.exported is not None
+        return {"model.onnx": self.exported.onnx, **self.exported.files}
+
+    def row(self, metric: str, chosen: bool = False) -> dict[str, Any]:
+        return {"family": self.family.name, "title": self.family.title, "metric": metric,
+                "validation": self.validation, "test": self.test,
+                "fit_s": round(self.fit_s, 3), "size_bytes": self.size, "chosen": chosen}
+
+
+def _families(spec: TrainSpec, task: str, modality: str) -> list[Family]:
+    if spec.family != "auto":
+        family = families.get(spec.family)
+        reason = family.unfit_reason(task, modality)
+        if reason:
+            raise InputError(f"family {family.name} does not fit this {modality} {task}: "
+                             f"{reason}")
+        return [family]
+    return [f for f, reason in families.fitting(task, modality) if reason is None]
+
+
+def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: str,
+               threads: int, budget: float, emit: Emit,
+               should_stop: Callable[[], bool]) -> list[_Entry]:
+    board: list[_Entry] = []
+    end = time.monotonic() + budget
+    metric = HEADLINE[data.task]
+    for i, family in enumerate(chosen):
+        if board and should_stop():
+            break
+        weights = [WEIGHTS.get(f.name, HEAVY_WEIGHT) for f in chosen[i:]]
+        share = (end - time.monotonic()) * weights[0] / sum(weights)
+        # a single family asked for by name has the whole budget; in a search each has its
+        # share, and at least a few seconds so a late one still trains at all
+        deadline = time.monotonic() + max(share, 3.0) if len(chosen) > 1 else end
+        emit(Candidate(family.name, family.title, "training", metric,
+                       message=f"{max(share, 3.0):.0f} s" if len(chosen) > 1 else ""))
+        emit(Progress("family", i, len(chosen), f"training {family.title.lower()} "
+                      f"({i + 1} of {len(chosen)})"))
+        ctx = FitContext(_tagged(emit, family.name), should_stop, deadline, device, threads,
+                         spec.seed)
+        t0 = time.perf_counter()
+        try:
+            fitted = family.train(data, spec.params_for(family), ctx)
+            entry = _Entry(family, fitted, data, time.perf_counter() - t0)
+        except Cancelled:
+            if not board or len(chosen) == 1:
+                raise
+            emit(Candidate(family.name, family.title, "skipped", metric,
+                           message="stopped before its first epoch"))
+            break
+        except Exception as exc:
+            if len(chosen) == 1:
+                raise
+            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, InputError):
+                emit(Log(traceback.format_exc(), "debug"))
+            emit(Log(f"{family.name} failed: {message}", "warning"))
+            emit(Candidate(family.name, family.title, "failed", metric, message=message))
+            continue
+        board.append(entry)
+        emit(Candidate(family.name, family.title, "done", metric, entry.validation,
+                       entry.test, entry.fit_s, message=_stopped(fitted.details)))
+    if not board:
+        raise InputError("no model family could be trained on this data; see the log")
+    return board
+
+
+def _tagged(emit: Emit, family: str) -> Emit:
+    """Metric events carry the family, so curves and stored rows of one run stay apart."""
+    def tagged(event: Event) -> None:
+        emit(dataclasses.replace(event, series=family) if isinstance(event, Metric) else event)
+    return tagged
+
+
+def _stopped(details: dict[str, Any]) -> str:
+    why = details.get("stopped")
+    best = details.get("best_epoch") or details.get("best_round")
+    unit = "epoch" if "best_epoch" in details else "round"
+    return f"{why}; best {unit} {best}" if why else f"best {unit} {best}"
+
+
+def _score(data: TrainData, rows: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Accuracy or R² (higher is better), and the loss that breaks ties (lower is better)."""
+    y = data.y[rows]
+    if len(rows) == 0:
+        return 0.0, 0.0
+    if data.task == "classification":
+        p = np.clip(scores[np.arange(len(y)), y], 1e-15, 1.0)
+        return float((scores.argmax(1) == y).mean()), float(-np.log(p).mean())
+    err = scores.reshape(-1).astype(np.float64) - y
+    spread = float(((y - y.mean()) ** 2).sum())
+    mse = float((err ** 2).mean())
+    return (1 - float((err ** 2).sum()) / spread if spread else 0.0), mse
+
+
+def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, Any],
+              device: str, threads: int, board: list[_Entry], started: float,
+              job_id: str | None, emit: Emit, is_winner: bool) -> dict[str, Any]:
+    """The candidate's manifest, with its test evaluation run through its own ONNX graph:
+    the numbers a person reads are those of the file that serving runs."""
+    recipe, task = data.recipe, data.task
+    if is_winner:
+        emit(Progress("evaluate", 0, 0, "evaluating on the test split"))
+    evaluation = evaluate_exported(
+        c.exported.onnx, data, importance=is_winner, emit=emit, dataset=dataset["name"],
+        row_ids=None if data.rows is None else data.rows[data.test])
+    test = evaluation["metrics"]
+    scores = evaluation["scores"]
+    test["baseline"] = baseline(task, data.y[data.train], data.y[data.test],
+                                recipe.get("labels"),
+                                scores.argmax(1) if task == "classification" else None)
+    warnings = [w for w in [baseline_warning(task, spec.target, test)] if w]
+    if is_winner:
+        for w in warnings:
+            emit(Log(w, "warning"))
+    c.exported.files["evaluation.json"] = evaluation["document"]
+    details = c.fitted.details
+    return {
+        "task": task, "family": c.family.name, "target": spec.target,
+        "labels": recipe.get("labels"), "recipe": recipe, "input_schema": input_schema(recipe),
+        "onnx": {"inputs": model_inputs(recipe), "output": c.exported.output,
+                 "input": model_inputs(recipe)[0]["name"], "features": n_features(recipe)},
+        "metrics": {"test": test, "validation": {HEADLINE[task]: c.validation}},
+        "dataset": dataset,
+        "training": {
+            **spec.to_dict(), "family": c.family.name, "params": details.get("params", {}),
+            "device": device, "threads": threads, "hidden": details.get("hidden"),
+            "epochs_run": details.get("epochs_run", details.get("rounds_run")),
+            "best_epoch": details.get("best_epoch", details.get("best_round")),
+            "stopped": details.get("stopped"),
+            "stopped_early": details.get("stopped") is not None, "details": _plain(details),
+            "fit_s": round(c.fit_s, 3), "duration_s": round(time.perf_counter() - started, 3),
+        },
+        "leaderboard": [e.row(HEADLINE[task], chosen=e is c) for e in board],
+        "warnings": warnings,
+        "lineage": {"dataset": f"{dataset['name']}@{dataset['digest'][:12]}", "parent": None,
+                    "job": job_id},
+    }
+
+
+def _plain(details: dict[str, Any]) -> dict[str, Any]:
+    """What of a family's details JSON can hold (numbers that are finite, text, lists)."""
+    out = {}
+    for k, v in details.items():
+        if k == "params":
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        if isinstance(v, str | int | float | bool | list | dict | type(None)):
+            out[k] = v
+    return out
+
+
+def _device(wanted: str, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda was asked for, but no CUDA GPU is available")
+    if wanted in ("auto", "cuda") and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
