@@ -129,7 +129,7 @@ def through_cli(folder: Path, home: Path, x: np.ndarray, y: np.ndarray, seed: in
             raise SystemExit(f"studio {' '.join(args)} failed:\n{done.stderr}")
         return json.loads(done.stdout)
 
-    name = studio("data", "import", str(folder))["name"]
+    name = studio("data", "import", str(folder))["dataset"]
     started = time.perf_counter()
     result = studio("train", name, "--seed", str(seed), *extra)
     fit_s = time.perf_counter() - started
@@ -185,7 +185,8 @@ def main() -> None:
         c = np.mean([r["cnn"] for r in results])
         print(f"{'mean':>4}  {'':>9}  {b:>18.4f}  {c:>24.4f}  {100 * (c - b):>+5.1f}p")
     gain = np.mean([r["cnn"] - r["baseline"] for r in results])
-    print(f"target: cnn ≥ logistic + 2 points → {'met' if gain >= 0.02 else 'NOT met'}")
+    print(f"target: {what} ≥ logistic + 2 points (mean) → "
+          f"{'met' if gain >= 0.02 else 'NOT met'}")
 
 
 if __name__ == "__main__":
