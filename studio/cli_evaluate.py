@@ -71,7 +71,9 @@ def _importance(imp: dict[str, Any] | None) -> list[str]:
     features = imp["features"][:TOP_FEATURES]
     width = min(24, max(len(f["feature"]) for f in features))
     return ["", f"importance ({imp['metric']} drop when a column is shuffled; "
-            f"{imp['repeats']} shuffles on {imp['rows']:,} rows)"] + [
+            f"{imp['repeats']} shuffles on {imp['rows']:,} rows"
+            + (f"; partial: {imp['columns']:,} of {imp['of']:,} columns scored"
+               if imp.get("partial") else "") + ")"] + [
         f"  {f['feature'][:width]:<{width}} "
         + ("-" if f["mean"] is None else f"{f['mean']:+.4f} ± {_f(f['std'])}")
         for f in features]

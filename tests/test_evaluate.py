@@ -230,6 +230,79 @@ def test_regression_importance_in_r2() -> None:
     assert imp["features"][0]["mean"] == pytest.approx(2.0, abs=0.3)  # R² 1 → about -1
 
 
+def wide_table(rows: int, columns: int) -> tuple[dict, dict, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(rows, columns)).astype(np.float32)
+    slices = {f"c{i}": ("input", i, i + 1) for i in range(columns)}
+    return {"input": x}, slices, (x[:, 0] > 0).astype(np.int64)
+
+
+def test_importance_of_a_wide_table_stays_within_its_budget() -> None:
+    tensors, slices, y = wide_table(5000, 400)
+    seen: list[int] = []
+
+    def run(t: dict) -> np.ndarray:
+        seen.append(len(t["input"]))
+        p1 = (t["input"][:, 0] > 0).astype(np.float32)
+        return np.c_[1 - p1, p1]
+
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=3,
+                                 budget=1_000_000, time_limit=None)
+    # 5000 rows × 400 columns × 3 shuffles would be 6 million rows through the model
+    assert imp["repeats"] == 1 and imp["rows"] == 2500 and len(seen) == 401
+    assert sum(seen) <= 1_000_000 + imp["rows"]  # the shuffles, and the unshuffled score
+    assert not imp["partial"] and imp["columns"] == imp["of"] == 400
+    assert imp["features"][0]["feature"] == "c0" and imp["features"][0]["mean"] > 0.3
+    # a narrow table keeps its three shuffles on every row it is given
+    tensors, slices, y = wide_table(3000, 5)
+    seen.clear()
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=3,
+                                 max_rows=3000, budget=1_000_000)
+    assert imp["repeats"] == 3 and imp["rows"] == 3000 and len(seen) == 16
+
+
+def test_importance_stops_at_its_time_limit_or_a_stop() -> None:
+    from studio.core.errors import Abandoned
+
+    tensors, slices, y = wide_table(300, 50)
+    clock = {"calls": 0}
+
+    def run(t: dict) -> np.ndarray:
+        clock["calls"] += 1
+        return np.c_[1 - t["input"][:, :1] * 0, t["input"][:, :1] * 0]
+
+    asked = []
+
+    def stop_after_ten() -> bool:
+        asked.append(1)
+        return len(asked) > 10
+
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=2,
+                                 should_stop=stop_after_ten)
+    assert imp["partial"] and imp["columns"] == len(imp["features"]) == 10 and imp["of"] == 50
+    assert clock["calls"] == 1 + 10 * 2
+    imp = permutation_importance(run, tensors, slices, y, "classification", time_limit=0.0)
+    assert imp["partial"] and imp["features"] == [] and imp["columns"] == 0
+
+    def gone() -> bool:
+        raise Abandoned("the terminal went away")
+
+    with pytest.raises(Abandoned):
+        permutation_importance(run, tensors, slices, y, "classification", should_stop=gone)
+
+
+def test_evaluate_model_passes_stop_to_importance() -> None:
+    frame = synthetic()
+    recipe = fit_recipe(frame, "y", "classification")
+    run = onnx_runner(tiny_onnx(5, column_slices(recipe)["signal"][1]))
+    y = (frame["y"] == "yes").to_numpy().astype(np.int64)
+    doc = evaluate_model(run, recipe, frame, y, row_ids=np.arange(len(frame)), dataset="d",
+                         split="test", labels=["no", "yes"], task="classification",
+                         should_stop=lambda: True)
+    assert doc["importance"]["partial"] and doc["importance"]["features"] == []
+    assert doc["metrics"]["accuracy"] > 0.9  # the scores themselves are whole
+
+
 def test_column_slices_shuffle_like_the_raw_columns() -> None:
     """Shuffling a raw column's rows equals shuffling the rows of its slice: what permutation
     importance relies on to skip preprocessing."""
