@@ -29,9 +29,14 @@ def _values(values: dict[str, str], each: int = 40, width: int = 160) -> str:
 
 def summary(doc: dict[str, Any]) -> str:
     m = doc["metrics"]
-    lines = [f"{doc['model']} on {doc['dataset']}: {doc['n']:,} rows with a {doc['target']!r}"
-             + (f" ({doc['rows_without_target']:,} without one skipped)"
-                if doc.get("rows_without_target") else ""),
+    if doc.get("split") == "test":
+        head = f"{doc['model']} on {doc['dataset']}: test split of the training data: " \
+               f"{doc['n']:,} rows"
+    else:
+        head = f"{doc['model']} on {doc['dataset']}: {doc['n']:,} rows with a " \
+               f"{doc['target']!r}" + (f" ({doc['rows_without_target']:,} without one "
+                                       "skipped)" if doc.get("rows_without_target") else "")
+    lines = [head,
              "  ".join(f"{k} {_f(m.get(k))}" for k in HEADLINE[doc["task"]])]
     unseen = doc.get("unseen")
     if unseen:

@@ -456,25 +456,55 @@ def eval_home(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.mark.timeout(300)
 def test_cli_evaluate_prints_metrics_and_json(eval_home: Path) -> None:
-    text = run_studio(eval_home, "evaluate", "penguins:1", "penguins")
+    text = run_studio(eval_home, "evaluate", "penguins:1", "unseen", "--split", "all")
     assert text.returncode == 0, text.stderr
-    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "penguins",
+    assert "warning" not in text.stderr  # another dataset: no row of it was learnt from
+    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "unseen",
                                 "--json").stdout)
     lines = text.stdout.splitlines()
-    assert lines[0] == "penguins:1 on penguins: 344 rows with a 'species'"
+    assert lines[0] == "penguins:1 on unseen: 344 rows with a 'species'"
     assert f"accuracy {doc['metrics']['accuracy']:.4f}" in lines[1]
     for label in ("Adelie", "Chinstrap", "Gentoo"):
         assert any(line.startswith(label) for line in lines)
     assert "confusion (rows: actual, columns: predicted)" in text.stdout
     assert "importance (accuracy drop" in text.stdout
     assert doc["model"] == "penguins:1" and doc["n"] == 344 and doc["split"] == "all"
+    assert doc["training_data"] is False
     confusion = np.array(doc["confusion"])
-    assert confusion.sum() == 344 and confusion.trace() / 344 == doc["metrics"]["accuracy"]
+    assert confusion.sum() == 276 and confusion.trace() / 344 == doc["metrics"]["accuracy"]
     assert doc["rows"]["index"] == list(range(344))
     assert {f["feature"] for f in doc["importance"]["features"]} == {
         "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex",
         "year"}
     assert doc["rows_without_target"] == 0
+    assert not doc["importance"]["partial"]
+
+
+@pytest.mark.timeout(300)
+def test_cli_evaluate_on_the_training_data_scores_its_test_rows(eval_home: Path) -> None:
+    """The version's own dataset: by default only the rows it was tested on, the very rows
+    training scored (its other rows were learnt from)."""
+    trained = json.loads(run_studio(eval_home, "models", "show", "penguins:1",
+                                    "--json").stdout)["evaluation"]
+    text = run_studio(eval_home, "evaluate", "penguins:1", "penguins")
+    assert text.returncode == 0, text.stderr
+    assert "warning" not in text.stderr
+    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "penguins",
+                                "--json").stdout)
+    assert doc["split"] == "test" and doc["training_data"] is True
+    assert text.stdout.splitlines()[0] == (
+        f"penguins:1 on penguins: test split of the training data: {doc['n']} rows")
+    assert 30 < doc["n"] < 100 and doc["n"] == trained["n"]
+    assert sorted(doc["rows"]["index"]) == sorted(trained["rows"]["index"])
+    assert doc["metrics"]["accuracy"] == pytest.approx(trained["metrics"]["accuracy"])
+    assert doc["confusion"] == trained["confusion"]
+    every = run_studio(eval_home, "evaluate", "penguins:1", "penguins", "--split", "all")
+    assert every.returncode == 0, every.stderr
+    [warning] = every.stderr.splitlines()
+    assert warning.startswith("studio: warning: most of these rows were seen in training")
+    assert every.stdout.splitlines()[0] == "penguins:1 on penguins: 344 rows with a 'species'"
+    refused = run_studio(eval_home, "evaluate", "penguins:1", "unseen", "--split", "test")
+    assert refused.returncode == 2 and "was not trained on 'unseen'" in refused.stderr
 
 
 @pytest.mark.timeout(300)
@@ -492,12 +522,18 @@ def test_cli_evaluate_scores_unseen_classes_as_wrong(eval_home: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_cli_evaluate_regression(eval_home: Path) -> None:
-    doc = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--json").stdout)
+    doc = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--split", "all",
+                                "--json").stdout)
     assert doc["task"] == "regression" and doc["n"] == 342 and doc["rows_without_target"] == 2
     assert {"mae", "rmse", "r2", "mape", "n"} == set(doc["metrics"])
     assert sum(doc["residuals"]["counts"]) == 342
     text = run_studio(eval_home, "evaluate", "mass", "penguins")
     assert text.returncode == 0 and "mae " in text.stdout and "worst errors" in text.stdout
+    trained = json.loads(run_studio(eval_home, "models", "show", "mass", "--json").stdout)
+    test = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--json").stdout)
+    assert test["split"] == "test" and test["n"] == trained["evaluation"]["n"] < 342
+    assert test["metrics"]["mae"] == pytest.approx(trained["evaluation"]["metrics"]["mae"],
+                                                   rel=1e-5)
 
 
 BAD = {
