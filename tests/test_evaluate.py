@@ -291,6 +291,24 @@ def test_importance_stops_at_its_time_limit_or_a_stop() -> None:
         permutation_importance(run, tensors, slices, y, "classification", should_stop=gone)
 
 
+def test_a_slow_model_trades_shuffles_for_every_column_in_time() -> None:
+    import time
+
+    tensors, slices, y = wide_table(1000, 20)
+
+    def slow(t: dict) -> np.ndarray:
+        time.sleep(1e-4 * len(t["input"]))  # 0.1 s per 1000 rows
+        p1 = (t["input"][:, 0] > 0).astype(np.float32)
+        return np.c_[1 - p1, p1]
+
+    started = time.perf_counter()
+    imp = permutation_importance(slow, tensors, slices, y, "classification", repeats=3,
+                                 max_rows=1000, time_limit=4.0)
+    # three shuffles of 20 columns would take 6 s: one each fits in the 4 s
+    assert imp["repeats"] == 1 and not imp["partial"] and imp["columns"] == 20
+    assert time.perf_counter() - started < 4.0
+
+
 def test_evaluate_model_passes_stop_to_importance() -> None:
     frame = synthetic()
     recipe = fit_recipe(frame, "y", "classification")
