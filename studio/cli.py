@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
             "confusion, column importance, worst errors")
     p.add_argument("ref", metavar="NAME[:VERSION]")
     p.add_argument("dataset")
+    p.add_argument("--split", choices=["test", "all"],
+                   help="test: the rows the version was tested on (the default on the data "
+                   "it was trained on); all: every labelled row (the default elsewhere)")
 
     p = cmd("serve", "serve versions over HTTP (Open Inference Protocol) until Ctrl-C")
     p.add_argument("refs", nargs="+", metavar="NAME[:VERSION]")
@@ -519,9 +522,14 @@ def evaluate(ws: Workspace, args: argparse.Namespace) -> int:
 
     view = TerminalView(quiet=args.json)
     try:
-        doc = evaluate_version(ws, get_version(ws, args.ref), args.dataset, view.show)
+        doc = evaluate_version(ws, get_version(ws, args.ref), args.dataset, view.show,
+                               split=args.split)
     finally:
         view.close()
+    if doc["training_data"] and doc["split"] == "all":
+        print(f"studio: warning: most of these rows were seen in training, so the scores "
+              f"flatter {doc['model']}; --split test scores only its test rows",
+              file=sys.stderr)
     out(args, doc, summary(doc))
     return EXIT_OK
 

@@ -29,9 +29,14 @@ def _values(values: dict[str, str], each: int = 40, width: int = 160) -> str:
 
 def summary(doc: dict[str, Any]) -> str:
     m = doc["metrics"]
-    lines = [f"{doc['model']} on {doc['dataset']}: {doc['n']:,} rows with a {doc['target']!r}"
-             + (f" ({doc['rows_without_target']:,} without one skipped)"
-                if doc.get("rows_without_target") else ""),
+    if doc.get("split") == "test":
+        head = f"{doc['model']} on {doc['dataset']}: test split of the training data: " \
+               f"{doc['n']:,} rows"
+    else:
+        head = f"{doc['model']} on {doc['dataset']}: {doc['n']:,} rows with a " \
+               f"{doc['target']!r}" + (f" ({doc['rows_without_target']:,} without one "
+                                       "skipped)" if doc.get("rows_without_target") else "")
+    lines = [head,
              "  ".join(f"{k} {_f(m.get(k))}" for k in HEADLINE[doc["task"]])]
     unseen = doc.get("unseen")
     if unseen:
@@ -71,7 +76,9 @@ def _importance(imp: dict[str, Any] | None) -> list[str]:
     features = imp["features"][:TOP_FEATURES]
     width = min(24, max(len(f["feature"]) for f in features))
     return ["", f"importance ({imp['metric']} drop when a column is shuffled; "
-            f"{imp['repeats']} shuffles on {imp['rows']:,} rows)"] + [
+            f"{imp['repeats']} shuffles on {imp['rows']:,} rows"
+            + (f"; partial: {imp['columns']:,} of {imp['of']:,} columns scored"
+               if imp.get("partial") else "") + ")"] + [
         f"  {f['feature'][:width]:<{width}} "
         + ("-" if f["mean"] is None else f"{f['mean']:+.4f} ± {_f(f['std'])}")
         for f in features]

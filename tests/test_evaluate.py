@@ -230,6 +230,97 @@ def test_regression_importance_in_r2() -> None:
     assert imp["features"][0]["mean"] == pytest.approx(2.0, abs=0.3)  # R² 1 → about -1
 
 
+def wide_table(rows: int, columns: int) -> tuple[dict, dict, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(rows, columns)).astype(np.float32)
+    slices = {f"c{i}": ("input", i, i + 1) for i in range(columns)}
+    return {"input": x}, slices, (x[:, 0] > 0).astype(np.int64)
+
+
+def test_importance_of_a_wide_table_stays_within_its_budget() -> None:
+    tensors, slices, y = wide_table(5000, 400)
+    seen: list[int] = []
+
+    def run(t: dict) -> np.ndarray:
+        seen.append(len(t["input"]))
+        p1 = (t["input"][:, 0] > 0).astype(np.float32)
+        return np.c_[1 - p1, p1]
+
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=3,
+                                 budget=1_000_000, time_limit=None)
+    # 5000 rows × 400 columns × 3 shuffles would be 6 million rows through the model
+    assert imp["repeats"] == 1 and imp["rows"] == 2500 and len(seen) == 401
+    assert sum(seen) <= 1_000_000 + imp["rows"]  # the shuffles, and the unshuffled score
+    assert not imp["partial"] and imp["columns"] == imp["of"] == 400
+    assert imp["features"][0]["feature"] == "c0" and imp["features"][0]["mean"] > 0.3
+    # a narrow table keeps its three shuffles on every row it is given
+    tensors, slices, y = wide_table(3000, 5)
+    seen.clear()
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=3,
+                                 max_rows=3000, budget=1_000_000)
+    assert imp["repeats"] == 3 and imp["rows"] == 3000 and len(seen) == 16
+
+
+def test_importance_stops_at_its_time_limit_or_a_stop() -> None:
+    from studio.core.errors import Abandoned
+
+    tensors, slices, y = wide_table(300, 50)
+    clock = {"calls": 0}
+
+    def run(t: dict) -> np.ndarray:
+        clock["calls"] += 1
+        return np.c_[1 - t["input"][:, :1] * 0, t["input"][:, :1] * 0]
+
+    asked = []
+
+    def stop_after_ten() -> bool:
+        asked.append(1)
+        return len(asked) > 10
+
+    imp = permutation_importance(run, tensors, slices, y, "classification", repeats=2,
+                                 should_stop=stop_after_ten)
+    assert imp["partial"] and imp["columns"] == len(imp["features"]) == 10 and imp["of"] == 50
+    assert clock["calls"] == 1 + 10 * 2
+    imp = permutation_importance(run, tensors, slices, y, "classification", time_limit=0.0)
+    assert imp["partial"] and imp["features"] == [] and imp["columns"] == 0
+
+    def gone() -> bool:
+        raise Abandoned("the terminal went away")
+
+    with pytest.raises(Abandoned):
+        permutation_importance(run, tensors, slices, y, "classification", should_stop=gone)
+
+
+def test_a_slow_model_trades_shuffles_for_every_column_in_time() -> None:
+    import time
+
+    tensors, slices, y = wide_table(1000, 20)
+
+    def slow(t: dict) -> np.ndarray:
+        time.sleep(1e-4 * len(t["input"]))  # 0.1 s per 1000 rows
+        p1 = (t["input"][:, 0] > 0).astype(np.float32)
+        return np.c_[1 - p1, p1]
+
+    started = time.perf_counter()
+    imp = permutation_importance(slow, tensors, slices, y, "classification", repeats=3,
+                                 max_rows=1000, time_limit=4.0)
+    # three shuffles of 20 columns would take 6 s: one each fits in the 4 s
+    assert imp["repeats"] == 1 and not imp["partial"] and imp["columns"] == 20
+    assert time.perf_counter() - started < 4.0
+
+
+def test_evaluate_model_passes_stop_to_importance() -> None:
+    frame = synthetic()
+    recipe = fit_recipe(frame, "y", "classification")
+    run = onnx_runner(tiny_onnx(5, column_slices(recipe)["signal"][1]))
+    y = (frame["y"] == "yes").to_numpy().astype(np.int64)
+    doc = evaluate_model(run, recipe, frame, y, row_ids=np.arange(len(frame)), dataset="d",
+                         split="test", labels=["no", "yes"], task="classification",
+                         should_stop=lambda: True)
+    assert doc["importance"]["partial"] and doc["importance"]["features"] == []
+    assert doc["metrics"]["accuracy"] > 0.9  # the scores themselves are whole
+
+
 def test_column_slices_shuffle_like_the_raw_columns() -> None:
     """Shuffling a raw column's rows equals shuffling the rows of its slice: what permutation
     importance relies on to skip preprocessing."""
@@ -383,25 +474,55 @@ def eval_home(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.mark.timeout(300)
 def test_cli_evaluate_prints_metrics_and_json(eval_home: Path) -> None:
-    text = run_studio(eval_home, "evaluate", "penguins:1", "penguins")
+    text = run_studio(eval_home, "evaluate", "penguins:1", "unseen", "--split", "all")
     assert text.returncode == 0, text.stderr
-    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "penguins",
+    assert "warning" not in text.stderr  # another dataset: no row of it was learnt from
+    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "unseen",
                                 "--json").stdout)
     lines = text.stdout.splitlines()
-    assert lines[0] == "penguins:1 on penguins: 344 rows with a 'species'"
+    assert lines[0] == "penguins:1 on unseen: 344 rows with a 'species'"
     assert f"accuracy {doc['metrics']['accuracy']:.4f}" in lines[1]
     for label in ("Adelie", "Chinstrap", "Gentoo"):
         assert any(line.startswith(label) for line in lines)
     assert "confusion (rows: actual, columns: predicted)" in text.stdout
     assert "importance (accuracy drop" in text.stdout
     assert doc["model"] == "penguins:1" and doc["n"] == 344 and doc["split"] == "all"
+    assert doc["training_data"] is False
     confusion = np.array(doc["confusion"])
-    assert confusion.sum() == 344 and confusion.trace() / 344 == doc["metrics"]["accuracy"]
+    assert confusion.sum() == 276 and confusion.trace() / 344 == doc["metrics"]["accuracy"]
     assert doc["rows"]["index"] == list(range(344))
     assert {f["feature"] for f in doc["importance"]["features"]} == {
         "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex",
         "year"}
     assert doc["rows_without_target"] == 0
+    assert not doc["importance"]["partial"]
+
+
+@pytest.mark.timeout(300)
+def test_cli_evaluate_on_the_training_data_scores_its_test_rows(eval_home: Path) -> None:
+    """The version's own dataset: by default only the rows it was tested on, the very rows
+    training scored (its other rows were learnt from)."""
+    trained = json.loads(run_studio(eval_home, "models", "show", "penguins:1",
+                                    "--json").stdout)["evaluation"]
+    text = run_studio(eval_home, "evaluate", "penguins:1", "penguins")
+    assert text.returncode == 0, text.stderr
+    assert "warning" not in text.stderr
+    doc = json.loads(run_studio(eval_home, "evaluate", "penguins:1", "penguins",
+                                "--json").stdout)
+    assert doc["split"] == "test" and doc["training_data"] is True
+    assert text.stdout.splitlines()[0] == (
+        f"penguins:1 on penguins: test split of the training data: {doc['n']} rows")
+    assert 30 < doc["n"] < 100 and doc["n"] == trained["n"]
+    assert sorted(doc["rows"]["index"]) == sorted(trained["rows"]["index"])
+    assert doc["metrics"]["accuracy"] == pytest.approx(trained["metrics"]["accuracy"])
+    assert doc["confusion"] == trained["confusion"]
+    every = run_studio(eval_home, "evaluate", "penguins:1", "penguins", "--split", "all")
+    assert every.returncode == 0, every.stderr
+    [warning] = every.stderr.splitlines()
+    assert warning.startswith("studio: warning: most of these rows were seen in training")
+    assert every.stdout.splitlines()[0] == "penguins:1 on penguins: 344 rows with a 'species'"
+    refused = run_studio(eval_home, "evaluate", "penguins:1", "unseen", "--split", "test")
+    assert refused.returncode == 2 and "was not trained on 'unseen'" in refused.stderr
 
 
 @pytest.mark.timeout(300)
@@ -419,12 +540,18 @@ def test_cli_evaluate_scores_unseen_classes_as_wrong(eval_home: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_cli_evaluate_regression(eval_home: Path) -> None:
-    doc = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--json").stdout)
+    doc = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--split", "all",
+                                "--json").stdout)
     assert doc["task"] == "regression" and doc["n"] == 342 and doc["rows_without_target"] == 2
     assert {"mae", "rmse", "r2", "mape", "n"} == set(doc["metrics"])
     assert sum(doc["residuals"]["counts"]) == 342
     text = run_studio(eval_home, "evaluate", "mass", "penguins")
     assert text.returncode == 0 and "mae " in text.stdout and "worst errors" in text.stdout
+    trained = json.loads(run_studio(eval_home, "models", "show", "mass", "--json").stdout)
+    test = json.loads(run_studio(eval_home, "evaluate", "mass", "penguins", "--json").stdout)
+    assert test["split"] == "test" and test["n"] == trained["evaluation"]["n"] < 342
+    assert test["metrics"]["mae"] == pytest.approx(trained["evaluation"]["metrics"]["mae"],
+                                                   rel=1e-5)
 
 
 BAD = {

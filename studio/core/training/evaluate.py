@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -40,6 +41,11 @@ VALUE_CHARS = 80
 CHUNK_VALUES = 16_000_000  # preprocessed values made at once: 64 MB of floats
 CHUNK_ROWS = 8192
 IMPORTANCE_ROWS = 5000
+# Permutation importance costs rows × columns × repeats model rows: bounded so a wide
+# table does not spend minutes here after a short time budget.
+IMPORTANCE_EVALUATIONS = 3_000_000
+IMPORTANCE_MIN_ROWS = 200  # fewer rows make a drop of one row's worth look like a signal
+IMPORTANCE_SECONDS = 20.0
 
 
 def _num(value: Any, digits: int | None = None) -> float | None:
@@ -194,26 +200,69 @@ def _score(task: str, y: np.ndarray, out: np.ndarray) -> float:
     return float(1 - ((pred - y) ** 2).sum() / ss_tot) if ss_tot > 0 else 0.0
 
 
+def importance_plan(rows: int, columns: int, repeats: int = 3,
+                    max_rows: int = IMPORTANCE_ROWS,
+                    budget: int = IMPORTANCE_EVALUATIONS) -> tuple[int, int]:
+    """(rows, repeats) keeping rows × columns × repeats within ``budget``: a wide table
+    gets one shuffle per column first, then fewer rows (never under
+    ``IMPORTANCE_MIN_ROWS``; the time limit bounds what is left)."""
+    rows = min(rows, max_rows)
+    columns = max(1, columns)
+    if rows * columns * repeats > budget:
+        repeats = 1
+    if rows * columns * repeats > budget:
+        rows = min(rows, max(IMPORTANCE_MIN_ROWS, budget // (columns * repeats)))
+    return rows, repeats
+
+
 def permutation_importance(
     run: Run, tensors: Mapping[str, np.ndarray],
     slices: Mapping[str, tuple[str, int, int | None]], y_true: np.ndarray, task: str,
     repeats: int = 3, seed: int = 0, max_rows: int = IMPORTANCE_ROWS,
-    emit: Emit | None = None,
+    emit: Emit | None = None, *, budget: int = IMPORTANCE_EVALUATIONS,
+    time_limit: float | None = IMPORTANCE_SECONDS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """How much the score (accuracy or R²) drops when one raw column's values are shuffled
     across rows, ``repeats`` shuffles each, on at most ``max_rows`` rows (seeded).
     ``slices`` maps each raw column to the part of the tensors it fills
-    (:func:`studio.core.datasets.recipe.column_slices`)."""
-    rng = np.random.default_rng(seed)
+    (:func:`studio.core.datasets.recipe.column_slices`).
+
+    Rows and repeats shrink so that rows × columns × repeats stays within ``budget``
+    (:func:`importance_plan`), and, when the unshuffled run shows that every column would
+    not be scored within ``time_limit`` seconds, to what fits. Past ``time_limit`` seconds,
+    or once ``should_stop()`` is true (asked between columns; an exception it raises
+    propagates), the columns scored so far are kept: "partial" is true and "columns" says
+    how many of "of" were scored."""
+    started = time.perf_counter()
     y = np.asarray(y_true)
     n = len(y)
-    rows = np.sort(rng.choice(n, max_rows, replace=False)) if n > max_rows else np.arange(n)
+    rows_wanted, repeats = importance_plan(n, len(slices), repeats, max_rows, budget)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, rows_wanted, replace=False)) if n > rows_wanted \
+        else np.arange(n)
     sample = {k: np.asarray(v)[rows] for k, v in tensors.items()}
     y = y[rows]
     base = _score(task, y, run(sample))
+    if time_limit is not None and len(slices):
+        # A heavy model (periodic embeddings on 400 columns: 0.16 s per 600 rows) would
+        # score only the first columns in time: fewer rows and shuffles let it score all.
+        per_row = (time.perf_counter() - started) / max(1, len(rows))
+        fits = int(0.9 * time_limit / (per_row * len(slices))) if per_row > 0 else len(rows)
+        if len(rows) * repeats > fits:
+            repeats = 1
+            keep = min(len(rows), max(IMPORTANCE_MIN_ROWS, fits))
+            if keep < len(rows):
+                pick = np.sort(rng.choice(len(rows), keep, replace=False))
+                rows, y = rows[pick], y[pick]
+                sample = {k: v[pick] for k, v in sample.items()}
+                base = _score(task, y, run(sample))
     total, done = len(slices) * repeats, 0
     features = []
     for name, (tensor, start, stop) in slices.items():
+        if (should_stop is not None and should_stop()) or (
+                time_limit is not None and time.perf_counter() - started > time_limit):
+            break
         original = sample[tensor]
         drops = []
         for _ in range(repeats):
@@ -231,7 +280,8 @@ def permutation_importance(
     # stable: ties keep the recipe's order
     features.sort(key=lambda f: -f["mean"] if f["mean"] is not None else math.inf)
     return {"metric": "accuracy" if task == "classification" else "r2", "repeats": repeats,
-            "rows": len(rows), "features": features}
+            "rows": len(rows), "features": features, "partial": len(features) < len(slices),
+            "columns": len(features), "of": len(slices)}
 
 
 # -- the document --------------------------------------------------------------------------
@@ -289,6 +339,8 @@ def evaluate_model(
     importance: bool = True, seed: int = 0, emit: Emit | None = None,
     shown: pd.DataFrame | None = None, actual_text: Sequence[str | None] | None = None,
     scores: np.ndarray | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    importance_seconds: float | None = IMPORTANCE_SECONDS,
 ) -> dict[str, Any]:
     """The evaluation document of ``run`` on the raw rows ``frame`` whose answers are
     ``y_true`` (class indices into ``labels``, -1 for a class the model never saw; or
@@ -296,7 +348,9 @@ def evaluate_model(
     values the worst errors show, when they differ from ``frame``'s (an image dataset
     shows its stored path, not the picture's file); ``actual_text``: each row's target as
     text, naming the classes the model never saw; ``scores``: the model's outputs on
-    these rows when the caller has them already (see :func:`predict_rows`)."""
+    these rows when the caller has them already (see :func:`predict_rows`). ``should_stop``
+    and ``importance_seconds`` may leave the importance partial
+    (:func:`permutation_importance`)."""
     n = len(frame)
     y = np.asarray(y_true, dtype=np.int64 if task == "classification" else np.float64)
     ids = np.asarray(row_ids, dtype=np.int64)
@@ -335,10 +389,13 @@ def evaluate_model(
     if importance and not (len(slices) == 1 and next(iter(slices.values()))[0] == "image"):
         # the sample's tensors are held at once, and copied once per shuffle
         limit = max(1, min(IMPORTANCE_ROWS, CHUNK_VALUES // _row_values(recipe)))
+        limit, repeats = importance_plan(n, len(slices), max_rows=limit)
         sample = np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
         tensors = transform_inputs(recipe, frame.iloc[sample], allow_paths)
         doc["importance"] = permutation_importance(
-            run, tensors, slices, y[sample], task, seed=seed, max_rows=len(sample), emit=emit)
+            run, tensors, slices, y[sample], task, repeats=repeats, seed=seed,
+            max_rows=len(sample), emit=emit, time_limit=importance_seconds,
+            should_stop=should_stop)
     return doc
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from studio.core.datasets import catalog
-from studio.core.datasets.prepare import image_frame, is_image_dataset
+from studio.core.datasets.prepare import image_frame, is_image_dataset, prepare
 from studio.core.datasets.recipe import as_category, encode_target
 from studio.core.datasets.split import present_mask
 from studio.core.errors import InputError
@@ -22,17 +22,52 @@ def _plural(items: list[str], one: str, many: str) -> str:
     return (one if len(items) == 1 else many) + " " + ", ".join(repr(i) for i in items)
 
 
+SPLITS = ("test", "all")
+
+
+def _test_rows(ws: Workspace, version: Version, info: catalog.DatasetInfo,
+               stored: pd.DataFrame) -> np.ndarray:
+    """The stored rows ``version`` was tested on: the split cut again exactly as training
+    cut it (the same rows, fraction and seed give the same parts)."""
+    manifest = version.manifest
+    training = manifest.get("training") or {}
+    if "split" not in training or "seed" not in training:
+        raise InputError(f"{version.ref}'s manifest does not say how its data was split; "
+                         "use --split all")
+    profile = catalog.cached_profile(ws, info)
+    prepared = prepare(stored, info.name, str(manifest["target"]),
+                       str(training.get("task") or version.task), training["split"],
+                       int(training["seed"]), training.get("preprocessing"),
+                       blob_path=ws.blobs.path,
+                       kinds={c["name"]: c["kind"] for c in profile} if profile else None)
+    assert prepared.rows is not None
+    return np.sort(prepared.rows[prepared.parts[2]])
+
+
 def evaluate_version(ws: Workspace, version: Version, dataset: str, emit: Emit | None = None,
-                     importance: bool = True, threads: int = 0) -> dict[str, Any]:
-    """The evaluation document of ``version`` on every row of ``dataset`` that has a value
-    in the model's target (split "all"), plus "model", "target", "rows_without_target" and,
-    when some rows' class is one the model never saw, "unseen" (those rows score as
-    wrong)."""
+                     importance: bool = True, threads: int = 0,
+                     split: str | None = None) -> dict[str, Any]:
+    """The evaluation document of ``version`` on ``dataset``, plus "model", "target",
+    "rows_without_target", "training_data" (whether ``dataset`` is the very data the version
+    was trained on) and, when some rows' class is one the model never saw, "unseen" (those
+    rows score as wrong).
+
+    ``split`` "all": every row with a value in the model's target. "test": the rows the
+    version was tested on when it was trained, only for its own training data. None (the
+    default): "test" on the training data (its other rows were learnt from, and would
+    flatter the model), "all" on any other dataset."""
     from studio.core.predict import Predictor
 
+    if split is not None and split not in SPLITS:
+        raise InputError(f"unknown split {split!r}: test or all")
     manifest = version.manifest
     recipe, target, task = manifest["recipe"], str(manifest["target"]), version.task
     info = catalog.get_dataset(ws, dataset)
+    trained_on = (manifest.get("dataset") or {}).get("digest") == info.digest
+    split = split or ("test" if trained_on else "all")
+    if split == "test" and not trained_on:
+        raise InputError(f"{version.ref} was not trained on {info.name!r}: it has no test "
+                         "split there; use --split all")
     stored = catalog.load_frame(ws, info)
     reads_pictures = any(f["kind"] == "image" for f in recipe["features"])
     shown = None
@@ -65,6 +100,9 @@ def evaluate_version(ws: Workspace, version: Version, dataset: str, emit: Emit |
     rows = np.flatnonzero(keep)
     if not len(rows):
         raise InputError(f"no row of {info.name!r} has a value in {target!r}")
+    without_target = len(frame) - len(rows)
+    if split == "test":
+        rows = np.intersect1d(rows, _test_rows(ws, version, info, stored))
     labelled = frame.iloc[rows].reset_index(drop=True)
     if reads_pictures:
         missing_files = sum(not ws.blobs.exists(d) for d in stored["digest"].iloc[rows])
@@ -76,8 +114,8 @@ def evaluate_version(ws: Workspace, version: Version, dataset: str, emit: Emit |
     predictor = Predictor(ws, version, threads)
     doc = evaluate_model(
         predictor.infer, recipe, labelled[inputs], y, row_ids=rows, dataset=info.name,
-        split="all", labels=manifest.get("labels"), task=task, allow_paths=reads_pictures,
+        split=split, labels=manifest.get("labels"), task=task, allow_paths=reads_pictures,
         importance=importance, emit=emit, actual_text=actual,
         shown=None if shown is None else shown.iloc[rows].reset_index(drop=True))
     return {"model": version.ref, "target": target, **doc,
-            "rows_without_target": int(len(frame) - len(rows))}
+            "rows_without_target": int(without_target), "training_data": trained_on}

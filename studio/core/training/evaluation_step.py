@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,13 @@ MANIFEST_CONFUSION_CLASSES = 50
 
 def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
                       emit: Emit | None = None, dataset: str = "",
-                      row_ids: np.ndarray | None = None) -> dict[str, Any]:
+                      row_ids: np.ndarray | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """``metrics`` (the manifest's test metrics), ``scores`` (the model's outputs on the
     test rows) and ``document`` (evaluation.json's bytes). ``row_ids``: the test rows'
     numbers in the dataset's stored frame (``Prepared.rows[data.test]``); without them the
-    document numbers rows within the prepared frame."""
+    document numbers rows within the prepared frame. ``should_stop``: asked between the
+    columns of the importance, which a Stop leaves partial."""
     rows = data.test
     ids = rows if row_ids is None else np.asarray(row_ids)
     run = onnx_runner(onnx)
@@ -31,7 +34,7 @@ def evaluate_exported(onnx: bytes, data: TrainData, importance: bool = True,
     document = evaluate_model(  # the split never leaves the test rows empty
         run, data.recipe, frame, y, row_ids=ids, dataset=dataset, split="test",
         labels=data.recipe.get("labels"), task=data.task, allow_paths=True,
-        importance=importance, emit=emit, scores=scores)
+        importance=importance, emit=emit, scores=scores, should_stop=should_stop)
     # the manifest's test metrics: the document's headline numbers (and the confusion
     # matrix older readers take from there)
     metrics = dict(document["metrics"])
