@@ -281,7 +281,7 @@ def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, An
         emit(Progress("evaluate", 0, 0, "evaluating on the test split"))
     evaluation = evaluate_exported(
         c.exported.onnx, data, importance=is_winner, emit=emit, dataset=dataset["name"],
-        row_ids=None if data.rows is None else data.rows[data.test])
+        row_ids=None if data.rows is None else data.rows[data.test], should_stop=should_stop)
     test = evaluation["metrics"]
     scores = evaluation["scores"]
     test["baseline"] = baseline(task, data.y[data.train], data.y[data.test],
