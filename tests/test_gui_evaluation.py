@@ -85,6 +85,48 @@ def test_a_classification_shows_its_numbers_and_a_cell_lists_its_rows(window, qt
     qtbot.waitUntil(lambda: model.rowCount() == doc["confusion"][1][1], timeout=10_000)
 
 
+def test_a_200_class_matrix_paints_fast_and_a_cell_still_lists_its_rows(window, qtbot,
+                                                                       tmp_path):
+    import time
+
+    k = 200
+    labels = [f"species {c:03d}" for c in range(k)]
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"size": np.round(rng.normal(5, 2, 4 * k), 3),
+                          "kind": [labels[i % k] for i in range(4 * k)]})
+    frame.to_csv(tmp_path / "many.csv", index=False)
+    info = import_dataset(window.ws, tmp_path / "many.csv")
+    index = list(range(0, 4 * k, 2))
+    actual = np.array([i % k for i in index])
+    proba = rng.dirichlet(np.ones(k), len(index))
+    proba[np.arange(len(index)), actual] += rng.uniform(0, 0.05, len(index))
+    proba /= proba.sum(1, keepdims=True)
+    values = [{"size": str(frame.at[i, "size"])} for i in index]
+    doc = classification_doc(info.name, labels, index, actual, proba, values, None)
+    register(window.ws, "many", info, "classification", "kind", labels, doc)
+    view = open_view(window, qtbot, "many:1")
+    heatmap = view.heatmap
+    assert heatmap.counts == doc["confusion"]
+
+    start = time.perf_counter()
+    picture = heatmap.grab()
+    took = time.perf_counter() - start
+    assert not picture.isNull() and took < 1.0, f"{took:.2f} s to paint 200 classes"
+
+    rows = doc["rows"]
+    i, j = next((a, p) for a, p in zip(rows["actual"], rows["predicted"], strict=True)
+                if a != p)
+    expected = {r for r, a, p in zip(rows["index"], rows["actual"], rows["predicted"],
+                                     strict=True) if (a, p) == (i, j)}
+    click_cell(qtbot, heatmap, i, j)
+    assert heatmap.selected == (i, j)
+    cell = view.cell_rows
+    assert cell.title.text() == f"Actual: {labels[i]}"
+    qtbot.waitUntil(lambda: cell.stack.currentWidget() is cell.table, timeout=10_000)
+    listed = [int(cell.model.index(r, 0).data()) for r in range(cell.model.rowCount())]
+    assert sorted(listed) == sorted(expected)
+
+
 def test_user_text_shows_literally(window, qtbot, tmp_path):
     _frame, info, doc = zoo(tmp_path, window.ws)
     # `studio evaluate` on other data: rows of a class the model never saw have no cell
