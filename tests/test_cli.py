@@ -401,8 +401,8 @@ def interrupted_training(trained_home: Path, tmp_path: Path, model: str, presses
     epochs (``presses`` times, with the job frozen so it cannot end between them)."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
-    cmd = studio_cmd(home, "train", "penguins", "--target", "species", "--epochs", "5000",
-                     "--model", model, "--json")
+    cmd = studio_cmd(home, "train", "penguins", "--target", "species", "--family", "mlp",
+                     "--epochs", "5000", "--time-budget", "600", "--model", model, "--json")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     ws = Workspace.open(home)
