@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 
 
 def default_budget(rows: int, features: int, modality: str) -> float:
-    """Seconds for the families to train, from the data's size: about 50 s for a
+    """Seconds for the families to train, from the data's size (``features``: the input
+    columns, a category counting once however many values it has): about 50 s for a
     50,000-row, 20-column table on two cores; pictures and text cost more per row."""
     if modality == "image":
         return float(min(3600, max(60, 30 + 0.05 * rows)))
@@ -21,7 +22,7 @@ class Planned(NamedTuple):
     """What a run on these columns will train on, as far as the profile tells."""
 
     rows: int  # rows with a target value
-    features: int  # width of the table input
+    features: int  # input columns
     modality: str  # "tabular", "text" or "image"
 
     def budget(self) -> float:
@@ -30,12 +31,9 @@ class Planned(NamedTuple):
 
 def planned(profile: Sequence[Mapping[str, Any]], target: str,
             options: Mapping[str, Any] | None = None, images: bool = False) -> Planned:
-    """The rows, table width and modality a recipe fitted on these columns will have, read
-    from the column profile before any recipe exists: what decides which families fit and
-    the automatic budget. The width is an estimate: a category seen only outside the
-    training split still counts here."""
-    from studio.core.datasets.recipe import MAX_ONE_HOT
-
+    """The rows, input columns and modality a recipe fitted on these columns will have,
+    read from the column profile before any recipe exists: what decides which families fit
+    and the automatic budget."""
     chosen = (options or {}).get("columns", {})
     rows, width, text = 0, 0, False
     for column in profile:
@@ -45,11 +43,9 @@ def planned(profile: Sequence[Mapping[str, Any]], target: str,
             rows = int(column.get("count", 0))
         elif images or choice.get("drop"):
             continue
-        elif kind == "numeric":
+        elif kind == "numeric" or kind in ("categorical", "boolean"):
             width += 1
-        elif kind in ("categorical", "boolean"):
-            ordinal = choice.get("encode") == "ordinal"
-            width += 1 if ordinal else min(int(column.get("unique") or 1), MAX_ONE_HOT)
         elif kind == "text":
             text = True
+            width += 1
     return Planned(rows, width, "image" if images else "text" if text else "tabular")

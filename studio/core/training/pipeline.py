@@ -73,7 +73,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
              + f"; device {device}, {threads} threads"))
 
     chosen = _families(spec, task, data.modality)
-    budget = spec.time_budget_s or default_budget(len(data.frame), n_features(recipe),
+    budget = spec.time_budget_s or default_budget(len(data.frame), len(recipe["features"]),
                                                   data.modality)
     if spec.family == "auto":
         emit(Log(f"trying {', '.join(f.name for f in chosen)} within {budget:.0f} s"))

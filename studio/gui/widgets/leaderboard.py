@@ -3,6 +3,7 @@ family the run chose marked, the version each registered row became."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +136,8 @@ class Leaderboard(QTableWidget):
                 tip = f"{row.title} ({row.family})"
                 if row.message:
                     tip += f": {row.message}"
-                item.setToolTip(tip)
+                # a message may quote a column name: shown as text, never as markup
+                item.setToolTip(f"<p>{html.escape(tip)}</p>")
                 if c >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)

@@ -19,7 +19,7 @@ from studio.core.training.model import build_model
 def fit_tabular(family: str, data: TrainData, params: Mapping[str, Any],
                 ctx: FitContext) -> TorchFitted:
     torch.manual_seed(ctx.seed)
-    x = torch.from_numpy(data.matrix()).double()
+    x = torch.from_numpy(data.matrix()).double()  # the solver's copy, freed on return
     tr, va = torch.from_numpy(data.train), torch.from_numpy(data.validation)
     grid = [float(params["C"])] if params["C"] else list(C_GRID)
     classify = data.task == "classification"
@@ -59,7 +59,7 @@ def fit_tabular(family: str, data: TrainData, params: Mapping[str, Any],
         layer.weight.copy_(w.T.float())
         layer.bias.copy_(b.reshape(-1).float())
     model.eval()
-    xf = x.float()
+    xf = torch.from_numpy(data.matrix())  # the float32 matrix itself, not a third copy
     details = {"epochs_run": len(fits), "best_epoch": grid.index(c) + 1, "stopped": None,
                "C": c, "params": dict(params)}
     return TorchFitted(family, model, data, lambda rows: [xf[torch.from_numpy(rows)]], details)
