@@ -135,12 +135,7 @@ def _finish(ranked: list[_Entry], spec: TrainSpec, data: TrainData, dataset: dic
         except Exception as exc:
             if len(ranked) == 1:
                 raise
-            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, InputError):
-                emit(Log(traceback.format_exc(), "debug"))
-            emit(Log(f"{c.family.name} could not be exported or evaluated: {message}",
-                     "warning"))
-            emit(Candidate(c.family.name, c.family.title, "failed", metric, message=message))
+            _failed(emit, c.family, metric, exc, "could not be exported or evaluated")
             continue
         winner = winner or c
     if winner is None:
@@ -228,11 +223,7 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
         except Exception as exc:
             if len(chosen) == 1:
                 raise
-            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, InputError):
-                emit(Log(traceback.format_exc(), "debug"))
-            emit(Log(f"{family.name} failed: {message}", "warning"))
-            emit(Candidate(family.name, family.title, "failed", metric, message=message))
+            _failed(emit, family, metric, exc, "failed")
             continue
         board.append(entry)
         emit(Candidate(family.name, family.title, "done", metric, entry.validation,
@@ -240,6 +231,16 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
     if not board:
         raise InputError("no model family could be trained on this data; see the log")
     return board
+
+
+def _failed(emit: Emit, family: Family, metric: str, exc: Exception, what: str) -> None:
+    """A family that failed in a search: said in the log and on its leaderboard row (a
+    program fault with its traceback, for the log's detail level)."""
+    message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, InputError):
+        emit(Log(traceback.format_exc(), "debug"))
+    emit(Log(f"{family.name} {what}: {message}", "warning"))
+    emit(Candidate(family.name, family.title, "failed", metric, message=message))
 
 
 def _tagged(emit: Emit, family: str) -> Emit:
