@@ -61,9 +61,6 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     data = TrainData(recipe, task, prepared.frame,
                      encode_target(recipe, prepared.frame[spec.target]), prepared.parts,
                      scratch=ws.blobs.tmp, rows=prepared.rows)
-    if task == "regression":
-        y_tr = data.y[data.train]
-        recipe["target_scale"] = {"mean": float(y_tr.mean()), "scale": float(y_tr.std()) or 1.0}
     for d in recipe["dropped"]:
         emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
     tr, va, te = data.parts
