@@ -98,8 +98,10 @@ def _steps(recipe: dict[str, Any]) -> str:
     out = []
     for f in recipe["features"]:
         if f["kind"] == "text":
+            pairs = (f" and {f['bigram_tokens']} over {len(f['bigrams']):,} word pairs"
+                     if "bigrams" in f else "")
             out.append(f"{md(f['name'])} → up to {f['max_tokens']} token ids over "
-                       f"{len(f['vocabulary']):,} words")
+                       f"{len(f['vocabulary']):,} words{pairs}")
         elif f["kind"] == "image":
             out.append(f"{md(f['name'])} resized to {f['size']}×{f['size']} RGB, normalized "
                        "per channel")
