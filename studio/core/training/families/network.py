@@ -52,6 +52,8 @@ def train_network(family: str, data: TrainData, params: Mapping[str, Any], ctx: 
     if model_data.unreadable:
         details["skipped_images"] = len(model_data.unreadable)
         details["skipped_image_list"] = skipped
+    if "tokens" in model_data.names:  # what rebuilding this network from its weights needs
+        details["text_dim"] = text_dim
     return TorchFitted(family, model, data, model_data.batch, details)
 
 
