@@ -16,6 +16,7 @@ from studio.core.datasets import text
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import (
     check_options,
+    column_slices,
     encode_target,
     frame_from_records,
     id_words,
@@ -80,6 +81,10 @@ def test_bigram_ids_are_deterministic_and_within_bounds() -> None:
     first_pair = start + text.FIRST_WORD + len(body["vocabulary"])
     assert ((words == 0) | ((words >= start + text.FIRST_WORD) & (words < first_pair))).all()
     assert ((pairs == 0) | (pairs >= first_pair)).all() and (pairs > 0).any()
+    # permutation importance shuffles each column's whole slice, bigrams included
+    assert column_slices(recipe) == {
+        "title": ("tokens", 0, text.length(title)),
+        "body": ("tokens", text.length(title), ids.shape[1])}
     names = id_words(recipe)
     spam_row = int(np.nonzero(frame["label"].to_numpy() == "spam")[0][0])
     assert "call <00000000000>" in {names[i] for i in ids[spam_row] if i}

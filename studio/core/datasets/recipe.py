@@ -225,8 +225,8 @@ def column_slices(recipe: Mapping[str, Any]) -> dict[str, tuple[str, int, int | 
         j += _width(f)
     j = 0
     for f in _of_kind(recipe, "text"):
-        out[f["name"]] = ("tokens", j, j + int(f["max_tokens"]))
-        j += int(f["max_tokens"])
+        out[f["name"]] = ("tokens", j, j + text.length(f))
+        j += text.length(f)
     for f in _of_kind(recipe, "image")[:1]:
         out[f["name"]] = ("image", 0, None)
     return out

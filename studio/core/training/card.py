@@ -68,7 +68,9 @@ FAMILY_TEXT = {
     "linear": "A linear model (logistic regression for classes, linear regression for values)",
     "boosted-trees": "Gradient-boosted decision trees (LightGBM)",
     "mlp": "A multilayer perceptron on the table features",
-    "embedding": "A bag of learned word embeddings (mean over the words) and a small network",
+    "embedding": ("fastText-style: learned vectors of words and word pairs, summed and "
+                  "divided by the square root of their count, into a linear layer or a small "
+                  "network"),
     "cnn": "A small convolutional network",
 }
 
