@@ -302,7 +302,7 @@ def text_tokens(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
     for f in _of_kind(recipe, "text"):
         parts.append(text.encode(f, _texts(frame[f["name"]]), offset))
         offset += text.width(f) - 1
-    return np.concatenate(parts, axis=1)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
