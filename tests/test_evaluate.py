@@ -340,7 +340,8 @@ def test_column_slices_shuffle_like_the_raw_columns() -> None:
     assert slices["num"] == ("input", 0, 1) and slices["cat"] == ("input", 1, 4)
     assert slices["ord"] == ("input", 4, 5)
     t1 = next(f for f in recipe["features"] if f["name"] == "t1")
-    assert slices["t1"] == ("tokens", 0, t1["max_tokens"])
+    # a text column's slice holds its word slots, then its bigram slots
+    assert slices["t1"] == ("tokens", 0, t1["max_tokens"] + t1["bigram_tokens"])
     base = transform_inputs(recipe, frame)
     assert base["input"].shape[1] == 5 and slices["t2"][2] == base["tokens"].shape[1]
     perm = rng.permutation(n)

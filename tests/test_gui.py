@@ -323,7 +323,9 @@ def test_text_dataset_suggests_text_classification_and_previews_token_ids(
              for c in range(dialog.preview_model.columnCount())]
     assert names == ["length_hint", "tokens", "known words"]
     dialog.rows["review"]["encode"].setCurrentText("16 words")
-    qtbot.waitUntil(lambda: "tokens 16" in dialog.status.text(), timeout=30_000)
+    # 16 word slots, then 15 for the pairs of adjacent words
+    qtbot.waitUntil(lambda: "tokens 31" in dialog.status.text(), timeout=30_000)
+    assert "review: up to 16 words and 15 word pairs." in dialog.status.text()
     shot(dialog, "9-text-preprocessing")
     dialog.accept()
     assert page.form.recipe_options == {"columns": {"review": {"max_tokens": 16}}}

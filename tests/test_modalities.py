@@ -73,7 +73,8 @@ def torch_probabilities(ws: Workspace, ref: str, frame: pd.DataFrame) -> np.ndar
     version = registry.get_version(ws, ref)
     m = version.manifest
     model = build_model(m["onnx"]["inputs"], len(m["labels"]), m["training"]["hidden"], 0.0,
-                        image=m["training"]["details"].get("image_encoder"))
+                        image=m["training"]["details"].get("image_encoder"),
+                        text_dim=m["training"]["details"].get("text_dim", 64))
     model.load_state_dict(load(registry.read_file(ws, version, "weights.safetensors")))
     model.eval()
     data = ModelData(m["recipe"], frame, torch.device("cpu"), lambda _e: Log(""))

@@ -53,7 +53,7 @@ class Predictor:
         self.heavy = self.recipe.get("modality", "tabular") != "tabular"
         for f in self.recipe["features"]:
             if f["kind"] == "text":
-                text.pin(f["vocabulary"])
+                text.pin_feature(f)
         # Bounds a request must keep to, from what one row costs once preprocessed (the
         # values sent to the model) and while it runs (the largest activations).
         values = sum(math.prod(s["shape"][1:]) for s in self.inputs)

@@ -40,7 +40,7 @@ def check_options(options: Mapping[str, Any] | None, columns: Sequence[str]) -> 
     allowed = {"drop": (True, False), "fill": FILLS, "scale": SCALES, "encode": ENCODINGS,
                "clip": (True, False), "size": pixels.SIZES}
     ranges = {"max_tokens": (text.MIN_TOKENS, text.MAX_TOKENS),
-              "vocabulary": (100, text.MAX_VOCAB)}
+              "vocabulary": (100, text.MAX_VOCAB), "bigrams": (0, text.MAX_BIGRAMS)}
     for name, choice in cols.items():
         if name not in columns:
             raise InputError(f"preprocessing names an unknown column {name!r}")
@@ -205,9 +205,9 @@ def model_inputs(recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
     texts = _of_kind(recipe, "text")
     if texts:
         out.append({"name": "tokens", "datatype": "INT64",
-                    "shape": [-1, sum(int(f["max_tokens"]) for f in texts)],
+                    "shape": [-1, sum(text.length(f) for f in texts)],
                     "vocabulary_size": vocabulary_size(recipe),
-                    "segments": [int(f["max_tokens"]) for f in texts]})
+                    "segments": [text.length(f) for f in texts]})
     for f in _of_kind(recipe, "image")[:1]:
         out.append({"name": "image", "datatype": "FP32",
                     "shape": [-1, 3, int(f["size"]), int(f["size"])]})
@@ -225,8 +225,8 @@ def column_slices(recipe: Mapping[str, Any]) -> dict[str, tuple[str, int, int | 
         j += _width(f)
     j = 0
     for f in _of_kind(recipe, "text"):
-        out[f["name"]] = ("tokens", j, j + int(f["max_tokens"]))
-        j += int(f["max_tokens"])
+        out[f["name"]] = ("tokens", j, j + text.length(f))
+        j += text.length(f)
     for f in _of_kind(recipe, "image")[:1]:
         out[f["name"]] = ("image", 0, None)
     return out
@@ -287,10 +287,11 @@ def transform_inputs(recipe: Mapping[str, Any], frame: pd.DataFrame,
 
 
 def id_words(recipe: Mapping[str, Any]) -> dict[int, str]:
-    """token id → the word it stands for, across the text columns (for showing ids)."""
+    """token id → the word (or bigram) it stands for, across the text columns (for showing
+    ids)."""
     out, offset = {}, 0
     for f in _of_kind(recipe, "text"):
-        for i, word in enumerate(f["vocabulary"]):
+        for i, word in enumerate(text.id_words(f)):
             out[offset + text.FIRST_WORD + i] = word
         offset += text.width(f) - 1
     return out
@@ -301,7 +302,7 @@ def text_tokens(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
     for f in _of_kind(recipe, "text"):
         parts.append(text.encode(f, _texts(frame[f["name"]]), offset))
         offset += text.width(f) - 1
-    return np.concatenate(parts, axis=1)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def transform(recipe: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:

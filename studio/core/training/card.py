@@ -68,7 +68,9 @@ FAMILY_TEXT = {
     "linear": "A linear model (logistic regression for classes, linear regression for values)",
     "boosted-trees": "Gradient-boosted decision trees (LightGBM)",
     "mlp": "A multilayer perceptron on the table features",
-    "embedding": "A bag of learned word embeddings (mean over the words) and a small network",
+    "embedding": ("fastText-style: learned vectors of words and word pairs, summed and "
+                  "divided by the square root of their count, into a linear layer or a small "
+                  "network"),
     "cnn": "A small convolutional network",
 }
 
@@ -98,8 +100,10 @@ def _steps(recipe: dict[str, Any]) -> str:
     out = []
     for f in recipe["features"]:
         if f["kind"] == "text":
+            pairs = (f" and {f['bigram_tokens']} over {len(f['bigrams']):,} word pairs"
+                     if "bigrams" in f else "")
             out.append(f"{md(f['name'])} → up to {f['max_tokens']} token ids over "
-                       f"{len(f['vocabulary']):,} words")
+                       f"{len(f['vocabulary']):,} words{pairs}")
         elif f["kind"] == "image":
             out.append(f"{md(f['name'])} resized to {f['size']}×{f['size']} RGB, normalized "
                        "per channel")

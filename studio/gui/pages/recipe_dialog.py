@@ -304,11 +304,15 @@ class RecipeDialog(QDialog):
         sample = (f" Fitted here on a sample of about {PREVIEW_ROWS:,} of the "
                   f"{self.info.rows:,} rows; training fits on all its rows."
                   if self.sampled else "")
+        texts = "".join(
+            f" {html.escape(f['name'])}: up to {f['max_tokens']} words"
+            + (f" and {f['bigram_tokens']} word pairs" if "bigrams" in f else "") + "."
+            for f in recipe["features"] if f["kind"] == "text")
         seen = ("Training pictures as the model gets them, before normalizing; below, the "
                 "first rows as tensors." if pictures else
                 "The first training rows as the model sees them.")
-        self.status.setText(f"{seen} Tensors: {inputs}. Not used: {html.escape(dropped)}."
-                            f"{sample}")
+        self.status.setText(f"{seen} Tensors: {inputs}.{texts} Not used: "
+                            f"{html.escape(dropped)}.{sample}")
 
     def _show_pictures(self, pictures: list[Any]) -> None:
         self.pictures.clear()

@@ -3,8 +3,9 @@
 On table columns it is the textbook model: L2-regularized multinomial logistic regression
 solved to convergence with L-BFGS on the whole training split (ridge regression in closed
 form for values), the regularization strength chosen on the validation split. On text it is
-one linear map from the mean of the words' vectors (still linear in the words), trained by
-the shared loop.
+logistic regression on the bag of words and word pairs, trained by the shared loop: each
+token has one weight per class, summed over the row's tokens and divided by the square root
+of their count (as a TF-IDF vector is scaled to unit length).
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class Linear:
             return fit_tabular(self.name, data, params, ctx)
         from studio.core.training.families.network import train_network
 
-        return train_network(self.name, data, params, ctx, hidden=[], dropout=0.0)
+        # a token's vector is its weight per output: logistic regression on the bag of words
+        outputs = data.n_classes if data.task == "classification" else 1
+        return train_network(self.name, data, params, ctx, hidden=[], dropout=0.0,
+                             text_dim=outputs)
 
 
 FAMILY = Linear()

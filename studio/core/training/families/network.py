@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.datasets.text import EMBEDDING_DIM
 from studio.core.errors import InputError
 from studio.core.events import Log
 from studio.core.training.families.base import FitContext, TrainData
@@ -19,8 +20,10 @@ SHOWN_SKIPPED = 20  # unreadable pictures named in the log and the details
 def train_network(family: str, data: TrainData, params: Mapping[str, Any], ctx: FitContext,
                   hidden: list[int], dropout: float,
                   augment: Callable[..., Any] | None = None,
-                  image: Mapping[str, int] | None = None) -> Any:
-    """``image``: the picture branch's shape (see ``build_model``), kept in the details."""
+                  image: Mapping[str, int] | None = None,
+                  text_dim: int = EMBEDDING_DIM) -> Any:
+    """``image``: the picture branch's shape (see ``build_model``), kept in the details;
+    ``text_dim``: width of a token's vector (the text branch's, when there is text)."""
     import torch
 
     from studio.core.training.data import ModelData
@@ -37,7 +40,8 @@ def train_network(family: str, data: TrainData, params: Mapping[str, Any], ctx: 
     if data.task == "regression":
         y_tr = data.y[data.train]
         y_scale = (float(y_tr.mean()), float(y_tr.std()) or 1.0)
-    model = build_model(data.inputs, n_out, hidden, dropout, y_scale, image).to(device)
+    model = build_model(data.inputs, n_out, hidden, dropout, y_scale, image,
+                        text_dim).to(device)
     ctx.emit(Log(f"{family}: {sum(p.numel() for p in model.parameters()):,} weights, "
                  f"hidden layers {hidden or 'none'}"))
     result = fit(model, data, model_data.batch, params, ctx, family, augment)
@@ -48,6 +52,8 @@ def train_network(family: str, data: TrainData, params: Mapping[str, Any], ctx: 
     if model_data.unreadable:
         details["skipped_images"] = len(model_data.unreadable)
         details["skipped_image_list"] = skipped
+    if "tokens" in model_data.names:  # what rebuilding this network from its weights needs
+        details["text_dim"] = text_dim
     return TorchFitted(family, model, data, model_data.batch, details)
 
 
