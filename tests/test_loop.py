@@ -145,3 +145,29 @@ def test_a_model_s_own_groups_and_progress_hook_are_honoured() -> None:
     assert not torch.equal(model.linear.weight, weight)
     assert len(model.progress) == 3 * 4 and model.progress == sorted(model.progress)
     assert 0.0 <= model.progress[0] < model.progress[-1] < 1.0
+
+
+def fit_grouped(deadline: float, **params) -> Grouped:
+    data = table()
+    x = torch.from_numpy(data.matrix())
+    torch.manual_seed(0)
+    model = Grouped()
+    knobs = resolve_params(MLP, {"batch_size": 70, "schedule": "onecycle", **params})
+    fit(model, data, lambda rows: [x[torch.from_numpy(rows)]], knobs,
+        FitContext(lambda e: None, deadline=deadline, seed=0), "test")
+    return model
+
+
+def test_a_budget_that_is_never_near_leaves_the_run_repeatable() -> None:
+    """The clock shapes the schedule only when it would end training: the same seed under
+    an hour's budget trains the same weights, however long each step took."""
+    first = fit_grouped(time.monotonic() + 3600, epochs=4)
+    second = fit_grouped(time.monotonic() + 3600, epochs=4)
+    assert first.progress == second.progress
+    assert torch.equal(first.linear.weight, second.linear.weight)
+
+
+def test_a_budget_that_ends_training_drives_the_schedule_to_its_end() -> None:
+    model = fit_grouped(time.monotonic() + 0.5, epochs=10_000, batch_size=1)
+    assert model.progress == sorted(model.progress)
+    assert model.progress[-1] > 0.8  # annealed by the deadline, not a ten-thousandth of the way

@@ -48,7 +48,7 @@ def text_model(mws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture(scope="module")
 def image_model(mws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    folder = shapes(tmp_path_factory.mktemp("img") / "shapes", per_class=40)
+    folder = shapes(tmp_path_factory.mktemp("img") / "shapes", per_class=60)
     catalog.import_dataset(mws, folder)
     return train(mws, "shapes", "label", epochs=10,
                  preprocessing={"columns": {"image": {"size": 32}}})

@@ -30,6 +30,8 @@ from studio.core.events import Log, Metric, Progress
 from studio.core.training.families.base import Exported, FitContext, TrainData
 
 STEP_EVENT_INTERVAL_S = 0.1
+PROJECT_AFTER_STEPS = 3
+TIME_SCHEDULE_MARGIN = 0.9  # a run projected to take 90 % of its budget follows the clock
 EVAL_BATCH = 1024
 
 @dataclass
@@ -66,12 +68,24 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     base_wd = float(params.get("weight_decay", 0.0))
     set_progress = getattr(model, "set_progress", None)
 
+    by_time_too = False
+
     def progress_fraction(epoch_done: float) -> float:
-        """How far training is: by epochs, or by time when the budget ends it first."""
+        """How far training is: by epochs, or by time once the budget looks like ending it
+        first. A budget that is never near leaves the clock out, so the same seed trains the
+        same weights."""
+        nonlocal by_time_too
+        by_epochs = min(1.0, epoch_done / epochs)
         if not math.isfinite(budget):
-            return min(1.0, epoch_done / epochs)
-        by_time = (time.monotonic() - started) / budget if budget > 0 else 1.0
-        return min(1.0, max(epoch_done / epochs, by_time))
+            return by_epochs
+        if budget <= 0:
+            return 1.0
+        elapsed = time.monotonic() - started
+        # projected once a few steps have run (the first is slow); from then on the clock is
+        # followed as well
+        if not by_time_too and epoch_done >= min(1.0, PROJECT_AFTER_STEPS / n_batches):
+            by_time_too = elapsed / epoch_done * epochs > TIME_SCHEDULE_MARGIN * budget
+        return min(1.0, max(by_epochs, elapsed / budget)) if by_time_too else by_epochs
 
     best_key: tuple[float, float] = (-math.inf, -math.inf)
     best_state: dict[str, torch.Tensor] | None = None
