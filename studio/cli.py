@@ -383,7 +383,7 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
         from studio.core.registry import latest_version
 
         other = latest_version(ws, info.name)
-        said = f"{other.ref} predicts {other.manifest['target']!r}; " if other else ""
+        said = f"{other.ref} predicts {other.manifest.raw['target']!r}; " if other else ""
         print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
     shown = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "r2", "mae",
              "rmse", "mape", "n")
@@ -461,11 +461,11 @@ def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
     versions = list_versions(ws)
     lines = [f"{'VERSION':<28} {'TASK':<24} {'TEST':<16} DATASET"] + [
         f"{v.ref:<28} {v.kind:<24} {headline(v.task, v.test_metrics):<16} "
-        f"{v.manifest.get('dataset', {}).get('name', '')}" for v in versions]
+        f"{v.manifest.raw.get('dataset', {}).get('name', '')}" for v in versions]
     out(args, {"versions": [{"ref": v.ref, "name": v.name, "version": v.version,
                              "task": v.task, "kind": v.kind, "test_metrics": v.test_metrics,
-                             "dataset": v.manifest.get("dataset", {}).get("name"),
-                             "created": v.manifest.get("created")} for v in versions]},
+                             "dataset": v.manifest.raw.get("dataset", {}).get("name"),
+                             "created": v.manifest.raw.get("created")} for v in versions]},
         "\n".join(lines) if versions else "no models yet: studio train DATASET --target COLUMN")
     return EXIT_OK
 
@@ -493,7 +493,7 @@ def models_show(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.registry import get_version
 
     v = get_version(ws, args.ref)
-    m = v.manifest
+    m = v.manifest.raw
     test = {k: val for k, val in v.test_metrics.items() if isinstance(val, float)}
     text = "\n".join([
         f"{v.ref}  ({v.kind} of {m['target']!r})",

@@ -441,7 +441,7 @@ def test_ctrl_c_stops_training_and_keeps_the_best_epoch(trained_home: Path, tmp_
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["version"] == "interrupted:1"
-    manifest = registry.get_version(ws, "interrupted:1").manifest
+    manifest = registry.get_version(ws, "interrupted:1").manifest.raw
     assert manifest["training"]["stopped_early"] is True
     assert 2 <= manifest["training"]["epochs_run"] < 5000
     job = ws.db.conn.execute("SELECT status FROM jobs WHERE id = ?",
@@ -459,7 +459,7 @@ def test_sigterm_stops_training_like_ctrl_c_and_keeps_the_best_epoch(trained_hom
                                     sig=signal.SIGTERM)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["version"] == "terminated:1"
-    assert registry.get_version(ws, "terminated:1").manifest["training"]["stopped_early"]
+    assert registry.get_version(ws, "terminated:1").manifest.raw["training"]["stopped_early"]
     ws.db.close()
 
 

@@ -591,9 +591,9 @@ def test_training_stores_the_evaluation_and_models_show_carries_it(eval_home: Pa
     ws = Workspace.open(home)
     try:  # a version made before evaluation.json existed
         v1 = registry.get_version(ws, "penguins:1")
-        files = {f: registry.read_file(ws, v1, f) for f in v1.manifest["files"]
+        files = {f: registry.read_file(ws, v1, f) for f in v1.manifest.raw["files"]
                  if f not in ("card.md", "evaluation.json")}
-        keep = {k: v for k, v in v1.manifest.items()
+        keep = {k: v for k, v in v1.manifest.raw.items()
                 if k not in ("name", "version", "created", "files", "format")}
         registry.register_version(ws, "penguins", files, keep, "card")
     finally:

@@ -222,10 +222,10 @@ def test_stopped_training_keeps_the_best_epoch(
     assert final.result["version"] == "penguins:1"
     assert job["status"] == "done"
     version = registry.get_version(ws, "penguins:1")
-    training = version.manifest["training"]
+    training = version.manifest.raw["training"]
     assert training["stopped_early"] is True
     assert 1 <= training["best_epoch"] <= training["epochs_run"] < 2000
-    assert version.manifest["lineage"]["job"] == runner.job_id
+    assert version.manifest.raw["lineage"]["job"] == runner.job_id
     assert runner.wait(timeout=30) == 0
 
 

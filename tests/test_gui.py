@@ -260,7 +260,7 @@ def test_preprocessing_dialog_preview_and_training_use_the_choices(window, qtbot
     page.form.set_knob("epochs", 5)
     page.train_btn.click()
     qtbot.waitUntil(lambda: not window.training.running, timeout=120_000)
-    recipe = list_versions(window.ws)[0].manifest["recipe"]
+    recipe = list_versions(window.ws)[0].manifest.raw["recipe"]
     kinds = {f["name"]: f.get("scaling", f["kind"]) for f in recipe["features"]}
     assert kinds["island"] == "ordinal" and kinds["body_mass_g"] == "minmax"
     assert "year" not in kinds

@@ -207,7 +207,7 @@ def test_a_version_without_evaluation_shows_its_manifest_metrics_and_the_hint(
         window, qtbot, tmp_path):
     _frame, info, _doc = zoo(tmp_path, window.ws)
     version = register(window.ws, "zoo", info, "classification", "kind", LABELS, None)
-    test = version.manifest["metrics"]["test"]
+    test = version.manifest.raw["metrics"]["test"]
     view = open_view(window, qtbot, "zoo:1")
     assert view.cards.values["Accuracy"] == f"{test['accuracy']:.3f}"
     assert view.heatmap.counts == test["confusion"]

@@ -209,8 +209,8 @@ def test_register_makes_a_losing_family_a_version(window, qtbot):
     qtbot.waitUntil(lambda: "penguins:2" in page.result.text(), timeout=30_000)
     versions = {v.ref: v for v in list_versions(window.ws)}
     assert set(versions) == {"penguins:1", "penguins:2"}
-    assert versions["penguins:2"].manifest["family"] == loser.family
-    assert versions["penguins:1"].manifest["family"] == winner.family
+    assert versions["penguins:2"].manifest.raw["family"] == loser.family
+    assert versions["penguins:1"].manifest.raw["family"] == winner.family
     assert loser.version == "penguins:2"
     assert page.board.item(_row_of(page.board, loser.family), 1).text() == (
         "registered → penguins:2")

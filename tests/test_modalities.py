@@ -71,7 +71,7 @@ def torch_probabilities(ws: Workspace, ref: str, frame: pd.DataFrame) -> np.ndar
     from studio.core.training.model import build_model
 
     version = registry.get_version(ws, ref)
-    m = version.manifest
+    m = version.manifest.raw
     model = build_model(m["onnx"]["inputs"], len(m["labels"]), m["training"]["hidden"], 0.0,
                         image=m["training"]["details"].get("image_encoder"),
                         text_dim=m["training"]["details"].get("text_dim", 64))
@@ -91,7 +91,7 @@ def png_base64(path: Path) -> str:
 
 def test_text_model_learns_from_the_words(text_model: dict, mws: Workspace) -> None:
     assert text_model["metrics"]["accuracy"] >= 0.9
-    recipe = registry.get_version(mws, text_model["version"]).manifest["recipe"]
+    recipe = registry.get_version(mws, text_model["version"]).manifest.raw["recipe"]
     assert recipe["modality"] == "text"
     text = next(f for f in recipe["features"] if f["kind"] == "text")
     assert text["name"] == "review" and "wonderful" in text["vocabulary"]
@@ -153,10 +153,10 @@ def test_text_v2_infer_takes_two_named_tensors(client: TestClient, text_model: d
 def test_image_model_learns_shapes(image_model: dict, mws: Workspace) -> None:
     assert image_model["metrics"]["accuracy"] >= 0.8
     version = registry.get_version(mws, image_model["version"])
-    image = version.manifest["recipe"]["features"][0]
+    image = version.manifest.raw["recipe"]["features"][0]
     assert image["kind"] == "image" and image["size"] == 32
     assert len(image["mean"]) == 3 and all(s > 0 for s in image["std"])
-    assert version.manifest["input_schema"] == [
+    assert version.manifest.raw["input_schema"] == [
         {"name": "image", "kind": "image", "encoding": "base64"}]
     assert version.kind == "image classification"
     assert "resized to 32×32" in registry.read_file(mws, version, "card.md").decode()

@@ -44,8 +44,8 @@ def test_one_click_trains_every_fitting_family_and_keeps_the_best(auto_home: Pat
         assert 0 <= r["validation"] <= 1 and r["fit_s"] > 0 and r["size_bytes"] > 0
     ws = Workspace.open(auto_home)
     version = registry.get_version(ws, auto_run["version"])
-    assert version.manifest["family"] == auto_run["family"]
-    assert len(version.manifest["leaderboard"]) == len(board)
+    assert version.manifest.raw["family"] == auto_run["family"]
+    assert len(version.manifest.raw["leaderboard"]) == len(board)
     assert "Families tried" in registry.read_file(ws, version, "card.md").decode()
 
 
@@ -60,8 +60,8 @@ def test_a_losing_candidate_can_still_be_registered(auto_home: Path, auto_run: d
     ref = json.loads(added.stdout)["version"]
     ws = Workspace.open(auto_home)
     version = registry.get_version(ws, ref)
-    assert version.manifest["family"] == loser
-    assert version.manifest["lineage"]["job"] == json.loads(listed.stdout)["job"]
+    assert version.manifest.raw["family"] == loser
+    assert version.manifest.raw["lineage"]["job"] == json.loads(listed.stdout)["job"]
     predicted = run_studio(auto_home, "predict", ref, "--input", str(PENGUINS), "--json")
     assert predicted.returncode == 0, predicted.stderr
     again = run_studio(auto_home, "models", "add-candidate", loser)

@@ -100,10 +100,10 @@ def test_put_bytes_returns_sha256_and_is_idempotent(blobs: BlobStore) -> None:
     assert blobs.exists(digest)
     assert blobs.path(digest).read_bytes() == data
     before = blob_files(blobs)
-    mtime = blobs.path(digest).stat().st_mtime_ns
+    inode = blobs.path(digest).stat().st_ino
     assert blobs.put_bytes(data) == digest
     assert blob_files(blobs) == before
-    assert blobs.path(digest).stat().st_mtime_ns == mtime  # not rewritten
+    assert blobs.path(digest).stat().st_ino == inode  # not rewritten
     assert part_files(blobs) == []
 
 
@@ -191,7 +191,7 @@ def test_versions_are_numbered_and_resolved(ws: Workspace) -> None:
     second = registry.get_version(ws, "toy:2")
     assert second.version == 2
     assert registry.read_file(ws, second, "model.onnx") == b"model 1"
-    assert second.manifest["name"] == "toy" and second.manifest["version"] == 2
+    assert second.manifest.raw["name"] == "toy" and second.manifest.raw["version"] == 2
     assert registry.read_file(ws, second, "card.md") == b"# toy:2\n"
     assert [v.ref for v in registry.list_versions(ws)] == ["toy:1", "toy:2", "toy:3"]
 
@@ -222,13 +222,13 @@ def test_a_version_row_has_all_its_blobs(ws: Workspace, tmp_path: Path) -> None:
     extra = tmp_path / "weights.bin"
     extra.write_bytes(b"w" * 5000)
     version = register(ws, **{"weights.safetensors": extra})
-    assert set(version.manifest["files"]) == {"model.onnx", "weights.safetensors", "card.md"}
+    assert set(version.manifest.raw["files"]) == {"model.onnx", "weights.safetensors", "card.md"}
     row = ws.db.conn.execute(
         "SELECT manifest_digest, manifest FROM versions WHERE name = 'toy' AND version = 1"
     ).fetchone()
     assert ws.blobs.read_bytes(row[0]).decode() == row[1]
-    assert json.loads(row[1])["files"] == version.manifest["files"]
-    for digest in version.manifest["files"].values():
+    assert json.loads(row[1])["files"] == version.manifest.raw["files"]
+    for digest in version.manifest.raw["files"].values():
         ws.blobs.verified_path(digest)
 
 

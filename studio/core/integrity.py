@@ -97,10 +97,13 @@ def blob_uses(ws: Workspace, report: VerifyReport) -> dict[str, list[str]]:
         for path, digest in pictures.items():
             uses.setdefault(digest, []).append(f"dataset {info.name}: picture {path}")
     rows = ws.db.conn.execute(
-        "SELECT name, version, manifest_digest, manifest FROM versions ORDER BY name, version")
-    for name, version, manifest_digest, text in rows:
+        "SELECT name, version, manifest_digest, manifest, card_digest FROM versions"
+        " ORDER BY name, version")
+    for name, version, manifest_digest, text, card_digest in rows:
         ref = f"{name}:{version}"
         uses.setdefault(manifest_digest, []).append(f"model {ref}: manifest")
+        if card_digest:
+            uses.setdefault(card_digest, []).append(f"model {ref}: card as edited")
         # the row keeps a copy of the manifest: its file list holds even when the blob fails
         for fname, digest in json.loads(text).get("files", {}).items():
             uses.setdefault(digest, []).append(f"model {ref}: {fname}")

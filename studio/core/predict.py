@@ -39,16 +39,18 @@ class Predictor:
     def __init__(self, ws: Workspace, version: registry.Version, threads: int = 0) -> None:
         self.version = version
         self.manifest = version.manifest
-        self.recipe = self.manifest["recipe"]
+        if self.manifest.recipe is None:
+            raise InputError(f"{version.ref} takes tensors, not raw rows: it has no recipe")
+        self.recipe: dict[str, Any] = self.manifest.recipe
         self.task = version.task
-        self.labels: list[str] | None = self.manifest.get("labels")
+        self.labels: list[str] | None = self.manifest.labels
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(
             registry.read_file(ws, version, "model.onnx"), session_options(threads),
             providers=providers,
         )
-        self.inputs = tensor_specs(self.manifest)
+        self.inputs = tensor_specs(self.manifest.raw)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.heavy = self.recipe.get("modality", "tabular") != "tabular"
         for f in self.recipe["features"]:

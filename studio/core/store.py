@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def now() -> float:
@@ -35,10 +36,6 @@ class Database:
     """The workspace database: a sqlite-utils handle on one autocommit connection."""
 
     def __init__(self, path: Path) -> None:
-        # Imported here: sqlite_utils imports pandas (~0.9 s), which the GUI must not pay
-        # before its window is on screen.
-        import sqlite_utils
-
         self.path = path
         # isolation_level=None: every statement commits on its own unless we open an explicit
         # transaction; sqlite-utils' internal `with conn:` blocks then cannot end ours early.
@@ -46,16 +43,21 @@ class Database:
             str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        self.db: sqlite_utils.Database = sqlite_utils.Database(conn)
-        if self.db.journal_mode != "wal":
-            self.db.enable_wal()
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = wal")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
         self._migrate()
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils on the same connection, made when first used: importing it imports
+        pandas (~0.9 s), which neither the GUI before its window is up nor a server looking
+        a model up should pay."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def _migrate(self) -> None:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
@@ -96,7 +98,16 @@ class Database:
                     pk=("job_id", "family"), if_not_exists=True)
                 if "series" not in self.db["metrics"].columns_dict:
                     self.db["metrics"].add_column("series", str)
+            if version < 7:
+                self._registry_v7()
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _registry_v7(self) -> None:
+        """The registry's own tables: models, aliases, tags, lineage edges, the servers that
+        serve versions; versions gain what listing them needs without reading manifests."""
+        from studio.core.registry.migrate import registry_v7
+
+        registry_v7(self.conn, self.path.parent / "blobs")
 
     def _create_v1(self) -> None:
         self.db["datasets"].create(
@@ -200,14 +211,22 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if not self.intact(digest, len(data)):
+        if self.intact(digest, len(data)):
+            self._touch(digest)
+        else:
             self._commit(digest, lambda f: f.write(data))
         return digest
+
+    def _touch(self, digest: str) -> None:
+        """A blob stored again is new to ``gc``: work about to refer to it (a version's row
+        is written after its files) must not lose it to a collection meanwhile."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path(digest))
 
     def put_file(self, src: Path) -> str:
         """Copy ``src`` into the store, hashing as it streams; returns its digest."""
         h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=scratch_prefix("blob"), suffix=".part")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
@@ -234,12 +253,13 @@ class BlobStore:
         intact (a damaged one is replaced by this good copy)."""
         if self.intact(digest, tmp.stat().st_size):
             tmp.unlink()
+            self._touch(digest)
         else:
             self._place(tmp, digest)
         return digest
 
     def _commit(self, digest: str, write: Any) -> None:
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=scratch_prefix("blob"), suffix=".part")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -312,6 +332,37 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def scratch_prefix(kind: str) -> str:
+    """``kind-PID-``: a scratch file's name says which process writes it, so one left by a
+    process that died can be told from one still being written."""
+    return f"{kind}-{os.getpid()}-"
+
+
+def sweep_scratch(tmp: Path, legacy_age_s: float = 86_400.0) -> int:
+    """Remove scratch files and folders that dead processes left in ``tmp``; returns how
+    many. Names from before they carried a process id go once a day old."""
+    import shutil
+
+    removed = 0
+    for entry in tmp.iterdir() if tmp.is_dir() else []:
+        parts = entry.name.split("-", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            stale = not process_alive(int(parts[1]))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > legacy_age_s
+            except FileNotFoundError:
+                continue
+        if not stale:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def process_alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from studio.core.store import BlobStore, Database
+from studio.core.store import BlobStore, Database, sweep_scratch
 
 APP_DIR_NAME = "ModelStudio"
 
@@ -38,6 +38,7 @@ class Workspace:
         ws = cls(Path(root) if root is not None else default_home())
         ws.root.mkdir(parents=True, exist_ok=True)
         ws.tmp.mkdir(exist_ok=True)
+        sweep_scratch(ws.tmp)  # what a crashed process left half-written
         return ws
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 
 from studio.core import job_rows
 from studio.core.events import Metric
-from studio.core.store import now
+from studio.core.store import now, sweep_scratch
 from studio.core.workspace import Workspace
 
 
@@ -60,11 +60,10 @@ def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
 
 
 def reap_stale(ws: Workspace) -> int:
-    """Mark failed every job whose process no longer exists; when no job is left active,
-    sweep the scratch files that killed jobs left behind."""
+    """Mark failed every job whose process no longer exists, and sweep the scratch files
+    that dead processes left behind."""
     reaped = job_rows.reap(ws)
-    if not list(ws.db.db["jobs"].rows_where("status IN ('queued', 'running')", limit=1)):
-        _sweep_tmp(ws)
+    sweep_scratch(ws.tmp)
     return reaped
 
 
@@ -84,18 +83,3 @@ def interruption_message(row: dict[str, Any]) -> str:
     what = {"train": f"training on {spec.get('dataset')!r}",
             "import": f"import of {spec.get('path')!r}"}.get(row["kind"], f"{row['kind']} job")
     return f"the {what} (job {row['id']}) was interrupted: {row['error']}"
-
-
-def _sweep_tmp(ws: Workspace) -> None:
-    """Remove leftovers of killed jobs: partial blobs, imports and unzipped folders."""
-    import shutil
-
-    for entry in ws.tmp.iterdir() if ws.tmp.is_dir() else []:
-        if not entry.name.startswith(("blob-", "import-", "unzip-", "tmp")):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-

@@ -68,7 +68,7 @@ class ModelRepository:
             "inputs": [_tensor_meta(i) for i in p.session.get_inputs()],
             "outputs": [_tensor_meta(o) for o in p.session.get_outputs()],
             "parameters": {"task": p.task, "labels": p.labels,
-                           "raw_columns": p.manifest["input_schema"]},
+                           "raw_columns": p.manifest.raw["input_schema"]},
         }
 
     def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from studio.core.datasets.profile import PROFILE_RULES, column_profile
 from studio.core.datasets.readers import check_file, dialect_for, read_arrow
 from studio.core.errors import Cancelled, InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.events import Emit, Event, Log, Progress
+from studio.core.names import check_name
 from studio.core.printable import printable, printable_path
-from studio.core.store import BlobStore, now
+from studio.core.store import BlobStore, now, scratch_prefix
 from studio.core.workspace import Workspace
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: no newline after it
 
 
 @dataclass(frozen=True)
@@ -69,15 +68,6 @@ class DatasetInfo:
 log = logging.getLogger(__name__)
 BLOB_NAME = re.compile(r"[0-9a-f]{64}")
 SAMPLE_GROUPS = 200
-
-
-def check_name(name: str, what: str = "dataset") -> str:
-    if not NAME_RE.match(name):
-        raise InputError(
-            f"invalid {what} name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def name_from_path(path: Path) -> str:
@@ -260,7 +250,8 @@ def _import(
     size = path.stat().st_size if path.is_file() else 0
     emit(Progress("read", 0, size, f"reading {printable(path.name)}"))
     pictures: set[str] = set()
-    fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix="import-", suffix=".part")
+    fd, tmp_name = tempfile.mkstemp(dir=ws.blobs.tmp, prefix=scratch_prefix("import"),
+                                    suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -22,7 +22,7 @@ import pyarrow as pa
 from studio.core.datasets.pixels import FORMATS, IMAGE_SUFFIXES, draft_as_training, over_limit
 from studio.core.errors import Cancelled, InputError
 from studio.core.events import Emit, Log, Progress
-from studio.core.store import BlobStore
+from studio.core.store import BlobStore, scratch_prefix
 
 MAX_ZIP_BYTES = 8 << 30  # uncompressed
 MAX_ZIP_RATIO = 200  # a zip bomb compresses far better than images do
@@ -210,7 +210,7 @@ def _check_file_folder_clash(archive: Path, members: list[zipfile.ZipInfo]) -> N
 def image_zip_table(
     archive: Path, blobs: BlobStore, emit: Emit, should_stop: Callable[[], bool]
 ) -> pa.Table:
-    with tempfile.TemporaryDirectory(dir=blobs.tmp, prefix="unzip-") as tmp:
+    with tempfile.TemporaryDirectory(dir=blobs.tmp, prefix=scratch_prefix("unzip")) as tmp:
         emit(Progress("unzip", 0, 1, f"extracting {archive.name}"))
         safe_extract(archive, Path(tmp), should_stop)
         return image_folder_table(Path(tmp), blobs, emit, should_stop, label=archive.name)

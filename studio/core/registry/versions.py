@@ -1,66 +1,63 @@
 """Models and their versions: a manifest plus files, every file a verified blob.
 
 A version is written in this order: its files become blobs, then one transaction takes the
-next version number, writes the manifest blob and inserts the row. A crash before the row
-leaves only unreferenced blobs, never a half-registered version.
+next version number, writes the manifest blob and inserts the row with its lineage edges.
+A crash before the row leaves only unreferenced blobs, never a half-registered version.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from studio.core.datasets.catalog import NAME_RE, check_name
 from studio.core.errors import InputError, NotFoundError
+from studio.core.names import NAME_RE, check_name
+from studio.core.registry.manifest import Manifest
+from studio.core.registry.migrate import edges, summary
+from studio.core.registry.refs import Ref, parse_ref
 from studio.core.store import now
 from studio.core.workspace import Workspace
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: outputs listed, lineage carries library versions
+LIBRARIES = ("model-studio", "torch", "onnx", "onnxruntime", "lightgbm")
 
 
 @dataclass(frozen=True)
 class Version:
     name: str
     version: int
-    manifest: dict[str, Any]
+    raw: dict[str, Any]
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return Manifest.parse(self.raw)
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
 
     @property
-    def task(self) -> str:
-        """The head: classification or regression."""
-        return str(self.manifest["task"])
+    def task(self) -> str | None:
+        """The head: classification, regression, or None for a model made elsewhere."""
+        return self.manifest.task
 
     @property
     def kind(self) -> str:
         """What a person calls it: image classification, text regression, classification…"""
-        modality = self.manifest.get("recipe", {}).get("modality", "tabular")
-        return self.task if modality == "tabular" else f"{modality} {self.task}"
+        return self.manifest.kind
 
     @property
     def test_metrics(self) -> dict[str, Any]:
-        return dict(self.manifest.get("metrics", {}).get("test", {}))
+        return dict(self.manifest.metrics)
 
     def file_digest(self, filename: str) -> str:
         try:
-            return str(self.manifest["files"][filename])
+            return self.manifest.files[filename]
         except KeyError:
             raise NotFoundError(f"{self.ref} has no file {filename!r}") from None
-
-
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``name`` or ``name:version`` → (name, version or None for the latest)."""
-    name, sep, version = ref.partition(":")
-    check_name(name, "model")
-    if not sep:
-        return name, None
-    if not version.isdigit() or int(version) < 1:
-        raise InputError(f"invalid version in {ref!r}: expected a positive number")
-    return name, int(version)
 
 
 def register_version(
@@ -72,48 +69,110 @@ def register_version(
         fname: ws.blobs.put_bytes(src) if isinstance(src, bytes) else ws.blobs.put_file(src)
         for fname, src in files.items()
     }
+    sizes = {fname: ws.blobs.path(d).stat().st_size for fname, d in digests.items()}
+    lineage = {**(manifest.get("lineage") or {}), "libraries": library_versions()}
     with ws.db.immediate() as conn:
         number = conn.execute(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", [name]
         ).fetchone()[0]
         full = {
             **manifest, "format": MANIFEST_FORMAT, "name": name, "version": number,
-            "created": now(),
+            "created": now(), "lineage": lineage,
         }
-        digests["card.md"] = ws.blobs.put_bytes(card.replace("{ref}", f"{name}:{number}").encode())
+        card_bytes = card.replace("{ref}", f"{name}:{number}").encode()
+        digests["card.md"] = ws.blobs.put_bytes(card_bytes)
+        sizes["card.md"] = len(card_bytes)
         full["files"] = dict(sorted(digests.items()))
+        typed = Manifest.parse(full)  # refuses, before anything is stored, what reads fail
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
         manifest_digest = ws.blobs.put_bytes(text.encode())
+        conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)",
+                     [name, full["created"]])
         conn.execute(
             "INSERT INTO versions (name, version, task, dataset, manifest_digest, manifest,"
-            " job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [name, number, full["task"], full.get("dataset", {}).get("name"), manifest_digest,
-             text, job_id, full["created"]],
+            " job_id, created, kind, family, metric, score, source, parent, size_bytes,"
+            " total_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, number, typed.task, (full.get("dataset") or {}).get("name"),
+             manifest_digest, text, job_id, full["created"], *summary(typed),
+             sizes.get("model.onnx"), sum(sizes.values()) + len(text)],
         )
+        for edge in edges(typed):
+            conn.execute("INSERT OR IGNORE INTO lineage VALUES (?, ?, ?, ?, ?)",
+                         [name, number, *edge])
     return Version(name, number, full)
 
 
-def list_versions(ws: Workspace, name: str | None = None) -> list[Version]:
-    where, args = ("name = ?", [name]) if name else (None, [])
-    rows = ws.db.db["versions"].rows_where(where, args, order_by="name, version")
-    return [Version(r["name"], r["version"], json.loads(r["manifest"])) for r in rows]
+def library_versions() -> dict[str, str]:
+    """The versions of what made and runs a model, without importing any of them."""
+    from importlib import metadata
+
+    out = {}
+    for package in LIBRARIES:
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
-def get_version(ws: Workspace, ref: str) -> Version:
-    name, number = parse_ref(ref)
-    if number is None:
-        row = ws.db.conn.execute(
-            "SELECT name, version, manifest_digest FROM versions WHERE name = ?"
-            " ORDER BY version DESC LIMIT 1", [name]).fetchone()
+def resolve(ws: Workspace, ref: str | Ref) -> tuple[str, int]:
+    """(name, number) of the version ``ref`` means, reading no manifest."""
+    r = parse_ref(ref) if isinstance(ref, str) else ref
+    conn = ws.db.conn
+    if r.version is not None:
+        row = conn.execute("SELECT version FROM versions WHERE name = ? AND version = ?",
+                           [r.name, r.version]).fetchone()
+        what = f"version {r.name}:{r.version}"
+    elif r.alias is not None:
+        row = conn.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+                           [r.name, r.alias]).fetchone()
+        what = f"alias {r.name}@{r.alias}"
+        if row is None and _exists(ws, r.name):
+            names = [a for (a,) in conn.execute(
+                "SELECT alias FROM aliases WHERE name = ? ORDER BY alias", [r.name])]
+            raise NotFoundError(f"model {r.name!r} has no alias {r.alias!r} (its aliases: "
+                                f"{', '.join(names) or 'none'}; set one with `studio models "
+                                f"alias {r.name} {r.alias} N`)")
     else:
-        row = ws.db.conn.execute(
-            "SELECT name, version, manifest_digest FROM versions WHERE name = ? AND version = ?",
-            [name, number]).fetchone()
+        row = conn.execute(
+            "SELECT version FROM versions WHERE name = ? ORDER BY archived IS NOT NULL,"
+            " version DESC LIMIT 1", [r.name]).fetchone()
+        what = f"model {r.name!r}"
     if row is None:
-        what = f"model {name!r}" if number is None else f"version {name}:{number}"
         raise NotFoundError(f"no {what} in the registry (see `studio models ls`)")
-    manifest = json.loads(ws.blobs.read_bytes(row[2]))
-    return Version(row[0], row[1], manifest)
+    return r.name, int(row[0])
+
+
+def _exists(ws: Workspace, name: str) -> bool:
+    return ws.db.conn.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1",
+                              [name]).fetchone() is not None
+
+
+def get_version(ws: Workspace, ref: str | Ref) -> Version:
+    """The version ``ref`` means, its manifest read from the verified blob."""
+    name, number = resolve(ws, ref)
+    row = ws.db.conn.execute(
+        "SELECT manifest_digest FROM versions WHERE name = ? AND version = ?",
+        [name, number]).fetchone()
+    if row is None:  # removed between the two reads
+        raise NotFoundError(f"no version {name}:{number} in the registry")
+    return Version(name, number, json.loads(ws.blobs.read_bytes(row[0])))
+
+
+def list_versions(ws: Workspace, name: str | None = None,
+                  archived: bool = True) -> list[Version]:
+    """Every version (of ``name``), oldest first, from the rows' copies of the manifests."""
+    where = ["1 = 1"]
+    args: list[Any] = []
+    if name:
+        where.append("name = ?")
+        args.append(name)
+    if not archived:
+        where.append("archived IS NULL")
+    rows = ws.db.conn.execute(
+        f"SELECT name, version, manifest FROM versions WHERE {' AND '.join(where)}"
+        " ORDER BY name, version", args)
+    return [Version(n, v, json.loads(text)) for n, v, text in rows]
 
 
 def read_file(ws: Workspace, version: Version, filename: str) -> bytes:
@@ -141,7 +200,7 @@ def task_head(task: str) -> str | None:
 def same_question(version: Version, target: str, task: str = "auto") -> bool:
     """Whether a run for ``target`` and ``task`` would answer what ``version`` answers."""
     head = task_head(task)
-    return version.manifest.get("target") == target and head in (None, version.task)
+    return version.manifest.target == target and head in (None, version.task)
 
 
 def propose_model_name(ws: Workspace, dataset: str, target: str, task: str = "auto"

@@ -29,7 +29,7 @@ def _test_rows(ws: Workspace, version: Version, info: catalog.DatasetInfo,
                stored: pd.DataFrame) -> np.ndarray:
     """The stored rows ``version`` was tested on: the split cut again exactly as training
     cut it (the same rows, fraction and seed give the same parts)."""
-    manifest = version.manifest
+    manifest = version.manifest.raw
     training = manifest.get("training") or {}
     if "split" not in training or "seed" not in training:
         raise InputError(f"{version.ref}'s manifest does not say how its data was split; "
@@ -60,7 +60,7 @@ def evaluate_version(ws: Workspace, version: Version, dataset: str, emit: Emit |
 
     if split is not None and split not in SPLITS:
         raise InputError(f"unknown split {split!r}: test or all")
-    manifest = version.manifest
+    manifest = version.manifest.raw
     recipe, target, task = manifest["recipe"], str(manifest["target"]), version.task
     info = catalog.get_dataset(ws, dataset)
     trained_on = (manifest.get("dataset") or {}).get("digest") == info.digest

@@ -102,7 +102,7 @@ class ModelsPage(QWidget):
         self.table.setSortingEnabled(False)  # rows are filled in place, then sorted once
         self.table.setRowCount(len(self.versions))
         for row, v in enumerate(self.versions):
-            m = v.manifest
+            m = v.manifest.raw
             created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
             score = v.test_metrics.get(HEADLINE.get(v.task, "accuracy"))
             cells = [(v.ref, (v.name, v.version)), (v.kind, v.kind), (m["target"], m["target"]),
@@ -190,7 +190,7 @@ class ModelsPage(QWidget):
         from studio.core.registry import read_file
 
         card = read_file(self.ws, v, "card.md").decode("utf-8", errors="replace")
-        return card + _confusion_markdown(v.manifest)
+        return card + _confusion_markdown(v.manifest.raw)
 
     def _on_select(self) -> None:
         v = self._selected()

@@ -149,7 +149,7 @@ class ServingPage(QWidget):
             return
         from studio.core.registry import get_version
 
-        manifest = get_version(self.ws, ref).manifest
+        manifest = get_version(self.ws, ref).manifest.raw
         recipe = {f["name"]: f for f in manifest["recipe"]["features"]}
         self.schema = manifest["input_schema"]
         for col in self.schema:

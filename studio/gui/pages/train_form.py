@@ -315,11 +315,11 @@ class TrainForm(QWidget):
             other = latest_version(self.ws, self.info.name)
             note, tip = "a new model", f"registers {name}:1"
             if other is not None and not same_question(other, target, task):
-                note += f": {other.ref} predicts “{other.manifest.get('target')}”"
+                note += f": {other.ref} predicts “{other.manifest.raw.get('target')}”"
         elif not same_question(latest, target, task):
-            note = f"⚠ {latest.ref} predicts “{latest.manifest.get('target')}” ({latest.kind})"
+            note = f"⚠ {latest.ref} predicts “{latest.manifest.raw.get('target')}” ({latest.kind})"
             tip = (f"{name} would change meaning: its latest version predicts "
-                   f"{latest.manifest.get('target')!r}. Another name keeps them apart.")
+                   f"{latest.manifest.raw.get('target')!r}. Another name keeps them apart.")
         else:
             note = f"adds version {latest.version + 1}"
             tip = f"{latest.ref} is the latest version"

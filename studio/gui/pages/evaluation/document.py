@@ -63,7 +63,7 @@ class Evaluation:
 
 def load_evaluation(ws: Workspace, version: Version) -> Evaluation:
     """The version's evaluation; raises InputError when its evaluation.json cannot be read."""
-    manifest = version.manifest
+    manifest = version.manifest.raw
     digest = (manifest.get("dataset") or {}).get("digest")
     dataset = str((manifest.get("dataset") or {}).get("name", ""))
     if FILENAME not in manifest.get("files", {}):

@@ -168,7 +168,7 @@ class EvaluationView(QWidget):
             self.tabs.addTab(none, "Worst errors (0)")
         self._importance = Lazy(lambda: Importance(ev.section("importance")))
         self.tabs.addTab(self._importance, "Feature importance")
-        modality = self.version.manifest.get("recipe", {}).get("modality")
+        modality = self.version.manifest.raw.get("recipe", {}).get("modality")
         if modality == "image" and self.worst.worst:
             numbers = [int(w.get("row", -1)) for w in self.worst.worst]
             source = self.source

@@ -1,0 +1,119 @@
+"""The end of a version's life: archive (hidden from lists and from NAME, still there),
+delete (refused while an alias points at it or a server serves it), and ``gc``, which
+removes the files nothing refers to any more."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from studio.core.errors import InputError
+from studio.core.registry.servers import serving
+from studio.core.registry.versions import resolve
+from studio.core.store import now
+from studio.core.workspace import Workspace
+
+# Blobs younger than this are left to gc: a registration or import in flight writes its
+# files before the row that refers to them.
+GC_GRACE_S = 3600.0
+
+
+def archive(ws: Workspace, ref: str, archived: bool = True) -> tuple[str, int]:
+    with ws.db.immediate() as conn:
+        name, number = resolve(ws, ref)
+        conn.execute("UPDATE versions SET archived = ? WHERE name = ? AND version = ?",
+                     [now() if archived else None, name, number])
+    return name, number
+
+
+def delete_version(ws: Workspace, ref: str) -> tuple[str, int]:
+    """Remove a version's row, tags and lineage; its files go at the next ``gc``."""
+    with ws.db.immediate() as conn:
+        name, number = resolve(ws, ref)
+        held = [a for (a,) in conn.execute(
+            "SELECT alias FROM aliases WHERE name = ? AND version = ? ORDER BY alias",
+            [name, number])]
+        if held:
+            raise InputError(
+                f"{name}:{number} is {', '.join(f'{name}@{a}' for a in held)}: move or "
+                f"remove the alias first (`studio models alias {name} {held[0]} N` or "
+                f"`--remove`)")
+        urls = serving(ws).get(f"{name}:{number}")
+        if urls:
+            raise InputError(f"{name}:{number} is being served at {', '.join(urls)}: stop "
+                             "that server first")
+        for table in ("tags", "lineage"):
+            conn.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, number])
+        conn.execute("UPDATE candidates SET version = NULL WHERE version = ?",
+                     [f"{name}:{number}"])
+        conn.execute("DELETE FROM versions WHERE name = ? AND version = ?", [name, number])
+        if conn.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1",
+                        [name]).fetchone() is None:
+            conn.execute("DELETE FROM models WHERE name = ?", [name])
+    return name, number
+
+
+@dataclass(frozen=True)
+class GcReport:
+    removed: int
+    freed_bytes: int
+    kept_recent: int  # unreferenced, but younger than the grace period
+
+    def summary(self) -> str:
+        from studio.core.integrity import _size
+
+        text = f"removed {self.removed:,} unreferenced file(s), freed {_size(self.freed_bytes)}"
+        if self.kept_recent:
+            text += (f"; {self.kept_recent:,} newer than {GC_GRACE_S / 3600:g} h kept (work "
+                     "in progress may still need them)")
+        return text
+
+
+def gc(ws: Workspace, grace_s: float = GC_GRACE_S, dry_run: bool = False) -> GcReport:
+    """Remove every blob that no dataset, version, card or candidate refers to."""
+    from studio.core.integrity import VerifyReport, blob_uses
+
+    report = VerifyReport()
+    uses = blob_uses(ws, report)
+    if report.unchecked:
+        raise InputError("cannot tell which files are in use: "
+                         + "; ".join(report.unchecked) + " (run `studio verify`)")
+    cutoff = time.time() - grace_s
+    removed = freed = recent = 0
+    doomed = set()
+    for path in ws.blobs.root.glob("??/*"):
+        digest = path.parent.name + path.name
+        if digest in uses or not path.is_file():
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_mtime > cutoff:
+            recent += 1
+            continue
+        removed += 1
+        freed += stat.st_size
+        doomed.add(digest)
+    if not dry_run:
+        ws.blobs.discard(doomed)
+    return GcReport(removed, freed, recent)
+
+
+def disk_use(ws: Workspace) -> dict[str, int]:
+    """Model name → bytes of its versions' files (a file two versions share counts once)."""
+    import json
+
+    seen: dict[str, set[str]] = {}
+    for name, text in ws.db.conn.execute("SELECT name, manifest FROM versions"):
+        seen.setdefault(name, set()).update(json.loads(text).get("files", {}).values())
+    out = {}
+    for name, digests in seen.items():
+        total = 0
+        for d in digests:
+            try:
+                total += ws.blobs.path(d).stat().st_size
+            except OSError:
+                continue
+        out[name] = total
+    return out
