@@ -101,33 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="the model registry").add_subparsers(
         dest="models_command", parser_class=Parser, required=True)
-    cmd("ls", "list model versions", models)
-    p = cmd("candidates", "a training run's leaderboard (default: the latest run's)", models)
-    p.add_argument("--job", help="the training job's id (see the run's output)")
-    p = cmd("add-candidate", "register a family from a run's leaderboard as a new version",
-            models)
-    p.add_argument("family")
-    p.add_argument("--job", help="the training job's id (default: the latest run's)")
-    p = cmd("show", "show a version's manifest", models)
-    p.add_argument("ref", metavar="NAME[:VERSION]")
+    from studio.cli_models import add_parsers as add_models_parsers
+
+    add_models_parsers(models, cmd)
 
     p = cmd("evaluate", "score a version on a labelled dataset: metrics, per-class table, "
             "confusion, column importance, worst errors")
-    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("ref", metavar="NAME[:N|@ALIAS]")
     p.add_argument("dataset")
     p.add_argument("--split", choices=["test", "all"],
                    help="test: the rows the version was tested on (the default on the data "
                    "it was trained on); all: every labelled row (the default elsewhere)")
 
     p = cmd("serve", "serve versions over HTTP (Open Inference Protocol) until Ctrl-C")
-    p.add_argument("refs", nargs="+", metavar="NAME[:VERSION]")
+    p.add_argument("refs", nargs="+", metavar="NAME[:N|@ALIAS]")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--api-key", help="required from clients; generated when the host is "
                    "not loopback and none is given (or set STUDIO_API_KEY)")
 
     p = cmd("predict", "predict raw rows (a table file), or pictures for an image model")
-    p.add_argument("ref", metavar="NAME[:VERSION]")
+    p.add_argument("ref", metavar="NAME[:N|@ALIAS]")
     p.add_argument("--input", required=True, type=Path,
                    help="a table of raw rows; for an image model also an image or a folder")
     p.add_argument("--output", type=Path, help="CSV to write (default: stdout)")
@@ -145,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ws = Workspace.open(args.home)
         if not getattr(args, "json", False) and not os.environ.get("STUDIO_NO_NOTES"):
             tell_interruptions(ws)  # a script's JSON or the app's own server: not told there
-        handler = HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
+        handler = handler_for(args)
         return handler(ws, args)
     except CliError as exc:
         print(f"studio: error: {exc}", file=sys.stderr)
@@ -162,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `studio models ls | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more is printed
+        return EXIT_OK
 
 
 def tell_interruptions(ws: Workspace) -> None:
@@ -454,66 +452,6 @@ def suggested_target(ws: Workspace, info: Any) -> tuple[str, str]:
     return suggestion.name, f"suggested: {suggestion.reason}"
 
 
-def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.registry import list_versions
-    from studio.core.training.metrics import headline
-
-    versions = list_versions(ws)
-    lines = [f"{'VERSION':<28} {'TASK':<24} {'TEST':<16} DATASET"] + [
-        f"{v.ref:<28} {v.kind:<24} {headline(v.task, v.test_metrics):<16} "
-        f"{v.manifest.raw.get('dataset', {}).get('name', '')}" for v in versions]
-    out(args, {"versions": [{"ref": v.ref, "name": v.name, "version": v.version,
-                             "task": v.task, "kind": v.kind, "test_metrics": v.test_metrics,
-                             "dataset": v.manifest.raw.get("dataset", {}).get("name"),
-                             "created": v.manifest.raw.get("created")} for v in versions]},
-        "\n".join(lines) if versions else "no models yet: studio train DATASET --target COLUMN")
-    return EXIT_OK
-
-
-def models_candidates(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.training import candidates
-
-    job_id, rows = candidates.board(ws, args.job)
-    out(args, {"job": job_id, "leaderboard": rows},
-        f"job {job_id}\n" + leaderboard_text(rows))
-    return EXIT_OK
-
-
-def models_add_candidate(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.training import candidates
-
-    job_id = args.job or candidates.board(ws)[0]
-    version = candidates.register(ws, job_id, args.family)
-    out(args, {"version": version.ref, "family": args.family, "job": job_id},
-        f"{version.ref}  ({args.family} from job {job_id})")
-    return EXIT_OK
-
-
-def models_show(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.registry import get_version
-
-    v = get_version(ws, args.ref)
-    m = v.manifest.raw
-    test = {k: val for k, val in v.test_metrics.items() if isinstance(val, float)}
-    text = "\n".join([
-        f"{v.ref}  ({v.kind} of {m['target']!r})",
-        f"dataset   {m['dataset']['name']} ({m['dataset']['rows']} rows)",
-        f"inputs    {', '.join(c['name'] for c in m['input_schema'])}",
-        *([f"labels    {', '.join(m['labels'])}"] if m.get("labels") else []),
-        "test      " + "  ".join(f"{k} {val:.4f}" for k, val in test.items()),
-        f"trained   {m.get('family', 'mlp')}, {m['training']['epochs_run']} "
-        f"{'rounds' if m.get('family') == 'boosted-trees' else 'epochs'} on "
-        f"{m['training']['device']} in {m['training']['duration_s']:.1f}s",
-        "files     " + ", ".join(f"{f} ({d[:12]})" for f, d in m["files"].items()),
-    ])
-    if args.json and "evaluation.json" in m["files"]:
-        from studio.core.registry import read_file
-
-        m = {**m, "evaluation": json.loads(read_file(ws, v, "evaluation.json"))}
-    out(args, m, text)
-    return EXIT_OK
-
-
 def evaluate(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.cli_evaluate import summary
     from studio.cli_progress import TerminalView
@@ -633,12 +571,20 @@ HANDLERS = {
     ("data", "import"): data_import, ("data", "ls"): data_ls, ("data", "show"): data_show,
     ("data", "rename"): data_rename, ("data", "describe"): data_describe,
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
-    ("models", "ls"): models_ls, ("models", "show"): models_show,
-    ("models", "candidates"): models_candidates,
-    ("models", "add-candidate"): models_add_candidate, ("evaluate", None): evaluate,
+    ("evaluate", None): evaluate,
     ("serve", None): serve,
     ("predict", None): predict, ("verify", None): verify,
 }
+
+
+
+def handler_for(args: argparse.Namespace) -> Any:
+    if args.command == "models":
+        from studio.cli_models import HANDLERS as MODELS
+
+        return MODELS[args.models_command]
+    return HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,7 +13,7 @@ import numpy as np
 
 from studio import __version__
 from studio.core import registry
-from studio.core.errors import InputError, NotFoundError
+from studio.core.errors import InputError, IntegrityError, NotFoundError
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
 
@@ -39,11 +39,21 @@ class ModelRepository:
         self.latest: dict[str, int] = {}
         for ref in refs:
             version = registry.get_version(ws, ref)
-            self.models.setdefault(version.name, {})[version.version] = Predictor(
-                ws, version, threads)
+            try:
+                predictor = Predictor(ws, version, threads)
+            except IntegrityError as exc:
+                raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
+                                     "models verify`)") from None
+            self.models.setdefault(version.name, {})[version.version] = predictor
             self.latest[version.name] = max(self.latest.get(version.name, 0), version.version)
 
+    def served(self) -> list[str]:
+        """NAME:N of every version loaded here."""
+        return [f"{n}:{v}" for n, versions in sorted(self.models.items()) for v in versions]
+
     def get(self, name: str, version: str | None = None) -> Predictor:
+        if "@" in name and not version:
+            return self._by_alias(name)
         versions = self.models.get(name)
         if versions is None:
             raise NotFoundError(f"model {name!r} is not served here; "
@@ -53,6 +63,17 @@ class ModelRepository:
         if not version.isdigit() or int(version) not in versions:
             raise NotFoundError(f"version {version!r} of model {name!r} is not served here")
         return versions[int(version)]
+
+    def _by_alias(self, ref: str) -> Predictor:
+        """NAME@ALIAS: where the alias points now, if this server loaded that version."""
+        try:
+            name, number = registry.resolve(self.ws, ref)
+        except InputError as exc:
+            raise NotFoundError(str(exc)) from None
+        if number not in self.models.get(name, {}):
+            raise NotFoundError(f"{ref} points at {name}:{number}, which this server does not "
+                                f"serve (it serves {', '.join(self.served())})")
+        return self.models[name][number]
 
     # -- Open Inference Protocol -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 
 from studio.core.errors import InputError
+from studio.core.registry import servers
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
@@ -65,4 +66,8 @@ def serve(
     )
     if announce is not None:
         announce(url, key if generated else None, key is not None)
-    uvicorn.Server(config).run(sockets=[sock])
+    servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        servers.withdraw(ws, url)
