@@ -101,6 +101,9 @@ def test_offline_pull_returns_the_model_files_from_the_standard_cache(
     assert digests["config.json"] == git_sha1(MODEL_FILES["config.json"])
     assert pulled.path("onnx/model.onnx").read_bytes() == MODEL_FILES["onnx/model.onnx"]
     assert pulled.pickle_files == ()
+    assert json.loads(json.dumps(pulled.to_dict()))["files"][0] == \
+        {"path": "README.md", "size": len(MODEL_FILES["README.md"]),
+         "digest": git_sha1(MODEL_FILES["README.md"])}
 
 
 def test_offline_pull_of_a_tag_or_a_commit(tmp_path: Path, offline: None) -> None:

@@ -56,6 +56,11 @@ class PulledSnapshot:
     def path(self, name: str) -> Path:
         return self.folder / name
 
+    def to_dict(self) -> dict:
+        return {"repo_id": self.repo_id, "revision": self.revision, "commit": self.commit,
+                "folder": str(self.folder), "files": [f.to_dict() for f in self.files],
+                "pickle_files": list(self.pickle_files)}
+
 
 def pull(repo_id: str, revision: str | None = None, cache_dir: Path | None = None,
          progress: Progress | None = None, cancel: Callable[[], bool] | None = None, *,
