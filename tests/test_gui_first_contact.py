@@ -94,7 +94,7 @@ def test_models_sort_and_offer_serve_card_and_copy(qtbot, trained_home):
     dialog = models.open_card()
     assert "penguins:1" in dialog.findChild(type(models.card)).toMarkdown()
     dialog.close()
-    from studio.gui.pages.models import copy_text
+    from studio.gui.pages.models.view import copy_text
 
     copy_text("penguins:1")
     assert QGuiApplication.clipboard().text() == "penguins:1"

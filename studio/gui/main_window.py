@@ -28,7 +28,7 @@ from studio.core.events import Done, Event, Failed, Progress
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
 from studio.gui.pages.datasets import DatasetsPage
-from studio.gui.pages.models import ModelsPage
+from studio.gui.pages.models.view import ModelsPage
 from studio.gui.pages.serving import ServingPage
 from studio.gui.pages.training import TrainingPage
 from studio.gui.widgets.elided_label import ElidedLabel
@@ -115,6 +115,8 @@ class MainWindow(QMainWindow):
         self.training.message.connect(self.error)
         self.training.registered.connect(self._on_registered)
         self.models.serve_requested.connect(self.serve)
+        self.models.notice.connect(self.status)
+        self.models.dataset_requested.connect(self.open_dataset)
         self.serving.message.connect(self.error)
         self.nav.setCurrentRow(0)
 
@@ -405,6 +407,21 @@ class MainWindow(QMainWindow):
         self.models.refresh()
         self.serving.refresh()
         self.datasets.sync()  # the Train form's "adds version N" may have moved on
+
+    def open_dataset(self, ref: str) -> None:
+        """Open the dataset a version learned from (``NAME@DIGEST12``), when it is still here
+        with that content; else say what became of it."""
+        name, _, digest = ref.partition("@")
+        row = self.ws.db.conn.execute("SELECT digest FROM datasets WHERE name = ?",
+                                      [name]).fetchone()
+        if row is None:
+            self.status(f"The dataset {name} (snapshot {digest}) is no longer in the workspace")
+            return
+        self.go(self.datasets)
+        self.datasets.show_dataset(name)
+        if digest and not str(row[0]).startswith(digest):
+            self.status(f"{name} has changed since: the version learned from snapshot "
+                        f"{digest}, {name} now holds {str(row[0])[:12]}")
 
     def serve(self, ref: str) -> None:
         self.go(self.serving)

@@ -1,0 +1,56 @@
+"""How the page words a version's numbers and origins (plain Python: no Qt)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+SOURCES = {"training": "trained", "compression": "compressed", "import": "imported"}
+
+
+def size_text(n: int | None) -> str:
+    """Bytes as a person reads them: 491 bytes, 167.3 KiB, 1.2 GiB; "—" when unknown."""
+    if n is None:
+        return "—"
+    if n < 1024:
+        return f"{n:,} bytes"
+    scaled = n / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"
+
+
+def source_text(source: str | None) -> str:
+    return SOURCES.get(source or "", source or "—")
+
+
+def score_text(metric: str | None, score: float | None) -> str:
+    if not metric or score is None or not math.isfinite(score):
+        return "—"
+    return f"{metric} {score:.3f}"
+
+
+def when_text(timestamp: float | None) -> str:
+    if not timestamp:
+        return "—"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def value_text(field: str, value: Any) -> str:
+    """One cell of the side-by-side comparison."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field.endswith("bytes") and isinstance(value, int):
+        return size_text(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "—"
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return " ".join(str(value).split())
