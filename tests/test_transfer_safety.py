@@ -394,3 +394,9 @@ def test_sniff_names_what_it_found_and_what_it_accepts(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("x")
     with pytest.raises(InputError, match=re.escape("a folder holding notes.txt, which is no")):
         detect(folder)
+    (folder / "config.json").symlink_to(folder / "notes.txt")
+    (folder / "model.safetensors").symlink_to(st_elsewhere := tmp_path / "w.safetensors")
+    save_numpy({"w": np.ones(2, np.float32)}, str(st_elsewhere))
+    with pytest.raises(InputError, match=r"notes\.txt and 2 symbolic links, which are not "
+                                         "followed"):
+        detect(folder)

@@ -83,8 +83,11 @@ def _detect_folder(path: Path) -> str:
         raise InputError(f"{path.name}: holds {len(models)} ONNX files "
                          f"({', '.join(p.name for p in models[:4])}); import one of them")
     shown = ", ".join(sorted(names)[:6]) + (" …" if len(names) > 6 else "")
-    raise InputError(f"{path.name}: a folder holding {shown or 'no files'}, which is no model "
-                     f"Model Studio can import; it accepts {ACCEPTED}")
+    # a Hugging Face cache snapshot is all links: name them, or "no files" would puzzle
+    links = sum(1 for p in path.iterdir() if p.is_symlink())
+    aside = f" and {links} symbolic links, which are not followed" if links else ""
+    raise InputError(f"{path.name}: a folder holding {shown or 'no files'}{aside}, which is no "
+                     f"model Model Studio can import; it accepts {ACCEPTED}")
 
 
 def _is_onnx(path: Path, size: int) -> bool:
