@@ -367,8 +367,8 @@ def test_sniff_tells_each_kind_by_its_bytes(tmp_path: Path) -> None:
     torch.save({"w": torch.ones(2)}, checkpoint)
     assert detect(checkpoint) == "torch"
 
-    bundle = make_zip(tmp_path / "bundle.zip", [("manifest.json", b"{}"),
-                                                ("model.onnx", b"x")])
+    bundle = make_zip(tmp_path / "bundle.zip", [("bundle.json", b"{}"),
+                                                ("manifest.json", b"{}")])
     assert detect(bundle) == "bundle"
 
     hf = tmp_path / "hf"

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from studio.core.errors import InputError
 from studio.core.events import Emit
 from studio.core.registry.versions import Version, get_version
+from studio.core.store import scratch_prefix
 from studio.core.workspace import Workspace
 
 STUDIO_MANIFEST = "studio_manifest.json"
@@ -44,7 +48,15 @@ def pull_model(ws: Workspace, repo_id: str, revision: str | None = None,
     folder = snapshot.folder
     if (folder / STUDIO_MANIFEST).is_file() and (folder / "model.onnx").is_file():
         return _studio(ws, snapshot, name, source)
-    return import_model(ws, folder, name, emit, source=source, revision=snapshot.commit)
+    # The cache's snapshot is links into its blobs; the importer trusts no link, so it reads
+    # a plain copy of the checked files.
+    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix=scratch_prefix("hub")) as scratch:
+        copy = Path(scratch) / _name(repo_id)
+        for f in snapshot.files:
+            target = copy / f.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / f.path, target)
+        return import_model(ws, copy, name, emit, source=source, revision=snapshot.commit)
 
 
 def _studio(ws: Workspace, snapshot: Any, name: str, source: str) -> Version:
@@ -68,7 +80,9 @@ def _studio(ws: Workspace, snapshot: Any, name: str, source: str) -> Version:
             continue
         path = folder / fname
         if not path.is_file():
-            raise InputError(f"{snapshot.repo_id}: {fname} is listed but not in the repository")
+            if fname == "model.onnx":
+                raise InputError(f"{snapshot.repo_id}: model.onnx is listed but missing")
+            continue  # a side file a pull does not fetch (a booster's text): not needed to serve
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             raise InputError(f"{snapshot.repo_id}: {fname} does not match its manifest's "
                              "digest (changed on the Hub after Model Studio pushed it)")

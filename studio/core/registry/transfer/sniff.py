@@ -60,13 +60,13 @@ def _detect_zip(path: Path) -> str:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(f"{path.name}: damaged zip file: {exc}") from None
-    if "manifest.json" in names and "model.onnx" in names:
+    if "bundle.json" in names and "manifest.json" in names:  # see transfer/export.py
         return "bundle"
     if any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names):
         return "torch"  # torch.save's zip: <archive>/data.pkl beside <archive>/data/<n>
     shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
     raise InputError(f"{path.name}: a zip archive holding {shown or 'nothing'}, neither a Model "
-                     "Studio bundle (manifest.json and model.onnx at its root) nor a PyTorch "
+                     "Studio bundle (bundle.json and manifest.json at its root) nor a PyTorch "
                      f"checkpoint; Model Studio accepts {ACCEPTED}")
 
 
