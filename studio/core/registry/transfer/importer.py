@@ -31,16 +31,18 @@ def import_model(ws: Workspace, path: Path, name: str | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
                  source: str | None = None, revision: str | None = None) -> Version:
     """Register the model at ``path`` (a file or a folder) as a new version of ``name``
-    (default: from the file's name). ``source``: what to record as its origin (default: the
-    path; a Hub pull passes hf://REPO)."""
+    (default: a bundle's own model name, else from the file's name). ``source``: what to
+    record as its origin (default: the path; a Hub pull passes hf://REPO)."""
     from studio.core.registry.transfer.sniff import detect
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     kind = detect(path)
-    name = name or default_name(path)
-    if not NAME_RE.match(name):
+    if name is None and kind == "bundle":
+        name = ""  # the bundle's own model name, read from its manifest
+    name = default_name(path) if name is None else name
+    if name and not NAME_RE.match(name):
         raise InputError(f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' "
                          "or '-', starting with a letter or digit (give one with --name)")
     origin = source or str(path.resolve())
@@ -48,7 +50,7 @@ def import_model(ws: Workspace, path: Path, name: str | None = None,
     with tempfile.TemporaryDirectory(dir=ws.tmp, prefix=scratch_prefix("model")) as scratch:
         work = Path(scratch)
         if kind == "bundle":
-            return _bundle(ws, path, name, work, origin, emit)
+            return _bundle(ws, path, name or None, work, origin, emit)
         if kind == "onnx":
             files, manifest, card = _onnx(path)
         elif kind == "safetensors":
