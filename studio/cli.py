@@ -253,7 +253,7 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
 
 
 def data_import(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.datasets.catalog import check_name
+    from studio.core.names import check_name
 
     if args.name is not None:
         check_name(args.name)
@@ -340,7 +340,8 @@ def data_export(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def train(ws: Workspace, args: argparse.Namespace) -> int:
-    from studio.core.datasets.catalog import check_name, get_dataset
+    from studio.core.datasets.catalog import get_dataset
+    from studio.core.names import check_name
     from studio.core.training.metrics import headline
     from studio.core.training.spec import TrainSpec, default_threads
 

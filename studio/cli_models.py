@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,32 @@ def add_parsers(models: Any, cmd: Callable[..., argparse.ArgumentParser]) -> Non
     p = cmd("gc", "remove stored files nothing refers to; report the bytes freed", models)
     p.add_argument("--dry-run", action="store_true", help="report only")
     cmd("verify", "hash every stored file again (exit 1 when any is damaged)", models)
+    p = cmd("export", "write a version out: a bundle .zip (the default), plain ONNX, or a "
+            "Triton/KServe model repository", models)
+    p.add_argument("items", nargs="+", metavar="REF [DEST]",
+                   help="the version, then a .zip or .onnx file or a folder to write to "
+                   "(with --triton: one or more versions)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--onnx", action="store_true", help="the model file alone")
+    how.add_argument("--triton", type=Path, metavar="DIR",
+                     help="add the versions to the model repository DIR (DIR/NAME/N/"
+                     "model.onnx + DIR/NAME/config.pbtxt)")
+    p = cmd("import", "register a model made elsewhere: ONNX (file or folder), safetensors, "
+            "a Hugging Face folder, a PyTorch checkpoint (weights only) or a bundle", models)
+    p.add_argument("path", type=Path, metavar="FILE_OR_FOLDER")
+    p.add_argument("--name", help="the model's name (default: from the file's name)")
+    p = cmd("pull", "register a model from the Hugging Face Hub (through the standard cache; "
+            "HF_HUB_OFFLINE=1 works from it)", models)
+    p.add_argument("repo_id", metavar="REPO_ID")
+    p.add_argument("--revision", help="a branch, tag or commit (default: main)")
+    p.add_argument("--name", help="the model's name (default: the repository's)")
+    p = cmd("push", "upload a version to the Hugging Face Hub (graph, weights, card, "
+            "manifest) in one commit", models)
+    p.add_argument("ref", metavar=REF)
+    p.add_argument("repo_id", metavar="REPO_ID")
+    p.add_argument("--public", action="store_true", help="create the repository public "
+                   "(default: private)")
+    p.add_argument("--revision", help="a branch to push to (default: main)")
     cmd("du", "disk use per model", models)
     p = cmd("candidates", "a training run's leaderboard (default: the latest run's)", models)
     p.add_argument("--job", help="the training job's id (see the run's output)")
@@ -338,7 +365,85 @@ def models_verify(ws: Workspace, args: argparse.Namespace) -> int:
     return verify(ws, args)
 
 
+def models_export(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.errors import InputError
+    from studio.core.registry.transfer import export
+
+    if args.triton is not None:
+        folders = export.export_triton(ws, args.items, args.triton)
+        out(args, {"repository": str(args.triton), "models": [str(f) for f in folders]},
+            "\n".join(f"{f}" for f in folders) + f"\nserve it with: tritonserver "
+            f"--model-repository {args.triton}")
+        return 0
+    if len(args.items) != 2:
+        raise InputError("give one version and where to write it: studio models export "
+                         "NAME:N OUT.zip (or --onnx OUT.onnx, or --triton DIR NAME:N ...)")
+    write = export.export_onnx if args.onnx else export.export_bundle
+    path = write(ws, args.items[0], Path(args.items[1]))
+    out(args, {"path": str(path), "bytes": path.stat().st_size},
+        f"{path} ({size_text(path.stat().st_size)})")
+    return 0
+
+
+def models_import(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.cli_progress import TerminalView
+    from studio.core.registry.transfer.importer import import_model
+
+    view = TerminalView(quiet=args.json)
+    try:
+        version = import_model(ws, args.path, args.name, view.show)
+    finally:
+        view.close()
+    return _print_new(args, version)
+
+
+def _print_new(args: argparse.Namespace, version: Any) -> int:
+    m = version.manifest
+    tensors = ", ".join(f"{t.name} {t.datatype} {list(t.shape)}" for t in m.inputs)
+    out(args, {"version": version.ref, "kind": m.kind, "source": m.source,
+               "inputs": [t.to_dict() for t in m.inputs],
+               "outputs": [t.to_dict() for t in m.outputs]},
+        f"{version.ref}\n{m.kind}" + (f"; inputs {tensors}" if tensors else
+                                      "; weights only (no graph to serve)"))
+    return 0
+
+
+def models_pull(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.registry.transfer.hub_models import pull_model
+
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        import time
+
+        if not args.json and (time.monotonic() - shown[0] > 0.5 or done == total):
+            shown[0] = time.monotonic()
+            print(f"\rdownloading {size_text(done)} of {size_text(total)}", end="",
+                  file=sys.stderr, flush=True)
+
+    try:
+        version = pull_model(ws, args.repo_id, args.revision, args.name, progress=progress)
+    finally:
+        if not args.json:
+            print(file=sys.stderr)
+    return _print_new(args, version)
+
+
+def models_push(ws: Workspace, args: argparse.Namespace) -> int:
+    import os
+
+    from studio.core.registry.transfer.hub_models import push_model
+
+    url = push_model(ws, args.ref, args.repo_id, token=os.environ.get("HF_TOKEN"),
+                     endpoint=os.environ.get("HF_ENDPOINT"), private=not args.public,
+                     revision=args.revision)
+    out(args, {"ref": args.ref, "repo_id": args.repo_id, "commit_url": url}, url)
+    return 0
+
+
 HANDLERS: dict[str, Handler] = {
+    "export": models_export, "import": models_import, "pull": models_pull,
+    "push": models_push,
     "ls": models_ls, "show": models_show, "alias": models_alias, "tag": models_tag,
     "describe": models_describe, "card": models_card, "compare": models_compare,
     "rm": models_rm, "archive": models_archive, "gc": models_gc, "du": models_du,

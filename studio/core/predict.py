@@ -63,6 +63,10 @@ class Predictor:
         self.chunk_rows = max(1, min(MAX_CHUNK_ROWS, ACTIVATION_BUDGET // _activations(
             self.inputs)))
 
+    def run(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model on tensors by name: its one output by name (the V2 route's call)."""
+        return {self.outputs[0]: self.infer(tensors)}
+
     def infer(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model on preprocessed tensors by name (see ``recipe.model_inputs``)."""
         feed = {}

@@ -14,6 +14,7 @@ import numpy as np
 from studio import __version__
 from studio.core import registry
 from studio.core.errors import InputError, IntegrityError, NotFoundError
+from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
 
@@ -40,7 +41,9 @@ class ModelRepository:
         for ref in refs:
             version = registry.get_version(ws, ref)
             try:
-                predictor = Predictor(ws, version, threads)
+                predictor: Predictor | GraphModel = (
+                    Predictor(ws, version, threads) if version.manifest.recipe is not None
+                    else GraphModel(ws, version, threads))
             except IntegrityError as exc:
                 raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
                                      "models verify`)") from None
@@ -51,7 +54,7 @@ class ModelRepository:
         """NAME:N of every version loaded here."""
         return [f"{n}:{v}" for n, versions in sorted(self.models.items()) for v in versions]
 
-    def get(self, name: str, version: str | None = None) -> Predictor:
+    def get(self, name: str, version: str | None = None) -> Predictor | GraphModel:
         if "@" in name and not version:
             return self._by_alias(name)
         versions = self.models.get(name)
@@ -64,7 +67,7 @@ class ModelRepository:
             raise NotFoundError(f"version {version!r} of model {name!r} is not served here")
         return versions[int(version)]
 
-    def _by_alias(self, ref: str) -> Predictor:
+    def _by_alias(self, ref: str) -> Predictor | GraphModel:
         """NAME@ALIAS: where the alias points now, if this server loaded that version."""
         try:
             name, number = registry.resolve(self.ws, ref)
@@ -89,7 +92,7 @@ class ModelRepository:
             "inputs": [_tensor_meta(i) for i in p.session.get_inputs()],
             "outputs": [_tensor_meta(o) for o in p.session.get_outputs()],
             "parameters": {"task": p.task, "labels": p.labels,
-                           "raw_columns": p.manifest.raw["input_schema"]},
+                           "raw_columns": p.manifest.raw.get("input_schema")},
         }
 
     def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any]:
@@ -118,11 +121,11 @@ class ModelRepository:
         batches = {x.shape[0] for x in tensors.values()}
         if len(batches) > 1:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
-        out = p.infer(tensors)
+        out = p.run(tensors)
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
             "model_name": name, "model_version": str(p.version.version),
-            "outputs": [encode_tensor(n, out) for n in wanted],
+            "outputs": [encode_tensor(n, out[n]) for n in wanted],
         }
         if "id" in request:
             response["id"] = request["id"]
@@ -137,6 +140,8 @@ class ModelRepository:
         instances = body["instances"]
         if not isinstance(instances, list):
             raise InputError("'instances' must be a list of objects")
+        if p.recipe is None:
+            return p.predict_records(instances)  # says it takes tensors only
         if len(instances) > p.max_rows:  # before a row is read: the limit is per model
             raise InputError(f"{len(instances):,} instances is over this model's limit of "
                              f"{p.max_rows:,} per request")

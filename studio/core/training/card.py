@@ -34,6 +34,7 @@ def model_card(manifest: dict[str, Any]) -> str:
     described = {"image": "image classification", "text": f"text {task}"}.get(modality, task)
     steps = _steps(manifest["recipe"])
     article = "An" if described[0] in "aeiou" else "A"
+    digest = str(manifest["dataset"].get("digest", ""))[:12]
     return f"""# {{ref}}
 
 {article} {described} model of **{md(manifest['target'])}** trained by Model Studio on the
@@ -56,6 +57,12 @@ Preprocessing (fitted on the training split, applied again in serving): {steps}.
 ## Training
 
 {_training(manifest)}
+
+## Intended use
+
+Predicting **{md(manifest['target'])}** for new rows shaped like those of
+**{md(manifest['dataset']['name'])}** (dataset digest `{digest}`), served by `studio serve` or
+exported. Edit this card to say who should use it, for what, and what it must not decide alone.
 
 ## Limitations
 

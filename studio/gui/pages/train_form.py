@@ -298,7 +298,7 @@ class TrainForm(QWidget):
     def _propose_model(self) -> None:
         """The model this run registers under: the dataset's, or a new name when that model's
         latest version answers another question. A name the person typed is kept."""
-        from studio.core.datasets.catalog import NAME_RE
+        from studio.core.names import NAME_RE
         from studio.core.registry import latest_version, propose_model_name, same_question
 
         if self.info is None or not self.target.currentText():

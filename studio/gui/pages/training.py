@@ -166,7 +166,8 @@ class TrainingPage(QWidget):
 
     def start(self, **fields: Any) -> None:
         """Train with these TrainSpec fields (the Datasets page's choices)."""
-        from studio.core.datasets.catalog import check_name, get_dataset
+        from studio.core.datasets.catalog import get_dataset
+        from studio.core.names import check_name
         from studio.core.training.spec import TrainSpec, default_threads
 
         if self.running:

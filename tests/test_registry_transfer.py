@@ -1,0 +1,239 @@
+"""Models in and out through the real CLI: an ONNX model made elsewhere served on V2 with its
+own tensors, a bundle that round-trips with its lineage, a Triton repository, Hub push then
+pull into another workspace, and hostile files refused with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PENGUINS, run_studio
+from fake_hub import FakeHub, serve
+from huggingface_hub import constants
+from starlette.testclient import TestClient
+
+from studio.core import registry
+from studio.core.datasets import catalog
+from studio.core.errors import InputError
+from studio.core.registry.transfer import export
+from studio.core.registry.transfer.hub_models import pull_model, push_model
+from studio.core.workspace import Workspace
+from studio.serving.app import create_app
+from studio.serving.dataplane import ModelRepository
+
+ROW = {"island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0,
+       "flipper_length_mm": 220, "body_mass_g": 5500, "sex": "male", "year": 2008}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from studio.core.training.pipeline import run
+    from studio.core.training.spec import TrainSpec
+
+    root = tmp_path_factory.mktemp("transfer") / "ws"
+    ws = Workspace.open(root)
+    catalog.import_dataset(ws, PENGUINS)
+    run(ws, TrainSpec(dataset="penguins", target="species", family="linear", threads=1),
+        lambda _e: None)
+    ws.db.close()
+    return root
+
+
+@pytest.fixture
+def tws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
+    shutil.copytree(template, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    yield ws
+    ws.db.close()
+
+
+def two_headed_onnx(path: Path) -> Path:
+    """A model as another tool would export it: two named inputs of different types, two
+    outputs, a symbolic batch axis."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [3, 2], [1, 0, 0, 1, 1, 1])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "w"], ["scores"]),
+         helper.make_node("ReduceSum", ["token_ids", "axes"], ["id_sum"], keepdims=0)],
+        "outside",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["batch", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 2]),
+         helper.make_tensor_value_info("id_sum", TensorProto.INT64, ["batch"])],
+        initializer=[w, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                              producer_name="elsewhere")
+    onnx.save_model(model, path)
+    return path
+
+
+def test_an_onnx_model_made_elsewhere_is_served_with_its_own_tensors(
+        tws: Workspace, tmp_path: Path) -> None:
+    r = run_studio(tws.root, "models", "import", str(two_headed_onnx(tmp_path / "m.onnx")),
+                   "--name", "outside", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["version"] == "outside:1"
+    version = registry.get_version(tws, "outside")
+    assert version.task is None and version.manifest.imported.format == "onnx"
+    assert "outside:1" in run_studio(tws.root, "models", "ls").stdout
+
+    repo = ModelRepository(tws, ["outside"], threads=1)
+    with TestClient(create_app(repo)) as client:
+        meta = client.get("/v2/models/outside").json()
+        assert meta["inputs"] == [
+            {"name": "features", "datatype": "FP32", "shape": [-1, 3]},
+            {"name": "token_ids", "datatype": "INT64", "shape": [-1, 4]}]
+        assert [o["name"] for o in meta["outputs"]] == ["scores", "id_sum"]
+        body = {"inputs": [
+            {"name": "features", "datatype": "FP32", "shape": [2, 3],
+             "data": [1, 2, 3, 4, 5, 6]},
+            {"name": "token_ids", "datatype": "INT64", "shape": [2, 4],
+             "data": [1, 2, 3, 4, 10, 20, 30, 40]}]}
+        out = client.post("/v2/models/outside/infer", json=body)
+        assert out.status_code == 200, out.text
+        got = {o["name"]: o for o in out.json()["outputs"]}
+        assert got["scores"]["data"] == [4.0, 5.0, 10.0, 11.0]
+        assert got["id_sum"] == {"name": "id_sum", "datatype": "INT64", "shape": [2],
+                                 "data": [10, 100]}
+        wrong = client.post("/v2/models/outside/infer", json={"inputs": [
+            body["inputs"][0], {**body["inputs"][1], "datatype": "FP32"}]})
+        assert wrong.status_code == 400 and "INT64" in wrong.json()["error"]
+        rows = client.post("/v1/models/outside:predict", json={"instances": [ROW]})
+        assert rows.status_code == 400 and "/v2/models/outside/infer" in rows.json()["error"]
+
+
+def test_a_bundle_round_trips_with_its_lineage(tws: Workspace, tmp_path: Path) -> None:
+    from studio.core.registry import labels
+
+    labels.set_card(tws, "penguins:1", "# Penguins\n\nThe linear one.\n")
+    zipped = export.export_bundle(tws, "penguins:1", tmp_path)
+    assert zipped.name == "penguins-1.zip"
+    other = Workspace.open(tmp_path / "other")
+    r = run_studio(other.root, "models", "import", str(zipped), "--json")
+    assert r.returncode == 0, r.stderr
+    mine, theirs = registry.get_version(tws, "penguins:1"), registry.get_version(other,
+                                                                                  "penguins")
+    assert theirs.manifest.lineage.dataset == mine.manifest.lineage.dataset
+    assert theirs.manifest.raw["lineage"]["origin"] == "penguins:1"
+    assert theirs.manifest.recipe == mine.manifest.recipe
+    assert labels.card_text(other, theirs) == "# Penguins\n\nThe linear one.\n"
+    a = run_studio(tws.root, "predict", "penguins:1", "--input", str(PENGUINS), "--json")
+    b = run_studio(other.root, "predict", "penguins", "--input", str(PENGUINS), "--json")
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    assert json.loads(a.stdout)["predictions"] == json.loads(b.stdout)["predictions"]
+    other.db.close()
+
+
+def test_an_altered_or_hostile_bundle_registers_nothing(tws: Workspace, tmp_path: Path) -> None:
+    good = export.export_bundle(tws, "penguins:1", tmp_path / "good.zip")
+    altered = tmp_path / "altered.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(altered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "files/model.onnx":
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            dst.writestr(item, data)
+    escaping = tmp_path / "escaping.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(escaping, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item))
+        dst.writestr("../../outside.txt", b"x")
+    for bad, words in ((altered, "does not match"), (escaping, "..")):
+        r = run_studio(tws.root, "models", "import", str(bad), "--name", "bad")
+        assert r.returncode == 2 and words in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path.parent / "outside.txt").exists()
+    assert [v.ref for v in registry.list_versions(tws)] == ["penguins:1"]
+    assert not list(tws.tmp.iterdir())
+
+
+def test_a_pickle_that_would_run_code_is_refused_under_any_name(
+        tws: Workspace, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+
+    class Payload:
+        def __reduce__(self) -> tuple:
+            import os
+            return (os.system, (f"touch {canary}",))
+
+    data = pickle.dumps({"w": Payload()}, protocol=2)
+    for name in ("evil.pt", "evil.bin", "evil.onnx", "evil.safetensors"):
+        (tmp_path / name).write_bytes(data)
+        r = run_studio(tws.root, "models", "import", str(tmp_path / name))
+        assert r.returncode == 2 and "run code" in r.stderr, r.stderr
+    assert not canary.exists()
+    assert [v.ref for v in registry.list_versions(tws)] == ["penguins:1"]
+
+
+def test_weights_are_kept_but_never_served(tws: Workspace, tmp_path: Path) -> None:
+    import torch
+
+    torch.save({"state_dict": {"layer.weight": torch.ones(2, 3)}}, tmp_path / "ck.pt")
+    r = run_studio(tws.root, "models", "import", str(tmp_path / "ck.pt"), "--name", "ck")
+    assert r.returncode == 0 and "weights only" in r.stdout, r.stderr
+    with pytest.raises(InputError, match="weights only"):
+        ModelRepository(tws, ["ck"], threads=1)
+
+
+def test_a_triton_repository_holds_every_exported_version(tws: Workspace,
+                                                          tmp_path: Path) -> None:
+    r = run_studio(tws.root, "models", "export", "--triton", str(tmp_path / "repo"),
+                   "penguins:1")
+    assert r.returncode == 0, r.stderr
+    config = (tmp_path / "repo" / "penguins" / "config.pbtxt").read_text()
+    assert 'platform: "onnxruntime_onnx"' in config and "dims: 10" in config
+    assert "dynamic_batching" in config
+    served = tmp_path / "repo" / "penguins" / "1" / "model.onnx"
+    assert served.read_bytes() == registry.read_file(
+        tws, registry.get_version(tws, "penguins:1"), "model.onnx")
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake speaks LFS only
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with serve(FakeHub()) as fake:
+        yield fake
+
+
+def test_a_version_pushed_to_the_hub_pulls_into_another_workspace(
+        tws: Workspace, tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = push_model(tws, "penguins:1", "me/penguins", token="hf_test", endpoint=hub.url)
+    assert "me/penguins" in url
+    sent = hub.repos["me/penguins"].commits[hub.repos["me/penguins"].refs["main"]]
+    assert {"model.onnx", "README.md", "studio_manifest.json"} <= set(sent)
+    assert sent["README.md"].startswith(b"---\nlibrary_name: onnx")
+
+    other = Workspace.open(tmp_path / "other")
+    pulled = pull_model(other, "me/penguins", token="hf_test", endpoint=hub.url)
+    assert pulled.ref == "penguins:1" and pulled.manifest.imported.format == "hub"
+    assert pulled.manifest.recipe == registry.get_version(tws, "penguins:1").manifest.recipe
+    repo = ModelRepository(other, ["penguins"], threads=1)
+    with TestClient(create_app(repo)) as client:
+        r = client.post("/v1/models/penguins:predict", json={"instances": [ROW]})
+        assert r.status_code == 200 and r.json()["predictions"] == ["Gentoo"], r.text
+
+    # offline, from the cache alone, and an ONNX-only repository through the importer
+    push_model(tws, "penguins:1", "me/plain", token="hf_test", endpoint=hub.url)
+    hub.repos["me/plain"].commits[hub.repos["me/plain"].refs["main"]].pop(
+        "studio_manifest.json")
+    plain = pull_model(other, "me/plain", token="hf_test", endpoint=hub.url)
+    assert plain.manifest.imported.format == "onnx" and plain.manifest.recipe is None
+    assert plain.manifest.imported.source == "hf://me/plain"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    again = pull_model(other, "me/penguins", name="again")
+    assert np.allclose(again.manifest.metrics["accuracy"], pulled.manifest.metrics["accuracy"])
+    other.db.close()
