@@ -149,8 +149,20 @@ class ServingPage(QWidget):
             return
         from studio.core.registry import get_version
 
-        manifest = get_version(self.ws, ref).manifest.raw
-        recipe = {f["name"]: f for f in manifest["recipe"]["features"]}
+        version = get_version(self.ws, ref)
+        manifest = version.manifest.raw
+        if version.manifest.recipe is None:
+            # A model made elsewhere has no columns: it takes its own tensors, over V2 only.
+            self.schema = []
+            tensors = ", ".join(f"{t.name} {t.datatype} {list(t.shape)}"
+                                for t in version.manifest.inputs) or "none listed"
+            note = QLabel(f"{ref} was made elsewhere: it takes tensors ({tensors}) through "
+                          f"the V2 API (/v2/models/{version.name}/infer), not table rows.")
+            note.setTextFormat(Qt.TextFormat.PlainText)
+            note.setWordWrap(True)
+            self.form.addRow(note)
+            return
+        recipe = {f["name"]: f for f in manifest["recipe"].get("features", [])}
         self.schema = manifest["input_schema"]
         for col in self.schema:
             widget: QLineEdit | QComboBox | QPlainTextEdit | ImagePicker
@@ -166,7 +178,7 @@ class ServingPage(QWidget):
                 widget.addItems(col["categories"])
             else:
                 widget = QLineEdit()
-                mean = recipe[col["name"]].get("mean")
+                mean = recipe.get(col["name"], {}).get("mean")
                 widget.setText(f"{mean:.4g}" if isinstance(mean, float) else "")
                 widget.setPlaceholderText("a number, or empty for missing")
             self.fields[col["name"]] = widget
