@@ -20,9 +20,9 @@ class JobBridge(QObject):
     finished = Signal(object)  # Done | Failed
 
     def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, env: dict[str, str] | None = None) -> None:
         super().__init__(parent)
-        self.runner = JobRunner(ws, kind, spec, nice=True)
+        self.runner = JobRunner(ws, kind, spec, nice=True, env=env)
         self.kind = kind
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)

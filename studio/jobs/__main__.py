@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from studio.core.errors import Abandoned, Cancelled, InputError, IntegrityError, StudioError
 from studio.core.events import Done, Emit, Event, Failed, Metric, Progress, Started
 from studio.core.workspace import Workspace
-from studio.jobs import records
+from studio.jobs import records, transfer
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
 
@@ -67,7 +67,7 @@ def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[],
 NICE = 5
 
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
-    "train": _train, "import": _import, "profile": _profile}
+    "train": _train, "import": _import, "profile": _profile, **transfer.JOBS}
 
 
 class _Emitter:

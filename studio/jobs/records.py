@@ -81,5 +81,8 @@ def unnoticed_interruptions(ws: Workspace) -> list[dict[str, Any]]:
 def interruption_message(row: dict[str, Any]) -> str:
     spec = json.loads(row["spec"] or "{}")
     what = {"train": f"training on {spec.get('dataset')!r}",
-            "import": f"import of {spec.get('path')!r}"}.get(row["kind"], f"{row['kind']} job")
+            "import": f"import of {spec.get('path')!r}",
+            "model-import": f"model import of {spec.get('path')!r}",
+            "model-pull": f"pull of {spec.get('repo_id')!r} from the Hub"}.get(
+        row["kind"], f"{row['kind']} job")
     return f"the {what} (job {row['id']}) was interrupted: {row['error']}"

@@ -32,8 +32,9 @@ class JobRunner:
     """``nice``: the job yields the CPU to an interactive process (the GUI) beside it."""
 
     def __init__(self, ws: Workspace, kind: str, spec: dict[str, Any],
-                 nice: bool = False) -> None:
+                 nice: bool = False, env: dict[str, str] | None = None) -> None:
         self.ws, self.kind, self.spec, self.nice = ws, kind, spec, nice
+        self.extra_env = dict(env or {})  # secrets (a Hub token): the spec is stored, this not
         self.job_id: str | None = None
         self.proc: subprocess.Popen[str] | None = None
         self._queue: queue.Queue[Event | None] = queue.Queue()
@@ -46,7 +47,7 @@ class JobRunner:
 
     def start(self) -> str:
         self.job_id = records.create_job(self.ws, self.kind, self.spec)
-        env = dict(os.environ)
+        env = {**os.environ, **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
