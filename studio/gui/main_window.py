@@ -432,6 +432,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.training.shutdown()
+        self.models.shutdown()
         self.serving.stop(wait=True)
         if self.import_job is not None:  # it ends and removes what it stored, told next time
             self.import_job.runner.abandon()

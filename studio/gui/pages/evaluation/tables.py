@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from studio.gui.pages.evaluation.document import Evaluation, number
 from studio.gui.pages.evaluation.plain import tip
-from studio.gui.pages.models import SortItem
+from studio.gui.widgets.sort_item import SortItem
 
 NUMBER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 THUMB_PX = 56

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -25,18 +24,13 @@ from studio.core.errors import StudioError
 from studio.core.registry.listing import VersionRow
 from studio.core.workspace import Workspace
 from studio.gui.pages.evaluation.plain import PlainElided, label, tip
+from studio.gui.pages.models import ask
 from studio.gui.pages.models.chips import ALIAS, TAG, ChipBar
 from studio.gui.pages.models.text import size_text, source_text, when_text
 
 SUGGESTED_ALIASES = ("production", "staging", "candidate")
 FIRST_METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
                  "regression": ("r2", "rmse", "mae")}
-
-
-def confirm(parent: QWidget, title: str, text: str) -> bool:
-    """Ask yes or no (tests replace this)."""
-    answer = QMessageBox.question(parent, title, text)
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class DetailsPanel(QScrollArea):
@@ -236,7 +230,7 @@ class DetailsPanel(QScrollArea):
         if self.row is None:
             return
         name = self.row.name
-        if confirm(self, "Remove alias", f"Remove {name}@{alias}? Whatever asks for "
+        if ask.confirm(self, "Remove alias", f"Remove {name}@{alias}? Whatever asks for "
                    f"{name}@{alias} (a server, a script) will no longer find it."):
             self._run(lambda: remove_alias(self.ws, name, alias))
 

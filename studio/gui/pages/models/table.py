@@ -13,6 +13,7 @@ from studio.core.registry.listing import VersionRow
 from studio.gui.pages.evaluation.plain import tip
 from studio.gui.pages.models.chips import ALIAS, CHIPS_ROLE, TAG, ChipDelegate
 from studio.gui.pages.models.text import score_text, size_text, source_text, when_text
+from studio.gui.widgets.sort_item import SortItem
 
 COLUMNS = ["Version", "Kind", "Aliases", "Test score", "Size", "Tags", "Source", "Created"]
 REF_ROLE = Qt.ItemDataRole.UserRole
@@ -147,19 +148,3 @@ def _items(r: VersionRow) -> list[QTableWidgetItem]:
     items[COLUMNS.index("Aliases")].setData(CHIPS_ROLE, list(r.aliases))
     items[COLUMNS.index("Tags")].setData(CHIPS_ROLE, tags)
     return items
-
-
-class SortItem(QTableWidgetItem):
-    """A cell that sorts by a key (a number, a date) rather than by its text."""
-
-    def __init__(self, text: str, key: Any) -> None:
-        super().__init__(text)
-        self.key = key
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, SortItem):
-            try:
-                return bool(self.key < other.key)
-            except TypeError:
-                pass
-        return super().__lt__(other)

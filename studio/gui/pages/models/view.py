@@ -4,17 +4,17 @@ archive, delete and freeing disk space. A version's Evaluation opens in the page
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -27,15 +27,15 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.registry.listing import VersionRow
 from studio.core.workspace import Workspace
-from studio.gui.pages.evaluation.plain import PlainElided, label, tip
-from studio.gui.pages.models import details as details_module
+from studio.gui.pages.evaluation.plain import label, tip
+from studio.gui.pages.models import ask
+from studio.gui.pages.models.ask import show_message
 from studio.gui.pages.models.card import CardEditor, MarkdownView, card_markdown
 from studio.gui.pages.models.details import DetailsPanel
+from studio.gui.pages.models.disk import DiskUse
 from studio.gui.pages.models.lineage import LineageGraph
 from studio.gui.pages.models.table import VersionTable
-from studio.gui.pages.models.text import size_text
-
-TRANSFER_LATER = "Arrives with the registry's import and export (transfer/)"
+from studio.gui.pages.models.transfer import Transfers
 
 
 class ModelsPage(QWidget):
@@ -47,11 +47,8 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.ws = ws
         self.rows: list[VersionRow] = []
-        self.disk: dict[str, int] = {}
-        self._disk_generation = 0
         self.evaluation: Any = None  # the EvaluationView shown, if any
         self.dialog: Any = None  # the last dialog opened (a refusal, the comparison …)
-        self.gc_running = False
         self._sized = False
 
         title = label("Models", "pageTitle")
@@ -59,8 +56,9 @@ class ModelsPage(QWidget):
         self.compare_btn.setToolTip("Select two or more versions (Ctrl+click) to compare them; "
                                     "with one selected, all versions of its model")
         self.compare_btn.clicked.connect(lambda: self.open_compare())
+        self.transfers = Transfers(self)
         self.transfer_btn = QPushButton("Import / Export")
-        self.transfer_btn.setMenu(self._transfer_menu())
+        self.transfer_btn.setMenu(self.transfers.menu)
         self.serve_btn = QPushButton("Serve this version ▶")
         self.serve_btn.setObjectName("primary")
         self.serve_btn.clicked.connect(self._on_serve)
@@ -75,17 +73,14 @@ class ModelsPage(QWidget):
         self.show_archived = QCheckBox("Show archived")
         self.show_archived.setToolTip("List archived versions too (greyed)")
         self.show_archived.toggled.connect(lambda _on: self.refresh())
-        self.disk_label = PlainElided("")
-        self.disk_label.setObjectName("muted")
-        self.free_btn = QPushButton("Free space")
-        self.free_btn.setToolTip("Remove the stored files no version, dataset or card uses any "
-                                 "more (what deleted versions left)")
-        self.free_btn.clicked.connect(self.free_space)
+        self.disk = DiskUse(ws, self)
+        self.disk.notice.connect(self.notice.emit)
+        self.disk.measured.connect(self._on_disk)
         bar = QHBoxLayout()
         bar.addWidget(self.show_archived)
         bar.addSpacing(12)
-        bar.addWidget(self.disk_label, 1)
-        bar.addWidget(self.free_btn)
+        bar.addWidget(self.disk.label, 1)
+        bar.addWidget(self.disk.free_btn)
 
         self.table = VersionTable()
         self.table.itemSelectionChanged.connect(self._on_select)
@@ -132,12 +127,14 @@ class ModelsPage(QWidget):
         layout = QVBoxLayout(self.list_panel)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addWidget(self.transfers.bar)
         layout.addWidget(self.split, 1)
         # The list and one version's evaluation share the page: the evaluation needs its room.
         self.stack = QStackedWidget()
         self.stack.addWidget(self.list_panel)
         outer = QVBoxLayout(self)
         outer.addWidget(self.stack)
+        self.setAcceptDrops(True)  # a model file, folder or bundle dropped here is imported
         self._set_enabled(None)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -171,24 +168,6 @@ class ModelsPage(QWidget):
         box.addWidget(scroll, 1)
         return tab
 
-    def _transfer_menu(self) -> QMenu:
-        menu = QMenu(self)
-        menu.setToolTipsVisible(True)
-        self.transfer_actions = {}
-        for key, text in (("import", "Import a model (file, folder or bundle)…"),
-                          ("export_bundle", "Export as a bundle (.zip)…"),
-                          ("export_onnx", "Export as plain ONNX…"),
-                          ("export_triton", "Export to a Triton/KServe repository…"),
-                          ("pull", "Pull from the Hugging Face Hub…"),
-                          ("push", "Push to the Hugging Face Hub…")):
-            if key in ("export_bundle", "pull"):
-                menu.addSeparator()
-            act = menu.addAction(text)
-            act.setEnabled(False)
-            act.setToolTip(TRANSFER_LATER)
-            self.transfer_actions[key] = act
-        return menu
-
     # -- the list ---------------------------------------------------------------------------
 
     def refresh(self, select: str | None = None, keep_view: bool = False) -> None:
@@ -204,7 +183,7 @@ class ModelsPage(QWidget):
         self.table.fill(self.rows, keep, select or self.table.current_ref())
         if not self.rows:
             self._on_select()
-        self._measure_disk()
+        self.disk.measure()
 
     def _selected(self) -> VersionRow | None:
         """The version the details show."""
@@ -223,43 +202,22 @@ class ModelsPage(QWidget):
         if ref not in self.table.rows:
             self.notice.emit(f"{ref} is no longer in the registry")
 
-    def _measure_disk(self) -> None:
-        """Disk use per model reads every manifest: off the GUI thread, on its own
-        connection; an older answer than the last asked is dropped."""
-        from studio.gui.worker import run_in_thread
-
-        self._disk_generation += 1
-        generation, root = self._disk_generation, self.ws.root
-
-        def measure() -> tuple[int, dict[str, int]]:
-            from studio.core.registry.lifecycle import disk_use
-
-            ws = Workspace(root)
-            try:
-                return generation, disk_use(ws)
-            finally:
-                ws.db.close()
-
-        run_in_thread(measure, self._on_disk, self._on_disk_failed)
-
-    def _on_disk(self, answer: tuple[int, dict[str, int]]) -> None:
-        generation, disk = answer
-        if generation != self._disk_generation:
-            return
-        self.disk = disk
-        if not disk:
-            self.disk_label.setText("")
-            return
-        parts = [f"{name} {size_text(n)}" for name, n in sorted(disk.items(),
-                                                                   key=lambda kv: -kv[1])]
-        self.disk_label.setText(f"On disk: {size_text(sum(disk.values()))} — " +
-                                " · ".join(parts))
+    def _on_disk(self, use: dict[str, int]) -> None:
         row = self._selected()
         if row is not None:  # the details say their model's share
-            self.details.set_disk(disk.get(row.name))
+            self.details.set_disk(use.get(row.name))
 
-    def _on_disk_failed(self, message: str) -> None:
-        self.disk_label.setText(f"Disk use unknown: {message}")
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.transfers.import_paths(paths)
+
+    def shutdown(self) -> None:
+        self.transfers.shutdown()
 
     # -- the selected version ---------------------------------------------------------------
 
@@ -269,6 +227,7 @@ class ModelsPage(QWidget):
 
         refs = self.table.selected_refs()
         row = self._selected()
+        self.transfers.update_actions()
         self.compare_btn.setEnabled(len(refs) >= 2 or (
             row is not None and sum(r.name == row.name for r in self.rows) >= 2))
         if row is None:
@@ -283,7 +242,7 @@ class ModelsPage(QWidget):
             self.card.set_markdown(f"**{row.ref} cannot be read:** {exc}")
             return
         model_rows = [r for r in self.rows if r.name == row.name]
-        self.details.show_version(row, version, model_rows, self.disk.get(row.name))
+        self.details.show_version(row, version, model_rows, self.disk.use.get(row.name))
         self.card.set_markdown(card_markdown(self.ws, version))
         self.lineage.set_lineage(row.ref, lineage_edges(self.ws, row.name, row.version))
         self._set_enabled(version)
@@ -440,7 +399,7 @@ class ModelsPage(QWidget):
         ref = ref or self.table.current_ref()
         if ref is None:
             return False
-        if confirm and not details_module.confirm(
+        if confirm and not ask.confirm(
                 self, "Delete version", f"Delete {ref}? Its aliases, tags and lineage go with "
                 "it; its files are removed by Free space."):
             return False
@@ -452,46 +411,6 @@ class ModelsPage(QWidget):
         self.notice.emit(f"Deleted {ref}; Free space removes its files")
         self.refresh()
         return True
-
-    def free_space(self) -> None:
-        """Remove unreferenced files (``lifecycle.gc``) off the GUI thread, on its own
-        connection; the bytes freed are reported."""
-        from studio.gui.worker import run_in_thread
-
-        if self.gc_running:
-            return
-        self.gc_running = True
-        self.free_btn.setEnabled(False)
-        self.free_btn.setText("Freeing…")
-        root = self.ws.root
-
-        def collect() -> Any:
-            from studio.core.registry.lifecycle import gc
-
-            ws = Workspace(root)
-            try:
-                return gc(ws)
-            finally:
-                ws.db.close()
-
-        run_in_thread(collect, self._on_freed, self._on_free_failed)
-
-    def _on_freed(self, report: Any) -> None:
-        self._free_done()
-        text = report.summary()
-        self.notice.emit(f"Free space: {text}")
-        self.dialog = show_message(self, "Free space", text[:1].upper() + text[1:] + ".",
-                                   QMessageBox.Icon.Information)
-        self._measure_disk()
-
-    def _on_free_failed(self, message: str) -> None:
-        self._free_done()
-        self.dialog = show_message(self, "Free space", message)
-
-    def _free_done(self) -> None:
-        self.gc_running = False
-        self.free_btn.setEnabled(True)
-        self.free_btn.setText("Free space")
 
     def _on_serve(self) -> None:
         ref = self.table.current_ref()
@@ -509,16 +428,6 @@ def evaluation_missing(version: Any) -> str | None:
         return (f"{version.ref} was {how}: it has no task or test split here, so there is no "
                 "evaluation to show")
     return f"{version.ref} was never evaluated on a test split"
-
-
-def show_message(parent: QWidget, title: str, text: str,
-                 icon: QMessageBox.Icon = QMessageBox.Icon.Warning) -> QMessageBox:
-    """A message box that does not block (returned: tests read it); its text is plain."""
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
-    return box
 
 
 def copy_text(text: str) -> None:
