@@ -404,3 +404,17 @@ def test_a_version_pushed_to_the_hub_pulls_back(window, qtbot, tmp_path, monkeyp
         qtbot.waitUntil(lambda: not page.transfers.running, timeout=60_000)
     assert page.table.current_ref() == "pulled:1", page.dialog and page.dialog.text()
     assert "hf://me/penguins" in page.details.origin.text()
+
+
+def test_an_alias_set_in_a_terminal_appears_without_a_restart(window, qtbot):
+    trained(window.ws, "penguins", 0.95)
+    page = show(window, "penguins:1")
+    terminal = Workspace.open(window.ws.root)  # another process's connection, as `studio` has
+    try:
+        labels.set_alias(terminal, "penguins", "production", "1")
+        labels.set_tags(terminal, "penguins:1", {"team": "ecology"})
+    finally:
+        terminal.db.close()
+    qtbot.waitUntil(lambda: cell(page, "penguins:1", "Aliases") == "production", timeout=5_000)
+    assert cell(page, "penguins:1", "Tags") == "team=ecology"
+    assert page.details.aliases.chips == ["production"]

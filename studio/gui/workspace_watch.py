@@ -41,8 +41,13 @@ class WorkspaceWatch(QObject):
         datasets = self.ws.db.conn.execute(
             "SELECT name, digest, rows, description, choices FROM datasets ORDER BY name"
         ).fetchall()
-        models = self.ws.db.conn.execute(
-            "SELECT name, version FROM versions ORDER BY name, version").fetchall()
+        # what the Models page lists: versions, and what a terminal's `studio models alias`,
+        # `tag`, `describe`, `card` or `archive` changes on them
+        conn = self.ws.db.conn
+        models = (conn.execute("SELECT name, version, archived, description, card_digest"
+                               " FROM versions ORDER BY name, version").fetchall(),
+                  conn.execute("SELECT * FROM aliases ORDER BY name, alias").fetchall(),
+                  conn.execute("SELECT * FROM tags ORDER BY name, version, key").fetchall())
         first = self._datasets is None
         if not first and datasets != self._datasets:
             self.datasets_changed.emit()
