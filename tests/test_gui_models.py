@@ -407,10 +407,11 @@ def test_a_version_pushed_to_the_hub_pulls_back(window, qtbot, tmp_path, monkeyp
 
 
 def test_an_alias_set_in_a_terminal_appears_without_a_restart(window, qtbot):
-    trained(window.ws, "penguins", 0.95)
-    page = show(window, "penguins:1")
+    page = show(window)
     terminal = Workspace.open(window.ws.root)  # another process's connection, as `studio` has
     try:
+        trained(terminal, "penguins", 0.95)
+        qtbot.waitUntil(lambda: page.table.row_of("penguins:1") is not None, timeout=5_000)
         labels.set_alias(terminal, "penguins", "production", "1")
         labels.set_tags(terminal, "penguins:1", {"team": "ecology"})
     finally:
