@@ -61,6 +61,21 @@ def confusion_markdown(manifest: dict[str, Any]) -> str:
     return "\n\n## Confusion matrix (test split)\n\n" + head + rows
 
 
+def card_window(ws: Workspace, ref: str, parent: QWidget) -> QDialog:
+    """The card of ``ref`` in a window of its own."""
+    from studio.core.registry import get_version
+
+    dialog = QDialog(parent)
+    dialog.setWindowTitle(f"Model card — {ref}")
+    dialog.resize(720, 640)
+    view = MarkdownView()
+    view.set_markdown(card_markdown(ws, get_version(ws, ref)))
+    QVBoxLayout(dialog).addWidget(view)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    return dialog
+
+
 class CardEditor(QDialog):
     """Markdown on the left, what it will look like on the right; Save stores it through
     ``labels.set_card`` (the card the version was made with stays in its files)."""
@@ -100,6 +115,17 @@ class CardEditor(QDialog):
         if parent is not None:
             top = parent.window()
             self.resize(min(960, top.width() - 40), min(640, top.height() - 40))
+
+    @classmethod
+    def for_version(cls, ws: Workspace, ref: str, parent: QWidget) -> CardEditor:
+        """Opened (window-modal, not blocking) on the card as last edited."""
+        from studio.core.registry import get_version
+        from studio.core.registry.labels import card_text
+
+        editor = cls(ws, ref, card_text(ws, get_version(ws, ref)), parent)
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.open()
+        return editor
 
     def _update_preview(self) -> None:
         self.preview.set_markdown(self.editor.toPlainText())

@@ -54,3 +54,15 @@ def value_text(field: str, value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return " ".join(str(value).split())
+
+
+def evaluation_missing(version: Any) -> str | None:
+    """Why the version has no Evaluation to show; None when it has one."""
+    m = version.manifest
+    if "evaluation.json" in m.files or (m.task is not None and m.metrics):
+        return None
+    if m.task is None:
+        how = "imported" if m.imported is not None else "made outside Model Studio"
+        return (f"{version.ref} was {how}: it has no task or test split here, so there is no "
+                "evaluation to show")
+    return f"{version.ref} was never evaluated on a test split"

@@ -30,11 +30,12 @@ from studio.core.workspace import Workspace
 from studio.gui.pages.evaluation.plain import label, tip
 from studio.gui.pages.models import ask
 from studio.gui.pages.models.ask import show_message
-from studio.gui.pages.models.card import CardEditor, MarkdownView, card_markdown
+from studio.gui.pages.models.card import CardEditor, MarkdownView, card_markdown, card_window
 from studio.gui.pages.models.details import DetailsPanel
 from studio.gui.pages.models.disk import DiskUse
 from studio.gui.pages.models.lineage import LineageGraph
 from studio.gui.pages.models.table import VersionTable
+from studio.gui.pages.models.text import evaluation_missing
 from studio.gui.pages.models.transfer import Transfers
 
 
@@ -323,34 +324,16 @@ class ModelsPage(QWidget):
 
     def open_card(self) -> QDialog | None:
         """The selected version's card in a window of its own (returned, for callers)."""
-        from studio.core.registry import get_version
-
-        row = self._selected()
-        if row is None:
-            return None
-        dialog = QDialog(self)
-        dialog.setWindowTitle(f"Model card — {row.ref}")
-        dialog.resize(720, 640)
-        view = MarkdownView()
-        view.set_markdown(card_markdown(self.ws, get_version(self.ws, row.ref)))
-        QVBoxLayout(dialog).addWidget(view)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
+        ref = self.table.current_ref()
+        return card_window(self.ws, ref, self) if ref else None
 
     def edit_card(self, ref: str | None = None) -> CardEditor | None:
         """An editor of the card of ``ref`` (default: the selected version); Save stores it."""
-        from studio.core.registry import get_version
-        from studio.core.registry.labels import card_text
-
         ref = ref or self.table.current_ref()
         if ref is None:
             return None
-        editor = CardEditor(self.ws, ref, card_text(self.ws, get_version(self.ws, ref)), self)
+        self.dialog = editor = CardEditor.for_version(self.ws, ref, self)
         editor.saved.connect(lambda saved: self.refresh(select=saved, keep_view=True))
-        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        editor.open()
-        self.dialog = editor
         return editor
 
     def open_compare(self, refs: list[str] | None = None) -> QDialog | None:
@@ -416,18 +399,6 @@ class ModelsPage(QWidget):
         ref = self.table.current_ref()
         if ref is not None:
             self.serve_requested.emit(ref)
-
-
-def evaluation_missing(version: Any) -> str | None:
-    """Why the version has no Evaluation to show; None when it has one."""
-    m = version.manifest
-    if "evaluation.json" in m.files or (m.task is not None and m.metrics):
-        return None
-    if m.task is None:
-        how = "imported" if m.imported is not None else "made outside Model Studio"
-        return (f"{version.ref} was {how}: it has no task or test split here, so there is no "
-                "evaluation to show")
-    return f"{version.ref} was never evaluated on a test split"
 
 
 def copy_text(text: str) -> None:
