@@ -199,7 +199,7 @@ def test_a_workspace_from_schema_6_gains_the_registry_tables(rws: Workspace) -> 
     for table in ("models", "aliases", "tags", "lineage", "servers"):
         conn.execute(f"DROP TABLE {table}")
     for column in ("kind", "family", "metric", "score", "size_bytes", "total_bytes", "source",
-                   "parent", "archived", "card_digest", "description"):
+                   "parent", "archived", "card_digest", "description", "metrics"):
         conn.execute(f"ALTER TABLE versions DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 6")
     rws.db.close()

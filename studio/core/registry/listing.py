@@ -3,6 +3,7 @@ database's own columns, never from manifests, so ten thousand versions list in a
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from studio.core.workspace import Workspace
 class VersionRow:
     name: str
     version: int
+    task: str | None
     kind: str | None
     family: str | None
     dataset: str | None
@@ -25,15 +27,23 @@ class VersionRow:
     created: float
     archived: float | None
     description: str | None
+    metrics_json: str | None
     aliases: tuple[str, ...]
     tags: dict[str, str]
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        return json.loads(self.metrics_json) if self.metrics_json else {}
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, **asdict(self), "aliases": list(self.aliases)}
+        out = {"ref": self.ref, **asdict(self), "aliases": list(self.aliases),
+               "test_metrics": self.test_metrics}
+        del out["metrics_json"]
+        return out
 
 
 def version_rows(ws: Workspace, name: str | None = None,
@@ -54,9 +64,9 @@ def version_rows(ws: Workspace, name: str | None = None,
     for n, v, k, val in conn.execute("SELECT name, version, key, value FROM tags ORDER BY key"):
         tags.setdefault((n, v), {})[k] = val
     rows = conn.execute(
-        "SELECT v.name, v.version, v.kind, v.family, v.dataset, v.metric, v.score,"
+        "SELECT v.name, v.version, v.task, v.kind, v.family, v.dataset, v.metric, v.score,"
         " v.size_bytes, v.total_bytes, v.source, v.parent, v.created, v.archived,"
-        f" v.description FROM versions v {clause} ORDER BY v.name, v.version", args)
+        f" v.description, v.metrics FROM versions v {clause} ORDER BY v.name, v.version", args)
     return [VersionRow(*r, aliases=tuple(aliases.get((r[0], r[1]), ())),
                        tags=tags.get((r[0], r[1]), {})) for r in rows]
 

@@ -16,6 +16,7 @@ VERSION_COLUMNS = {
     "source": "TEXT", "parent": "TEXT", "archived": "REAL",
     "card_digest": "TEXT",  # the card as edited; NULL: the one the manifest lists
     "description": "TEXT",
+    "metrics": "TEXT",  # the test metrics' numbers as JSON: a list shows them unread
 }
 
 SCHEMA = """
@@ -62,7 +63,8 @@ def registry_v7(conn: sqlite3.Connection, blobs: Path) -> None:
         sizes = {f: _size(blobs, d) for f, d in manifest.files.items()}
         conn.execute(
             "UPDATE versions SET kind = ?, family = ?, metric = ?, score = ?, source = ?,"
-            " parent = ?, size_bytes = ?, total_bytes = ? WHERE name = ? AND version = ?",
+            " parent = ?, metrics = ?, size_bytes = ?, total_bytes = ? WHERE name = ? AND"
+            " version = ?",
             [*summary(manifest), sizes.get("model.onnx"), sum(sizes.values()), name, number])
         for edge in edges(manifest):
             conn.execute("INSERT OR IGNORE INTO lineage VALUES (?, ?, ?, ?, ?)",
@@ -70,10 +72,13 @@ def registry_v7(conn: sqlite3.Connection, blobs: Path) -> None:
 
 
 def summary(m: Manifest) -> list[object]:
-    """kind, family, metric, score, source, parent: a version's listing columns."""
+    """kind, family, metric, score, source, parent, metrics: a version's listing columns."""
     head = m.headline
+    numbers = {k: v for k, v in m.metrics.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)}
     return [m.kind, m.training.family if m.training else None,
-            head[0] if head else None, head[1] if head else None, m.source, m.lineage.parent]
+            head[0] if head else None, head[1] if head else None, m.source, m.lineage.parent,
+            json.dumps(numbers) if numbers else None]
 
 
 def edges(m: Manifest) -> list[tuple[str, str, str]]:

@@ -90,8 +90,9 @@ def register_version(
                      [name, full["created"]])
         conn.execute(
             "INSERT INTO versions (name, version, task, dataset, manifest_digest, manifest,"
-            " job_id, created, kind, family, metric, score, source, parent, size_bytes,"
-            " total_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " job_id, created, kind, family, metric, score, source, parent, metrics,"
+            " size_bytes, total_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?)",
             [name, number, typed.task, (full.get("dataset") or {}).get("name"),
              manifest_digest, text, job_id, full["created"], *summary(typed),
              sizes.get("model.onnx"), sum(sizes.values()) + len(text)],
