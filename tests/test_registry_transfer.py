@@ -142,12 +142,23 @@ def test_an_altered_or_hostile_bundle_registers_nothing(tws: Workspace, tmp_path
             if item.filename == "files/model.onnx":
                 data = data[:-1] + bytes([data[-1] ^ 1])
             dst.writestr(item, data)
+    lying = tmp_path / "lying.zip"  # its manifest names a file outside the bundle
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "manifest.json":
+                doc = json.loads(data)
+                doc["files"]["../../../etc/passwd"] = doc["files"].pop("model.onnx")
+                doc["name"] = "../escape"
+                data = json.dumps(doc).encode()
+            dst.writestr(item, data)
     escaping = tmp_path / "escaping.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(escaping, "w") as dst:
         for item in src.infolist():
             dst.writestr(item, src.read(item))
         dst.writestr("../../outside.txt", b"x")
-    for bad, words in ((altered, "does not match"), (escaping, "..")):
+    for bad, words in ((altered, "does not match"), (escaping, ".."),
+                       (lying, "manifest is not valid")):
         r = run_studio(tws.root, "models", "import", str(bad), "--name", "bad")
         assert r.returncode == 2 and words in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
