@@ -85,6 +85,10 @@ def test_an_onnx_model_made_elsewhere_is_served_with_its_own_tensors(
     version = registry.get_version(tws, "outside")
     assert version.task is None and version.manifest.imported.format == "onnx"
     assert "outside:1" in run_studio(tws.root, "models", "ls").stdout
+    for args, words in ((("predict", "outside", "--input", str(PENGUINS)), "takes tensors"),
+                        (("evaluate", "outside", "penguins"), "no recipe")):
+        r = run_studio(tws.root, *args)
+        assert r.returncode == 2 and words in r.stderr, r.stderr
 
     repo = ModelRepository(tws, ["outside"], threads=1)
     with TestClient(create_app(repo)) as client:
