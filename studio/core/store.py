@@ -334,6 +334,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+SCRATCH_KINDS = ("blob-", "import-", "unzip-", "model-", "hub-", "tmp")
+
+
 def scratch_prefix(kind: str) -> str:
     """``kind-PID-``: a scratch file's name says which process writes it, so one left by a
     process that died can be told from one still being written."""
@@ -347,6 +350,8 @@ def sweep_scratch(tmp: Path, legacy_age_s: float = 86_400.0) -> int:
 
     removed = 0
     for entry in tmp.iterdir() if tmp.is_dir() else []:
+        if not entry.name.startswith(SCRATCH_KINDS):
+            continue  # not ours: left alone
         parts = entry.name.split("-", 2)
         if len(parts) == 3 and parts[1].isdigit():
             stale = not process_alive(int(parts[1]))
