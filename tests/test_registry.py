@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -13,11 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PENGUINS, run_studio
+from conftest import copied_workspace, penguins_workspace, run_studio
 from starlette.testclient import TestClient
 
 from studio.core import registry
-from studio.core.datasets import catalog
 from studio.core.errors import InputError, IntegrityError, NotFoundError
 from studio.core.registry import compare, labels, lifecycle, servers
 from studio.core.registry.listing import version_rows
@@ -29,26 +27,15 @@ from studio.serving.dataplane import ModelRepository
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace with penguins:1 (linear) and penguins:2 (boosted trees), made once."""
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
-    root = tmp_path_factory.mktemp("registry") / "ws"
-    ws = Workspace.open(root)
-    catalog.import_dataset(ws, PENGUINS)
-    for family in ("linear", "boosted-trees"):
-        run(ws, TrainSpec(dataset="penguins", target="species", family=family, threads=1),
-            lambda _e: None)
-    ws.db.close()
-    return root
+    """penguins:1 (linear) and penguins:2 (boosted trees), made once."""
+    return penguins_workspace(tmp_path_factory.mktemp("registry") / "ws",
+                              ("linear", "boosted-trees"))
 
 
 @pytest.fixture
 def rws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(template, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws")
-    yield ws
-    ws.db.close()
+    with copied_workspace(template, tmp_path / "ws") as ws:
+        yield ws
 
 
 def test_references_have_one_grammar() -> None:

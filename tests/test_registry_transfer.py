@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PENGUINS, run_studio
-from fake_hub import FakeHub, serve
+from conftest import PENGUINS, copied_workspace, penguins_workspace, run_studio
+from fake_hub import FakeHub, isolate, serve
 from huggingface_hub import constants
 from starlette.testclient import TestClient
 
 from studio.core import registry
-from studio.core.datasets import catalog
 from studio.core.errors import InputError
 from studio.core.registry.transfer import export
 from studio.core.registry.transfer.hub_models import pull_model, push_model
@@ -33,24 +31,13 @@ ROW = {"island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0,
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
-    root = tmp_path_factory.mktemp("transfer") / "ws"
-    ws = Workspace.open(root)
-    catalog.import_dataset(ws, PENGUINS)
-    run(ws, TrainSpec(dataset="penguins", target="species", family="linear", threads=1),
-        lambda _e: None)
-    ws.db.close()
-    return root
+    return penguins_workspace(tmp_path_factory.mktemp("transfer") / "ws", ("linear",))
 
 
 @pytest.fixture
 def tws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(template, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws")
-    yield ws
-    ws.db.close()
+    with copied_workspace(template, tmp_path / "ws") as ws:
+        yield ws
 
 
 def two_headed_onnx(path: Path) -> Path:
@@ -214,12 +201,7 @@ def test_a_triton_repository_holds_every_exported_version(tws: Workspace,
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake speaks LFS only
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+    isolate(monkeypatch, tmp_path)
     with serve(FakeHub()) as fake:
         yield fake
 
