@@ -186,6 +186,33 @@ def test_weights_are_kept_but_never_served(tws: Workspace, tmp_path: Path) -> No
         ModelRepository(tws, ["ck"], threads=1)
 
 
+def test_a_hugging_face_folder_keeps_its_config_and_shards(tws: Workspace,
+                                                           tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"architectures": ["BertModel"], "model_type": "bert"}))
+    save_file({"a.weight": np.ones((4, 8), np.float32)},
+              str(folder / "model-00001-of-00002.safetensors"))
+    save_file({"b.weight": np.ones((8,), np.float32)},
+              str(folder / "model-00002-of-00002.safetensors"))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a.weight": "model-00001-of-00002.safetensors",
+        "b.weight": "model-00002-of-00002.safetensors"}}))
+    (folder / "pytorch_model.bin").write_bytes(b"not read: weights come from safetensors")
+    r = run_studio(tws.root, "models", "import", str(folder), "--json")
+    assert r.returncode == 0, r.stderr
+    version = registry.get_version(tws, "tiny-bert")
+    assert version.manifest.imported.format == "hf-folder"
+    assert set(version.manifest.files) == {
+        "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json", "card.md"}
+    assert version.manifest.raw["weights"]["parameters"] == 40
+    assert "BertModel" in run_studio(tws.root, "models", "card", "tiny-bert").stdout
+
+
 def test_a_triton_repository_holds_every_exported_version(tws: Workspace,
                                                           tmp_path: Path) -> None:
     r = run_studio(tws.root, "models", "export", "--triton", str(tmp_path / "repo"),
