@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def now() -> float:
@@ -100,6 +100,10 @@ class Database:
                     self.db["metrics"].add_column("series", str)
             if version < 7:
                 self._registry_v7()
+            if version < 8:
+                from studio.core.registry.migrate import registry_v8
+
+                registry_v8(self.conn, self.path.parent / "blobs")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _registry_v7(self) -> None:
