@@ -4,13 +4,15 @@ database's own columns, never from manifests, so ten thousand versions list in a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from studio.core.workspace import Workspace
 
 
-@dataclass(frozen=True)
+# slots, not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# made building 10,000 rows cost ~3x the query that reads them
+@dataclass(slots=True)
 class VersionRow:
     name: str
     version: int
@@ -40,9 +42,14 @@ class VersionRow:
         return f"{self.name}:{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"ref": self.ref, **asdict(self), "aliases": list(self.aliases),
-               "test_metrics": self.test_metrics}
-        del out["metrics_json"]
+        # by hand: dataclasses.asdict deep-copies every value, ~70 µs a row, which was half
+        # of `studio models ls --json` on 10,000 versions
+        out: dict[str, Any] = {"ref": self.ref}
+        for field in self.__slots__:
+            if field != "metrics_json":
+                out[field] = getattr(self, field)
+        out["aliases"], out["tags"] = list(self.aliases), dict(self.tags)
+        out["test_metrics"] = self.test_metrics
         return out
 
 
