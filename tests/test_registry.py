@@ -3,11 +3,13 @@ gc, comparing versions, the schema-7 migration, and a lookup that stays light.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from starlette.testclient import TestClient
 
 from studio.core import registry
 from studio.core.errors import InputError, IntegrityError, NotFoundError
-from studio.core.registry import compare, labels, lifecycle, servers
+from studio.core.registry import compare, labels, lifecycle, servers, versions
 from studio.core.registry.listing import version_rows
 from studio.core.registry.manifest import Manifest
 from studio.core.workspace import Workspace
@@ -133,6 +135,30 @@ def test_delete_is_refused_while_aliased_or_served_then_gc_frees_its_files(
     assert all(rws.blobs.exists(d) for d in v1.manifest.files.values())
     assert run_studio(rws.root, "models", "verify").returncode == 0
     assert registry.get_version(rws, "penguins").version == 1
+
+
+def test_a_file_gc_removes_while_a_version_registers_is_stored_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc may judge a file unused and old by a look taken just before a registration found
+    that file already stored; the registration must then store it again before its row
+    refers to it, or the new version points at nothing."""
+    ws = Workspace.open(tmp_path / "ws")
+    files = {"model.onnx": b"the same model, trained again" * 100}
+    onnx = hashlib.sha256(files["model.onnx"]).hexdigest()
+    registry.register_version(ws, "m", files, {"task": "classification"}, "# {ref}")
+    lifecycle.delete_version(ws, "m:1")
+    real = versions.library_versions
+
+    def gc_meanwhile() -> dict[str, str]:  # runs after the files are stored, before the row
+        old = time.time() - 2 * lifecycle.GC_GRACE_S  # as gc saw it before it was stored
+        os.utime(ws.blobs.path(onnx), (old, old))
+        assert lifecycle.gc(ws).removed == 1 and not ws.blobs.exists(onnx)
+        return real()
+
+    monkeypatch.setattr(versions, "library_versions", gc_meanwhile)
+    v = registry.register_version(ws, "m", files, {"task": "classification"}, "# {ref}")
+    assert registry.read_file(ws, v, "model.onnx") == files["model.onnx"]
+    ws.db.close()
 
 
 def test_a_server_s_row_counts_only_while_its_process_lives(rws: Workspace) -> None:

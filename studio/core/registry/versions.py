@@ -72,6 +72,17 @@ def register_version(
     sizes = {fname: ws.blobs.path(d).stat().st_size for fname, d in digests.items()}
     lineage = {**(manifest.get("lineage") or {}), "libraries": library_versions()}
     with ws.db.immediate() as conn:
+        # A gc that judged one of these files unused by a look taken before it was found
+        # stored here may have removed it since; gc removes only under this lock, so what
+        # is there now stays until the row that uses it is written.
+        for fname, digest in digests.items():
+            if not ws.blobs.exists(digest):
+                src = files[fname]
+                again = (ws.blobs.put_bytes(src) if isinstance(src, bytes)
+                         else ws.blobs.put_file(src))
+                if again != digest:
+                    raise InputError(f"{fname} changed while it was being registered; "
+                                     "register it again")
         number = conn.execute(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", [name]
         ).fetchone()[0]
