@@ -80,7 +80,10 @@ def test_a_writer_killed_at_any_moment_leaves_a_consistent_workspace(tmp_path: P
                 child.wait()  # reaped: a zombie's pid still looks alive to the sweep
                 child.stdout.close()
         assert child.returncode == -signal.SIGKILL, f"{where}: {log.read_text()}"
-        check(root, seen, where)
+        try:
+            check(root, seen, where)
+        except Exception as exc:  # a read that raises: say which trial, too
+            raise AssertionError(f"{where}: {type(exc).__name__}: {exc}") from exc
         shutil.rmtree(sources, ignore_errors=True)
 
     versions, datasets = counts(root)
