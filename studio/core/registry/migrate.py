@@ -66,7 +66,8 @@ def registry_v7(conn: sqlite3.Connection, blobs: Path) -> None:
             "UPDATE versions SET kind = ?, family = ?, metric = ?, score = ?, source = ?,"
             " parent = ?, metrics = ?, size_bytes = ?, total_bytes = ? WHERE name = ? AND"
             " version = ?",
-            [*summary(manifest), sizes.get("model.onnx"), sum(sizes.values()), name, number])
+            [*summary(manifest), sizes.get("model.onnx"),
+             sum(sizes.values()) + len(text.encode()), name, number])  # as registering counts
         for edge in edges(manifest):
             conn.execute("INSERT OR IGNORE INTO lineage VALUES (?, ?, ?, ?, ?)",
                          [name, number, *edge])

@@ -7,6 +7,7 @@ A crash before the row leaves only unreferenced blobs, never a half-registered v
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -114,6 +115,7 @@ def register_version(
     return Version(name, number, full)
 
 
+@functools.cache  # package metadata is read from disk: once a process is enough
 def library_versions() -> dict[str, str]:
     """The versions of what made and runs a model, without importing any of them."""
     from importlib import metadata
