@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from studio.cli_output import out
 from studio.core.errors import Cancelled, InputError, StudioError
 from studio.core.training.families import MODULES as FAMILY_MODULES
 from studio.core.training.spec import TASKS
@@ -186,13 +187,6 @@ def open_gui(home: str | None = None) -> int:
 def gui_entry() -> int:
     """``studio-gui``: the app, or one line on why it cannot open."""
     return open_gui(None)
-
-
-def out(args: argparse.Namespace, document: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(document, indent=2, default=str))
-    elif text:
-        print(text)
 
 
 POLL_S = 0.05

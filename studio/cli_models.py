@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from studio.cli_output import out
 from studio.core.workspace import Workspace
 
 REF = "NAME[:N|@ALIAS]"
@@ -82,13 +83,6 @@ def add_parsers(models: Any, cmd: Callable[..., argparse.ArgumentParser]) -> Non
             models)
     p.add_argument("family")
     p.add_argument("--job", help="the training job's id (default: the latest run's)")
-
-
-def out(args: argparse.Namespace, document: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(document, indent=2, default=str))
-    elif text:
-        print(text)
 
 
 def size_text(n: int | None) -> str:

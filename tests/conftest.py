@@ -5,8 +5,11 @@ import os
 # Before anything imports Qt: the GUI tests must never need a display.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+import contextlib
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,30 @@ def window(qtbot, tmp_path: Path):
     w.load()
     yield w
     w.close()
+
+
+def penguins_workspace(root: Path, families: tuple[str, ...]) -> Path:
+    """A workspace at ``root`` with the penguins dataset and one version per family, in
+    order (penguins:1, penguins:2, …), trained in this process; closed again."""
+    from studio.core.datasets import catalog
+    from studio.core.training.pipeline import run
+    from studio.core.training.spec import TrainSpec
+
+    ws = Workspace.open(root)
+    catalog.import_dataset(ws, PENGUINS)
+    for family in families:
+        run(ws, TrainSpec(dataset="penguins", target="species", family=family, threads=1),
+            lambda _e: None)
+    ws.db.close()
+    return root
+
+
+@contextlib.contextmanager
+def copied_workspace(template: Path, dest: Path) -> Iterator[Workspace]:
+    """A copy of the workspace ``template`` that a test may change."""
+    shutil.copytree(template, dest)
+    ws = Workspace.open(dest)
+    try:
+        yield ws
+    finally:
+        ws.db.close()

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import uvicorn
@@ -299,3 +301,16 @@ def serve(hub: FakeHub) -> Iterator[FakeHub]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def isolate(monkeypatch: Any, tmp_path: Path) -> None:
+    """huggingface_hub reads its environment once, at import: set the constants it read, so
+    a test reaches no real Hub, no real cache and no real token."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake speaks LFS only
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "default-cache"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)

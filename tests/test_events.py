@@ -266,11 +266,22 @@ def test_finish_keeps_the_first_verdict(ws: Workspace) -> None:
 
 
 def test_reaping_sweeps_what_killed_jobs_left_in_tmp(ws) -> None:
+    import os
+    import subprocess
+    import sys
+
     from studio.jobs.records import reap_stale
 
-    (ws.tmp / "import-abc.part").write_bytes(b"half a parquet")
-    (ws.tmp / "unzip-xyz").mkdir()
-    (ws.tmp / "unzip-xyz" / "a.png").write_bytes(b"x")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (ws.tmp / f"import-{dead.pid}-abc.part").write_bytes(b"half a parquet")
+    (ws.tmp / f"unzip-{dead.pid}-xyz").mkdir()
+    (ws.tmp / f"unzip-{dead.pid}-xyz" / "a.png").write_bytes(b"x")
+    (ws.tmp / f"blob-{os.getpid()}-live.part").write_bytes(b"being written")
+    (ws.tmp / "import-old.part").write_bytes(b"from before names had a pid")
+    os.utime(ws.tmp / "import-old.part", (0, 0))
+    (ws.tmp / "import-new.part").write_bytes(b"maybe someone's, not a day old")
     (ws.tmp / "keep.txt").write_text("not ours")
     reap_stale(ws)
-    assert sorted(p.name for p in ws.tmp.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in ws.tmp.iterdir()) == [
+        f"blob-{os.getpid()}-live.part", "import-new.part", "keep.txt"]

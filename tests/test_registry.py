@@ -3,23 +3,23 @@ gc, comparing versions, the schema-7 migration, and a lookup that stays light.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PENGUINS, run_studio
+from conftest import copied_workspace, penguins_workspace, run_studio
 from starlette.testclient import TestClient
 
 from studio.core import registry
-from studio.core.datasets import catalog
 from studio.core.errors import InputError, IntegrityError, NotFoundError
-from studio.core.registry import compare, labels, lifecycle, servers
+from studio.core.registry import compare, labels, lifecycle, servers, versions
 from studio.core.registry.listing import version_rows
 from studio.core.registry.manifest import Manifest
 from studio.core.workspace import Workspace
@@ -29,26 +29,15 @@ from studio.serving.dataplane import ModelRepository
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace with penguins:1 (linear) and penguins:2 (boosted trees), made once."""
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
-    root = tmp_path_factory.mktemp("registry") / "ws"
-    ws = Workspace.open(root)
-    catalog.import_dataset(ws, PENGUINS)
-    for family in ("linear", "boosted-trees"):
-        run(ws, TrainSpec(dataset="penguins", target="species", family=family, threads=1),
-            lambda _e: None)
-    ws.db.close()
-    return root
+    """penguins:1 (linear) and penguins:2 (boosted trees), made once."""
+    return penguins_workspace(tmp_path_factory.mktemp("registry") / "ws",
+                              ("linear", "boosted-trees"))
 
 
 @pytest.fixture
 def rws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(template, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws")
-    yield ws
-    ws.db.close()
+    with copied_workspace(template, tmp_path / "ws") as ws:
+        yield ws
 
 
 def test_references_have_one_grammar() -> None:
@@ -148,6 +137,30 @@ def test_delete_is_refused_while_aliased_or_served_then_gc_frees_its_files(
     assert registry.get_version(rws, "penguins").version == 1
 
 
+def test_a_file_gc_removes_while_a_version_registers_is_stored_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc may judge a file unused and old by a look taken just before a registration found
+    that file already stored; the registration must then store it again before its row
+    refers to it, or the new version points at nothing."""
+    ws = Workspace.open(tmp_path / "ws")
+    files = {"model.onnx": b"the same model, trained again" * 100}
+    onnx = hashlib.sha256(files["model.onnx"]).hexdigest()
+    registry.register_version(ws, "m", files, {"task": "classification"}, "# {ref}")
+    lifecycle.delete_version(ws, "m:1")
+    real = versions.library_versions
+
+    def gc_meanwhile() -> dict[str, str]:  # runs after the files are stored, before the row
+        old = time.time() - 2 * lifecycle.GC_GRACE_S  # as gc saw it before it was stored
+        os.utime(ws.blobs.path(onnx), (old, old))
+        assert lifecycle.gc(ws).removed == 1 and not ws.blobs.exists(onnx)
+        return real()
+
+    monkeypatch.setattr(versions, "library_versions", gc_meanwhile)
+    v = registry.register_version(ws, "m", files, {"task": "classification"}, "# {ref}")
+    assert registry.read_file(ws, v, "model.onnx") == files["model.onnx"]
+    ws.db.close()
+
+
 def test_a_server_s_row_counts_only_while_its_process_lives(rws: Workspace) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -198,8 +211,9 @@ def test_a_workspace_from_schema_6_gains_the_registry_tables(rws: Workspace) -> 
     conn = rws.db.conn
     for table in ("models", "aliases", "tags", "lineage", "servers"):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX versions_listing")  # schema 8's, over columns schema 6 lacks
     for column in ("kind", "family", "metric", "score", "size_bytes", "total_bytes", "source",
-                   "parent", "archived", "card_digest", "description"):
+                   "parent", "archived", "card_digest", "description", "metrics"):
         conn.execute(f"ALTER TABLE versions DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 6")
     rws.db.close()
@@ -211,6 +225,35 @@ def test_a_workspace_from_schema_6_gains_the_registry_tables(rws: Workspace) -> 
     edges = reopened.db.conn.execute("SELECT DISTINCT relation FROM lineage").fetchall()
     assert {e[0] for e in edges} == {"trained_on"}  # made in-process: no job to name
     reopened.db.close()
+
+
+def test_a_workspace_from_the_first_schema_7_gains_the_metrics_column(rws: Workspace) -> None:
+    conn = rws.db.conn
+    conn.execute("DROP INDEX versions_listing")
+    conn.execute("ALTER TABLE versions DROP COLUMN metrics")
+    conn.execute("PRAGMA user_version = 7")
+    rws.db.close()
+    reopened = Workspace.open(rws.root)
+    rows = version_rows(reopened)
+    assert len(rows) == 2 and all(0 < r.test_metrics["accuracy"] <= 1 for r in rows)
+    reopened.db.close()
+
+
+def test_a_listing_reads_one_index_not_the_rows_that_hold_manifests(rws: Workspace) -> None:
+    """Each row keeps its manifest (kilobytes) before the listing's columns: reading them
+    from the table walks every manifest, ~5x slower at 10,000 versions."""
+    statements: list[str] = []
+    rws.db.conn.set_trace_callback(statements.append)
+    try:
+        assert len(version_rows(rws)) == 2
+        assert len(version_rows(rws, "penguins", archived=True)) == 2
+    finally:
+        rws.db.conn.set_trace_callback(None)
+    listings = [s for s in statements if "FROM versions" in s]
+    assert len(listings) == 2
+    for sql in listings:
+        plan = " ".join(r[3] for r in rws.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "COVERING INDEX versions_listing" in plan, (sql, plan)
 
 
 def test_looking_a_model_up_imports_no_dataset_stack(rws: Workspace) -> None:

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PENGUINS, run_studio
-from fake_hub import FakeHub, serve
+from conftest import PENGUINS, copied_workspace, penguins_workspace, run_studio
+from fake_hub import FakeHub, isolate, serve
 from huggingface_hub import constants
 from starlette.testclient import TestClient
 
 from studio.core import registry
-from studio.core.datasets import catalog
 from studio.core.errors import InputError
 from studio.core.registry.transfer import export
 from studio.core.registry.transfer.hub_models import pull_model, push_model
@@ -33,24 +31,13 @@ ROW = {"island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0,
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
-    root = tmp_path_factory.mktemp("transfer") / "ws"
-    ws = Workspace.open(root)
-    catalog.import_dataset(ws, PENGUINS)
-    run(ws, TrainSpec(dataset="penguins", target="species", family="linear", threads=1),
-        lambda _e: None)
-    ws.db.close()
-    return root
+    return penguins_workspace(tmp_path_factory.mktemp("transfer") / "ws", ("linear",))
 
 
 @pytest.fixture
 def tws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(template, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws")
-    yield ws
-    ws.db.close()
+    with copied_workspace(template, tmp_path / "ws") as ws:
+        yield ws
 
 
 def two_headed_onnx(path: Path) -> Path:
@@ -85,6 +72,10 @@ def test_an_onnx_model_made_elsewhere_is_served_with_its_own_tensors(
     version = registry.get_version(tws, "outside")
     assert version.task is None and version.manifest.imported.format == "onnx"
     assert "outside:1" in run_studio(tws.root, "models", "ls").stdout
+    for args, words in ((("predict", "outside", "--input", str(PENGUINS)), "takes tensors"),
+                        (("evaluate", "outside", "penguins"), "no recipe")):
+        r = run_studio(tws.root, *args)
+        assert r.returncode == 2 and words in r.stderr, r.stderr
 
     repo = ModelRepository(tws, ["outside"], threads=1)
     with TestClient(create_app(repo)) as client:
@@ -142,12 +133,23 @@ def test_an_altered_or_hostile_bundle_registers_nothing(tws: Workspace, tmp_path
             if item.filename == "files/model.onnx":
                 data = data[:-1] + bytes([data[-1] ^ 1])
             dst.writestr(item, data)
+    lying = tmp_path / "lying.zip"  # its manifest names a file outside the bundle
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "manifest.json":
+                doc = json.loads(data)
+                doc["files"]["../../../etc/passwd"] = doc["files"].pop("model.onnx")
+                doc["name"] = "../escape"
+                data = json.dumps(doc).encode()
+            dst.writestr(item, data)
     escaping = tmp_path / "escaping.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(escaping, "w") as dst:
         for item in src.infolist():
             dst.writestr(item, src.read(item))
         dst.writestr("../../outside.txt", b"x")
-    for bad, words in ((altered, "does not match"), (escaping, "..")):
+    for bad, words in ((altered, "does not match"), (escaping, ".."),
+                       (lying, "manifest is not valid")):
         r = run_studio(tws.root, "models", "import", str(bad), "--name", "bad")
         assert r.returncode == 2 and words in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
@@ -184,6 +186,33 @@ def test_weights_are_kept_but_never_served(tws: Workspace, tmp_path: Path) -> No
         ModelRepository(tws, ["ck"], threads=1)
 
 
+def test_a_hugging_face_folder_keeps_its_config_and_shards(tws: Workspace,
+                                                           tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"architectures": ["BertModel"], "model_type": "bert"}))
+    save_file({"a.weight": np.ones((4, 8), np.float32)},
+              str(folder / "model-00001-of-00002.safetensors"))
+    save_file({"b.weight": np.ones((8,), np.float32)},
+              str(folder / "model-00002-of-00002.safetensors"))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a.weight": "model-00001-of-00002.safetensors",
+        "b.weight": "model-00002-of-00002.safetensors"}}))
+    (folder / "pytorch_model.bin").write_bytes(b"not read: weights come from safetensors")
+    r = run_studio(tws.root, "models", "import", str(folder), "--json")
+    assert r.returncode == 0, r.stderr
+    version = registry.get_version(tws, "tiny-bert")
+    assert version.manifest.imported.format == "hf-folder"
+    assert set(version.manifest.files) == {
+        "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json", "card.md"}
+    assert version.manifest.raw["weights"]["parameters"] == 40
+    assert "BertModel" in run_studio(tws.root, "models", "card", "tiny-bert").stdout
+
+
 def test_a_triton_repository_holds_every_exported_version(tws: Workspace,
                                                           tmp_path: Path) -> None:
     r = run_studio(tws.root, "models", "export", "--triton", str(tmp_path / "repo"),
@@ -199,12 +228,7 @@ def test_a_triton_repository_holds_every_exported_version(tws: Workspace,
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake speaks LFS only
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+    isolate(monkeypatch, tmp_path)
     with serve(FakeHub()) as fake:
         yield fake
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub, git_sha1, serve
+from fake_hub import FakeHub, git_sha1, isolate, serve
 from huggingface_hub import constants
 
 from studio.core.errors import Cancelled, InputError
@@ -29,13 +29,7 @@ V1 = "fedcba9876543210fedcba9876543210fedcba98"
 
 @pytest.fixture(autouse=True)
 def hub_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """huggingface_hub reads its environment once, at import: set the constants it read."""
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake speaks LFS only
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "default-cache"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+    isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture

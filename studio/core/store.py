@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def now() -> float:
@@ -100,6 +100,10 @@ class Database:
                     self.db["metrics"].add_column("series", str)
             if version < 7:
                 self._registry_v7()
+            if version < 8:
+                from studio.core.registry.migrate import registry_v8
+
+                registry_v8(self.conn, self.path.parent / "blobs")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _registry_v7(self) -> None:
@@ -334,6 +338,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+SCRATCH_KINDS = ("blob-", "import-", "unzip-", "model-", "hub-", "tmp")
+
+
 def scratch_prefix(kind: str) -> str:
     """``kind-PID-``: a scratch file's name says which process writes it, so one left by a
     process that died can be told from one still being written."""
@@ -347,6 +354,8 @@ def sweep_scratch(tmp: Path, legacy_age_s: float = 86_400.0) -> int:
 
     removed = 0
     for entry in tmp.iterdir() if tmp.is_dir() else []:
+        if not entry.name.startswith(SCRATCH_KINDS):
+            continue  # not ours: left alone
         parts = entry.name.split("-", 2)
         if len(parts) == 3 and parts[1].isdigit():
             stale = not process_alive(int(parts[1]))

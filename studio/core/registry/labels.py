@@ -132,8 +132,9 @@ def set_card(ws: Workspace, ref: str, markdown: str) -> Version:
     data = markdown.encode("utf-8")
     if len(data) > MAX_CARD_BYTES:
         raise InputError(f"the card is {len(data):,} bytes; the limit is {MAX_CARD_BYTES:,}")
-    digest = ws.blobs.put_bytes(data)
     with ws.db.immediate() as conn:
+        # stored under the lock: a gc cannot remove it before the row refers to it
+        digest = ws.blobs.put_bytes(data)
         name, number = resolve(ws, ref)
         conn.execute("UPDATE versions SET card_digest = ? WHERE name = ? AND version = ?",
                      [digest, name, number])

@@ -4,8 +4,10 @@ removes the files nothing refers to any more."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from studio.core.errors import InputError
 from studio.core.registry.servers import serving
@@ -79,8 +81,8 @@ def gc(ws: Workspace, grace_s: float = GC_GRACE_S, dry_run: bool = False) -> GcR
         raise InputError("cannot tell which files are in use: "
                          + "; ".join(report.unchecked) + " (run `studio verify`)")
     cutoff = time.time() - grace_s
-    removed = freed = recent = 0
-    doomed = set()
+    recent = 0
+    unused: list[Path] = []
     for path in ws.blobs.root.glob("??/*"):
         digest = path.parent.name + path.name
         if digest in uses or not path.is_file():
@@ -92,11 +94,26 @@ def gc(ws: Workspace, grace_s: float = GC_GRACE_S, dry_run: bool = False) -> GcR
         if stat.st_mtime > cutoff:
             recent += 1
             continue
-        removed += 1
-        freed += stat.st_size
-        doomed.add(digest)
-    if not dry_run:
-        ws.blobs.discard(doomed)
+        unused.append(path)
+    removed = freed = 0
+    doomed = set()
+    # Looked at again under the write lock: a writer stores (or touches) its files before
+    # the row that uses them and, under this lock, checks they are still there; a file
+    # touched since the look above is in use by one of them.
+    with contextlib.nullcontext() if dry_run else ws.db.immediate():
+        for path in unused:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if stat.st_mtime > cutoff:
+                recent += 1
+                continue
+            removed += 1
+            freed += stat.st_size
+            doomed.add(path.parent.name + path.name)
+        if not dry_run:
+            ws.blobs.discard(doomed)
     return GcReport(removed, freed, recent)
 
 

@@ -7,6 +7,7 @@ A crash before the row leaves only unreferenced blobs, never a half-registered v
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -72,6 +73,17 @@ def register_version(
     sizes = {fname: ws.blobs.path(d).stat().st_size for fname, d in digests.items()}
     lineage = {**(manifest.get("lineage") or {}), "libraries": library_versions()}
     with ws.db.immediate() as conn:
+        # A gc that judged one of these files unused by a look taken before it was found
+        # stored here may have removed it since; gc removes only under this lock, so what
+        # is there now stays until the row that uses it is written.
+        for fname, digest in digests.items():
+            if not ws.blobs.exists(digest):
+                src = files[fname]
+                again = (ws.blobs.put_bytes(src) if isinstance(src, bytes)
+                         else ws.blobs.put_file(src))
+                if again != digest:
+                    raise InputError(f"{fname} changed while it was being registered; "
+                                     "register it again")
         number = conn.execute(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", [name]
         ).fetchone()[0]
@@ -90,8 +102,9 @@ def register_version(
                      [name, full["created"]])
         conn.execute(
             "INSERT INTO versions (name, version, task, dataset, manifest_digest, manifest,"
-            " job_id, created, kind, family, metric, score, source, parent, size_bytes,"
-            " total_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " job_id, created, kind, family, metric, score, source, parent, metrics,"
+            " size_bytes, total_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?)",
             [name, number, typed.task, (full.get("dataset") or {}).get("name"),
              manifest_digest, text, job_id, full["created"], *summary(typed),
              sizes.get("model.onnx"), sum(sizes.values()) + len(text)],
@@ -102,6 +115,7 @@ def register_version(
     return Version(name, number, full)
 
 
+@functools.cache  # package metadata is read from disk: once a process is enough
 def library_versions() -> dict[str, str]:
     """The versions of what made and runs a model, without importing any of them."""
     from importlib import metadata

@@ -60,6 +60,9 @@ def evaluate_version(ws: Workspace, version: Version, dataset: str, emit: Emit |
 
     if split is not None and split not in SPLITS:
         raise InputError(f"unknown split {split!r}: test or all")
+    if version.manifest.recipe is None or version.manifest.target is None:
+        raise InputError(f"{version.ref} was made elsewhere: it has no recipe to read a "
+                         "dataset's columns with, so it can only be scored on V2 tensors")
     manifest = version.manifest.raw
     recipe, target, task = manifest["recipe"], str(manifest["target"]), version.task
     info = catalog.get_dataset(ws, dataset)

@@ -126,10 +126,13 @@ class ServingPage(QWidget):
     # -- versions and the form --------------------------------------------------------------
 
     def refresh(self, select: str | None = None) -> None:
-        from studio.core.registry import list_versions
+        from studio.core.registry.labels import aliases
+        from studio.core.registry.listing import version_rows
 
         current = select or self.version.currentText()
-        refs = [v.ref for v in reversed(list_versions(self.ws))]
+        named = [f"{name}@{a}" for (name, _v), names in sorted(aliases(self.ws).items())
+                 for a in names]
+        refs = named + [r.ref for r in reversed(version_rows(self.ws))]
         self.version.blockSignals(True)
         self.version.clear()
         self.version.addItems(refs)
@@ -151,18 +154,17 @@ class ServingPage(QWidget):
 
         version = get_version(self.ws, ref)
         manifest = version.manifest.raw
-        if version.manifest.recipe is None:
-            # A model made elsewhere has no columns: it takes its own tensors, over V2 only.
+        if version.manifest.recipe is None:  # made elsewhere: tensors in, no columns to fill
             self.schema = []
             tensors = ", ".join(f"{t.name} {t.datatype} {list(t.shape)}"
-                                for t in version.manifest.inputs) or "none listed"
-            note = QLabel(f"{ref} was made elsewhere: it takes tensors ({tensors}) through "
-                          f"the V2 API (/v2/models/{version.name}/infer), not table rows.")
-            note.setTextFormat(Qt.TextFormat.PlainText)
+                                for t in version.manifest.inputs) or "none (weights only)"
+            note = QLabel(f"{version.ref} takes V2 tensors, not rows: {tensors}. Send them "
+                          f"to /v2/models/{version.name}/infer.")
             note.setWordWrap(True)
+            note.setTextFormat(Qt.TextFormat.PlainText)
             self.form.addRow(note)
             return
-        recipe = {f["name"]: f for f in manifest["recipe"].get("features", [])}
+        recipe = {f["name"]: f for f in manifest["recipe"]["features"]}
         self.schema = manifest["input_schema"]
         for col in self.schema:
             widget: QLineEdit | QComboBox | QPlainTextEdit | ImagePicker
@@ -178,7 +180,7 @@ class ServingPage(QWidget):
                 widget.addItems(col["categories"])
             else:
                 widget = QLineEdit()
-                mean = recipe.get(col["name"], {}).get("mean")
+                mean = recipe[col["name"]].get("mean")
                 widget.setText(f"{mean:.4g}" if isinstance(mean, float) else "")
                 widget.setPlaceholderText("a number, or empty for missing")
             self.fields[col["name"]] = widget
@@ -302,7 +304,7 @@ class ServingPage(QWidget):
                 f"<span style='color:#188038'>●</span> Serving <b>{self.served_ref}</b> at "
                 f"<a href='{self.url}/docs'>{self.url}</a> — V2: "
                 f"<code>{self.url}/v2/models/{self.served_ref.split(':')[0]}/infer</code>")
-            self.predict_btn.setEnabled(True)
+            self.predict_btn.setEnabled(bool(self.schema))
             self.log.appendPlainText(f"ready at {self.url}")
             self.server_state.emit("running")
 
