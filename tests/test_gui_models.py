@@ -152,7 +152,7 @@ def test_moving_an_alias_in_the_gui_moves_it_in_the_registry(window, monkeypatch
     assert details.aliases.chips == []
 
 
-def test_a_refused_delete_shows_why_and_deletes_nothing(window, monkeypatch):
+def test_a_refused_delete_shows_why_and_deletes_nothing(window, qtbot, monkeypatch):
     ws = window.ws
     for accuracy in (0.95, 0.97):
         trained(ws, "penguins", accuracy)
@@ -173,7 +173,9 @@ def test_a_refused_delete_shows_why_and_deletes_nothing(window, monkeypatch):
     assert not page.delete("penguins:2")  # the person said no
     assert page.table.row_of("penguins:2") is not None
     monkeypatch.setattr(ask, "confirm", lambda *_a: True)
-    assert page.delete("penguins:2")
+    page.table.select(["penguins:2"], "penguins:2")
+    page.table.setFocus()
+    qtbot.keyClick(page.table, Qt.Key.Key_Delete)  # the Delete key asks, then deletes
     assert page.table.row_of("penguins:2") is None
     assert [r.ref for r in version_rows(ws, archived=True)] == ["penguins:1"]
 

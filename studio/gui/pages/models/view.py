@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -88,7 +88,12 @@ class ModelsPage(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.doubleClicked.connect(lambda _i: self.open_evaluation())
-        self.empty = QLabel("No models yet. Train one from the Datasets page.")
+        delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_key.activated.connect(lambda: self.delete())
+        self.empty = QLabel("No models yet. Train one from the Datasets page, or drop a model "
+                            "file (ONNX, safetensors, a bundle) here to import it.")
+        self.empty.setWordWrap(True)
         self.empty.setObjectName("muted")
 
         self.details = DetailsPanel(ws)
