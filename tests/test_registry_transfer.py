@@ -260,4 +260,8 @@ def test_a_version_pushed_to_the_hub_pulls_into_another_workspace(
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     again = pull_model(other, "me/penguins", name="again")
     assert np.allclose(again.manifest.metrics["accuracy"], pulled.manifest.metrics["accuracy"])
+    from studio.core.registry import labels
+
+    card = labels.card_text(other, again)
+    assert card.startswith("# again:1\n") and "it was penguins:1 where it was made" in card
     other.db.close()

@@ -49,6 +49,7 @@ def _fields(ws: Workspace, v: Version, row: Any) -> dict[str, dict[str, Any]]:
     card = card_text(ws, v)
     summary = next((line.strip() for line in card.splitlines()
                     if line.strip() and not line.startswith("#")), "")
+    summary = summary.replace("**", "").replace("`", "")  # a cell shows text, not Markdown
     about = {"kind": m.kind, "source": m.source, "family": row.family,
              "dataset": m.lineage.dataset, "parent": m.lineage.parent,
              "aliases": ", ".join(row.aliases) or None, "size_bytes": row.size_bytes,

@@ -66,6 +66,7 @@ def _studio(ws: Workspace, snapshot: Any, name: str, source: str) -> Version:
 
     from studio.core.errors import IntegrityError
     from studio.core.registry.manifest import Manifest
+    from studio.core.registry.transfer.importer import retitled
     from studio.core.registry.versions import register_version
 
     folder = snapshot.folder
@@ -90,6 +91,7 @@ def _studio(ws: Workspace, snapshot: Any, name: str, source: str) -> Version:
     readme = folder / "README.md"
     card = _strip_front_matter(readme.read_text(encoding="utf-8", errors="replace")) \
         if readme.is_file() else "# {ref}\n"
+    card = retitled(card, f"{stored.name}:{stored.version}")
     manifest = {k: v for k, v in raw.items()
                 if k not in ("name", "version", "created", "files", "format")}
     lineage = dict(manifest.get("lineage") or {})

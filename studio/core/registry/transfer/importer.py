@@ -182,6 +182,7 @@ def _bundle(ws: Workspace, path: Path, name: str | None, work: Path, origin: str
     card_path = folder / CARD
     card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() \
         else "# {name}\n"
+    card = retitled(card, f"{stored.name}:{stored.version}")
     manifest = {k: v for k, v in raw.items()
                 if k not in ("name", "version", "created", "files", "format")}
     lineage = dict(manifest.get("lineage") or {})
@@ -192,6 +193,16 @@ def _bundle(ws: Workspace, path: Path, name: str | None, work: Path, origin: str
     version = register_version(ws, name or stored.name, files, manifest, card)
     emit(Log(f"imported {path.name} ({stored.name}:{stored.version}) as {version.ref}"))
     return version
+
+
+def retitled(card: str, old_ref: str) -> str:
+    """The card's ``# NAME:N`` heading made the new version's (the registry fills ``{ref}``);
+    where it came from is said below it."""
+    lines = card.split("\n", 1)
+    if lines[0].strip() == f"# {old_ref}":
+        rest = lines[1] if len(lines) > 1 else ""
+        return f"# {{ref}}\n\n*Imported; it was {old_ref} where it was made.*\n{rest}"
+    return card
 
 
 def _tensor_table(inputs: Any, outputs: Any) -> str:
