@@ -161,6 +161,18 @@ def test_a_file_gc_removes_while_a_version_registers_is_stored_again(
     ws.db.close()
 
 
+def test_a_deleted_version_s_number_is_never_given_again(rws: Workspace) -> None:
+    v2 = registry.get_version(rws, "penguins:2")
+    files = {f: registry.read_file(rws, v2, f) for f in v2.manifest.files if f != "card.md"}
+    raw = {k: v for k, v in v2.manifest.raw.items()
+           if k not in ("name", "version", "created", "files", "format")}
+    lifecycle.delete_version(rws, "penguins:2")
+    lifecycle.delete_version(rws, "penguins:1")
+    again = registry.register_version(rws, "penguins", files, raw, "# {ref}")
+    assert again.ref == "penguins:3"
+    assert registry.resolve(rws, "penguins") == ("penguins", 3)
+
+
 def test_a_server_s_row_counts_only_while_its_process_lives(rws: Workspace) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def now() -> float:
@@ -104,6 +104,10 @@ class Database:
                 from studio.core.registry.migrate import registry_v8
 
                 registry_v8(self.conn, self.path.parent / "blobs")
+            if version < 9:
+                from studio.core.registry.migrate import registry_v9
+
+                registry_v9(self.conn)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _registry_v7(self) -> None:

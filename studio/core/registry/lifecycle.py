@@ -48,10 +48,8 @@ def delete_version(ws: Workspace, ref: str) -> tuple[str, int]:
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, number])
         conn.execute("UPDATE candidates SET version = NULL WHERE version = ?",
                      [f"{name}:{number}"])
+        # the models row stays, with the highest number given: never given again
         conn.execute("DELETE FROM versions WHERE name = ? AND version = ?", [name, number])
-        if conn.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1",
-                        [name]).fetchone() is None:
-            conn.execute("DELETE FROM models WHERE name = ?", [name])
     return name, number
 
 

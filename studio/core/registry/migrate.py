@@ -92,6 +92,16 @@ def registry_v8(conn: sqlite3.Connection, blobs: Path) -> None:
                  f" ({', '.join(LISTING_COLUMNS)})")
 
 
+def registry_v9(conn: sqlite3.Connection) -> None:
+    """models.last_version: the highest number a model ever had, so a deleted version's
+    number is never given to another model (a client, a lineage edge or an export may still
+    name it)."""
+    if "last_version" not in {r[1] for r in conn.execute("PRAGMA table_info(models)")}:
+        conn.execute("ALTER TABLE models ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE models SET last_version = MAX(last_version, (SELECT COALESCE("
+                 "MAX(version), 0) FROM versions WHERE versions.name = models.name))")
+
+
 def summary(m: Manifest) -> list[object]:
     """kind, family, metric, score, source, parent, metrics: a version's listing columns."""
     head = m.headline

@@ -84,9 +84,12 @@ def register_version(
                 if again != digest:
                     raise InputError(f"{fname} changed while it was being registered; "
                                      "register it again")
+        conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)",
+                     [name, now()])
         number = conn.execute(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", [name]
-        ).fetchone()[0]
+            "SELECT MAX(last_version, (SELECT COALESCE(MAX(version), 0) FROM versions WHERE"
+            " name = ?)) + 1 FROM models WHERE name = ?", [name, name]).fetchone()[0]
+        conn.execute("UPDATE models SET last_version = ? WHERE name = ?", [number, name])
         full = {
             **manifest, "format": MANIFEST_FORMAT, "name": name, "version": number,
             "created": now(), "lineage": lineage,
@@ -98,8 +101,6 @@ def register_version(
         typed = Manifest.parse(full)  # refuses, before anything is stored, what reads fail
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
         manifest_digest = ws.blobs.put_bytes(text.encode())
-        conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)",
-                     [name, full["created"]])
         conn.execute(
             "INSERT INTO versions (name, version, task, dataset, manifest_digest, manifest,"
             " job_id, created, kind, family, metric, score, source, parent, metrics,"

@@ -34,6 +34,7 @@ class MarkdownView(QTextBrowser):
 
     def set_markdown(self, text: str) -> None:
         self.document().setMarkdown(text, FEATURES)
+        self.verticalScrollBar().setValue(0)  # another version's card reads from its title
 
     def loadResource(self, _kind: int, _name: QUrl) -> Any:
         return None  # an image in a card never reads a file or asks the network
