@@ -265,3 +265,84 @@ def test_a_version_pushed_to_the_hub_pulls_into_another_workspace(
     card = labels.card_text(other, again)
     assert card.startswith("# again:1\n") and "it was penguins:1 where it was made" in card
     other.db.close()
+
+
+def rebundled(good: Path, dest: Path, manifest_change=None,
+              files: dict[str, bytes] | None = None) -> Path:
+    """``good`` with its manifest changed and files replaced, digests made to match: what
+    someone who knows the format can craft."""
+    import hashlib
+
+    with zipfile.ZipFile(good) as src:
+        members = {i.filename: src.read(i) for i in src.infolist()}
+    manifest = json.loads(members["manifest.json"])
+    for fname, data in (files or {}).items():
+        members[f"files/{fname}"] = data
+        manifest["files"][fname] = hashlib.sha256(data).hexdigest()
+    if manifest_change is not None:
+        manifest_change(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(dest, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+    return dest
+
+
+def test_a_crafted_bundle_goes_through_every_check(tws: Workspace, tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    good = export.export_bundle(tws, "penguins:1", tmp_path / "good.zip")
+    # a graph whose weights are "outside": a file the server's folder might hold
+    w = numpy_helper.from_array(np.zeros((10, 3), np.float32), "w")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "secret.txt"), ("offset", "0"), ("length", "120")):
+        w.external_data.add(key=key, value=value)
+    w.ClearField("raw_data")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["probabilities"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 10])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["b", 3])],
+        initializer=[w])
+    leaky = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    cases = {
+        "leaky": ({"model.onnx": leaky.SerializeToString(), "secret.txt": b"\0" * 120},
+                  None, "outside itself"),
+        "garbage": ({"model.onnx": b"not a graph at all"}, None, "ONNX"),
+        "no-recipe-kind": ({}, lambda m: m.update(recipe={}), "recipe"),
+        "huge-picture": ({}, lambda m: m["recipe"]["features"].append(
+            {"name": "img", "kind": "image", "size": 100_000}), "recipe"),
+        "wrong-width": ({}, lambda m: m["recipe"]["features"].pop(), "graph does not take"),
+        "two-inputs-one-name": ({}, lambda m: m["onnx"]["inputs"].append(
+            dict(m["onnx"]["inputs"][0])), "manifest is not valid"),
+    }
+    for case, (files, change, words) in cases.items():
+        bad = rebundled(good, tmp_path / f"{case}.zip", change, files)
+        r = run_studio(tws.root, "models", "import", str(bad), "--name", "bad")
+        assert r.returncode == 2 and words in r.stderr, (case, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert [v.ref for v in registry.list_versions(tws)] == ["penguins:1"]
+
+
+def test_odd_values_in_a_bundle_s_manifest_are_kept_plain(tws: Workspace,
+                                                         tmp_path: Path) -> None:
+    good = export.export_bundle(tws, "penguins:1", tmp_path / "good.zip")
+
+    def odd(m: dict) -> None:
+        m["metrics"]["test"].update(nan=float("nan"), huge=2**70, word="high")
+        m["training"].update(duration_s="abc", epochs_run=[1])
+        m["input_schema"] = ["not", "objects"]
+        m["lineage"].update(parent="penguins:1", job="their-job")
+
+    r = run_studio(tws.root, "models", "import", str(rebundled(good, tmp_path / "odd.zip",
+                                                               odd)), "--name", "odd")
+    assert r.returncode == 0, r.stderr
+    for args in (("models", "show", "odd"), ("models", "show", "odd", "--json"),
+                 ("models", "compare", "odd", "penguins:1"), ("models", "ls", "--json")):
+        shown = run_studio(tws.root, *args)
+        assert shown.returncode == 0 and "Traceback" not in shown.stderr, (args, shown.stderr)
+    version = registry.get_version(tws, "odd")
+    assert "nan" not in version.manifest.metrics and "huge" not in version.manifest.metrics
+    assert version.manifest.raw["input_schema"][0]["name"] == "island"  # from the recipe
+    # their job and their penguins:1 are not this workspace's: no edge to them here
+    assert version.manifest.lineage.parent is None and version.manifest.lineage.job is None
+    assert version.manifest.raw["lineage"]["origin_lineage"]["parent"] == "penguins:1"

@@ -130,6 +130,9 @@ def _parse(raw: dict[str, Any]) -> Manifest:
     onnx = raw.get("onnx") or {}
     inputs = tuple(_tensor(t) for t in onnx.get("inputs") or [])
     outputs = tuple(_tensor(t) for t in onnx.get("outputs") or [])
+    for tensors in (inputs, outputs):
+        if len({t.name for t in tensors}) != len(tensors):
+            raise ValueError("two tensors with one name")
     if not outputs and onnx.get("output"):  # versions trained before outputs were listed
         width = len(raw.get("labels") or []) or 1
         outputs = (TensorSpec(str(onnx["output"]), "FP32", (-1, width)),)
@@ -159,8 +162,14 @@ def _parse(raw: dict[str, Any]) -> Manifest:
 
 
 def _tensor(t: Mapping[str, Any]) -> TensorSpec:
-    shape = tuple(int(d) if isinstance(d, int) and d >= 0 else -1 for d in t["shape"])
-    return TensorSpec(str(t["name"]), str(t["datatype"]), shape)
+    shape = t["shape"]
+    if (not isinstance(shape, list) or len(shape) > 32
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= -1
+                       for d in shape)):
+        raise ValueError(f"tensor shape {str(shape)[:60]}")
+    if not isinstance(t["name"], str) or not isinstance(t["datatype"], str):
+        raise ValueError("tensor name or datatype")
+    return TensorSpec(t["name"], t["datatype"], tuple(shape))
 
 
 def _training(raw: dict[str, Any], dataset: dict[str, Any],

@@ -60,46 +60,31 @@ def pull_model(ws: Workspace, repo_id: str, revision: str | None = None,
 
 
 def _studio(ws: Workspace, snapshot: Any, name: str, source: str) -> Version:
-    """A repository a Model Studio pushed: the version again, recipe and lineage included;
-    its files must be the ones its manifest lists."""
-    import hashlib
-
-    from studio.core.errors import IntegrityError
-    from studio.core.registry.manifest import Manifest
+    """A repository a Model Studio pushed: the version again, recipe and lineage included,
+    through the same checks as a bundle."""
+    from studio.core.registry.transfer.adopt import adopt
     from studio.core.registry.transfer.importer import retitled
-    from studio.core.registry.versions import register_version
 
     folder = snapshot.folder
     try:
         raw = json.loads((folder / STUDIO_MANIFEST).read_text(encoding="utf-8"))
-        stored = Manifest.parse(raw)
-    except (OSError, ValueError, IntegrityError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"{snapshot.repo_id}: {STUDIO_MANIFEST} is not valid: {exc}") from None
-    files = {}
-    for fname, digest in stored.files.items():
-        if fname == "card.md":
-            continue
-        path = folder / fname
-        if not path.is_file():
-            if fname == "model.onnx":
-                raise InputError(f"{snapshot.repo_id}: model.onnx is listed but missing")
-            continue  # a side file a pull does not fetch (a booster's text): not needed to serve
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise InputError(f"{snapshot.repo_id}: {fname} does not match its manifest's "
-                             "digest (changed on the Hub after Model Studio pushed it)")
-        files[fname] = path
     readme = folder / "README.md"
     card = _strip_front_matter(readme.read_text(encoding="utf-8", errors="replace")) \
         if readme.is_file() else "# {ref}\n"
-    card = retitled(card, f"{stored.name}:{stored.version}")
-    manifest = {k: v for k, v in raw.items()
-                if k not in ("name", "version", "created", "files", "format")}
-    lineage = dict(manifest.get("lineage") or {})
-    lineage["origin"] = f"{stored.name}:{stored.version}"
-    manifest["lineage"] = lineage
-    manifest["imported"] = {"source": source, "format": "hub", "revision": snapshot.commit,
-                            "original": dict(stored.files)}
-    return register_version(ws, name, files, manifest, card)
+    if isinstance(raw, dict):
+        card = retitled(card, f"{raw.get('name')}:{raw.get('version')}")
+    # the cache's snapshot is links into its blobs: read through a plain copy, as the
+    # importer does, so no link is ever followed by a check
+    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix=scratch_prefix("hub")) as scratch:
+        copy = Path(scratch)
+        for f in snapshot.files:
+            if "/" not in f.path:
+                shutil.copyfile(folder / f.path, copy / f.path)
+        return adopt(ws, raw, copy, name, card,
+                     {"source": source, "format": "hub", "revision": snapshot.commit},
+                     snapshot.repo_id, side_files_optional=True)
 
 
 def _strip_front_matter(text: str) -> str:

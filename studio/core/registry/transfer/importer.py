@@ -5,6 +5,7 @@ bundle (registered with its lineage). The format is told by content, never by na
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from studio.core.errors import InputError, IntegrityError
+from studio.core.errors import InputError
 from studio.core.events import Emit, Log, Progress
 from studio.core.names import NAME_RE
-from studio.core.registry.manifest import FILE_RE, Manifest
+from studio.core.registry.manifest import FILE_RE
 from studio.core.registry.versions import Version, register_version
 from studio.core.store import scratch_prefix
 from studio.core.workspace import Workspace
@@ -156,6 +157,7 @@ def _hf_folder(path: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
 
 def _bundle(ws: Workspace, path: Path, name: str | None, work: Path, origin: str,
             emit: Emit) -> Version:
+    from studio.core.registry.transfer.adopt import adopt
     from studio.core.registry.transfer.export import BUNDLE, BUNDLE_FORMAT, CARD, MANIFEST
     from studio.core.registry.transfer.safe_zip import extract
 
@@ -165,34 +167,28 @@ def _bundle(ws: Workspace, path: Path, name: str | None, work: Path, origin: str
     if about.get("format") != BUNDLE_FORMAT:
         raise InputError(f"{path.name}: not a Model Studio bundle (no {BUNDLE})")
     raw = _json_file(folder / MANIFEST)
-    try:
-        stored = Manifest.parse(raw)  # names and file names checked before any is opened
-    except IntegrityError as exc:
-        raise InputError(f"{path.name}: its manifest is not valid: {exc}") from None
-    files: dict[str, Any] = {}
-    for fname, digest in stored.files.items():
-        p = folder / "files" / fname
-        if not p.is_file() or p.is_symlink():
-            raise InputError(f"{path.name}: {fname} is listed in its manifest but missing")
-        if _sha256(p) != digest:
-            raise InputError(f"{path.name}: {fname} does not match its manifest's digest "
-                             "(the bundle is damaged or was altered)")
-        if fname != "card.md":
-            files[fname] = p
+    stored_ref = f"{raw.get('name')}:{raw.get('version')}"
     card_path = folder / CARD
     card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() \
-        else "# {name}\n"
-    card = retitled(card, f"{stored.name}:{stored.version}")
-    manifest = {k: v for k, v in raw.items()
-                if k not in ("name", "version", "created", "files", "format")}
-    lineage = dict(manifest.get("lineage") or {})
-    lineage["origin"] = stored.name + f":{stored.version}"
-    manifest["lineage"] = lineage
-    manifest["imported"] = {"source": origin, "format": "bundle", "revision": None,
-                            "original": dict(stored.files)}
-    version = register_version(ws, name or stored.name, files, manifest, card)
-    emit(Log(f"imported {path.name} ({stored.name}:{stored.version}) as {version.ref}"))
+        else "# {ref}\n"
+    version = adopt(ws, raw, folder / "files", name, retitled(card, stored_ref),
+                    {"source": origin, "format": "bundle", "revision": None}, path.name)
+    _labels_from(ws, version, about)
+    emit(Log(f"imported {path.name} ({stored_ref}) as {version.ref}"))
     return version
+
+
+def _labels_from(ws: Workspace, version: Version, about: dict[str, Any]) -> None:
+    """The description and tags the bundle carried, where they pass the registry's checks."""
+    from studio.core.registry import labels
+
+    if isinstance(about.get("description"), str):
+        with contextlib.suppress(InputError):
+            labels.set_description(ws, version.ref, about["description"])
+    tags = about.get("tags")
+    if isinstance(tags, dict):
+        with contextlib.suppress(InputError):
+            labels.set_tags(ws, version.ref, {str(k): str(v) for k, v in tags.items()})
 
 
 def retitled(card: str, old_ref: str) -> str:

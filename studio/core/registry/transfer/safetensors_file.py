@@ -9,7 +9,6 @@ before the safetensors library (or anything else) sizes a buffer from it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 from dataclasses import dataclass
@@ -147,6 +146,10 @@ def _metadata(name: str, value: Any) -> dict[str, str]:
     return value
 
 
+MAX_AXES = 32
+MAX_AXIS = 1 << 48  # more elements than any file here can hold
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -160,15 +163,23 @@ def _tensor(name: str, key: str, value: Any) -> StoredTensor:
         raise InputError(f"{where} has an unknown dtype {str(dtype)[:40]!r}")
     if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
         raise InputError(f"{where} has a shape that is not a list of non-negative integers")
+    # bounded before any product: a header of huge axes must not cost time or overflow
+    if len(shape) > MAX_AXES or any(d > MAX_AXIS for d in shape):
+        raise InputError(f"{where} has an impossible shape ({len(shape)} axes; at most "
+                         f"{MAX_AXES} of at most {MAX_AXIS:,} each)")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(_is_int(o) and o >= 0 for o in offsets) or offsets[0] > offsets[1]):
         raise InputError(f"{where} has data_offsets that are not [begin, end] with "
                          "0 ≤ begin ≤ end")
-    bits = math.prod(shape) * DTYPE_BITS[dtype]
     begin, end = offsets
+    bits = 0 if 0 in shape else DTYPE_BITS[dtype]
+    for d in shape:  # stops as soon as it is larger than the file could hold
+        bits *= d
+        if bits > 8 * MAX_AXIS:
+            break
     if bits % 8 or bits // 8 != end - begin:
-        raise InputError(f"{where}: {dtype} {shape} needs {bits / 8:,g} bytes but its "
-                         f"data_offsets hold {end - begin:,}")
+        raise InputError(f"{where}: {dtype} {shape} does not fit the {end - begin:,} bytes "
+                         "its data_offsets hold")
     return StoredTensor(key, dtype, tuple(shape), begin, end)
 
 
