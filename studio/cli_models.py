@@ -28,9 +28,12 @@ def add_parsers(models: Any, cmd: Callable[..., argparse.ArgumentParser]) -> Non
     p.add_argument("alias", help="e.g. production, staging, or any name")
     p.add_argument("version", nargs="?", help="N, or a reference such as NAME@staging")
     p.add_argument("--remove", action="store_true")
-    p = cmd("tag", "set tags on a version (KEY=VALUE; -KEY removes one), or list them", models)
+    p = cmd("tag", "set tags on a version (KEY=VALUE), remove them (--remove KEY), or list "
+            "them", models)
     p.add_argument("ref", metavar=REF)
     p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--remove", action="append", default=[], metavar="KEY",
+                   help="remove this tag (repeat for more)")
     p = cmd("describe", "set a version's one-line description", models)
     p.add_argument("ref", metavar=REF)
     p.add_argument("text")
@@ -85,6 +88,11 @@ def add_parsers(models: Any, cmd: Callable[..., argparse.ArgumentParser]) -> Non
     p.add_argument("--job", help="the training job's id (default: the latest run's)")
 
 
+def shown(text: object) -> str:
+    """Text from a model made elsewhere, safe for a terminal: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def size_text(n: int | None) -> str:
     if n is None:
         return "-"
@@ -123,7 +131,7 @@ def show_document(ws: Workspace, ref: str) -> tuple[dict[str, Any], str]:
            "description": row.description, "archived": row.archived,
            "links": {k: [{"relation": a, "kind": b, "ref": c} for a, b, c in e]
                      for k, e in links.items()}}
-    what = f" of {m.target!r}" if m.target else ""
+    what = f" of {shown(repr(m.target))}" if m.target else ""
     lines = [f"{v.ref}  ({m.kind}{what})" + ("  archived" if row.archived else "")]
     if row.description:
         lines.append(f"about     {row.description}")
@@ -137,12 +145,12 @@ def show_document(ws: Workspace, ref: str) -> tuple[dict[str, Any], str]:
                      f"{str(d.get('digest', ''))[:12]})")
     if m.recipe is not None and m.raw.get("input_schema"):
         lines.append("columns   " + ", ".join(c["name"] for c in m.raw["input_schema"]))
-    lines.append("inputs    " + ", ".join(f"{t.name} {t.datatype} {list(t.shape)}"
-                                           for t in m.inputs))
-    lines.append("outputs   " + ", ".join(f"{t.name} {t.datatype} {list(t.shape)}"
-                                           for t in m.outputs))
+    lines.append("inputs    " + ", ".join(f"{shown(t.name)} {shown(t.datatype)} "
+                                           f"{list(t.shape)}" for t in m.inputs))
+    lines.append("outputs   " + ", ".join(f"{shown(t.name)} {shown(t.datatype)} "
+                                           f"{list(t.shape)}" for t in m.outputs))
     if m.labels:
-        lines.append(f"labels    {', '.join(m.labels)}")
+        lines.append(f"labels    {shown(', '.join(m.labels))}")
     test = {k: val for k, val in m.metrics.items() if isinstance(val, float)}
     if test:
         lines.append("test      " + "  ".join(f"{k} {val:.4f}" for k, val in test.items()))
@@ -154,9 +162,9 @@ def show_document(ws: Workspace, ref: str) -> tuple[dict[str, Any], str]:
     if m.compression is not None:
         lines.append(f"made by   {m.compression.method} of {m.compression.parent}")
     if m.imported is not None:
-        lines.append(f"imported  {m.imported.format} from {m.imported.source}")
+        lines.append(f"imported  {shown(m.imported.format)} from {shown(m.imported.source)}")
     for relation, kind, target in links["from"]:
-        lines.append(f"lineage   {relation.replace('_', ' ')} {kind} {target}")
+        lines.append(f"lineage   {relation.replace('_', ' ')} {kind} {shown(target)}")
     for relation, _kind, target in links["to"]:
         lines.append(f"lineage   {target} {relation.replace('_', ' ')} this")
     lines.append(f"size      {size_text(row.size_bytes)} model, {size_text(row.total_bytes)} "
@@ -204,8 +212,8 @@ def models_tag(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.registry import labels
     from studio.core.registry.versions import resolve
 
-    if args.tags:
-        tags = labels.set_tags(ws, args.ref, labels.parse_tags(args.tags))
+    if args.tags or args.remove:
+        tags = labels.set_tags(ws, args.ref, labels.parse_tags(args.tags, args.remove))
     else:
         tags = labels.tags_of(ws, *resolve(ws, args.ref))
     out(args, {"tags": tags}, "\n".join(f"{k}={v}" for k, v in tags.items()) or "no tags")

@@ -185,11 +185,16 @@ def test_a_server_s_row_counts_only_while_its_process_lives(rws: Workspace) -> N
 def test_tags_descriptions_and_edited_cards(rws: Workspace) -> None:
     assert labels.set_tags(rws, "penguins:1", {"owner": "ana", "stage": "dev"}) == {
         "owner": "ana", "stage": "dev"}
-    assert labels.set_tags(rws, "penguins:1", labels.parse_tags(["-stage"])) == {
+    assert labels.set_tags(rws, "penguins:1", labels.parse_tags([], ["stage"])) == {
         "owner": "ana"}
     for bad in ({"": "x"}, {"a=b": "x"}, {"k": "x" * 501}, {"k": "line\nbreak"}):
         with pytest.raises(InputError):
             labels.set_tags(rws, "penguins:1", bad)
+    r = run_studio(rws.root, "models", "tag", "penguins:2", "team=vision", "note=",
+                   "--remove", "absent", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["tags"] == {"note": "", "team": "vision"}
+    r = run_studio(rws.root, "models", "tag", "penguins:2", "--remove", "team")
+    assert r.returncode == 0 and r.stdout.strip() == "note="
     labels.set_description(rws, "penguins:1", "  the linear baseline ")
     row = version_rows(rws, "penguins")[0]
     assert row.tags == {"owner": "ana"} and row.description == "the linear baseline"

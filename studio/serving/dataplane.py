@@ -86,8 +86,8 @@ class ModelRepository:
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         p = self.get(name, version)
         return {
-            "name": name,
-            "versions": [str(v) for v in sorted(self.models[name])],
+            "name": p.version.name,
+            "versions": [str(v) for v in sorted(self.models[p.version.name])],
             "platform": "onnxruntime_onnx",
             "inputs": [_tensor_meta(i) for i in p.session.get_inputs()],
             "outputs": [_tensor_meta(o) for o in p.session.get_outputs()],
@@ -124,7 +124,7 @@ class ModelRepository:
         out = p.run(tensors)
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
-            "model_name": name, "model_version": str(p.version.version),
+            "model_name": p.version.name, "model_version": str(p.version.version),
             "outputs": [encode_tensor(n, out[n]) for n in wanted],
         }
         if "id" in request:
@@ -146,7 +146,8 @@ class ModelRepository:
             raise InputError(f"{len(instances):,} instances is over this model's limit of "
                              f"{p.max_rows:,} per request")
         result = p.predict_records(instances)
-        return {"model_name": name, "model_version": str(p.version.version), **result}
+        return {"model_name": p.version.name, "model_version": str(p.version.version),
+                **result}
 
 
 def _tensor_meta(node: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ None of it is in the manifest (which never changes); all of it is in the databas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.core.errors import InputError, NotFoundError
@@ -14,6 +15,7 @@ from studio.core.workspace import Workspace
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 500
 MAX_CARD_BYTES = 1_000_000
+MAX_DESCRIPTION = 500
 
 
 @dataclass(frozen=True)
@@ -95,25 +97,28 @@ def tags_of(ws: Workspace, name: str, number: int) -> dict[str, str]:
     return dict(rows.fetchall())
 
 
-def parse_tags(items: list[str]) -> dict[str, str | None]:
-    """``key=value`` sets, ``key=`` or ``-key`` removes."""
+def parse_tags(items: Sequence[str], remove: Sequence[str] = ()) -> dict[str, str | None]:
+    """``KEY=VALUE`` sets a tag (the value may be empty); each of ``remove`` removes one."""
     out: dict[str, str | None] = {}
     for item in items:
-        if item.startswith("-") and "=" not in item:
-            out[item[1:]] = None
-            continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise InputError(f"tag {item!r}: write KEY=VALUE (or -KEY to remove one)")
-        out[key.strip()] = value or None
+            raise InputError(f"tag {item!r}: write KEY=VALUE (and --remove KEY to remove one)")
+        out[key.strip()] = value
+    for key in remove:
+        out[key.strip()] = None
     return out
 
 
 def set_description(ws: Workspace, ref: str, text: str) -> None:
+    text = text.strip()
+    if len(text) > MAX_DESCRIPTION or not text.isprintable():
+        raise InputError(f"a description is one line of printable text, at most "
+                         f"{MAX_DESCRIPTION} characters")
     with ws.db.immediate() as conn:
         name, number = resolve(ws, ref)
         conn.execute("UPDATE versions SET description = ? WHERE name = ? AND version = ?",
-                     [text.strip() or None, name, number])
+                     [text or None, name, number])
 
 
 def card_text(ws: Workspace, version: Version) -> str:

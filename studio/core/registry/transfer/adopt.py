@@ -113,9 +113,11 @@ def _rebuilt(stored: Manifest, folder: Path, what: str) -> dict[str, Any]:
 def _graph(path: Path, stored: Manifest, what: str) -> dict[str, Any]:
     """The graph checked as any imported one is, and the tensors read from it; with a
     recipe, the recipe's tensors, which must be the graph's."""
+    from studio.core.registry.transfer.importer import check_servable
     from studio.core.registry.transfer.onnx_graph import read_onnx
 
     info = read_onnx(path)
+    check_servable(info, what)
     if info.external_data:
         raise InputError(f"{what}: model.onnx refers to files outside itself; a version's "
                          "graph must hold its weights")

@@ -77,6 +77,17 @@ def import_model(ws: Workspace, path: Path, name: str | None = None,
     return version
 
 
+def check_servable(info: Any, what: str) -> None:
+    """V2 carries tensors: a graph with a sequence or map input or output (scikit-learn's
+    ZipMap, say) would fail on every request, so it is refused at the door."""
+    for direction, tensors in (("input", info.inputs), ("output", info.outputs)):
+        for t in tensors:
+            if not t.shape and ("(" in t.datatype):
+                raise InputError(f"{what}: {direction} {t.name!r} is {t.datatype}, not a "
+                                 "tensor; V2 serves tensors only (export it without ZipMap, "
+                                 "e.g. skl2onnx's options={'zipmap': False})")
+
+
 def default_name(path: Path) -> str:
     import re
 
@@ -88,6 +99,7 @@ def _onnx(path: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     from studio.core.registry.transfer.onnx_graph import read_onnx
 
     info = read_onnx(path)
+    check_servable(info, info.path.name)
     if info.external_data:
         if info.total_bytes > ONNX_INLINE_LIMIT:
             raise InputError(f"{info.path.name}: {info.total_bytes:,} bytes with its external "
