@@ -366,10 +366,12 @@ def test_a_dropped_model_is_imported_and_exports_as_a_bundle(window, qtbot, tmp_
 def test_a_version_pushed_to_the_hub_pulls_back(window, qtbot, tmp_path, monkeypatch):
     from fake_hub import FakeHub, serve
 
+    from studio.core.registry.transfer.importer import import_model
     from studio.gui.pages.models.hub_dialogs import PullDialog, PushDialog
 
     ws = window.ws
-    v = trained(ws, "penguins", 0.95)
+    # a real graph: a pull checks what it takes in as any import does
+    v = import_model(ws, tiny_onnx(tmp_path / "relu.onnx"), "penguins")
     page = show(window, v.ref)
     for key, value in {"HF_HUB_DISABLE_XET": "1", "HF_HUB_CACHE": str(tmp_path / "cache"),
                        "HF_TOKEN_PATH": str(tmp_path / "no-token"),
