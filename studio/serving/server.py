@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import socket
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import uvicorn
 
 from studio.core.errors import InputError
-from studio.core.registry import servers
+from studio.core.registry import resolve, servers
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
@@ -54,9 +55,16 @@ def serve(
     threads: int = 0,
 ) -> None:
     """Load the versions, bind, announce the URL, then serve until interrupted."""
-    repo = ModelRepository(ws, refs, threads)
-    key, generated = resolve_api_key(host, api_key)
-    sock = bind(host, port)
+    # claimed before loading, so `studio models rm` cannot remove one while it loads
+    starting = f"starting-{os.getpid()}"
+    servers.announce(ws, starting, [f"{n}:{v}" for n, v in (resolve(ws, r) for r in refs)])
+    try:
+        repo = ModelRepository(ws, refs, threads)
+        key, generated = resolve_api_key(host, api_key)
+        sock = bind(host, port)
+    except BaseException:
+        servers.withdraw(ws, starting)
+        raise
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
@@ -64,9 +72,10 @@ def serve(
         create_app(repo, key), log_level="warning", access_log=False,
         loop="auto", http="auto", timeout_graceful_shutdown=5,
     )
+    servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
+    servers.withdraw(ws, starting)
     if announce is not None:
         announce(url, key if generated else None, key is not None)
-    servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

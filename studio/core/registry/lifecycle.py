@@ -42,8 +42,10 @@ def delete_version(ws: Workspace, ref: str) -> tuple[str, int]:
                 f"`--remove`)")
         urls = serving(ws).get(f"{name}:{number}")
         if urls:
-            raise InputError(f"{name}:{number} is being served at {', '.join(urls)}: stop "
-                             "that server first")
+            where = ", ".join("a server that is starting" if u.startswith("starting-") else u
+                              for u in urls)
+            raise InputError(f"{name}:{number} is being served at {where}: stop that server "
+                             "first")
         for table in ("tags", "lineage"):
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, number])
         conn.execute("UPDATE candidates SET version = NULL WHERE version = ?",

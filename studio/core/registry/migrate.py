@@ -66,7 +66,7 @@ def registry_v7(conn: sqlite3.Connection, blobs: Path) -> None:
             "UPDATE versions SET kind = ?, family = ?, metric = ?, score = ?, source = ?,"
             " parent = ?, metrics = ?, size_bytes = ?, total_bytes = ? WHERE name = ? AND"
             " version = ?",
-            [*summary(manifest), sizes.get("model.onnx"),
+            [*summary(manifest), model_bytes(sizes),
              sum(sizes.values()) + len(text.encode()), name, number])  # as registering counts
         for edge in edges(manifest):
             conn.execute("INSERT OR IGNORE INTO lineage VALUES (?, ?, ?, ?, ?)",
@@ -124,6 +124,14 @@ def edges(m: Manifest) -> list[tuple[str, str, str]]:
     if m.imported is not None:
         out.append(("imported_from", "source", m.imported.source))
     return out
+
+
+def model_bytes(sizes: dict[str, int]) -> int | None:
+    """The model's own size: its graph, or for weights without one, the weights."""
+    if "model.onnx" in sizes:
+        return sizes["model.onnx"]
+    weights = [n for f, n in sizes.items() if f.endswith(".safetensors")]
+    return sum(weights) if weights else None
 
 
 def _size(blobs: Path, digest: str) -> int:

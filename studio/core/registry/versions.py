@@ -17,7 +17,7 @@ from typing import Any
 from studio.core.errors import InputError, NotFoundError
 from studio.core.names import NAME_RE, check_name
 from studio.core.registry.manifest import Manifest
-from studio.core.registry.migrate import edges, summary
+from studio.core.registry.migrate import edges, model_bytes, summary
 from studio.core.registry.refs import Ref, parse_ref
 from studio.core.store import now
 from studio.core.workspace import Workspace
@@ -70,7 +70,6 @@ def register_version(
         fname: ws.blobs.put_bytes(src) if isinstance(src, bytes) else ws.blobs.put_file(src)
         for fname, src in files.items()
     }
-    sizes = {fname: ws.blobs.path(d).stat().st_size for fname, d in digests.items()}
     lineage = {**(manifest.get("lineage") or {}), "libraries": library_versions()}
     with ws.db.immediate() as conn:
         # A gc that judged one of these files unused by a look taken before it was found
@@ -84,6 +83,8 @@ def register_version(
                 if again != digest:
                     raise InputError(f"{fname} changed while it was being registered; "
                                      "register it again")
+        # read under the lock, after the files are surely there
+        sizes = {fname: ws.blobs.path(d).stat().st_size for fname, d in digests.items()}
         conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)",
                      [name, now()])
         number = conn.execute(
@@ -108,7 +109,7 @@ def register_version(
             " ?)",
             [name, number, typed.task, (full.get("dataset") or {}).get("name"),
              manifest_digest, text, job_id, full["created"], *summary(typed),
-             sizes.get("model.onnx"), sum(sizes.values()) + len(text)],
+             model_bytes(sizes), sum(sizes.values()) + len(text)],
         )
         for edge in edges(typed):
             conn.execute("INSERT OR IGNORE INTO lineage VALUES (?, ?, ?, ?, ?)",

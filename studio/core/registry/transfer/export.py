@@ -40,7 +40,8 @@ def export_bundle(ws: Workspace, ref: str, dest: Path,
              "tags": row.tags, "aliases": list(row.aliases)}
     with _atomic(dest) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(BUNDLE, json.dumps(about, indent=2, sort_keys=True))
-        z.writestr(MANIFEST, json.dumps(version.manifest.raw, indent=2, sort_keys=True))
+        z.writestr(MANIFEST, json.dumps(shareable(version.manifest.raw), indent=2,
+                                        sort_keys=True))
         z.writestr(CARD, card_text(ws, version))
         for fname, digest in version.manifest.files.items():
             if should_stop():
@@ -87,6 +88,15 @@ def export_triton(ws: Workspace, refs: list[str], root: Path,
     return out
 
 
+def shareable(raw: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as it may leave this machine: a local path it was imported from is cut
+    to the file's name."""
+    imported = raw.get("imported")
+    if not isinstance(imported, dict) or str(imported.get("source", "")).startswith("hf://"):
+        return raw
+    return {**raw, "imported": {**imported, "source": Path(str(imported["source"])).name}}
+
+
 def _batch(m: Any, wanted: int) -> int:
     """Triton batches only tensors whose first axis is the batch: 0 when any is fixed."""
     return wanted if all(t.shape and t.shape[0] == -1 for t in (*m.inputs, *m.outputs)) else 0
@@ -129,6 +139,6 @@ def hub_files(ws: Workspace, version: Version) -> dict[str, bytes | Path]:
     if version.task:
         meta.append(f"- {version.task}")
     files[CARD] = ("\n".join([*meta, "---", "", card])).encode("utf-8")
-    files["studio_manifest.json"] = json.dumps(version.manifest.raw, indent=2,
+    files["studio_manifest.json"] = json.dumps(shareable(version.manifest.raw), indent=2,
                                                sort_keys=True).encode()
     return files

@@ -140,6 +140,10 @@ def _weights(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, Any], st
 def _hf_folder(path: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     from studio.core.registry.transfer.safetensors_file import read_header
 
+    links = sorted(p.name for p in path.iterdir() if p.is_symlink())
+    if links:  # a link could bring in any file on this machine, and push it later
+        raise InputError(f"{path.name}: {links[0]} is a link; Model Studio keeps real files "
+                         "only (copy the folder with its files first)")
     files: dict[str, Any] = {}
     onnx_files = sorted(p for p in [*path.glob("*.onnx"), *path.glob("onnx/model.onnx")]
                         if p.is_file() and not p.is_symlink())

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.errors import InputError
@@ -55,7 +56,8 @@ def _convert(src: Path, dest: Path, timeout_s: float) -> list[str]:
             [sys.executable, "-I", str(_CHILD), os.fspath(src.absolute()),
              os.fspath(dest.absolute())],
             capture_output=True, text=True, encoding="utf-8", errors="replace", env=env,
-            timeout=timeout_s, stdin=subprocess.DEVNULL, cwd=dest.parent)
+            timeout=timeout_s, stdin=subprocess.DEVNULL, cwd=dest.parent,
+            preexec_fn=_limit_memory(src) if os.name == "posix" else None)
     except subprocess.TimeoutExpired:
         raise InputError(f"{name}: opening it took longer than {timeout_s:g} s; it was "
                          "stopped") from None
@@ -65,6 +67,20 @@ def _convert(src: Path, dest: Path, timeout_s: float) -> list[str]:
     if "names" in answer:
         return [str(n) for n in answer["names"]]
     raise InputError(_refusal(name, answer))
+
+
+def _limit_memory(src: Path) -> Callable[[], None]:
+    """The child may take what torch needs for the file, and a margin: a checkpoint built
+    to exhaust memory ends the child, not the machine."""
+    limit = 4 * src.stat().st_size + (4 << 30)
+
+    def apply() -> None:
+        import resource
+
+        # DATA, not AS: a CUDA build of torch maps gigabytes of libraries it never fills
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+    return apply
 
 
 def _answer(stdout: str) -> dict | None:
