@@ -178,8 +178,9 @@ def _tensor(name: str, key: str, value: Any) -> StoredTensor:
         if bits > 8 * MAX_AXIS:
             break
     if bits % 8 or bits // 8 != end - begin:
-        raise InputError(f"{where}: {dtype} {shape} does not fit the {end - begin:,} bytes "
-                         "its data_offsets hold")
+        needs = f"{bits / 8:,g} bytes" if bits <= 8 * MAX_AXIS else "more bytes than a file holds"
+        raise InputError(f"{where}: {dtype} {shape} needs {needs} but its data_offsets hold "
+                         f"{end - begin:,}")
     return StoredTensor(key, dtype, tuple(shape), begin, end)
 
 
