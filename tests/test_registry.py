@@ -330,8 +330,11 @@ def test_the_server_serves_an_alias_and_refuses_a_damaged_version(rws: Workspace
     row = {"island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0,
            "flipper_length_mm": 220, "body_mass_g": 5500, "sex": "male", "year": 2008}
     with TestClient(create_app(repo)) as client:
+        meta = client.get("/v2/models/penguins@production")
+        assert meta.status_code == 200 and meta.json()["name"] == "penguins", meta.text
         r = client.post("/v1/models/penguins@production:predict", json={"instances": [row]})
         assert r.status_code == 200 and r.json()["model_version"] == "2", r.text
+        assert r.json()["model_name"] == "penguins"
         labels.set_alias(rws, "penguins", "production", "1")
         r = client.post("/v1/models/penguins@production:predict", json={"instances": [row]})
         assert r.status_code == 404 and "penguins:1" in r.json()["error"]

@@ -102,6 +102,21 @@ def test_an_onnx_model_made_elsewhere_is_served_with_its_own_tensors(
         assert rows.status_code == 400 and "/v2/models/outside/infer" in rows.json()["error"]
 
 
+def test_a_graph_with_a_non_tensor_output_is_refused(tws: Workspace, tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("SequenceConstruct", ["x"], ["seq"])], "zipmap-like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 2])],
+        [helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, None)])
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
+                    tmp_path / "seq.onnx")
+    r = run_studio(tws.root, "models", "import", str(tmp_path / "seq.onnx"))
+    assert r.returncode == 2 and "not a tensor" in r.stderr, r.stderr
+    assert [v.ref for v in registry.list_versions(tws)] == ["penguins:1"]
+
+
 def test_a_bundle_round_trips_with_its_lineage(tws: Workspace, tmp_path: Path) -> None:
     from studio.core.registry import labels
 

@@ -400,3 +400,15 @@ def test_sniff_names_what_it_found_and_what_it_accepts(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"notes\.txt and 2 symbolic links, which are not "
                                          "followed"):
         detect(folder)
+
+
+@pytest.mark.parametrize("shape", [[int("9" * 400)], [4294967295] * 200_000, [2**40] * 4])
+def test_an_impossible_shape_is_refused_at_once(tmp_path: Path, shape: list[int]) -> None:
+    import time
+
+    path = write(tmp_path, safetensors_bytes(
+        {"a": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}, b"\0" * 4))
+    started = time.process_time()
+    with pytest.raises(InputError, match="refused: tensor 'a'"):
+        read_header(path)
+    assert time.process_time() - started < 2  # no product of 200,000 huge numbers
