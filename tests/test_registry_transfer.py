@@ -361,3 +361,21 @@ def test_odd_values_in_a_bundle_s_manifest_are_kept_plain(tws: Workspace,
     # their job and their penguins:1 are not this workspace's: no edge to them here
     assert version.manifest.lineage.parent is None and version.manifest.lineage.job is None
     assert version.manifest.raw["lineage"]["origin_lineage"]["parent"] == "penguins:1"
+
+
+def test_a_transformers_js_repository_pulls_its_onnx_export_only(
+        tws: Workspace, tmp_path: Path, hub: FakeHub) -> None:
+    """config.json at the root and the ONNX export under onnx/, beside variants that a
+    pull must not fetch."""
+    from studio.core.registry.transfer.hub import push
+
+    graph = two_headed_onnx(tmp_path / "m.onnx").read_bytes()
+    push("xenova/tiny", {"config.json": b'{"model_type": "tiny"}', "onnx/model.onnx": graph,
+                         "onnx/model_quantized.onnx": b"a variant, never fetched",
+                         "onnx/model_fp16.onnx": b"another"},
+         token="hf_test", endpoint=hub.url)
+    version = pull_model(tws, "xenova/tiny", token="hf_test", endpoint=hub.url)
+    assert version.manifest.imported.format == "hf-folder"
+    assert [t.name for t in version.manifest.inputs] == ["features", "token_ids"]
+    fetched = set(hub.downloads)
+    assert not any("quantized" in f or "fp16" in f for f in fetched), fetched

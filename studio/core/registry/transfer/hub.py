@@ -23,6 +23,8 @@ from typing import Any
 from studio.core.errors import Cancelled, InputError
 
 WEIGHTS = ("*.onnx", "*.onnx_data", "*.safetensors")
+# Where a repository without weights at its root keeps its ONNX export (transformers.js).
+EXPORTED_ONNX = ("onnx/model.onnx", "onnx/model.onnx_data")
 # What loads beside the weights: configs, shard indexes, tokenizer and preprocessor files, card.
 SIDE_FILES = ("*.json", "README.md", "tokenizer.model", "vocab.txt", "merges.txt")
 # Weights that unpickle: only a weights_only loader may open them, so they come on request.
@@ -83,10 +85,13 @@ def pull(repo_id: str, revision: str | None = None, cache_dir: Path | None = Non
         resolved = api.resolve_revision(repo_id, revision=revision, cache_dir=cache)
         commit = resolved.resolved
 
-        def download(patterns: tuple[str, ...]) -> Path:
+        def download(patterns: tuple[str, ...], root_only: bool = True) -> Path:
+            # root_only: a repository's sub-folders hold variants (onnx/model_quantized.onnx,
+            # fp16 copies …) that are not fetched unless asked for by name
             folder = snapshot_download(repo_id, revision=resolved, cache_dir=cache,
-                                       allow_patterns=list(patterns), tqdm_class=bar,
-                                       endpoint=endpoint, token=token)
+                                       allow_patterns=list(patterns),
+                                       ignore_patterns=["*/*"] if root_only else None,
+                                       tqdm_class=bar, endpoint=endpoint, token=token)
             _check_cancel(cancel)
             return Path(folder)
 
@@ -97,6 +102,10 @@ def pull(repo_id: str, revision: str | None = None, cache_dir: Path | None = Non
                                                           cache_dir=cache)]
         except CachedRepoTreeNotFoundError:  # an older cache, read offline: what it holds
             names = _files_under(folder)
+        names = [n for n in names if "/" not in n or n in EXPORTED_ONNX]
+        if EXPORTED_ONNX[0] in names:  # the ONNX export is what can be served here
+            patterns = (*patterns, *EXPORTED_ONNX)
+            folder = download(EXPORTED_ONNX, root_only=False)
         if not _matching(names, WEIGHTS):
             pickled = _matching(names, PICKLE_WEIGHTS)
             if not pickled:

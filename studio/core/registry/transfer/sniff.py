@@ -74,7 +74,9 @@ def _detect_folder(path: Path) -> str:
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.is_symlink())
     names = {p.name for p in files}
     tensors = [p for p in files if p.suffix == ".safetensors"]
-    if "config.json" in names and tensors:
+    exported = path / "onnx" / "model.onnx"  # transformers.js keeps its export there
+    if "config.json" in names and (tensors or (exported.is_file() and
+                                               not exported.is_symlink())):
         return "hf-folder"
     models = [p for p in files if p.suffix == ".onnx"]
     if len(models) == 1 and _is_onnx(models[0], models[0].stat().st_size):
