@@ -17,3 +17,9 @@ def check_name(name: str, what: str = "dataset") -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+def as_name(text: str) -> str:
+    """``text`` made a valid name (other characters become '-'): a file's or a repository's
+    name turned into a model's."""
+    return (re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._") or "model")[:64]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import InputError, NotFoundError
-from studio.core.names import NAME_RE, check_name
+from studio.core.names import NAME_RE, as_name, check_name
 from studio.core.registry.manifest import Manifest
 from studio.core.registry.migrate import edges, model_bytes, summary
 from studio.core.registry.refs import Ref, parse_ref
@@ -231,15 +231,9 @@ def propose_model_name(ws: Workspace, dataset: str, target: str, task: str = "au
 
     if free(dataset):
         return dataset
-    base = _model_name(f"{dataset}-{target}")
+    base = as_name(f"{dataset}-{target}")
     for n in range(1, 1000):
         name = base if n == 1 else f"{base[:60]}-{n}"
         if free(name):
             return name
     raise InputError(f"no free model name for {dataset!r} → {target!r}: give one")
-
-
-def _model_name(text: str) -> str:
-    import re
-
-    return (re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._") or "model")[:64]

@@ -6,7 +6,6 @@ and lineage, or anything else through the importer's checks."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 
 from studio.core.errors import InputError
 from studio.core.events import Emit
+from studio.core.names import as_name
 from studio.core.registry.versions import Version, get_version
 from studio.core.store import scratch_prefix
 from studio.core.workspace import Workspace
@@ -96,5 +96,4 @@ def _strip_front_matter(text: str) -> str:
 
 
 def _name(repo_id: str) -> str:
-    tail = repo_id.rsplit("/", 1)[-1]
-    return (re.sub(r"[^A-Za-z0-9._-]+", "-", tail).strip("-._") or "model")[:64]
+    return as_name(repo_id.rsplit("/", 1)[-1])

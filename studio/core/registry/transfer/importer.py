@@ -15,7 +15,7 @@ from typing import Any
 
 from studio.core.errors import InputError
 from studio.core.events import Emit, Log, Progress
-from studio.core.names import NAME_RE
+from studio.core.names import NAME_RE, as_name
 from studio.core.registry.manifest import FILE_RE
 from studio.core.registry.versions import Version, register_version
 from studio.core.store import scratch_prefix
@@ -89,10 +89,7 @@ def check_servable(info: Any, what: str) -> None:
 
 
 def default_name(path: Path) -> str:
-    import re
-
-    stem = path.name if path.is_dir() else path.name.split(".")[0]
-    return (re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model")[:64]
+    return as_name(path.name if path.is_dir() else path.name.split(".")[0])
 
 
 def _onnx(path: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
