@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QFontDatabase, QTextDocument
+from PySide6.QtGui import QFontDatabase, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -34,7 +34,9 @@ class MarkdownView(QTextBrowser):
 
     def set_markdown(self, text: str) -> None:
         self.document().setMarkdown(text, FEATURES)
-        self.verticalScrollBar().setValue(0)  # another version's card reads from its title
+        # another version's card reads from its title: the cursor, not the scroll bar, since
+        # the new text is laid out (and the bar's range known) only later
+        self.moveCursor(QTextCursor.MoveOperation.Start)
 
     def loadResource(self, _kind: int, _name: QUrl) -> Any:
         return None  # an image in a card never reads a file or asks the network
