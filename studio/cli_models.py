@@ -96,9 +96,9 @@ def shown(text: object) -> str:
 def size_text(n: int | None) -> str:
     if n is None:
         return "-"
-    from studio.core.integrity import _size
+    from studio.core.printable import human_bytes
 
-    return _size(n)
+    return human_bytes(n)
 
 
 def models_ls(ws: Workspace, args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from studio.core.datasets import catalog
 from studio.core.errors import Cancelled, NotFoundError, StudioError
 from studio.core.events import Emit, Progress
+from studio.core.printable import human_bytes
 from studio.core.workspace import Workspace
 
 
@@ -47,7 +48,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            head = f"{self.checked:,} stored file(s) checked, all intact ({_size(self.bytes)})"
+            head = (f"{self.checked:,} stored file(s) checked, all intact "
+                    f"({human_bytes(self.bytes)})")
         else:
             kinds = {s: sum(p.state == s for p in self.problems) for s in ("corrupt", "missing")}
             parts = [f"{n} {s}" for s, n in kinds.items() if n]
@@ -62,7 +64,7 @@ class VerifyReport:
             head = (f"{len(self.problems)} of {self.checked:,} stored file(s) damaged "
                     f"({', '.join(parts)})" + "".join(f"; {h}" for h in hints))
         if self.orphans:
-            head += (f"; {self.orphans:,} unreferenced file(s) ({_size(self.orphan_bytes)}), "
+            head += (f"; {self.orphans:,} unreferenced file(s) ({human_bytes(self.orphan_bytes)}), "
                      "left in place")
         return head
 
@@ -148,14 +150,3 @@ def verify_workspace(ws: Workspace, emit: Emit | None = None,
                 continue  # removed meanwhile (a delete or a failed import cleaning up)
             report.orphans += 1
     return report
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n:,} bytes"
-    scaled = n / 1024
-    for unit in ("KiB", "MiB"):
-        if scaled < 1024:
-            return f"{scaled:.1f} {unit}"
-        scaled /= 1024
-    return f"{scaled:.1f} GiB"

@@ -26,3 +26,15 @@ def printable(text: str) -> str:
 
 def printable_path(path: str | os.PathLike[str]) -> str:
     return printable(os.fspath(path))
+
+
+def human_bytes(n: int) -> str:
+    """Bytes as a person reads them: 491 bytes, 167.3 KiB, 1.2 GiB."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    scaled = n / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"

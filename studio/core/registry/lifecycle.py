@@ -62,9 +62,10 @@ class GcReport:
     kept_recent: int  # unreferenced, but younger than the grace period
 
     def summary(self) -> str:
-        from studio.core.integrity import _size
+        from studio.core.printable import human_bytes
 
-        text = f"removed {self.removed:,} unreferenced file(s), freed {_size(self.freed_bytes)}"
+        text = (f"removed {self.removed:,} unreferenced file(s), freed "
+                f"{human_bytes(self.freed_bytes)}")
         if self.kept_recent:
             text += (f"; {self.kept_recent:,} newer than {GC_GRACE_S / 3600:g} h kept (work "
                      "in progress may still need them)")

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import Candidate
+from studio.core.printable import human_bytes
 
 COLUMNS = ["Family", "Status", "Validation", "Test", "Fit time", "Size"]
 METRIC_NAMES = {"accuracy": "accuracy", "r2": "R²"}
@@ -129,7 +130,7 @@ class Leaderboard(QTableWidget):
             cells = [("★ " if row.chosen else "") + row.title, status,
                      _score(row.validation), _score(row.test),
                      f"{row.fit_s:.1f} s" if row.fit_s else "",
-                     _size(row.size_bytes) if row.size_bytes else ""]
+                     human_bytes(row.size_bytes) if row.size_bytes else ""]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, row.family)
@@ -165,8 +166,3 @@ class Leaderboard(QTableWidget):
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    return f"{n / 1024:.1f} KiB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MiB"

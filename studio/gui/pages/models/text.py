@@ -6,21 +6,14 @@ import datetime as dt
 import math
 from typing import Any
 
+from studio.core.printable import human_bytes
+
 SOURCES = {"training": "trained", "compression": "compressed", "import": "imported"}
 
 
 def size_text(n: int | None) -> str:
     """Bytes as a person reads them: 491 bytes, 167.3 KiB, 1.2 GiB; "—" when unknown."""
-    if n is None:
-        return "—"
-    if n < 1024:
-        return f"{n:,} bytes"
-    scaled = n / 1024
-    for unit in ("KiB", "MiB"):
-        if scaled < 1024:
-            return f"{scaled:.1f} {unit}"
-        scaled /= 1024
-    return f"{scaled:.1f} GiB"
+    return "—" if n is None else human_bytes(n)
 
 
 def source_text(source: str | None) -> str:
