@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,40 +83,32 @@ def gc(ws: Workspace, grace_s: float = GC_GRACE_S, dry_run: bool = False) -> GcR
         raise InputError("cannot tell which files are in use: "
                          + "; ".join(report.unchecked) + " (run `studio verify`)")
     cutoff = time.time() - grace_s
-    recent = 0
-    unused: list[Path] = []
-    for path in ws.blobs.root.glob("??/*"):
-        digest = path.parent.name + path.name
-        if digest in uses or not path.is_file():
-            continue
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        if stat.st_mtime > cutoff:
-            recent += 1
-            continue
-        unused.append(path)
-    removed = freed = 0
-    doomed = set()
-    # Looked at again under the write lock: a writer stores (or touches) its files before
-    # the row that uses them and, under this lock, checks they are still there; a file
-    # touched since the look above is in use by one of them.
-    with contextlib.nullcontext() if dry_run else ws.db.immediate():
-        for path in unused:
+
+    def sort(paths: Iterable[Path]) -> tuple[list[tuple[Path, int]], int]:
+        """(old enough to remove, with sizes), and how many are too recent."""
+        old, recent = [], 0
+        for path in paths:
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
             if stat.st_mtime > cutoff:
                 recent += 1
-                continue
-            removed += 1
-            freed += stat.st_size
-            doomed.add(path.parent.name + path.name)
+            else:
+                old.append((path, stat.st_size))
+        return old, recent
+
+    candidates, recent = sort(p for p in ws.blobs.root.glob("??/*")
+                              if p.parent.name + p.name not in uses and p.is_file())
+    # Looked at again under the write lock: a writer stores (or touches) its files before
+    # the row that uses them and, under this lock, checks they are still there; a file
+    # touched since the first look is in use by one of them.
+    with contextlib.nullcontext() if dry_run else ws.db.immediate():
+        doomed, touched = sort(path for path, _size in candidates)
         if not dry_run:
-            ws.blobs.discard(doomed)
-    return GcReport(removed, freed, recent)
+            ws.blobs.discard({p.parent.name + p.name for p, _size in doomed})
+    removed, freed = len(doomed), sum(size for _p, size in doomed)
+    return GcReport(removed, freed, recent + touched)
 
 
 def disk_use(ws: Workspace) -> dict[str, int]:
