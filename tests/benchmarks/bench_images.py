@@ -20,13 +20,13 @@ import argparse
 import json
 import re
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from cli_runner import studio_json
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -123,11 +123,7 @@ def through_cli(folder: Path, home: Path, x: np.ndarray, y: np.ndarray, seed: in
     from studio.core.workspace import Workspace
 
     def studio(*args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "studio", "--home", str(home), *args,
-                               "--json"], capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"studio {' '.join(args)} failed:\n{done.stderr}")
-        return json.loads(done.stdout)
+        return studio_json(home, *args)
 
     name = studio("data", "import", str(folder))["dataset"]
     started = time.perf_counter()

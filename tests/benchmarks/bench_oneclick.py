@@ -12,16 +12,14 @@ dependency only (`pip install -e ".[bench]"`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cli_runner import studio_json
 
 
 def make_table(rows: int, task: str, seed: int = 0) -> pd.DataFrame:
@@ -41,15 +39,6 @@ def make_table(rows: int, task: str, seed: int = 0) -> pd.DataFrame:
     frame["target"] = (np.digitize(noisy, np.quantile(noisy, [1 / 3, 2 / 3])).astype(str)
                        if task == "classification" else noisy)
     return frame
-
-
-def studio(home: str, *args: str, timeout: float = 3600) -> dict:
-    out = subprocess.run([sys.executable, "-m", "studio", "--home", home, *args, "--json"],
-                         capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "STUDIO_NO_NOTES": "1"})
-    if out.returncode != 0:
-        raise SystemExit(f"studio {' '.join(args)} failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
 
 
 def hgb(frame: pd.DataFrame, task: str, parts: tuple[np.ndarray, ...]) -> tuple[float, float]:
@@ -84,9 +73,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         csv = Path(home) / "oneclick.csv"
         frame.to_csv(csv, index=False)
-        studio(home, "data", "import", str(csv))
+        studio_json(home, "data", "import", str(csv))
         start = time.perf_counter()
-        doc = studio(home, "train", "oneclick", "--target", "target", "--task", args.task)
+        doc = studio_json(home, "train", "oneclick", "--target", "target", "--task", args.task)
         ours_s = time.perf_counter() - start
     metric = "accuracy" if args.task == "classification" else "r2"
     limit = 1.5 * hgb_s + 60

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cli_runner import studio_json
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -179,11 +180,7 @@ def through_cli(csv: Path, home: Path, frame: pd.DataFrame, seed: int,
     from studio.core.datasets.prepare import prepare
 
     def studio(*args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "studio", "--home", str(home), *args,
-                               "--json"], capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"studio {' '.join(args)} failed:\n{done.stderr}")
-        return json.loads(done.stdout)
+        return studio_json(home, *args)
 
     name = studio("data", "import", str(csv))["dataset"]
     started = time.perf_counter()
