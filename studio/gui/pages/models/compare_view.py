@@ -211,7 +211,11 @@ class CompareDialog(QDialog):
                       symbolSize=13, symbolBrush=None, symbolPen=pen(color(1), 2))
         for x, y, p in points:
             if p["aliases"]:
-                text = pg.TextItem(", ".join(p["aliases"]), color="#1967d2", anchor=(0.5, 1.4))
+                # the first and last points' labels lean inward: centred, they would be cut
+                lean = 0.0 if x == xs[0] and len(xs) > 1 else 1.0 if x == xs[-1] and len(
+                    xs) > 1 else 0.5
+                text = pg.TextItem(", ".join(p["aliases"]), color="#1967d2",
+                                   anchor=(lean, 1.4))
                 text.setPos(x, y)
                 plot.addItem(text)
         plot.getAxis("bottom").setTicks([[(x, str(x)) for x in xs]])

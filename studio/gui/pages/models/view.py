@@ -388,8 +388,8 @@ class ModelsPage(QWidget):
         if ref is None:
             return False
         if confirm and not ask.confirm(
-                self, "Delete version", f"Delete {ref}? Its aliases, tags and lineage go with "
-                "it; its files are removed by Free space."):
+                self, "Delete version", f"Delete {ref}? Its tags and lineage go with it (a "
+                "version an alias points at is kept); its files are removed by Free space."):
             return False
         try:
             delete_version(self.ws, ref)
