@@ -1,0 +1,216 @@
+"""ONNX graphs made smaller: int8 (dynamic, or static calibrated on the user's rows) and fp16.
+
+Each function takes and returns a whole ``.onnx`` file as bytes. What a method cannot do
+to a graph (a boosted-tree ensemble has no weight matrices to quantize) is refused with an
+:class:`InputError` saying why, before any work.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from studio.core.errors import InputError
+
+if TYPE_CHECKING:
+    import onnx
+
+ML_DOMAIN = "ai.onnx.ml"
+TREE_OPS = {"TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"}
+WEIGHT_OPS = {"MatMul", "Gemm", "Conv", "Gather"}
+CALIBRATION_ROWS = 512
+CALIBRATION_BATCH = 64
+
+
+def _load(onnx_bytes: bytes) -> onnx.ModelProto:
+    import onnx
+
+    try:
+        return onnx.load_from_string(onnx_bytes)
+    except Exception as e:  # a DecodeError, or protobuf's own
+        raise InputError(f"the model is not a readable ONNX file: {e}") from None
+
+
+def _initializers(model: onnx.ModelProto) -> set[str]:
+    return {t.name for t in model.graph.initializer}
+
+
+def quantizable(onnx_bytes: bytes, method: str) -> str | None:
+    """Why ``method`` ("int8" or "fp16") does not apply to this graph, or None when it does."""
+    model = _load(onnx_bytes)
+    trees = sorted({n.op_type for n in model.graph.node
+                    if n.domain == ML_DOMAIN and n.op_type in TREE_OPS})
+    if trees:
+        what = f"a boosted-tree ensemble ({ML_DOMAIN} {', '.join(trees)})"
+        if method == "int8":
+            return (f"the model is {what}: int8 quantization and pruning act on weight "
+                    "matrices, and trees have none (distil it into an MLP first)")
+        return (f"the model is {what}: its thresholds are compared as float32 and "
+                "fp16 would move them")
+    weights = _initializers(model)
+    if not any(n.op_type in WEIGHT_OPS and any(i in weights for i in n.input)
+               for n in model.graph.node):
+        return ("the model has no MatMul, Gemm, Conv or embedding with stored weights, "
+                f"so {method} would change nothing")
+    return None
+
+
+def _refuse(onnx_bytes: bytes, method: str) -> onnx.ModelProto:
+    reason = quantizable(onnx_bytes, method)
+    if reason:
+        raise InputError(f"cannot apply {method}: {reason}")
+    return _load(onnx_bytes)
+
+
+def _gemm_as_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Each plain Gemm with stored weights as MatMul + Add. torch exports nn.Linear as Gemm,
+    and ONNX Runtime's dynamic quantizer only has an integer kernel for MatMul: left as
+    Gemm, the layers that hold nearly all the weights would stay float32."""
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = (node.op_type == "Gemm" and node.domain in ("", "ai.onnx")
+                 and attrs.get("transA", 0) == 0 and attrs.get("alpha", 1.0) == 1.0
+                 and attrs.get("beta", 1.0) == 1.0 and len(node.input) >= 2
+                 and node.input[1] in inits)
+        if not plain:
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get("transB", 0):
+            w = numpy_helper.to_array(inits[weight]).T
+            weight = f"{node.input[1]}_t"
+            if weight not in inits:
+                inits[weight] = numpy_helper.from_array(np.ascontiguousarray(w), weight)
+        out = node.output[0]
+        has_bias = len(node.input) > 2 and node.input[2] != ""
+        product = f"{out}_matmul" if has_bias else out
+        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [product],
+                                      name=f"{node.name or out}_matmul"))
+        if has_bias:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [out],
+                                          name=f"{node.name or out}_bias"))
+    used = {i for n in nodes for i in n.input}
+    graph_inputs = {i.name for i in model.graph.input}
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    kept = [t for name, t in inits.items() if name in used or name in graph_inputs]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    return model
+
+
+@cache
+def _has_vnni() -> bool:
+    """Whether the CPU multiplies u8×s8 without saturating (VNNI, or not x86 at all)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return True
+    if "flags" not in flags:  # not x86 (ARM reports "Features"): no u8s8 saturation there
+        return True
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def _quantized(run: Callable[[Path, Path], None], model: onnx.ModelProto) -> bytes:
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="studio-quantize-") as tmp:
+        src, dst = Path(tmp, "model.onnx"), Path(tmp, "quantized.onnx")
+        onnx.save_model(model, src)
+        run(src, dst)
+        return dst.read_bytes()
+
+
+def int8_dynamic(onnx_bytes: bytes, per_channel: bool = False) -> bytes:
+    """Weights stored as int8, activations quantized on the fly at each call.
+
+    Per-tensor by default: ONNX Runtime's fused int8 MatMul kernel takes one scale per
+    weight matrix, and per-channel scales send it down a slower path for an accuracy gain
+    that is small on the MLPs trained here."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = _gemm_as_matmul(_refuse(onnx_bytes, "int8"))
+
+    def run(src: Path, dst: Path) -> None:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=per_channel,
+                         reduce_range=not _has_vnni())
+
+    return _quantized(run, model)
+
+
+class _Rows:
+    """ONNX Runtime's calibration reader over tensors by name, a batch at a time."""
+
+    def __init__(self, tensors: Mapping[str, np.ndarray], names: list[str]) -> None:
+        self.tensors = tensors
+        self.names = names
+        self.batches = self._batches()
+
+    def _batches(self) -> Iterator[dict[str, np.ndarray]]:
+        rows = min(len(self.tensors[n]) for n in self.names)
+        for i in range(0, min(rows, CALIBRATION_ROWS), CALIBRATION_BATCH):
+            yield {n: self.tensors[n][i:i + CALIBRATION_BATCH] for n in self.names}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.batches, None)
+
+    def rewind(self) -> None:
+        self.batches = self._batches()
+
+
+def int8_static(onnx_bytes: bytes, calibration: Mapping[str, np.ndarray],
+                per_channel: bool = True) -> bytes:
+    """Weights and activations as int8 (QDQ format), the activations' ranges taken from
+    ``calibration``: preprocessed tensors by input name, a sample of the training split.
+    At most the first :data:`CALIBRATION_ROWS` rows are used, so pass them shuffled."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = _gemm_as_matmul(_refuse(onnx_bytes, "int8"))
+    names = [i.name for i in model.graph.input if i.name not in _initializers(model)]
+    missing = [n for n in names if n not in calibration]
+    if missing:
+        raise InputError(f"calibration data has no tensor {missing[0]!r}: static int8 needs "
+                         "rows of the training split to set activation ranges")
+    feed: dict[str, np.ndarray] = {}
+    for inp in model.graph.input:
+        if inp.name in names:
+            x = np.asarray(calibration[inp.name])
+            # 7 is INT64 in ONNX's TensorProto; anything else the product feeds is float32
+            integer = inp.type.tensor_type.elem_type == 7
+            feed[inp.name] = np.ascontiguousarray(x, dtype=np.int64 if integer else np.float32)
+    if min(len(x) for x in feed.values()) == 0:
+        raise InputError("calibration data has no rows: static int8 needs rows of the "
+                         "training split to set activation ranges")
+    reader = type("Calibration", (_Rows, CalibrationDataReader), {})(feed, names)
+
+    def run(src: Path, dst: Path) -> None:
+        quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=per_channel, reduce_range=not _has_vnni())
+
+    return _quantized(run, model)
+
+
+def fp16(onnx_bytes: bytes) -> bytes:
+    """Weights and arithmetic in float16; the inputs and outputs stay float32, so the V2
+    tensors a client sends do not change. On a CPU this saves size, not time."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = _refuse(onnx_bytes, "fp16")
+    half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    return half.SerializeToString()
+
