@@ -7,6 +7,7 @@ to a graph (a boosted-tree ensemble has no weight matrices to quantize) is refus
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
@@ -120,14 +121,28 @@ def _has_vnni() -> bool:
     return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
+class _NoAdvice(logging.Filter):
+    """Drops the quantizer's advice to pre-process (printed on every call, to the root
+    logger): shape inference and Gemm as MatMul are done here, and the graph optimizer runs
+    when a session loads the result."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-process" not in record.getMessage()
+
+
 def _quantized(run: Callable[[Path, Path], None], model: onnx.ModelProto) -> bytes:
     import onnx
 
-    with tempfile.TemporaryDirectory(prefix="studio-quantize-") as tmp:
-        src, dst = Path(tmp, "model.onnx"), Path(tmp, "quantized.onnx")
-        onnx.save_model(model, src)
-        run(src, dst)
-        return dst.read_bytes()
+    advice = _NoAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        with tempfile.TemporaryDirectory(prefix="studio-quantize-") as tmp:
+            src, dst = Path(tmp, "model.onnx"), Path(tmp, "quantized.onnx")
+            onnx.save_model(model, src)
+            run(src, dst)
+            return dst.read_bytes()
+    finally:
+        logging.getLogger().removeFilter(advice)
 
 
 def int8_dynamic(onnx_bytes: bytes, per_channel: bool = False) -> bytes:
@@ -196,11 +211,19 @@ def int8_static(onnx_bytes: bytes, calibration: Mapping[str, np.ndarray],
         raise InputError("calibration data has no rows: static int8 needs rows of the "
                          "training split to set activation ranges")
     reader = type("Calibration", (_Rows, CalibrationDataReader), {})(feed, names)
+    # What makes the outputs (a Softmax, a Sigmoid) stays float: quantized, probabilities
+    # would come in steps of 1/255, a rare class's as exactly 0.
+    for i, node in enumerate(model.graph.node):
+        node.name = node.name or f"node_{i}"
+    outputs = {o.name for o in model.graph.output}
+    keep_float = [n.name for n in model.graph.node
+                  if set(n.output) & outputs and n.op_type not in WEIGHT_OPS]
 
     def run(src: Path, dst: Path) -> None:
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=per_channel, reduce_range=not _has_vnni())
+                        per_channel=per_channel, reduce_range=not _has_vnni(),
+                        nodes_to_exclude=keep_float)
 
     return _quantized(run, model)
 
