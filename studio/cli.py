@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parsers(models, cmd)
 
+    from studio.cli_compress import add_parser as add_compress_parser
+
+    add_compress_parser(cmd)
+
     p = cmd("evaluate", "score a version on a labelled dataset: metrics, per-class table, "
             "confusion, column importance, worst errors")
     p.add_argument("ref", metavar="NAME[:N|@ALIAS]")
@@ -562,11 +566,17 @@ def verify(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def compress_cmd(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.cli_compress import compress
+
+    return compress(ws, args)
+
+
 HANDLERS = {
     ("data", "import"): data_import, ("data", "ls"): data_ls, ("data", "show"): data_show,
     ("data", "rename"): data_rename, ("data", "describe"): data_describe,
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
-    ("evaluate", None): evaluate,
+    ("evaluate", None): evaluate, ("compress", None): compress_cmd,
     ("serve", None): serve,
     ("predict", None): predict, ("verify", None): verify,
 }

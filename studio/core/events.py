@@ -75,6 +75,15 @@ class Candidate(Event):
 
 
 @dataclass(frozen=True)
+class Compressed(Event):
+    """One result of the compression lab, as a row of its table (see
+    ``studio.core.compress.lab``): written as soon as the result is registered or failed."""
+
+    kind: ClassVar[str] = "compressed"
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Log(Event):
     kind: ClassVar[str] = "log"
     message: str
@@ -98,7 +107,8 @@ class Failed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Progress, Metric, Candidate, Log, Done, Failed)
+    cls.kind: cls for cls in (Started, Progress, Metric, Candidate, Compressed, Log, Done,
+                              Failed)
 }
 
 Emit = Callable[[Event], None]

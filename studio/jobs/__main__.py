@@ -66,8 +66,19 @@ def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[],
 
 NICE = 5
 
+def _compress(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
+              job_id: str) -> dict[str, Any]:
+    from studio.core.compress import lab
+
+    return lab.run(ws, str(spec["source"]), lab.parse_steps(spec.get("steps") or []), emit,
+                   stop, job_id=job_id, chain=bool(spec.get("chain")),
+                   dataset=spec.get("dataset") or None, threads=int(spec.get("threads") or 1),
+                   repeats=int(spec.get("repeats") or lab.REPEATS))
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
-    "train": _train, "import": _import, "profile": _profile, **transfer.JOBS}
+    "train": _train, "import": _import, "profile": _profile, "compress": _compress,
+    **transfer.JOBS}
 
 
 class _Emitter:
