@@ -147,7 +147,7 @@ def build_model(
     text_dim: int = EMBEDDING_DIM,
 ) -> StudioNet:
     """``image``: the picture branch's :class:`ImageEncoder` arguments (width, stages,
-    convs, and channels when pruned); keep them beside the weights to build the same network again. ``text_dim``:
-    width of a token's vector (a bag-of-words linear model gives each word one weight per
-    output: ``text_dim`` = ``n_out``)."""
+    convs, and channels when pruned); keep them beside the weights to build the same
+    network again. ``text_dim``: width of a token's vector (a bag-of-words linear model
+    gives each word one weight per output: ``text_dim`` = ``n_out``)."""
     return StudioNet(inputs, n_out, hidden, dropout, y_scale, image, text_dim)
