@@ -8,9 +8,13 @@ read it. Those slices are cut out of the state dict, and a network of the narrow
 built from the updated description and loaded strictly, so description and weights cannot
 disagree.
 
-Units are ranked by the norm of their incoming weights times the norm of their outgoing ones
-(a unit that reads little or is read little matters little), and ``sparsity`` of each layer's
-units go, the weakest first. Input features and output units are never removed.
+Units are ranked by what they carry: on a sample of training rows, the spread of each unit's
+output times the norm of the weights that read it (without rows, the norm of its incoming
+weights times that of its outgoing ones). ``sparsity`` of each layer's units go, the weakest
+first, and the mean a removed unit gave is folded into the bias of the layer that read it, so
+the network's outputs move as little as they can before the fine-tune. Layers are cut one at a
+time in forward order, each measured with the earlier ones already cut. Input features and
+output units are never removed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from torch import nn
 
 from studio.core.compress.network import build
 from studio.core.errors import InputError
+
+Sample = Sequence[Sequence[torch.Tensor]]  # batches of a network's input tensors
 
 
 @dataclass
@@ -163,25 +169,32 @@ def _widths(config: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> dic
     return new
 
 
-def _input_stats(model: nn.Module, reader: str, sample: Sequence[torch.Tensor]
+def _input_stats(model: nn.Module, reader: str, sample: Sample
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reading layer's input on ``sample``: mean and variance per feature (per channel
-    for a convolution)."""
-    stats: list[torch.Tensor] = []
+    for a convolution), summed a batch at a time so a picture network's activations are
+    never all held at once."""
+    sums: list[torch.Tensor] = []
+    count = 0
 
     def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        x = args[0].detach().float()
+        nonlocal count
+        x = args[0].detach().double()
         dims = [0, *range(2, x.ndim)]
-        stats[:] = [x.mean(dim=dims).cpu(), x.var(dim=dims, correction=0).cpu()]
+        part = [x.sum(dim=dims).cpu(), x.pow(2).sum(dim=dims).cpu()]
+        sums[:] = part if not sums else [a + b for a, b in zip(sums, part, strict=True)]
+        count += x.numel() // x.shape[1]
 
     handle = dict(model.named_modules())[reader].register_forward_pre_hook(hook)
     try:
         model.eval()
         with torch.no_grad():
-            model(*sample)
+            for tensors in sample:
+                model(*tensors)
     finally:
         handle.remove()
-    return stats[0], stats[1]
+    mean = sums[0] / count
+    return mean.float(), (sums[1] / count - mean ** 2).clamp_min(0).float()
 
 
 def _carried(model: nn.Module, state: Mapping[str, torch.Tensor], g: Group,
@@ -224,12 +237,13 @@ def _compensate(model: nn.Module, state: dict[str, torch.Tensor], reader: str,
 
 
 def narrow(model: nn.Module, config: Mapping[str, Any], sparsity: float,
-           sample: Sequence[torch.Tensor] | None = None
+           sample: Sample | None = None
            ) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
     """A copy of ``model`` without the weakest ``sparsity`` of each layer's units: the new
     network (evaluation mode), its description and a row per layer (units before, after).
-    ``sample``: input tensors of training rows; each removed unit's mean output on them is
-    folded into the layer that read it.
+    ``sample``: batches of training rows (the network's input tensors): units are then
+    ranked by what they carry on them, and each removed unit's mean output is folded into
+    the layer that read it. Without, units are ranked by their weights' norms.
 
     Layers are cut one at a time in forward order, each ranked and (with a sample) measured
     on the network with the layers before it already cut, so a compensation is for what
@@ -254,23 +268,20 @@ def narrow(model: nn.Module, config: Mapping[str, Any], sparsity: float,
 
 
 def _cut(model: nn.Module, config: Mapping[str, Any], g: Group, drop: int,
-         sample: Sequence[torch.Tensor] | None) -> tuple[nn.Module, dict[str, Any]]:
-    """A new network without group ``g``'s ``drop`` weakest units, and its description.
-    With a ``sample`` the units are ranked by what they carry on it (and their means kept);
-    without, by their weights' norms."""
+         sample: Sample | None) -> tuple[nn.Module, dict[str, Any]]:
+    """A new network without group ``g``'s ``drop`` weakest units, and its description."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    score = g.score
-    if sample is not None:
+    if sample is None:
+        gone = torch.argsort(g.score, stable=True)[:drop]
+    else:
         reader, positions = g.reader
         mean, variance = _input_stats(model, reader, sample)
-        score = _carried(model, state, g, variance)
-    gone = torch.argsort(score, stable=True)[:drop]
-    if sample is not None:
+        gone = torch.argsort(_carried(model, state, g, variance), stable=True)[:drop]
         _compensate(model, state, reader, positions[gone].reshape(-1), mean)
     before = {name: t.shape for name, t in state.items()}
-    for name, dim, positions in g.members:
+    for name, dim, owned in g.members:
         mask = torch.ones(state[name].shape[dim], dtype=torch.bool)
-        mask[positions[gone].reshape(-1)] = False
+        mask[owned[gone].reshape(-1)] = False
         state[name] = state[name].index_select(dim, torch.nonzero(mask).reshape(-1))
     if config["builder"] == "realmlp":
         _keep_ntk_scale(state, before, len(config["args"]["hidden"]))

@@ -95,7 +95,7 @@ class StudioNet(nn.Module):
     def __init__(
         self, inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int],
         dropout: float, y_scale: tuple[float, float] = (0.0, 1.0),
-        image: Mapping[str, int] | None = None, text_dim: int = EMBEDDING_DIM,
+        image: Mapping[str, Any] | None = None, text_dim: int = EMBEDDING_DIM,
     ) -> None:
         super().__init__()
         self.names = [i["name"] for i in inputs]
@@ -143,7 +143,7 @@ class StudioNet(nn.Module):
 
 def build_model(
     inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int], dropout: float,
-    y_scale: tuple[float, float] = (0.0, 1.0), image: Mapping[str, int] | None = None,
+    y_scale: tuple[float, float] = (0.0, 1.0), image: Mapping[str, Any] | None = None,
     text_dim: int = EMBEDDING_DIM,
 ) -> StudioNet:
     """``image``: the picture branch's :class:`ImageEncoder` arguments (width, stages,
