@@ -123,11 +123,12 @@ def _batches(config: Mapping[str, Any], data: TrainData, ctx: FitContext,
 
 def _fine_tune(model: nn.Module, config: Mapping[str, Any], data: TrainData, epochs: int,
                ctx: FitContext, params: Mapping[str, Any],
-               batches: tuple[Callable[[np.ndarray], list[Any]], Callable[..., Any] | None],
+               batches: tuple[Callable[[np.ndarray], list[Any]] | None,
+                              Callable[..., Any] | None],
                masks: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     from studio.core.training.loop import fit
 
-    if epochs == 0:
+    if epochs == 0 or batches[0] is None:
         return {"epochs_run": 0, "best_epoch": 0, "stopped": None}
     device = torch.device(ctx.device)
     model.to(device)
@@ -242,10 +243,13 @@ def prune(model: nn.Module, config: Mapping[str, Any], data: TrainData, kind: st
     tune = finetune_params(config, epochs, params)
     before, _ = _count(model)
     details: dict[str, Any] = {"kind": kind, "sparsity": float(sparsity)}
-    batches = _batches(config, data, ctx, tune)
+    # rows are read (pictures decoded) only where something needs them
+    batches = (_batches(config, data, ctx, tune) if kind == "structured" or epochs
+               else (None, None))
     masks: dict[str, torch.Tensor] = {}
     layers = None
     if kind == "structured":
+        assert batches[0] is not None
         sample = _sample(model, data, batches[0], ctx.seed)
         work, new_config, shape = _structured(model, config, float(sparsity), sample, ctx)
         layers = shape["layers"]
