@@ -173,13 +173,9 @@ def count(config: Mapping[str, Any]) -> int:
 
 
 def _build(config: Mapping[str, Any]) -> Any:
-    from studio.core.training.model import build_model
+    from studio.core.compress.network import build
 
-    if config.get("builder") != "studionet":
-        raise InputError(f"unknown network builder {config.get('builder')!r}")
-    a = config["args"]
-    return build_model(a["inputs"], int(a["n_out"]), list(a["hidden"]), float(a["dropout"]),
-                       tuple(a["y_scale"]), a.get("image"), int(a["text_dim"]))
+    return build(config)
 
 
 def _params(data: TrainData, epochs: int) -> dict[str, Any]:
@@ -285,6 +281,8 @@ def distill(teacher_onnx: bytes, data: TrainData, fraction: float, temperature: 
         feature = next(f for f in data.recipe["features"] if f["kind"] == "image")
         augment = augmenter(Augment(shift=0.125, jitter=0.1), model_data.names, feature)
     params = _params(data, epochs)
+    # what a later pruning of this student fine-tunes with (network.config_from_manifest)
+    config = {**config, "task": data.task, "params": params}
     result = fit(model, data, model_data.batch, params, ctx, "distill", augment,
                  loss=_loss(data, teacher, temperature, alpha, device))
 

@@ -66,7 +66,7 @@ METHODS: tuple[Method, ...] = (
                   choices=("structured", "magnitude")),
             Param("sparsity", 0.5, "float", "Share of the neurons (structured) or weights "
                   "(magnitude) removed.", 0.05, 0.95),
-            Param("epochs", 10, "int", "Epochs of fine-tuning after pruning.", 0, 1000)),
+            Param("epochs", 30, "int", "Epochs of fine-tuning after pruning.", 0, 1000)),
            needs_weights=True, needs_data=True),
     Method("distill", "Distillation",
            "Train a smaller student on the model's soft predictions plus the true labels. "

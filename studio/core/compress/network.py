@@ -93,7 +93,9 @@ def build(config: Mapping[str, Any]) -> torch.nn.Module:
             from studio.core.training.model import build_model
 
             return build_model(args["inputs"], int(args["n_out"]), list(args["hidden"]),
-                               float(args["dropout"]), image=args.get("image"),
+                               float(args["dropout"]),
+                               y_scale=tuple(args.get("y_scale") or (0.0, 1.0)),
+                               image=args.get("image"),
                                text_dim=int(args["text_dim"]))
         if builder == "realmlp":
             import numpy as np
