@@ -168,3 +168,37 @@ def test_the_cli_lists_the_methods_it_knows() -> None:
     from studio.cli_compress import METHOD_NAMES
 
     assert tuple(methods.BY_NAME) == METHOD_NAMES
+
+
+def test_a_chain_makes_one_version_per_stage(lws: Workspace) -> None:
+    result, _ = _run(lws, "penguins:2", Step("distill", {"epochs": 20}),
+                     Step("prune", {"epochs": 5}), Step("int8-dynamic"), chain=True)
+    rows = result["results"]
+    assert [r["method"] for r in rows] == ["distill", "prune", "int8-dynamic"]
+    # each stage starts from the one before; the tree teacher became a network first
+    assert [r["parent"] for r in rows] == ["penguins:2", "penguins:3", "penguins:4"]
+    assert [r["version"] for r in rows] == ["penguins:3", "penguins:4", "penguins:5"]
+    student = registry.get_version(lws, "penguins:3").manifest
+    assert student.raw["network"]["builder"] == "studionet"
+    assert "weights.safetensors" in student.files
+    final = registry.get_version(lws, "penguins:5").manifest
+    assert (final.compression.method, final.lineage.parent) == ("int8-dynamic", "penguins:4")
+    assert final.compression.details["root"] == "penguins:2"
+    assert all(abs(r["delta_points"]) < 10 for r in rows)
+    # every ratio is against the chain's source, measured in the same run as each result
+    assert all(r["source_measurement"]["file_bytes"] == rows[0]["source_measurement"][
+        "file_bytes"] for r in rows)
+
+
+def test_a_collapse_is_registered_flagged_and_not_promoted(lws: Workspace) -> None:
+    from studio.core.registry.labels import aliases
+
+    result, events = _run(lws, "penguins:1", Step("prune", {
+        "kind": "magnitude", "sparsity": 0.95, "epochs": 0}))
+    (row,) = result["results"]
+    assert row["collapsed"] and row["delta_points"] < -5
+    made = registry.get_version(lws, row["version"]).manifest
+    assert made.compression.details["flags"] == ["collapsed"]
+    assert any(getattr(e, "level", "") == "warning" and "never promoted" in e.message
+               for e in events if hasattr(e, "message"))
+    assert not aliases(lws, "penguins")
