@@ -83,6 +83,7 @@ def interruption_message(row: dict[str, Any]) -> str:
     what = {"train": f"training on {spec.get('dataset')!r}",
             "import": f"import of {spec.get('path')!r}",
             "model-import": f"model import of {spec.get('path')!r}",
-            "model-pull": f"pull of {spec.get('repo_id')!r} from the Hub"}.get(
+            "model-pull": f"pull of {spec.get('repo_id')!r} from the Hub",
+            "compress": f"compression of {spec.get('source')!r}"}.get(
         row["kind"], f"{row['kind']} job")
     return f"the {what} (job {row['id']}) was interrupted: {row['error']}"
