@@ -101,10 +101,12 @@ def test_a_boosted_tree_teacher_is_distilled_into_a_network(
     teacher = penguins["boosted-trees"]
     data = teacher.data
     assert data is not None
-    assert teacher_parameters(teacher.onnx) == 0  # its trees are no weight tensors
+    # its learnt numbers are the trees' thresholds and leaf values, not weight tensors
+    size = teacher_parameters(teacher.onnx)
+    assert size > 100
     out = distill(teacher.onnx, data, fraction=0.25, temperature=2.0, alpha=0.7, epochs=30,
                   ctx=QUIET)
-    assert out.details["hidden"] == [64, 64]
+    assert parameters(out.exported.onnx) <= 0.25 * size
     ops = {n.op_type for n in onnx.load_from_string(out.exported.onnx).graph.node}
     assert "Gemm" in ops and not any(op.startswith("TreeEnsemble") for op in ops)
     assert accuracy(out.exported.onnx, data) >= accuracy(teacher.onnx, data) - 0.04

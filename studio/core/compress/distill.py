@@ -29,7 +29,7 @@ from studio.core.training.families.base import Exported, FitContext, TrainData
 
 MAX_WIDTH = 256  # a wider hidden layer buys little on the tables the studio meets
 TWO_LAYERS_FROM = 16  # narrower than this, one hidden layer of the whole budget is better
-TREE_DEFAULT_HIDDEN = [64, 64]  # a tree ensemble's size says nothing of what a network needs
+DEFAULT_HIDDEN = [64, 64]  # for a teacher that stores no numbers at all
 TEXT_DEFAULT_DIM = 16
 TEXT_HIDDEN = [32]  # a layer after the pooled word vectors: it learns a mix of table
 #                     columns and text that a linear read-out of a narrow vector misses
@@ -38,7 +38,6 @@ IMAGE_DEFAULT_WIDTH = 8
 MAX_IMAGE_WIDTH = 64
 PROBABILITY_FLOOR = 1e-7  # a teacher's 0 would be a logit of minus infinity
 FAMILIES = {"tabular": "mlp", "text": "embedding", "image": "cnn"}
-TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
 
 
 @dataclass
@@ -75,15 +74,10 @@ def teacher_outputs(onnx: bytes, data: TrainData, rows: np.ndarray,
 
 
 def teacher_parameters(onnx: bytes) -> int:
-    """The teacher's size as a student is measured against it: its graph's stored tensors,
-    or 0 for a tree ensemble (its trees are node attributes, not tensors)."""
-    import onnx as onnx_lib
-
+    """The teacher's size as a student is measured against it: its learnt numbers (weight
+    tensors, or a tree ensemble's thresholds and leaf values)."""
     from studio.core.compress.measure import parameters
 
-    graph = onnx_lib.load_from_string(onnx).graph
-    if any(n.op_type in TREE_OPS for n in graph.node):
-        return 0
     return parameters(onnx)
 
 
@@ -110,7 +104,7 @@ def student_config(data: TrainData, teacher_parameters: int,
 
     if modality == "tabular":
         if budget <= 0:
-            return config(hidden=list(TREE_DEFAULT_HIDDEN))
+            return config(hidden=list(DEFAULT_HIDDEN))
         two = _widest(lambda h: config(hidden=[h, h]), budget, MAX_WIDTH)
         if two >= TWO_LAYERS_FROM:
             return config(hidden=[two, two])

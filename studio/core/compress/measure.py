@@ -73,15 +73,26 @@ class Pair:
                 "throughput_ratio": self.throughput_ratio}
 
 
+# A tree ensemble's learnt numbers are node attributes, not tensors: its split thresholds
+# and leaf values (ai.onnx.ml TreeEnsemble* of every opset).
+TREE_NUMBERS = {"nodes_values", "nodes_values_as_tensor", "class_weights",
+                "class_weights_as_tensor", "target_weights", "target_weights_as_tensor",
+                "nodes_splits", "leaf_weights"}
+
+
 def parameters(onnx_bytes: bytes) -> int:
-    """Elements of the graph's stored tensors: initializers and Constant nodes' values."""
+    """Learnt numbers of the graph: its stored tensors (initializers, Constant values) and a
+    tree ensemble's thresholds and leaf values."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
     tensors = list(model.graph.initializer)
     tensors += [a.t for n in model.graph.node if n.op_type == "Constant"
                 for a in n.attribute if a.name == "value"]
-    return sum(math.prod(t.dims) for t in tensors)
+    trees = sum(len(a.floats) + (math.prod(a.t.dims) if a.HasField("t") else 0)
+                for n in model.graph.node if n.op_type.startswith("TreeEnsemble")
+                for a in n.attribute if a.name in TREE_NUMBERS)
+    return sum(math.prod(t.dims) for t in tensors) + trees
 
 
 def _field(spec: Any, key: str) -> Any:
