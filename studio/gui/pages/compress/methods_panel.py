@@ -40,8 +40,9 @@ class MethodRow(QWidget):
         self.box.toggled.connect(lambda _on: (self._show_settings(), on_change()))
         self.about = PlainElided(method.description)
         self.about.setObjectName("muted")
-        self.reason = label("", "muted")
-        self.reason.setWordWrap(True)
+        # in the description's place: one line, the whole sentence in its tooltip
+        self.reason = PlainElided("")
+        self.reason.setStyleSheet("color: #a15c00;")
         self.reason.hide()
         self.knobs = [Knob(p, on_change=on_change) for p in method.settings]
         self.settings = QWidget()
@@ -56,11 +57,11 @@ class MethodRow(QWidget):
         head.addWidget(self.box)
         head.addSpacing(6)
         head.addWidget(self.about, 1)
+        head.addWidget(self.reason, 1)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 2, 0, 2)
         box.setSpacing(2)
         box.addLayout(head)
-        box.addWidget(self.reason)
         box.addWidget(self.settings)
 
     def set_reason(self, reason: str | None) -> None:
@@ -70,7 +71,8 @@ class MethodRow(QWidget):
         if reason is not None:
             self.box.setChecked(False)
         self.about.setVisible(reason is None)
-        self.reason.setText(f"Does not apply: {reason}" if reason else "")
+        self.reason.setText(reason or "")
+        self.reason.setToolTip(tip(f"Does not apply: {reason}" if reason else ""))
         self.reason.setVisible(reason is not None)
         self.box.setToolTip(tip(self.method.description + (
             f"\n\nDoes not apply: {reason}" if reason else "")))

@@ -79,8 +79,8 @@ class ResultsTable(QTableWidget):
                 "source_measurement"):
             # each result is measured beside the source: the first such measure stands for it
             source["measurement"] = row["source_measurement"]
-            if source["value"] is None:
-                source["value"] = row.get("source_value")
+            if row.get("source_value") is not None:  # scored on the split the results were
+                source["value"] = row["source_value"]
             self._fill(0, source)
         return self._append(row)
 

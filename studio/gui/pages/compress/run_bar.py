@@ -30,6 +30,9 @@ class RunBar(QWidget):
         row.addWidget(self.text, 1)
         row.addWidget(self.progress)
         row.addWidget(self.stop_btn)
+        # as tall idle as running: the page must not jump when a run starts
+        self.setMinimumHeight(max(self.stop_btn.sizeHint().height(),
+                                  self.progress.sizeHint().height()))
         self.idle("")
 
     def idle(self, text: str, error: bool = False) -> None:

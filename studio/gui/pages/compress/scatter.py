@@ -133,21 +133,24 @@ class ResultScatter(QWidget):
         text = ""
         if not rows:
             text = "Choose a version: its results are drawn here."
-        elif rows[0].get("value") is None and len(rows) > 1:
-            text = ("The results were measured but not evaluated (no data to score them on): "
-                    "they are in the table, not on this chart.")
         elif unplotted > 0:
-            text = f"{unplotted} result(s) without a score are in the table only."
+            text = (f"{unplotted} result(s) measured but not evaluated (no data to score "
+                    "them on): in the table only.")
         elif len(rows) == 1:
-            text = "Run the lab: each result appears here beside the source."
+            text = "Each result appears here beside the source as it is made."
         self.note.setText(text)
         self.note.setVisible(bool(text))
 
     def _frame(self, xs: list[float], ys: list[float], source_y: float | None) -> None:
         """Room around the points for their labels; the collapse line in view."""
         low, high = min(*xs, 1.0), max(*xs, 1.0)
-        span = max(high - low, 0.1)
-        self.plot.setXRange(max(0.0, low - 0.15 * span), high + 0.15 * span, padding=0)
+        if self.axis == "size":  # a share of the size reads against nothing at all
+            self.plot.setXRange(0.0, high + 0.15 * max(high, 1.0), padding=0)
+        else:
+            span = max(high - low, 0.3)
+            middle = (low + high) / 2
+            low, high = min(low, middle - span / 2), max(high, middle + span / 2)
+            self.plot.setXRange(max(0.0, low - 0.15 * span), high + 0.15 * span, padding=0)
         y_low, y_high = min(ys), max(ys)
         if source_y is not None:
             y_low = min(y_low, source_y - COLLAPSE)
@@ -173,8 +176,8 @@ class ResultScatter(QWidget):
         return None
 
     def _place_labels(self, *_args: Any) -> None:
-        """Each label beside its point where it covers no other label, point or edge:
-        above, below, right, left, then further up or down."""
+        """Each label beside its point where it covers no other label or point and stays
+        inside the plot: right, above, below, left, then further up or down."""
         if not self.labels or self.view.width() <= 0:
             return
         bounds = self.view.sceneBoundingRect()
@@ -183,27 +186,28 @@ class ResultScatter(QWidget):
         placed: list[QRectF] = []
         for item, x, y in sorted(self.labels, key=lambda t: (t[1], -t[2])):
             p = self.view.mapViewToScene(QPointF(x, y))
+            own = QRectF(p.x() - 7, p.y() - 7, 14, 14)
             size = item.boundingRect()
             w, h = size.width(), size.height()
-            options = [(-w / 2, -h - GAP), (-w / 2, GAP), (GAP + 4, -h / 2),
-                       (-w - GAP - 4, -h / 2), (-w / 2, -2 * h - GAP), (-w / 2, h + GAP),
-                       (GAP + 4, -h * 1.5), (GAP + 4, h * 0.5)]
+            # (dx, dy, may slide sideways): a label above or below may move off an edge
+            options = [(GAP + 4, -h / 2, False), (-w / 2, -h - GAP, True),
+                       (-w / 2, GAP, True), (-w - GAP - 4, -h / 2, False),
+                       (-w / 2, -2 * h - GAP, True), (-w / 2, h + GAP, True)]
             best = None
-            for dx, dy in options:
+            for dx, dy, slide in options:
                 box = QRectF(p.x() + dx, p.y() + dy, w, h)
-                # keep it inside the plot: slide it sideways off an edge
-                if box.left() < bounds.left():
+                if slide and box.left() < bounds.left():
                     box.moveLeft(bounds.left())
-                if box.right() > bounds.right():
+                if slide and box.right() > bounds.right():
                     box.moveRight(bounds.right())
-                inside = bounds.top() <= box.top() and box.bottom() <= bounds.bottom()
-                clear = not any(box.intersects(o) for o in placed) and not any(
-                    box.intersects(m) for m in marks)
-                if inside and clear:
-                    best = box
-                    break
-                if best is None and inside:
-                    best = box  # crowded: the first that stays inside
+                if not bounds.contains(box):
+                    continue
+                if any(box.intersects(o) for o in placed) or any(
+                        box.intersects(m) for m in marks if m != own):
+                    best = best or box  # crowded: the first that fits, if none is clear
+                    continue
+                best = box
+                break
             if best is None:
                 best = QRectF(p.x() - w / 2, p.y() - h - GAP, w, h)
             placed.append(best)

@@ -113,9 +113,9 @@ class CompressPage(QWidget):
         if not self._sized:  # the first time the page has its size: share it out
             self._sized = True
             w, h = self.upper.width() or self.width(), self.split.height() or self.height()
-            left = min(max(320, int(w * 0.36)), 420)
+            left = min(max(320, int(w * 0.4)), 440)
             self.upper.setSizes([left, w - left])
-            self.split.setSizes([int(h * 0.55), h - int(h * 0.55)])
+            self.split.setSizes([int(h * 0.58), h - int(h * 0.58)])
 
     def _ensure_chart(self) -> None:
         """The chart (and pyqtgraph) only once the page is seen: start-up stays quick."""
@@ -288,8 +288,8 @@ class CompressPage(QWidget):
                     f"{float(result.get('duration_s') or 0):.1f} s")
             if collapsed:
                 text += f"; {', '.join(collapsed)} collapsed (flagged, never promoted)"
-            if result.get("source_value") is None and self.warnings:
-                text += f"; {self.warnings[0]}"
+            if any(r.get("value") is None for r in made):
+                text += "; not evaluated: no data to score them on"
             self.bar.idle(text, error=bool(collapsed))
             self.notice.emit(text)
         elif final.cancelled or self.stopping:
@@ -300,6 +300,8 @@ class CompressPage(QWidget):
         else:
             self.bar.idle(f"The run failed: {final.error.splitlines()[0]}", error=True)
             self.dialog = show_message(self, "Compress", f"The run failed:\n{final.error}")
+        if self.warnings:  # the lab's own words, whole, for who hovers
+            self.bar.text.setToolTip(tip("\n".join([self.bar.text.text(), *self.warnings])))
         self.stopping = False
         self._set_busy(False)
         self.refresh()
