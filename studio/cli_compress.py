@@ -47,7 +47,7 @@ def table(result: dict[str, Any]) -> str:
              "1.00x", "1.00x"]]
     for r in result["results"]:
         if r["status"] != "done":
-            rows.append([r["parent"], r["method"], "failed", "", "", "", r["message"][:60]])
+            rows.append(["-", r["method"], "failed (below)", "", "", "", ""])
             continue
         delta = r["delta_points"]
         rows.append([
@@ -56,8 +56,12 @@ def table(result: dict[str, Any]) -> str:
             _ratio(r["size_ratio"]), _ratio(r["latency_ratio"]),
             _ratio(r["throughput_ratio"])])
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-                     .rstrip() for row in [head, *rows])
+    notes = sorted({f"{r['method']}: {r['details']['note']}" for r in result["results"]
+                    if (r.get("details") or {}).get("note")})
+    notes += [f"{r['method']} of {r['parent']} failed: {r['message']}"
+              for r in result["results"] if r["status"] != "done"]
+    return "\n".join([*("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+                     .rstrip() for row in [head, *rows]), *notes])
 
 
 def settings_text() -> str:

@@ -171,3 +171,33 @@ def test_a_budget_that_ends_training_drives_the_schedule_to_its_end() -> None:
     model = fit_grouped(time.monotonic() + 0.5, epochs=10_000, batch_size=1)
     assert model.progress == sorted(model.progress)
     assert model.progress[-1] > 0.8  # annealed by the deadline, not a ten-thousandth of the way
+
+
+def test_a_loss_hook_replaces_the_training_loss_but_not_the_yardstick() -> None:
+    """A hook that teaches the opposite labels is what the model learns, while validation
+    and the kept epoch still judge it on the true labels."""
+    data = table()
+    x = torch.from_numpy(data.matrix())
+    flipped = torch.from_numpy(1 - data.y)
+    seen: list[np.ndarray] = []
+
+    def opposite(out: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        assert rows.dtype == torch.int64 and len(rows) == len(out)
+        seen.append(rows.numpy().copy())
+        return torch.nn.functional.cross_entropy(out, flipped[rows])
+
+    knobs = resolve_params(MLP, {"batch_size": 70, "epochs": 5, "schedule": "constant",
+                                 "learning_rate": 0.1})
+    torch.manual_seed(0)
+    model = Poisoned(good=10**9)
+    result = fit(model, data, lambda rows: [x[torch.from_numpy(rows)]], knobs,
+                 FitContext(lambda e: None, seed=0), "test", loss=opposite)
+    # every epoch the hook saw each training row once, by its index into the data
+    assert np.array_equal(np.sort(np.concatenate(seen[:4])), data.train)
+    assert len(seen) == 5 * 4
+    with torch.no_grad():
+        test = torch.from_numpy(data.test)
+        accuracy = float((model.raw(x[test]).argmax(1) == torch.from_numpy(data.y)[test])
+                         .float().mean())
+    assert accuracy < 0.3  # it learnt the flipped labels
+    assert all(h["val_score"] < 0.5 for h in result.history)  # scored on the true ones

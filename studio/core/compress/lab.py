@@ -146,8 +146,8 @@ def _check_applicable(version: registry.Version, steps: Sequence[Step], chain: b
         if any(b.startswith("int8") or b == "fp16" for b in before):
             raise InputError(f"{step.method} cannot follow {before[-1]} in a chain: put "
                              "quantization last")
-        if chain and "distill" in before and method.name == "prune":
-            continue  # the student is a network of known architecture
+        if "distill" in before:
+            continue  # what follows a distillation works on the student, a known network
         reason = methods.unfit_reason(method, manifest)
         if reason:
             raise InputError(f"{step.method} does not apply to {version.ref}: {reason}")

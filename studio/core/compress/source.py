@@ -65,7 +65,8 @@ def _data(ws: Workspace, version: registry.Version, dataset: str | None, emit: E
     recipe, target = raw["recipe"], str(manifest.target)
     stored = catalog.load_frame(ws, info)
     if any(f["kind"] == "image" for f in recipe["features"]):
-        catalog.check_pictures(ws, info, stored, emit or (lambda e: None), should_stop)
+        catalog.check_pictures(ws, info, stored, emit or (lambda e: None),
+                               should_stop or (lambda: False))
     profile = catalog.cached_profile(ws, info)
     prepared = prepare(stored, info.name, target, str(training.get("task") or manifest.task),
                        training.get("split") or (0.7, 0.15, 0.15),
@@ -98,4 +99,6 @@ def sample(data: TrainData, rows: np.ndarray, limit: int, seed: int = 0) -> dict
     model_data = ModelData(data.recipe, data.frame.iloc[pick].reset_index(drop=True), "cpu",
                            lambda e: None)
     tensors = model_data.batch(np.arange(len(pick)))
-    return {name: t.numpy() for name, t in zip(model_data.names, tensors, strict=True)}
+    # the graph takes token ids as int64 (ModelData keeps them int32 for training's memory)
+    return {name: t.numpy().astype(np.int64) if name == "tokens" else t.numpy()
+            for name, t in zip(model_data.names, tensors, strict=True)}

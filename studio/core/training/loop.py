@@ -13,6 +13,11 @@ carry ``lr_factor`` and ``wd_factor`` (multiplying the knobs), ``wd_schedule`` (
 name for its weight decay) and any option of the optimizer itself (``betas``); and
 ``set_progress(t)``, told the training progress in [0, 1] before each step (a dropout that
 follows a schedule).
+
+``fit``'s ``loss``, when given, replaces the training loss (distillation's blend of a
+teacher's outputs and the true labels): it is called with the model's raw output for a batch
+and the batch's row indices (a LongTensor on the model's device) and returns the scalar loss.
+Validation, early stopping and the best epoch stay on the true labels.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class LoopResult:
 def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], list[Any]],
         params: Mapping[str, Any], ctx: FitContext, family: str,
         augment: Callable[[list[Any], torch.Generator], list[Any]] | None = None,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         ) -> LoopResult:
     """Train ``model`` in place on ``data``'s training rows; on return it holds the best
     epoch's weights (by validation score, then loss), in evaluation mode."""
@@ -111,17 +117,21 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             if augment is not None:
                 xs = augment(xs, gen)
             out = model.raw(*xs)
-            y = y_all[torch.from_numpy(idx).to(device)]
-            loss = loss_fn(out if task == "classification" else out.reshape(-1), y)
+            index = torch.from_numpy(idx).to(device)
+            if loss is not None:
+                step_loss = loss(out, index)
+            else:
+                step_loss = loss_fn(out if task == "classification" else out.reshape(-1),
+                                    y_all[index])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            step_loss.backward()
             opt.step()
             step += 1
-            total += loss.detach() * len(idx)  # summed on the device: no sync per step
+            total += step_loss.detach() * len(idx)  # summed on the device: no sync per step
             seen += len(idx)
             if time.monotonic() - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = time.monotonic()
-                value = loss.item()
+                value = step_loss.item()
                 if math.isfinite(value):
                     ctx.emit(Metric("batch_loss", value, epoch, step))
         # A budget that ends mid-epoch still has these weights judged: the schedule has run

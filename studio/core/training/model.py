@@ -25,15 +25,22 @@ class ImageEncoder(nn.Module):
     """A small CNN: ``stages`` of ``convs`` conv blocks each, halving the picture between
     stages (max pooling) while the channels double from ``width`` (up to 8×), then global
     average pooling, so any square size works. The defaults are the first network's
-    (three stages of one block from 32 channels), which saved versions were built with."""
+    (three stages of one block from 32 channels), which saved versions were built with.
+    ``channels``: each convolution's output channels, in order, instead of the doubling
+    rule (a pruned encoder keeps its own, narrower widths)."""
 
-    def __init__(self, width: int = 32, stages: int = 3, convs: int = 1) -> None:
+    def __init__(self, width: int = 32, stages: int = 3, convs: int = 1,
+                 channels: Sequence[int] | None = None) -> None:
         super().__init__()
+        if channels is not None and len(channels) != stages * convs:
+            raise ValueError(f"{stages} stages of {convs} convolutions need "
+                             f"{stages * convs} channel counts, got {len(channels)}")
         layers: list[nn.Module] = []
         c_in = 3
         for stage in range(stages):
-            c_out = width * 2 ** min(stage, 3)
-            for _ in range(convs):
+            for i in range(convs):
+                c_out = (int(channels[stage * convs + i]) if channels is not None
+                         else width * 2 ** min(stage, 3))
                 layers += _conv_block(c_in, c_out)
                 c_in = c_out
             if stage < stages - 1:
@@ -88,7 +95,7 @@ class StudioNet(nn.Module):
     def __init__(
         self, inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int],
         dropout: float, y_scale: tuple[float, float] = (0.0, 1.0),
-        image: Mapping[str, int] | None = None, text_dim: int = EMBEDDING_DIM,
+        image: Mapping[str, Any] | None = None, text_dim: int = EMBEDDING_DIM,
     ) -> None:
         super().__init__()
         self.names = [i["name"] for i in inputs]
@@ -136,11 +143,11 @@ class StudioNet(nn.Module):
 
 def build_model(
     inputs: Sequence[Mapping[str, Any]], n_out: int, hidden: list[int], dropout: float,
-    y_scale: tuple[float, float] = (0.0, 1.0), image: Mapping[str, int] | None = None,
+    y_scale: tuple[float, float] = (0.0, 1.0), image: Mapping[str, Any] | None = None,
     text_dim: int = EMBEDDING_DIM,
 ) -> StudioNet:
     """``image``: the picture branch's :class:`ImageEncoder` arguments (width, stages,
-    convs); keep them beside the weights to build the same network again. ``text_dim``:
-    width of a token's vector (a bag-of-words linear model gives each word one weight per
-    output: ``text_dim`` = ``n_out``)."""
+    convs, and channels when pruned); keep them beside the weights to build the same
+    network again. ``text_dim``: width of a token's vector (a bag-of-words linear model
+    gives each word one weight per output: ``text_dim`` = ``n_out``)."""
     return StudioNet(inputs, n_out, hidden, dropout, y_scale, image, text_dim)

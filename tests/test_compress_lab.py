@@ -1,0 +1,170 @@
+"""The compression lab end to end: a method applied to a registered version makes a new
+version with its parent, evaluated on the source's test split and measured beside it; what
+cannot apply is refused before any work; a Stop leaves no half version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import copied_workspace, penguins_workspace, run_studio
+
+from studio.core import registry
+from studio.core.compress import lab, methods
+from studio.core.compress.lab import Step
+from studio.core.datasets import catalog
+from studio.core.errors import Cancelled, InputError
+from studio.core.events import Compressed, Event
+from studio.core.registry.listing import lineage_edges, version_rows
+from studio.core.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """penguins:1 (mlp) and penguins:2 (boosted trees)."""
+    return penguins_workspace(tmp_path_factory.mktemp("lab") / "ws", ("mlp", "boosted-trees"))
+
+
+@pytest.fixture
+def lws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
+    with copied_workspace(template, tmp_path / "ws") as ws:
+        yield ws
+
+
+def _run(ws: Workspace, ref: str, *steps: Step, **kw) -> tuple[dict, list[Event]]:
+    events: list[Event] = []
+    result = lab.run(ws, ref, list(steps), events.append, repeats=2, **kw)
+    return result, events
+
+
+def test_int8_is_a_new_version_judged_on_the_sources_test_split(lws: Workspace) -> None:
+    source = registry.get_version(lws, "penguins:1")
+    result, events = _run(lws, "penguins:1", Step("int8-dynamic"))
+    (row,) = result["results"]
+    assert [e.row for e in events if isinstance(e, Compressed)] == [row]
+    made = registry.get_version(lws, row["version"])
+    assert made.ref == "penguins:3"
+    m = made.manifest
+    assert (m.source, m.compression.method, m.compression.parent) == (
+        "compression", "int8-dynamic", "penguins:1")
+    assert m.lineage.parent == "penguins:1"
+    # the same held-out rows as the source's own evaluation, scored again through each graph
+    assert m.metrics["n"] == source.manifest.metrics["n"]
+    assert result["source_value"] == pytest.approx(source.manifest.metrics["accuracy"])
+    assert abs(row["delta_points"]) <= 2.0
+    # measured, not assumed: the int8 file holds a quarter of the weights' bytes
+    assert row["size_ratio"] < 0.4
+    assert row["measurement"]["file_bytes"] == len(registry.read_file(lws, made, "model.onnx"))
+    assert row["measurement"]["latency_p50_ms"] > 0 and row["throughput_ratio"] > 0
+    evaluation = json.loads(registry.read_file(lws, made, "evaluation.json"))
+    assert evaluation["split"] == "test"
+    # the registry's listing and lineage know where it came from
+    listed = {r.ref: r for r in version_rows(lws)}
+    assert (listed["penguins:3"].source, listed["penguins:3"].parent) == (
+        "compression", "penguins:1")
+    assert ("penguins:3" in {ref for _, _, ref in lineage_edges(lws, "penguins", 1)["to"]})
+    from studio.core.registry.labels import card_text
+
+    card = card_text(lws, made)
+    assert "penguins:1" in card and "int8-dynamic" in card
+
+
+def test_quantization_cannot_be_followed_in_a_chain(lws: Workspace) -> None:
+    before = len(version_rows(lws))
+    with pytest.raises(InputError, match="put quantization last"):
+        _run(lws, "penguins:1", Step("int8-dynamic"), Step("prune"), chain=True)
+    assert len(version_rows(lws)) == before
+
+
+def test_what_does_not_apply_is_refused_with_its_reason(lws: Workspace) -> None:
+    trees = registry.get_version(lws, "penguins:2").manifest
+    reasons = {m.name: r for m, r in methods.applicable(trees)}
+    assert "boosted-tree" in reasons["int8-dynamic"] and "boosted-tree" in reasons["prune"]
+    assert reasons["distill"] is None
+    with pytest.raises(InputError, match="does not apply to penguins:2: a boosted-tree"):
+        _run(lws, "penguins:2", Step("int8-dynamic"))
+    with pytest.raises(InputError, match="no setting 'bits'; it has: per_channel"):
+        lab.parse_steps([{"method": "int8-dynamic", "settings": {"bits": 4}}])
+    with pytest.raises(InputError, match="unknown method 'int4'"):
+        lab.parse_steps([{"method": "int4"}])
+
+
+def test_a_version_whose_data_is_gone_asks_for_a_dataset(lws: Workspace) -> None:
+    from studio.core.compress.source import missing_data_reason
+
+    catalog.rename_dataset(lws, "penguins", "birds")  # renamed: still found by its content
+    assert missing_data_reason(lws, registry.get_version(lws, "penguins:1")) is None
+    lws.db.conn.execute("DELETE FROM datasets")
+    lws.db.conn.commit()
+    reason = missing_data_reason(lws, registry.get_version(lws, "penguins:1"))
+    assert reason and "--dataset" in reason
+    with pytest.raises(InputError, match="int8-static needs the training data"):
+        _run(lws, "penguins:1", Step("int8-static"))
+    # int8-dynamic needs no data: measured, not evaluated, and said so
+    result, events = _run(lws, "penguins:1", Step("int8-dynamic"))
+    assert result["results"][0]["value"] is None and result["results"][0]["version"]
+    assert any("not evaluated" in getattr(e, "message", "") for e in events)
+    # a dataset with the same columns stands in
+    catalog.import_dataset(lws, Path(__file__).parents[1] / "resources/samples/penguins.csv",
+                           "again")
+    result, _ = _run(lws, "penguins:1", Step("int8-static"), dataset="again")
+    assert result["results"][0]["value"] is not None
+
+
+def test_a_stop_leaves_no_half_version(lws: Workspace) -> None:
+    before = len(version_rows(lws))
+    def stop_at_second() -> bool:
+        return len([e for e in seen if isinstance(e, Compressed)]) >= 1
+
+    seen: list[Event] = []
+    with pytest.raises(Cancelled, match="no half-made version"):
+        lab.run(lws, "penguins:1", [Step("int8-dynamic"), Step("fp16")], seen.append,
+                stop_at_second, repeats=1)
+    # the first result is whole and kept; the second was never registered
+    assert len(version_rows(lws)) == before + 1
+    assert [e.row["method"] for e in seen if isinstance(e, Compressed)] == ["int8-dynamic"]
+
+
+def test_static_int8_calibrates_on_training_rows(lws: Workspace) -> None:
+    result, _ = _run(lws, "penguins:1", Step("int8-static", {"calibration_rows": 32}))
+    (row,) = result["results"]
+    assert row["details"]["calibration_rows"] == 32
+    assert abs(row["delta_points"]) <= 2.0
+    made = registry.get_version(lws, row["version"])
+    import onnx
+
+    graph = onnx.load_from_string(registry.read_file(lws, made, "model.onnx")).graph
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+
+
+def test_the_cli_prints_the_table_and_the_new_reference(template: Path,
+                                                        tmp_path: Path) -> None:
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(template, home)
+    done = run_studio(home, "compress", "penguins:1", "--method", "int8-dynamic",
+                      "--method", "fp16", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["versions"] == ["penguins:3", "penguins:4"] and doc["version"] == "penguins:4"
+    text = run_studio(home, "compress", "penguins:1", "--method", "int8-dynamic",
+                      "--repeats", "1")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].split()[:3] == ["version", "method", "accuracy"]
+    assert lines[1].split()[:2] == ["penguins:1", "source"]
+    assert lines[2].split()[:2] == ["penguins:5", "int8-dynamic"]
+    bad = run_studio(home, "compress", "penguins:2", "--method", "prune")
+    assert bad.returncode == 2 and bad.stderr.startswith("studio: error: prune does not apply")
+    assert bad.stderr.count("\n") == 1
+    bad = run_studio(home, "compress", "penguins:1", "--method", "prune:sparsity=2")
+    assert bad.returncode == 2 and "sparsity must be from 0.05 to 0.95" in bad.stderr
+
+
+def test_the_cli_lists_the_methods_it_knows() -> None:
+    from studio.cli_compress import METHOD_NAMES
+
+    assert tuple(methods.BY_NAME) == METHOD_NAMES
