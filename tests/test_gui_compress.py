@@ -72,6 +72,27 @@ def test_the_page_lists_versions_and_what_applies_to_each(qtbot, ws):
     assert not page.select("penguins:9")
 
 
+def test_a_chain_after_distillation_opens_every_method_to_boosted_trees(qtbot, ws):
+    from studio.gui.pages.compress import plan
+
+    page = page_on(qtbot, ws, "penguins:2")
+    rows, methods = page.methods.rows, page.methods
+    methods.chain.setChecked(True)
+    assert not rows["prune"].box.isEnabled()
+    rows["distill"].box.setChecked(True)  # the student is a network: it can be pruned
+    assert rows["prune"].box.isEnabled() and rows["int8-dynamic"].box.isEnabled()
+    rows["prune"].box.setChecked(True)
+    rows["int8-dynamic"].box.setChecked(True)
+    assert page.run_btn.isEnabled()
+    spec = plan.spec("penguins:2", methods.steps(), True, None)
+    assert [s["method"] for s in spec["steps"]] == ["distill", "prune", "int8-dynamic"]
+    rows["fp16"].box.setChecked(True)  # two quantizations: a chain quantizes once
+    assert not page.run_btn.isEnabled() and "quantizes once" in page.run_btn.toolTip()
+    rows["distill"].box.setChecked(False)  # back to trees: nothing else applies
+    assert methods.ticked() == []
+    assert not rows["prune"].box.isEnabled()
+
+
 def test_a_version_whose_data_is_gone_asks_for_a_dataset(qtbot, ws, tmp_path, penguins_csv):
     from studio.core.datasets import catalog
 

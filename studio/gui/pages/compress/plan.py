@@ -17,11 +17,11 @@ QUANTIZERS = ("int8-static", "int8-dynamic", "fp16")
 
 def reasons(manifest: Manifest, ticked: Sequence[str], chain: bool) -> dict[str, str | None]:
     """Each method's reason it cannot be ticked (None where it can). In a chain after
-    distillation, pruning applies to the student whatever the source is."""
+    distillation every step works on the student, a network of known architecture,
+    whatever the source is (boosted trees included)."""
     out = {m.name: reason for m, reason in methods.applicable(manifest)}
-    if chain and "distill" in ticked and out.get("prune") and \
-            methods.family(manifest) in methods.TREE_FAMILIES:
-        out["prune"] = None
+    if chain and "distill" in ticked and out.get("distill") is None:
+        out = {name: None for name in out}
     return out
 
 

@@ -20,7 +20,8 @@ AXES = {"size": ("size_ratio", "model size ÷ source's", "size"),
         "latency": ("latency_ratio", "latency ÷ source's", "latency")}
 SOURCE_INK, RESULT_INK, COLLAPSED_INK, FRONT_INK = "#1f2933", "#1a73e8", "#d93025", "#137333"
 COLLAPSE = 0.05  # five points of the headline metric
-GAP = 4  # pixels between a point and its label
+GAP = 6  # pixels between a point and its label
+DOT = 5  # half a point's size, in pixels: what a label must not cover
 
 
 class ResultScatter(QWidget):
@@ -120,13 +121,29 @@ class ResultScatter(QWidget):
                 self.plot.plot([ring[0][0]], [ring[0][1]], pen=None, symbol="o",
                                symbolSize=20, symbolBrush=None,
                                symbolPen=pen(RESULT_INK, 2))
-        for i, x, y in self.points:
-            text = "source" if i == 0 else str(rows[i].get("method"))
-            item = pg.TextItem(text, color=SOURCE_INK if i == 0 else MUTED, anchor=(0.5, 1))
+        for members, x, y in self._groups():
+            text = ", ".join("source" if i == 0 else str(rows[i].get("method"))
+                             for i in members)
+            item = pg.TextItem(text, color=SOURCE_INK if 0 in members else MUTED,
+                               anchor=(0.5, 1))
             item.setPos(x, y)
             self.plot.addItem(item)
             self.labels.append((item, x, y))
         self._place_labels()
+
+    def _groups(self) -> list[tuple[list[int], float, float]]:
+        """Points drawn on one another (within 1.5% of the view each way) share a label."""
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        near_x, near_y = 0.015 * (x1 - x0), 0.015 * (y1 - y0)
+        groups: list[tuple[list[int], float, float]] = []
+        for i, x, y in self.points:
+            for members, gx, gy in groups:
+                if abs(x - gx) <= near_x and abs(y - gy) <= near_y:
+                    members.append(i)
+                    break
+            else:
+                groups.append(([i], x, y))
+        return groups
 
     def _say(self, rows: list[dict[str, Any]], unplotted: int) -> None:
         """A line above the chart for what it cannot show."""
@@ -182,16 +199,18 @@ class ResultScatter(QWidget):
             return
         bounds = self.view.sceneBoundingRect()
         dots = [self.view.mapViewToScene(QPointF(x, y)) for _, x, y in self.points]
-        marks = [QRectF(p.x() - 7, p.y() - 7, 14, 14) for p in dots]
+        marks = [QRectF(p.x() - DOT, p.y() - DOT, 2 * DOT, 2 * DOT) for p in dots]
         placed: list[QRectF] = []
         for item, x, y in sorted(self.labels, key=lambda t: (t[1], -t[2])):
             p = self.view.mapViewToScene(QPointF(x, y))
-            own = QRectF(p.x() - 7, p.y() - 7, 14, 14)
+            own = QRectF(p.x() - DOT, p.y() - DOT, 2 * DOT, 2 * DOT)
             size = item.boundingRect()
             w, h = size.width(), size.height()
             # (dx, dy, may slide sideways): a label above or below may move off an edge
-            options = [(GAP + 4, -h / 2, False), (-w / 2, -h - GAP, True),
-                       (-w / 2, GAP, True), (-w - GAP - 4, -h / 2, False),
+            options = [(GAP, -h / 2, False), (-w / 2, -h - GAP, True),
+                       (-w / 2, GAP, True), (-w - GAP, -h / 2, False),
+                       (GAP, -h - GAP, False), (-w - GAP, -h - GAP, False),
+                       (GAP, GAP, False), (-w - GAP, GAP, False),
                        (-w / 2, -2 * h - GAP, True), (-w / 2, h + GAP, True)]
             best = None
             for dx, dy, slide in options:

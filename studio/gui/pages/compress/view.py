@@ -32,6 +32,9 @@ from studio.gui.pages.evaluation.plain import PlainElided, label, tip
 from studio.gui.pages.models import ask
 from studio.gui.pages.models.ask import show_message
 
+HINT = ("Each result becomes a new version of the model, scored on the source's test split "
+        "and measured beside it on this machine")
+
 
 class CompressPage(QWidget):
     notice = Signal(str)  # one line for the status bar
@@ -64,6 +67,7 @@ class CompressPage(QWidget):
         top.addWidget(self.run_btn)
 
         self.bar = RunBar()
+        self.bar.say(HINT)
         self.bar.stop_btn.clicked.connect(lambda: self.stop())
         self.methods = MethodPanel()
         self.methods.changed.connect(self._update_run)
@@ -208,7 +212,7 @@ class CompressPage(QWidget):
                                 "beside the source")
         # the reason Run waits replaces the line, its end clears it; an outcome stays
         if not self.running and (reason or self._waiting):
-            self.bar.say(reason or "")
+            self.bar.say(reason or HINT)
         self._waiting = reason is not None
 
     def run(self) -> bool:
