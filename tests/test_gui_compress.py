@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from studio.core import registry
+from studio.core.errors import StudioError
 from studio.core.registry.listing import version_rows
 from studio.core.workspace import Workspace
 from studio.gui.pages.compress.view import CompressPage
@@ -206,10 +207,28 @@ def test_a_collapsed_result_is_flagged_and_aliased_only_after_a_question(qtbot, 
     dialog = page.ask_alias()
     dialog.accept()
     assert asked and "12.3 points" in asked[0] and "penguins@production" in asked[0]
-    with pytest.raises(Exception, match="production"):
+    with pytest.raises(StudioError, match="production"):
         registry.get_version(ws, "penguins@production")  # said no: nothing moved
 
     monkeypatch.setattr(ask, "confirm", lambda *_a: True)
-    assert page.set_alias(made.ref, "staging", collapsed=page.table.rows[1])
+    assert page.set_alias(made.ref, "staging", page.table.rows[1])
     assert registry.get_version(ws, "penguins@staging").ref == made.ref
     QApplication.processEvents()
+
+
+def test_a_failed_result_shows_why_and_cannot_be_aliased(qtbot, ws):
+    page = page_on(qtbot, ws, "penguins:1")
+    # as the lab reports a step that failed (lab._failed_row): no version, a message
+    i = page.table.add({"method": "prune", "settings": {"sparsity": 0.95}, "parent": "penguins:1",
+                        "version": None, "status": "failed", "metric": "accuracy",
+                        "message": "pruning left no neuron in layer 2: lower the sparsity",
+                        "value": None, "source_value": None, "delta_points": None,
+                        "collapsed": False, "size_ratio": None, "latency_ratio": None,
+                        "throughput_ratio": None, "measurement": None,
+                        "source_measurement": None, "details": {}})
+    assert page.table.item(i, 0).text() == "failed"
+    assert "lower the sparsity" in page.table.item(i, 2).text()
+    assert page.table.columnSpan(i, 2) == page.table.columnCount() - 2  # the message spans
+    page.table.select_index(i)
+    assert not page.alias_btn.isEnabled()
+    assert [p for p, _, _ in page.chart.points] == [0]  # nothing to draw for it

@@ -68,7 +68,7 @@ class RunBar(QWidget):
         if not event.message or not self.stop_btn.isEnabled():
             return
         if event.stage in LAB_STAGES or event.stage == "prepare":
-            self.lab_message = event.message[:1].upper() + event.message[1:]
+            self.lab_message = event.message  # it begins with a method's name: as is
             self.say(self.lab_message + ("" if event.stage == "done" else "…"))
         else:
             self.say(f"{self.lab_message} · {event.message}")

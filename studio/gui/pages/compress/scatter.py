@@ -8,13 +8,13 @@ import html
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from studio.gui.pages.compress import pareto
 from studio.gui.pages.compress.text import metric_title
 from studio.gui.pages.evaluation.charts import MUTED, new_plot, pen
-from studio.gui.pages.evaluation.plain import label
+from studio.gui.pages.evaluation.plain import label, tip
 
 AXES = {"size": ("size_ratio", "model size ÷ source's", "size"),
         "latency": ("latency_ratio", "latency ÷ source's", "latency")}
@@ -177,11 +177,13 @@ class ResultScatter(QWidget):
     def _tip(self, x: float, y: float, data: Any) -> str:
         row = self.rows[int(data)] if 0 <= int(data) < len(self.rows) else {}
         name = "source" if int(data) == 0 else str(row.get("method"))
-        return f"{row.get('version') or '?'} ({name})\n{y:.3f} at {x:.2f}×"
+        return tip(f"{row.get('version') or '?'} ({name})\n{y:.3f} at {x:.2f}×")
 
     def _on_click(self, _item: Any, points: Any, _event: Any) -> None:
         if len(points):
-            self.point_clicked.emit(int(points[0].data()))
+            index = int(points[0].data())
+            # after the click is handled: selecting a row redraws, removing the clicked item
+            QTimer.singleShot(0, lambda: self.point_clicked.emit(index))
 
     def point_position(self, index: int) -> QPointF | None:
         """Where row ``index``'s point is, in the plot widget's coordinates (for tests and

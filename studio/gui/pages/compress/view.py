@@ -119,7 +119,7 @@ class CompressPage(QWidget):
             w, h = self.upper.width() or self.width(), self.split.height() or self.height()
             left = min(max(320, int(w * 0.4)), 440)
             self.upper.setSizes([left, w - left])
-            self.split.setSizes([int(h * 0.58), h - int(h * 0.58)])
+            self.split.setSizes([int(h * 0.53), h - int(h * 0.53)])
 
     def _ensure_chart(self) -> None:
         """The chart (and pyqtgraph) only once the page is seen: start-up stays quick."""
@@ -338,7 +338,7 @@ class CompressPage(QWidget):
         name = str(row["version"]).partition(":")[0]
         dialog = AliasDialog(row, self._aliases(name), self)
         dialog.accepted.connect(lambda: self.set_alias(str(row["version"]), dialog.alias(),
-                                                       collapsed=row))
+                                                       row))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.dialog = dialog
@@ -349,15 +349,15 @@ class CompressPage(QWidget):
                                        [name]).fetchall()
         return {alias: f"{name}:{number}" for alias, number in rows}
 
-    def set_alias(self, ref: str, alias: str, collapsed: dict[str, Any] | None = None) -> bool:
-        """Point ``NAME@alias`` at ``ref``; a collapsed result (``collapsed``: its row) only
-        after the person says yes to its loss."""
+    def set_alias(self, ref: str, alias: str, row: dict[str, Any] | None = None) -> bool:
+        """Point ``NAME@alias`` at ``ref``; a collapsed result (``row``: its row in the
+        table) only after the person says yes to its loss."""
         from studio.core.registry.labels import set_alias
 
         name = ref.partition(":")[0]
-        if collapsed is not None and collapsed.get("collapsed") and not ask.confirm(
+        if row is not None and row.get("collapsed") and not ask.confirm(
                 self, "Alias a collapsed result",
-                f"{collapse_text(collapsed)}\n\nPoint {name}@{alias} at {ref} anyway?"):
+                f"{collapse_text(row)}\n\nPoint {name}@{alias} at {ref} anyway?"):
             self.notice.emit(f"{name}@{alias} left as it was")
             return False
         try:
