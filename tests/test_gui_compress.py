@@ -232,3 +232,13 @@ def test_a_failed_result_shows_why_and_cannot_be_aliased(qtbot, ws):
     page.table.select_index(i)
     assert not page.alias_btn.isEnabled()
     assert [p for p, _, _ in page.chart.points] == [0]  # nothing to draw for it
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_and_steps_between():
+    from studio.gui.pages.compress import pareto
+
+    # source, int8 (smaller, as good), a collapsed prune (smallest, worse), fp16 (dominated)
+    points = [(1.0, 0.98), (0.28, 0.98), (0.2, 0.858), (0.51, 0.98), (0.28, 0.97)]
+    assert pareto.front(points) == [2, 1]
+    assert pareto.steps(points) == ([0.2, 0.28, 0.28], [0.858, 0.858, 0.98])
+    assert pareto.front([(1.0, 0.9)]) == [0]
