@@ -27,16 +27,17 @@ from PySide6.QtWidgets import (
 from studio.core.events import Done, Event, Failed, Progress
 from studio.core.workspace import Workspace
 from studio.gui.job_bridge import JobBridge
+from studio.gui.pages.compress.view import CompressPage
 from studio.gui.pages.datasets import DatasetsPage
 from studio.gui.pages.models.view import ModelsPage
 from studio.gui.pages.serving import ServingPage
 from studio.gui.pages.training import TrainingPage
 from studio.gui.widgets.elided_label import ElidedLabel
 
-PAGES = ("Datasets", "Training", "Models", "Serving")
+PAGES = ("Datasets", "Training", "Models", "Compress", "Serving")
 SIDEBAR_WIDE, SIDEBAR_COMPACT, COMPACT_BELOW = 180, 72, 1180
 TITLE_BAR, SCREEN_MARGIN = 32, 8  # what a window manager adds above, and a little air
-ICONS = ("▦", "◔", "◆", "▶")
+ICONS = ("▦", "◔", "◆", "◈", "▶")
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.feather *.arrow *.json "
                "*.jsonl *.ndjson *.xlsx *.xlsm *.zip);;All files (*)")
 
@@ -76,9 +77,10 @@ class MainWindow(QMainWindow):
         self.datasets = DatasetsPage(ws)
         self.training = TrainingPage(ws)
         self.models = ModelsPage(ws)
+        self.compress = CompressPage(ws)
         self.serving = ServingPage(ws)
         self.stack = QStackedWidget()
-        for page in (self.datasets, self.training, self.models, self.serving):
+        for page in (self.datasets, self.training, self.models, self.compress, self.serving):
             self.stack.addWidget(page)
         self._status_error = False
         self.nav.currentRowChanged.connect(self._on_page)
@@ -117,6 +119,8 @@ class MainWindow(QMainWindow):
         self.models.serve_requested.connect(self.serve)
         self.models.notice.connect(self.status)
         self.models.dataset_requested.connect(self.open_dataset)
+        self.compress.notice.connect(self.status)
+        self.compress.registered.connect(self._on_compressed)
         self.serving.message.connect(self.error)
         self.nav.setCurrentRow(0)
 
@@ -187,6 +191,7 @@ class MainWindow(QMainWindow):
         self.watch.start()
         self.datasets.refresh()
         self.models.refresh()
+        self.compress.refresh()
         self.serving.refresh()
         if told:  # a run the app (or a terminal) lost before it ended
             self.status("\n".join(told))
@@ -391,6 +396,7 @@ class MainWindow(QMainWindow):
         if isinstance(final, Done):
             ref = final.result["version"]
             self.models.refresh(select=ref)
+            self.compress.refresh()
             self.serving.refresh(select=ref)
             self.status(f"Registered {ref}")
         else:
@@ -399,12 +405,19 @@ class MainWindow(QMainWindow):
     def _on_registered(self, ref: str) -> None:
         """A family of the leaderboard became a version."""
         self.models.refresh(select=ref)
+        self.compress.refresh()
         self.serving.refresh(select=ref)
         self.datasets.sync()  # the Train form's "adds version N" moved on
         self.status(f"Registered {ref}")
 
+    def _on_compressed(self, ref: str) -> None:
+        """The lab registered ``ref`` (or an alias moved): the lists show it now."""
+        self.models.refresh(select=ref, keep_view=True)
+        self.serving.refresh()
+
     def _on_models_changed(self) -> None:
         self.models.refresh()
+        self.compress.refresh()
         self.serving.refresh()
         self.datasets.sync()  # the Train form's "adds version N" may have moved on
 
@@ -433,6 +446,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.training.shutdown()
         self.models.shutdown()
+        self.compress.shutdown()
         self.serving.stop(wait=True)
         if self.import_job is not None:  # it ends and removes what it stored, told next time
             self.import_job.runner.abandon()

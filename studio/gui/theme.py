@@ -11,6 +11,7 @@ QMainWindow, QWidget { font-size: 10pt; }
          padding: 14px 16px 6px 16px; }
 #pageTitle { font-size: 15pt; font-weight: 600; color: #1f2933; }
 #datasetName { font-size: 13pt; font-weight: 600; }
+#sectionTitle { font-weight: 600; color: #1f2933; }
 #muted { color: #616e7c; }
 #chip { background: #e8f0fe; color: #1a73e8; border-radius: 9px; padding: 2px 10px; }
 #result { font-size: 11pt; padding: 4px 0; }

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from studio.core import registry
-from studio.core.errors import InputError, NotFoundError
+from studio.core.compress.availability import missing_data_reason
+from studio.core.errors import InputError
 from studio.core.events import Emit
 from studio.core.training.families.base import TrainData
 from studio.core.workspace import Workspace
@@ -31,26 +32,6 @@ class Source:
     @property
     def ref(self) -> str:
         return self.version.ref
-
-
-def missing_data_reason(ws: Workspace, version: registry.Version) -> str | None:
-    """None when the version's training data is in the workspace; else a sentence asking
-    for a dataset."""
-    from studio.core.datasets import catalog
-
-    manifest = version.manifest
-    if manifest.recipe is None or manifest.target is None:
-        return f"{version.ref} has no recipe: it takes tensors only, not a dataset's rows"
-    digest = (manifest.raw.get("dataset") or {}).get("digest")
-    if digest:
-        try:
-            catalog.dataset_by_digest(ws, str(digest))
-            return None
-        except NotFoundError:
-            pass
-    name = (manifest.raw.get("dataset") or {}).get("name") or "its training data"
-    return (f"{version.ref} was trained on {name!r}, which is not in this workspace any "
-            "more: choose a dataset with the same columns (--dataset)")
 
 
 def load_source(ws: Workspace, version: registry.Version, need_data: bool,
