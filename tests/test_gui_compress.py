@@ -242,3 +242,24 @@ def test_the_pareto_front_keeps_what_nothing_beats_and_steps_between():
     assert pareto.front(points) == [2, 1]
     assert pareto.steps(points) == ([0.2, 0.28, 0.28], [0.858, 0.858, 0.98])
     assert pareto.front([(1.0, 0.9)]) == [0]
+
+
+def test_the_models_page_opens_a_version_here(qtbot, template: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from studio.gui.app import create_window
+
+    shutil.copytree(template, tmp_path / "home")
+    window = create_window(tmp_path / "home")
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.load()
+    window.go(window.models)
+    qtbot.waitUntil(lambda: "penguins:2" in window.models.table.rows, timeout=10_000)
+    window.models.table.select(["penguins:2"], "penguins:2")
+    qtbot.waitUntil(window.models.compress_btn.isEnabled, timeout=10_000)
+    qtbot.mouseClick(window.models.compress_btn, Qt.MouseButton.LeftButton)
+    assert window.stack.currentWidget() is window.compress
+    assert window.compress.picker.current_ref() == "penguins:2"
+    window.close()

@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.training.message.connect(self.error)
         self.training.registered.connect(self._on_registered)
         self.models.serve_requested.connect(self.serve)
+        self.models.compress_requested.connect(self.open_compress)
         self.models.notice.connect(self.status)
         self.models.dataset_requested.connect(self.open_dataset)
         self.compress.notice.connect(self.status)
@@ -435,6 +436,10 @@ class MainWindow(QMainWindow):
         if digest and not str(row[0]).startswith(digest):
             self.status(f"{name} has changed since: the version learned from snapshot "
                         f"{digest}, {name} now holds {str(row[0])[:12]}")
+
+    def open_compress(self, ref: str) -> None:
+        self.go(self.compress)
+        self.compress.select(ref)  # says why on the status bar when it cannot
 
     def serve(self, ref: str) -> None:
         self.go(self.serving)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from studio.gui.pages.compress import pareto
-from studio.gui.pages.compress.text import metric_title
+from studio.gui.pages.compress.text import metric_title, results
 from studio.gui.pages.evaluation.charts import MUTED, new_plot, pen
 from studio.gui.pages.evaluation.plain import label, tip
 
@@ -151,7 +151,7 @@ class ResultScatter(QWidget):
         if not rows:
             text = "Choose a version: its results are drawn here."
         elif unplotted > 0:
-            text = (f"{unplotted} result(s) measured but not evaluated (no data to score "
+            text = (f"{results(unplotted)} measured but not evaluated (no data to score "
                     "them on): in the table only.")
         elif len(rows) == 1:
             text = "Each result appears here beside the source as it is made."

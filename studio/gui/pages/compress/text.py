@@ -42,6 +42,11 @@ def ms_text(ms: Any) -> str:
     return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
 
 
+def results(n: int) -> str:
+    """``1 result``, ``3 results``."""
+    return f"{n} result" + ("" if n == 1 else "s")
+
+
 def count_text(n: Any) -> str:
     return f"{int(n):,}" if _finite(n) else "—"
 

@@ -26,7 +26,7 @@ from studio.gui.pages.compress.history import earlier_rows
 from studio.gui.pages.compress.methods_panel import MethodPanel
 from studio.gui.pages.compress.results_table import ResultsTable
 from studio.gui.pages.compress.run_bar import RunBar
-from studio.gui.pages.compress.text import collapse_text
+from studio.gui.pages.compress.text import collapse_text, results
 from studio.gui.pages.compress.versions import VersionPicker
 from studio.gui.pages.evaluation.plain import PlainElided, label, tip
 from studio.gui.pages.models import ask
@@ -84,8 +84,8 @@ class CompressPage(QWidget):
         self.alias_btn.setToolTip("Point an alias (production, staging…) at the selected "
                                   "result; nothing is promoted on its own")
         self.alias_btn.clicked.connect(lambda: self.ask_alias())
-        results = QWidget()
-        results_box = QVBoxLayout(results)
+        results_area = QWidget()
+        results_box = QVBoxLayout(results_area)
         results_box.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         head.addWidget(label("Results", "sectionTitle"))
@@ -101,7 +101,7 @@ class CompressPage(QWidget):
         self.upper.setChildrenCollapsible(False)
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.addWidget(self.upper)
-        self.split.addWidget(results)
+        self.split.addWidget(results_area)
         self.split.setChildrenCollapsible(False)
         outer = QVBoxLayout(self)
         outer.addLayout(top)
@@ -193,8 +193,8 @@ class CompressPage(QWidget):
             earlier = earlier_rows(self.ws, v.ref)
             for result in earlier:
                 self.table.add(result)
-            self.caption.setText(f"{len(earlier)} earlier result(s) of {v.ref}, from their "
-                                 "versions' records" if earlier else
+            self.caption.setText(f"Earlier: {results(len(earlier))} of {v.ref}, from "
+                                 "their versions' records" if earlier else
                                  f"Nothing made from {v.ref} yet: tick methods and Run")
         self._on_row()
 
@@ -288,7 +288,7 @@ class CompressPage(QWidget):
             result = final.result
             total = len(result.get("results") or [])
             collapsed = [r["version"] for r in made if r.get("collapsed")]
-            text = (f"{len(made)} of {total} result(s) registered in "
+            text = (f"{len(made)} of {results(total)} registered in "
                     f"{float(result.get('duration_s') or 0):.1f} s")
             if collapsed:
                 text += f"; {', '.join(collapsed)} collapsed (flagged, never promoted)"
@@ -298,7 +298,7 @@ class CompressPage(QWidget):
             self.notice.emit(text)
         elif final.cancelled or self.stopping:
             text = "Stopped: no half-made version was kept" + (
-                f"; {len(made)} result(s) registered before the stop stay" if made else "")
+                f"; {results(len(made))} registered before the stop stay" if made else "")
             self.bar.idle(text)
             self.notice.emit(text)
         else:

@@ -41,6 +41,7 @@ from studio.gui.pages.models.transfer import Transfers
 
 class ModelsPage(QWidget):
     serve_requested = Signal(str)  # a version ref
+    compress_requested = Signal(str)  # a version ref, for the Compress page
     dataset_requested = Signal(str)  # NAME@DIGEST12: a lineage's dataset was clicked
     notice = Signal(str)  # one line for the status bar
 
@@ -65,10 +66,15 @@ class ModelsPage(QWidget):
         self.serve_btn.clicked.connect(self._on_serve)
         self.evaluation_btn = QPushButton("Evaluation")
         self.evaluation_btn.clicked.connect(lambda: self.open_evaluation())
+        self.compress_btn = QPushButton("Compress…")
+        self.compress_btn.setToolTip("Make smaller, faster versions of this one (int8, fp16, "
+                                     "pruning, distillation) on the Compress page")
+        self.compress_btn.clicked.connect(self._on_compress)
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
-        for widget in (self.compare_btn, self.transfer_btn, self.evaluation_btn, self.serve_btn):
+        for widget in (self.compare_btn, self.transfer_btn, self.evaluation_btn,
+                       self.compress_btn, self.serve_btn):
             top.addWidget(widget)
 
         self.show_archived = QCheckBox("Show archived")
@@ -255,7 +261,7 @@ class ModelsPage(QWidget):
 
     def _set_enabled(self, version: Any) -> None:
         on = version is not None
-        for widget in (self.serve_btn, self.details, self.edit_card_btn):
+        for widget in (self.serve_btn, self.compress_btn, self.details, self.edit_card_btn):
             widget.setEnabled(on)
         reason = evaluation_missing(version) if on else "Select a version"
         self.evaluation_btn.setEnabled(on and reason is None)
@@ -282,6 +288,7 @@ class ModelsPage(QWidget):
             act.setEnabled(self.evaluation_btn.isEnabled())
             act.setToolTip(self.evaluation_btn.toolTip())
         menu.addAction("Serve this version ▶", lambda: self.serve_requested.emit(ref))
+        menu.addAction("Compress…", lambda: self.compress_requested.emit(ref))
         refs = self.table.selected_refs()
         if len(refs) >= 2:
             menu.addAction(f"Compare {len(refs)} versions", lambda: self.open_compare(refs))
@@ -399,6 +406,11 @@ class ModelsPage(QWidget):
         self.notice.emit(f"Deleted {ref}; Free space removes its files")
         self.refresh()
         return True
+
+    def _on_compress(self) -> None:
+        ref = self.table.current_ref()
+        if ref is not None:
+            self.compress_requested.emit(ref)
 
     def _on_serve(self) -> None:
         ref = self.table.current_ref()
