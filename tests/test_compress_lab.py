@@ -199,6 +199,10 @@ def test_a_collapse_is_registered_flagged_and_not_promoted(lws: Workspace) -> No
     assert row["collapsed"] and row["delta_points"] < -5
     made = registry.get_version(lws, row["version"]).manifest
     assert made.compression.details["flags"] == ["collapsed"]
+    from studio.gui.pages.models.details import collapse_text  # the Models page says so
+
+    assert collapse_text(made).startswith(f"⚠ collapsed: {row['delta_points']:+.1f} points")
+    assert collapse_text(registry.get_version(lws, "penguins:1").manifest) == ""
     assert any(getattr(e, "level", "") == "warning" and "never promoted" in e.message
                for e in events if hasattr(e, "message"))
     assert not aliases(lws, "penguins")

@@ -157,7 +157,9 @@ class DetailsPanel(QScrollArea):
         if not same:
             self.tag_edit.clear()
             self.error.hide()
-        self.metrics.setText(metrics_text(m))
+        self.metrics.setText(collapse_text(m) + metrics_text(m))
+        # a compression that lost more than 5 points is flagged wherever it is shown
+        self.metrics.setStyleSheet("color: #d93025;" if collapse_text(m) else "")
         self.metrics.setToolTip(tip("\n".join(f"{k}: {v}" for k, v in m.metrics.items()
                                                if not isinstance(v, list | dict))))
         self.tensors.setText(tensor_text(m))
@@ -274,6 +276,16 @@ class DetailsPanel(QScrollArea):
         self.error.hide()
         self.changed.emit(ref)
         return True
+
+
+def collapse_text(m: Any) -> str:
+    """A warning before the metrics of a compressed version that collapsed, else ""."""
+    c = m.compression
+    if c is None or "collapsed" not in (c.details.get("flags") or []):
+        return ""
+    points = c.details.get("delta_points")
+    lost = f"{points:+.1f} points" if isinstance(points, int | float) else "more than 5 points"
+    return f"⚠ collapsed: {lost} against {c.parent}, never promoted on its own · "
 
 
 def origin_text(m: Any, model_bytes: int | None, versions: int) -> str:
