@@ -33,7 +33,8 @@ def compression_card(manifest: Mapping[str, Any], row: Mapping[str, Any]) -> str
     else:
         lines += ["Not evaluated: the training data was not at hand.", ""]
     lines += [
-        f"## Measured on this machine ({m['threads']} thread(s), ONNX Runtime)", "",
+        f"## Measured on this machine (ONNX Runtime, {m['threads']} "
+        f"thread{'s' * (m['threads'] != 1)})", "",
         "| | source | this version | ratio |", "| --- | --- | --- | --- |",
         f"| file | {human_bytes(s['file_bytes'])} | {human_bytes(m['file_bytes'])} | "
         f"{_ratio(row['size_ratio'])} |",
