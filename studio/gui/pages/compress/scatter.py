@@ -75,6 +75,8 @@ class ResultScatter(QWidget):
         field, x_title, cost = AXES[self.axis]
         metric = rows[0].get("metric") if rows else None
         self.title.setText(f"{metric_title(metric) if metric else 'Metric'} against {cost}")
+        self.title.setToolTip("Green: the Pareto front, the results no other beats on both "
+                              "the metric and the " + cost)
         self.plot.clear()
         self.labels = []
         self.plot.setLabel("bottom", html.escape(x_title), color=MUTED)
@@ -104,6 +106,9 @@ class ResultScatter(QWidget):
         front_x, front_y = pareto.steps([(x, y) for _, x, y in self.points])
         if len(front_x) > 1:
             self.plot.plot(front_x, front_y, pen=pen(FRONT_INK, 2, 160))
+        # ringed too, so a front of one point (a result that beats all) still shows
+        on_front = {self.points[k][0] for k in pareto.front([(x, y) for _, x, y in
+                                                            self.points])}
         spots = []
         for i, x, y in self.points:
             row = rows[i]
@@ -111,7 +116,8 @@ class ResultScatter(QWidget):
                 RESULT_INK
             spots.append({"pos": (x, y), "data": i, "size": 13 if i == 0 else 11,
                           "brush": pg.mkBrush(ink), "symbol": "s" if i == 0 else "o",
-                          "pen": pg.mkPen("#ffffff", width=1)})
+                          "pen": pg.mkPen(FRONT_INK, width=2.5) if i in on_front
+                          else pg.mkPen("#ffffff", width=1)})
         self.scatter = pg.ScatterPlotItem(spots, hoverable=True, tip=self._tip)
         self.scatter.sigClicked.connect(self._on_click)
         self.plot.addItem(self.scatter)
