@@ -12,7 +12,7 @@ from typing import Any
 
 from studio.core.errors import InputError
 from studio.core.registry.manifest import Manifest
-from studio.core.training.families.base import Param
+from studio.core.training.params import Param
 
 TORCH_FAMILIES = ("mlp", "linear", "embedding", "cnn")  # families whose weights torch holds
 TREE_FAMILIES = ("boosted-trees",)

@@ -140,12 +140,13 @@ def _fine_tune(model: nn.Module, config: Mapping[str, Any], data: TrainData, epo
              for name, mask in on_device.items()]
     try:
         result = fit(model, data, batches[0], params, ctx, f"{config['family']} fine-tune",
-                     batches[1])
+                     batches[1], keep_start=True)
     finally:
         for h in hooks:
             h.remove()
+    # best epoch 0: no epoch of fine-tuning beat the pruned network on the validation split
     return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-            "stopped": result.stopped}
+            "stopped": result.stopped, "kept_unfine_tuned": result.best_epoch == 0}
 
 
 def _sample(model: nn.Module, data: TrainData, batch: Callable[[np.ndarray], list[Any]],

@@ -52,9 +52,12 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         params: Mapping[str, Any], ctx: FitContext, family: str,
         augment: Callable[[list[Any], torch.Generator], list[Any]] | None = None,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        ) -> LoopResult:
+        keep_start: bool = False) -> LoopResult:
     """Train ``model`` in place on ``data``'s training rows; on return it holds the best
-    epoch's weights (by validation score, then loss), in evaluation mode."""
+    epoch's weights (by validation score, then loss), in evaluation mode.
+
+    ``keep_start``: the starting weights compete as epoch 0, so a fine-tune that makes a
+    model worse on the validation split gives it back as it was (``best_epoch`` 0)."""
     device = next(model.parameters()).device
     task = data.task
     tr, va = data.train, data.validation
@@ -96,6 +99,12 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     best_key: tuple[float, float] = (-math.inf, -math.inf)
     best_state: dict[str, torch.Tensor] | None = None
     result = LoopResult(0, 0, None, None)
+    if keep_start:
+        v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
+        if math.isfinite(v_loss):
+            best_key = (round(v_score, 9), -v_loss)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            result.best_score = v_score
     since_best, step, last_emit = 0, 0, 0.0
     for epoch in range(1, epochs + 1):
         model.train()

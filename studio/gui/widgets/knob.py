@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import InputError
-from studio.core.training.families.base import Param
+from studio.core.training.params import Param
 
 DEFAULT = "default"
 INT_LIMIT = 2**31 - 1  # a QSpinBox holds a C int
