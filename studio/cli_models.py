@@ -154,7 +154,7 @@ def show_document(ws: Workspace, ref: str) -> tuple[dict[str, Any], str]:
     test = {k: val for k, val in m.metrics.items() if isinstance(val, float)}
     if test:
         lines.append("test      " + "  ".join(f"{k} {val:.4f}" for k, val in test.items()))
-    if m.training is not None:
+    if m.training is not None and m.compression is None:
         t = m.training.spec
         unit = "rounds" if m.training.family == "boosted-trees" else "epochs"
         lines.append(f"trained   {m.training.family}, {t.get('epochs_run')} {unit} on "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,13 +90,14 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
     rows: list[dict[str, Any]] = []
     parent = version
     for i, step in enumerate(steps):
-        should_stop() and _cancel()
+        should_stop() and _cancel(rows)
         start = parent if chain else version
         label = f"{step.method} of {start.ref}"
         emit(Progress("compress", i, len(steps), f"{label} ({i + 1} of {len(steps)})"))
         try:
             stage = _apply(ws, source, start, step, emit, should_stop)
-            should_stop() and _cancel()
+            should_stop() and _cancel(rows)
+            _check_finite(source.onnx, stage.onnx, feed, step.method)
             emit(Progress("evaluate", i, len(steps), f"evaluating {label}"))
             evaluation = _evaluate(source, stage.onnx)
             emit(Progress("measure", i, len(steps), f"measuring {label} beside {version.ref}"))
@@ -105,15 +107,21 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
                                 repeats)
         except (Abandoned, Cancelled):
             raise
-        except InputError as exc:
-            row = _failed_row(step, start, str(exc), metric)
+        except Exception as exc:
+            # one method failing (a runtime refusing a graph, a NaN metric) fails its row;
+            # the results already registered are reported and the other methods still run
+            message = str(exc) if isinstance(exc, InputError) else \
+                f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, InputError):
+                emit(Log(traceback.format_exc(), "debug"))
+            row = _failed_row(step, start, message, metric)
             rows.append(row)
-            emit(Log(f"{label} failed: {exc}", "warning"))
+            emit(Log(f"{label} failed: {message}", "warning"))
             emit(Compressed(row))
             if chain:
                 break
             continue
-        should_stop() and _cancel()  # the last moment a Stop keeps this stage out
+        should_stop() and _cancel(rows)  # the last moment a Stop keeps this stage out
         row = _row(step, start, stage, evaluation, base, pair, metric)
         made = _register(ws, source, start, step, stage, evaluation, row, job_id)
         row["version"] = made.ref
@@ -122,6 +130,10 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
         if row["collapsed"]:
             emit(Log(f"{made.ref} ({step.method}) lost {-row['delta_points']:.1f} points of "
                      f"{metric}: registered, flagged, and never promoted on its own",
+                     "warning"))
+        if row["size_ratio"] > 1:
+            emit(Log(f"{made.ref} ({step.method}) is larger than {version.ref} "
+                     f"({row['size_ratio']:.2f}×): the method does not pay on this model",
                      "warning"))
         parent = made
     emit(Progress("done", len(steps), len(steps),
@@ -132,8 +144,10 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
             "duration_s": round(time.perf_counter() - started, 3)}
 
 
-def _cancel() -> None:
-    raise Cancelled("compression stopped: no half-made version was kept")
+def _cancel(rows: Sequence[Mapping[str, Any]]) -> None:
+    kept = [str(r["version"]) for r in rows if r.get("version")]
+    raise Cancelled("compression stopped: no half-made version was kept"
+                    + (f"; made before the stop: {', '.join(kept)}" if kept else ""))
 
 
 def _check_applicable(version: registry.Version, steps: Sequence[Step], chain: bool) -> None:
@@ -201,6 +215,24 @@ def _context(emit: Emit, should_stop: Callable[[], bool], source: Source) -> Any
     return FitContext(emit, should_stop, None, "cpu", 1, seed)
 
 
+def _check_finite(source: bytes, candidate: bytes, feed: Mapping[str, np.ndarray],
+                  method: str) -> None:
+    """Refuse a result that gives infinity or NaN where its source gives numbers (a value
+    beyond a narrower type's range): caught here even when there is no data to score it."""
+    from studio.core.training.evaluate import onnx_runner
+
+    try:
+        want = onnx_runner(source)(feed)
+    except Exception:  # tensors this runner cannot feed: the measuring says why
+        return
+    got = onnx_runner(candidate)(feed)
+    bad = int((~np.isfinite(got) & np.isfinite(want)).sum())
+    if bad:
+        raise InputError(f"{method} gives infinite or undefined outputs ({bad:,} of "
+                         f"{got.size:,} on sample rows) where the source gives numbers: "
+                         "this model's values do not fit the narrower type")
+
+
 def _inputs(version: registry.Version) -> list[dict[str, Any]]:
     return [t.to_dict() for t in version.manifest.inputs]
 
@@ -261,6 +293,8 @@ def _failed_row(step: Step, start: registry.Version, message: str,
             "measurement": None, "source_measurement": None, "details": {}}
 
 
+# the parent's training keys that cut its data again exactly (source.py, evaluate)
+RESPLIT = ("split", "seed", "task", "preprocessing", "dataset", "target")
 # what a result's manifest does not take over from its parent's: it is written anew
 RENEWED = ("format", "name", "version", "created", "files", "lineage", "compression",
            "leaderboard", "metrics", "network")
@@ -275,8 +309,17 @@ def _register(ws: Workspace, source: Source, start: registry.Version, step: Step
     manifest["metrics"] = {"test": test} if test else {}
     if stage.network is not None:
         manifest["network"] = stage.network
-        manifest["family"] = str(stage.network.get("family") or manifest.get("family") or "")
-    flags = ["collapsed"] if row["collapsed"] else []
+        family = str(stage.network.get("family") or manifest.get("family") or "")
+        # a student is a plain network of the family's kind, not the family's own model
+        manifest["family"] = f"{family} student" if step.method == "distill" else family
+    # Of the parent's training only what cuts its data again (the split, the seed, the
+    # preprocessing) is true of this version; what trained it is this stage's own.
+    trained = parent.get("training") or {}
+    manifest["training"] = {k: copy.deepcopy(trained[k]) for k in RESPLIT if k in trained}
+    manifest["training"].update(family=manifest.get("family"), compressed=True,
+                                params=dict(stage.details.get("params") or {}))
+    flags = (["collapsed"] if row["collapsed"] else []) + (
+        ["larger"] if row["size_ratio"] > 1 else [])
     manifest["compression"] = {
         "method": step.method, "parent": start.ref, "root": source.ref,
         "settings": dict(step.settings), "details": stage.details,
@@ -286,8 +329,11 @@ def _register(ws: Workspace, source: Source, start: registry.Version, step: Step
         "ratios": {k: row[k] for k in ("size_ratio", "latency_ratio", "throughput_ratio")},
     }
     lineage = dict(parent.get("lineage") or {})
-    manifest["lineage"] = {"dataset": lineage.get("dataset"), "parent": start.ref,
-                           "job": job_id}
+    dataset = lineage.get("dataset")
+    if source.dataset is not None:  # the rows this stage was judged (and tuned) on
+        manifest["dataset"] = dict(source.dataset)
+        dataset = f"{source.dataset['name']}@{source.dataset['digest'][:12]}"
+    manifest["lineage"] = {"dataset": dataset, "parent": start.ref, "job": job_id}
     files: dict[str, bytes] = {"model.onnx": stage.onnx, **stage.files}
     if evaluation:
         files["evaluation.json"] = evaluation["document"]

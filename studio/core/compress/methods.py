@@ -103,6 +103,8 @@ def family(manifest: Manifest) -> str | None:
 def unfit_reason(method: Method, manifest: Manifest) -> str | None:
     """None when ``method`` applies to the version; else a sentence saying why not."""
     fam = family(manifest)
+    if "model.onnx" not in manifest.files:
+        return "this version is weights only: it has no graph to run, measure or compress"
     if fam in TREE_FAMILIES and method.name in ("int8-dynamic", "int8-static", "fp16",
                                                 "prune"):
         return ("a boosted-tree model has no weight matrices to "
@@ -118,9 +120,13 @@ def unfit_reason(method: Method, manifest: Manifest) -> str | None:
                 "this version has no recipe to read a dataset with")
     if method.name == "int8-static" and manifest.recipe is None:
         return "static int8 calibrates on rows of a dataset; this version has no recipe"
-    if method.name in ("int8-dynamic", "int8-static") and manifest.compression is not None \
-            and manifest.compression.method in ("int8-dynamic", "int8-static"):
+    done = manifest.compression.method if manifest.compression is not None else None
+    if method.name in ("int8-dynamic", "int8-static") and done in ("int8-dynamic",
+                                                                   "int8-static"):
         return "this version is already int8"
+    if method.name in ("int8-dynamic", "int8-static") and done == "fp16":
+        return (f"this version is fp16: quantize its fp32 parent "
+                f"({manifest.compression.parent}) instead")
     if method.name == "fp16" and manifest.compression is not None \
             and manifest.compression.method in ("fp16", "int8-dynamic", "int8-static"):
         return f"this version is already {manifest.compression.method}"

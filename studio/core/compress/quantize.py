@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 ML_DOMAIN = "ai.onnx.ml"
 TREE_OPS = {"TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"}
 WEIGHT_OPS = {"MatMul", "Gemm", "Conv", "Gather"}
-CALIBRATION_ROWS = 512
 CALIBRATION_BATCH = 64
 
 
@@ -172,7 +171,7 @@ class _Rows:
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
         rows = min(len(self.tensors[n]) for n in self.names)
-        for i in range(0, min(rows, CALIBRATION_ROWS), CALIBRATION_BATCH):
+        for i in range(0, rows, CALIBRATION_BATCH):
             yield {n: self.tensors[n][i:i + CALIBRATION_BATCH] for n in self.names}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -185,8 +184,8 @@ class _Rows:
 def int8_static(onnx_bytes: bytes, calibration: Mapping[str, np.ndarray],
                 per_channel: bool = True) -> bytes:
     """Weights and activations as int8 (QDQ format), the activations' ranges taken from
-    ``calibration``: preprocessed tensors by input name, a sample of the training split.
-    At most the first :data:`CALIBRATION_ROWS` rows are used, so pass them shuffled."""
+    ``calibration``: preprocessed tensors by input name, a sample of the training split
+    (every row given is used, a batch at a time)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -234,6 +233,67 @@ def fp16(onnx_bytes: bytes) -> bytes:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = _refuse(onnx_bytes, "fp16")
-    half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    for i, node in enumerate(model.graph.node):
+        node.name = node.name or f"node_{i}"
+    blocked = _beyond_fp16(model)
+    half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False,
+                                    node_block_list=blocked)
+    if blocked:
+        _skip_round_trips(half, set(blocked))
     return half.SerializeToString()
+
+
+def _skip_round_trips(model: onnx.ModelProto, blocked: set[str]) -> None:
+    """The converter casts what a kept-fp32 node makes to fp16 and straight back before
+    the next fp32 node (or the graph's output): a value of millions becomes infinity on the
+    way. Each such round trip is taken out, the fp32 value passed on as it is."""
+    from onnx import TensorProto, helper
+
+    def cast_to(node: onnx.NodeProto) -> int | None:
+        return next((a.i for a in node.attribute if a.name == "to"), None) \
+            if node.op_type == "Cast" else None
+
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    origin = {o for n in model.graph.node if n.name in blocked for o in n.output}
+    keep: list[onnx.NodeProto] = []
+    replaced: dict[str, str] = {}
+    for node in model.graph.node:
+        down = made_by.get(node.input[0]) if node.input else None
+        if cast_to(node) == TensorProto.FLOAT and down is not None and \
+                cast_to(down) == TensorProto.FLOAT16 and down.input[0] in origin:
+            replaced[node.output[0]] = down.input[0]
+            continue
+        keep.append(node)
+    outputs = {o.name for o in model.graph.output}
+    for node in keep:
+        for i, name in enumerate(node.input):
+            node.input[i] = replaced.get(name, name)
+    for name, value in replaced.items():
+        if name in outputs:  # the graph's output keeps its name
+            keep.append(helper.make_node("Identity", [value], [name], name=f"{name}_fp32"))
+    used = {i for n in keep for i in n.input} | outputs
+    del model.graph.node[:]
+    model.graph.node.extend(n for n in keep if cast_to(n) != TensorProto.FLOAT16
+                            or set(n.output) & used)
+
+
+FP16_MAX = 65504.0
+
+
+def _beyond_fp16(model: onnx.ModelProto) -> list[str]:
+    """Nodes that read a float constant beyond fp16's range (a regression's target scale
+    of millions, say): kept in fp32, since fp16 would clip the constant to ±65504."""
+    from onnx import TensorProto, numpy_helper
+
+    big = {t.name for t in model.graph.initializer
+           if t.data_type == TensorProto.FLOAT and t.dims is not None
+           and np.abs(numpy_helper.to_array(t)).max(initial=0.0) > FP16_MAX}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == TensorProto.FLOAT and np.abs(
+                        numpy_helper.to_array(a.t)).max(initial=0.0) > FP16_MAX:
+                    big.update(node.output)
+    return [n.name for n in model.graph.node
+            if set(n.input) & big or (n.op_type == "Constant" and set(n.output) & big)]
 
