@@ -206,3 +206,7 @@ def test_a_collapse_is_registered_flagged_and_not_promoted(lws: Workspace) -> No
     assert any(getattr(e, "level", "") == "warning" and "never promoted" in e.message
                for e in events if hasattr(e, "message"))
     assert not aliases(lws, "penguins")
+    # nor does the bare name move to it (or to any compressed version)
+    assert registry.get_version(lws, "penguins").ref == "penguins:2"
+    _run(lws, "penguins:1", Step("int8-dynamic"))
+    assert registry.get_version(lws, "penguins").ref == "penguins:2"

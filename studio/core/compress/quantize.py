@@ -153,10 +153,17 @@ def int8_dynamic(onnx_bytes: bytes, per_channel: bool = False) -> bytes:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = _gemm_as_matmul(_refuse(onnx_bytes, "int8"))
+    for i, node in enumerate(model.graph.node):
+        node.name = node.name or f"node_{i}"
+    # ONNX Runtime's per-channel kernels take a weight matrix: a batched MatMul (RealMLP's
+    # embedding of each column, a 3-D weight) keeps one scale per tensor instead
+    shapes = {t.name: len(t.dims) for t in model.graph.initializer}
+    batched = [n.name for n in model.graph.node if n.op_type == "MatMul"
+               and any(shapes.get(i, 2) > 2 for i in n.input)] if per_channel else []
 
     def run(src: Path, dst: Path) -> None:
         quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=per_channel,
-                         reduce_range=not _has_vnni())
+                         reduce_range=not _has_vnni(), nodes_to_exclude=batched)
 
     return _quantized(run, model)
 

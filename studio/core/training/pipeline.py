@@ -46,7 +46,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     started = time.perf_counter()
     spec.validate()
     threads = spec.threads or default_threads(leave_one_free=False)
-    device = _device(spec.device, threads)
+    device = choose_device(spec.device, threads)
     emit(Started(job_id or "", "train", device))
 
     info = catalog.get_dataset(ws, spec.dataset)
@@ -328,7 +328,9 @@ def _plain(details: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _device(wanted: str, threads: int) -> str:
+def choose_device(wanted: str, threads: int) -> str:
+    """The device a run trains on ("cuda" when asked or available, else "cpu"), torch set
+    to ``threads`` threads."""
     import torch
 
     torch.set_num_threads(threads)
