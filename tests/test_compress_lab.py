@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import copied_workspace, penguins_workspace, run_studio
 
@@ -16,7 +17,7 @@ from studio.core.compress import lab, methods
 from studio.core.compress.lab import Step
 from studio.core.datasets import catalog
 from studio.core.errors import Cancelled, InputError
-from studio.core.events import Compressed, Event
+from studio.core.events import Compressed, Event, Progress
 from studio.core.registry.listing import lineage_edges, version_rows
 from studio.core.workspace import Workspace
 
@@ -210,3 +211,64 @@ def test_a_collapse_is_registered_flagged_and_not_promoted(lws: Workspace) -> No
     assert registry.get_version(lws, "penguins").ref == "penguins:2"
     _run(lws, "penguins:1", Step("int8-dynamic"))
     assert registry.get_version(lws, "penguins").ref == "penguins:2"
+
+
+def test_calibration_reads_training_rows_only(lws: Workspace, monkeypatch) -> None:
+    seen: list[np.ndarray] = []
+    real = lab.sample
+
+    def spy(data, rows, limit, seed=0):
+        seen.append(np.asarray(rows))
+        return real(data, rows, limit, seed)
+
+    monkeypatch.setattr(lab, "sample", spy)
+    events: list[Event] = []
+    lab.run(lws, "penguins:1", [Step("int8-static", {"calibration_rows": 40})], events.append,
+            repeats=1)
+    source = lab.load_source(lws, registry.get_version(lws, "penguins:1"), need_data=True)
+    assert source.data is not None
+    measuring, calibration = seen  # the timing sample first, then the calibration rows
+    assert set(measuring) <= set(source.data.test)
+    assert set(calibration) == set(source.data.train)
+    assert not set(calibration) & set(source.data.test)
+
+
+def test_a_stop_after_a_result_is_made_keeps_it_out(lws: Workspace) -> None:
+    before = len(version_rows(lws))
+    seen: list[Event] = []
+
+    def stop_once_measured() -> bool:
+        return any(isinstance(e, Progress) and e.stage == "measure" for e in seen)
+
+    with pytest.raises(Cancelled):
+        lab.run(lws, "penguins:1", [Step("int8-dynamic")], seen.append, stop_once_measured,
+                repeats=1)
+    assert len(version_rows(lws)) == before  # made, evaluated, measured: and not kept
+
+
+def test_per_channel_dynamic_int8_works_on_the_tabular_network(lws: Workspace) -> None:
+    result, _ = _run(lws, "penguins:1", Step("int8-dynamic", {"per_channel": True}))
+    (row,) = result["results"]
+    assert row["status"] == "done" and abs(row["delta_points"]) <= 2.0
+
+
+def test_fp16_keeps_a_regression_of_millions_in_range(lws: Workspace, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from studio.core.training.pipeline import run
+    from studio.core.training.spec import TrainSpec
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, 10, 300), rng.uniform(0, 5, 300)
+    pd.DataFrame({"a": a, "b": b, "price": 4e6 + 3e5 * a + 2e5 * b + rng.normal(0, 5e4, 300)}
+                 ).to_csv(tmp_path / "big.csv", index=False)
+    catalog.import_dataset(lws, tmp_path / "big.csv")
+    made = run(lws, TrainSpec(dataset="big", target="price", family="mlp", threads=1,
+                              epochs=30), lambda _e: None)
+    result, _ = _run(lws, made["version"], Step("fp16"))
+    (row,) = result["results"]
+    assert row["status"] == "done", row["message"]
+    assert row["value"] > 0.9 and abs(row["delta_points"]) < 1  # r², not -29
+    # an fp16 version is not quantized again: its fp32 parent is
+    with pytest.raises(InputError, match="is fp16: quantize its fp32 parent"):
+        _run(lws, row["version"], Step("int8-dynamic"))
