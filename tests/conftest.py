@@ -107,6 +107,26 @@ def penguins_workspace(root: Path, families: tuple[str, ...]) -> Path:
     return root
 
 
+def train_text_and_pictures(ws: Workspace, root: Path) -> None:
+    """reviews:1 (word embeddings on text) and shapes:1 (a cnn on 32-pixel pictures) in
+    ``ws``, both small and quick; their files written under ``root``."""
+    from synthetic import reviews, shapes
+
+    from studio.core.datasets import catalog
+    from studio.core.training.pipeline import run
+    from studio.core.training.spec import TrainSpec
+
+    reviews(300).to_csv(root / "reviews.csv", index=False)
+    catalog.import_dataset(ws, root / "reviews.csv")
+    run(ws, TrainSpec(dataset="reviews", target="sentiment", family="embedding", epochs=6,
+                      hidden=[32], batch_size=16, learning_rate=1e-2, threads=1),
+        lambda _e: None)
+    catalog.import_dataset(ws, shapes(root / "img" / "shapes", per_class=30))
+    run(ws, TrainSpec(dataset="shapes", target="label", family="cnn", epochs=4, batch_size=16,
+                      threads=1, params={"channels": 8},
+                      preprocessing={"columns": {"image": {"size": 32}}}), lambda _e: None)
+
+
 @contextlib.contextmanager
 def copied_workspace(template: Path, dest: Path) -> Iterator[Workspace]:
     """A copy of the workspace ``template`` that a test may change."""

@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from synthetic import reviews, shapes
+from conftest import train_text_and_pictures
 
 from studio.core import registry
 from studio.core.compress import lab, methods
 from studio.core.compress.lab import Step
-from studio.core.datasets import catalog
 from studio.core.errors import InputError
 from studio.core.workspace import Workspace
 
@@ -23,20 +22,9 @@ EVERY = [Step("int8-dynamic"), Step("int8-static", {"calibration_rows": 64}), St
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """reviews:1, word embeddings on text; shapes:1, a cnn on pictures; both small."""
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
     root = tmp_path_factory.mktemp("modalities")
     ws = Workspace.open(root / "ws")
-    reviews(300).to_csv(root / "reviews.csv", index=False)
-    catalog.import_dataset(ws, root / "reviews.csv")
-    run(ws, TrainSpec(dataset="reviews", target="sentiment", family="embedding", epochs=6,
-                      hidden=[32], batch_size=16, learning_rate=1e-2, threads=1),
-        lambda _e: None)
-    catalog.import_dataset(ws, shapes(root / "img" / "shapes", per_class=30))
-    run(ws, TrainSpec(dataset="shapes", target="label", family="cnn", epochs=4, batch_size=16,
-                      threads=1, params={"channels": 8},
-                      preprocessing={"columns": {"image": {"size": 32}}}), lambda _e: None)
+    train_text_and_pictures(ws, root)
     yield ws
     ws.db.close()
 

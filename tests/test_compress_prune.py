@@ -10,15 +10,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import penguins_workspace
+from conftest import penguins_workspace, train_text_and_pictures
 from safetensors.torch import load as load_safetensors
-from synthetic import reviews, shapes
 
 from studio.core import registry
 from studio.core.compress.network import build, config_from_manifest, load, load_weights
 from studio.core.compress.prune import prunable_weights, prune
 from studio.core.compress.source import Source, load_source, sample
-from studio.core.datasets import catalog
 from studio.core.errors import InputError
 from studio.core.training.evaluation_step import evaluate_exported
 from studio.core.training.families.base import FitContext
@@ -31,21 +29,10 @@ QUIET = FitContext(lambda _e: None)
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """penguins:1 mlp (hidden [256, 256, 256]), :2 linear, :3 boosted trees; reviews:1 word
     embeddings on text; shapes:1 a cnn on pictures, all trained small."""
-    from studio.core.training.pipeline import run
-    from studio.core.training.spec import TrainSpec
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("prune")
     ws = Workspace.open(penguins_workspace(root / "ws", ("mlp", "linear", "boosted-trees")))
-    reviews(300).to_csv(root / "reviews.csv", index=False)
-    catalog.import_dataset(ws, root / "reviews.csv")
-    run(ws, TrainSpec(dataset="reviews", target="sentiment", family="embedding", epochs=6,
-                      hidden=[32], batch_size=16, learning_rate=1e-2, threads=1),
-        lambda _e: None)
-    catalog.import_dataset(ws, shapes(root / "img" / "shapes", per_class=30))
-    run(ws, TrainSpec(dataset="shapes", target="label", family="cnn", epochs=4, batch_size=16,
-                      threads=1, params={"channels": 8},
-                      preprocessing={"columns": {"image": {"size": 32}}}), lambda _e: None)
+    train_text_and_pictures(ws, root)
     yield ws
     ws.db.close()
 

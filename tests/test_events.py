@@ -15,6 +15,7 @@ from studio.core.datasets import catalog
 from studio.core.events import (
     EVENT_TYPES,
     Candidate,
+    Compressed,
     Done,
     Event,
     Failed,
@@ -39,6 +40,8 @@ EXAMPLES: list[Event] = [
     Metric("val_accuracy", 0.5, 2, 9, series="boosted-trees"),
     Candidate("mlp", "Multilayer perceptron", "training", "accuracy", message="30 s"),
     Candidate("linear", "Linear", "done", "r2", 0.25, -0.5, 1.5, 1024, chosen=True),
+    Compressed({"method": "int8-dynamic", "version": "penguins:2", "delta_points": -0.5,
+                "collapsed": False, "measurement": {"file_bytes": 1024}}),
     Log("column 'x' not used: all values missing", "warning"),
     Log("plain"),
     Done({"version": "penguins:1", "metrics": {"accuracy": 0.98, "confusion": [[1, 0], [0, 1]]}}),
