@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,15 @@ def add_parser(cmd: Callable[..., argparse.ArgumentParser]) -> None:
                    help="measuring rounds (each 50 batch-1 and 4 batch-64 calls)")
 
 
+def _method(row: dict[str, Any], source: str) -> str:
+    """``prune magnitude 0.7``; a chained step names what it started from."""
+    s = row.get("settings") or {}
+    name = row["method"]
+    if name == "prune":
+        name += f" {s.get('kind', '')} {s.get('sparsity', '')}".rstrip()
+    return name + (f" of {row['parent']}" if row.get("parent") != source else "")
+
+
 def _ratio(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}x"
 
@@ -46,20 +56,23 @@ def table(result: dict[str, Any]) -> str:
     rows = [[result["source"], "source", "-" if base is None else f"{base:.4f}", "", "1.00x",
              "1.00x", "1.00x"]]
     for r in result["results"]:
+        name = _method(r, result["source"])
         if r["status"] != "done":
-            rows.append(["-", r["method"], "failed (below)", "", "", "", ""])
+            rows.append(["-", name, "failed (below)", "", "", "", ""])
             continue
         delta = r["delta_points"]
         rows.append([
-            r["version"], r["method"], "-" if r["value"] is None else f"{r['value']:.4f}",
+            r["version"], name, "-" if r["value"] is None else f"{r['value']:.4f}",
             "-" if delta is None else f"{delta:+.2f}" + (" COLLAPSED" if r["collapsed"] else ""),
-            _ratio(r["size_ratio"]), _ratio(r["latency_ratio"]),
-            _ratio(r["throughput_ratio"])])
+            _ratio(r["size_ratio"]) + (" LARGER" if r["size_ratio"] > 1 else ""),
+            _ratio(r["latency_ratio"]), _ratio(r["throughput_ratio"])])
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     notes = sorted({f"{r['method']}: {r['details']['note']}" for r in result["results"]
                     if (r.get("details") or {}).get("note")})
     notes += [f"{r['method']} of {r['parent']} failed: {r['message']}"
               for r in result["results"] if r["status"] != "done"]
+    if result.get("not_evaluated"):
+        notes.append(f"not evaluated: {result['not_evaluated']}")
     return "\n".join([*("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
                      .rstrip() for row in [head, *rows]), *notes])
 
@@ -103,4 +116,8 @@ def compress(ws: Workspace, args: argparse.Namespace) -> int:
     out(args, document, table(result))
     if not made:
         raise CliError("no method made a version; see the table", 1)
+    failed = [r["method"] for r in result["results"] if r["status"] != "done"]
+    if failed:  # the table says why; a script learns of it from the exit code
+        print(f"studio: error: {', '.join(failed)} failed; see the table", file=sys.stderr)
+        return 1
     return 0

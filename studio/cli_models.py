@@ -160,7 +160,14 @@ def show_document(ws: Workspace, ref: str) -> tuple[dict[str, Any], str]:
         lines.append(f"trained   {m.training.family}, {t.get('epochs_run')} {unit} on "
                      f"{t.get('device')} in {float(t.get('duration_s') or 0):.1f}s")
     if m.compression is not None:
-        lines.append(f"made by   {m.compression.method} of {m.compression.parent}")
+        c = m.compression.details
+        settings = ", ".join(f"{k}={v}" for k, v in (c.get("settings") or {}).items())
+        delta = c.get("delta_points")
+        said = f" ({settings})" if settings else ""
+        said += f": {delta:+.2f} points of {c.get('metric')}" if isinstance(
+            delta, int | float) else ": not evaluated"
+        said += "".join(f", {f.upper()}" for f in c.get("flags") or [])
+        lines.append(f"made by   {m.compression.method} of {m.compression.parent}{said}")
     if m.imported is not None:
         lines.append(f"imported  {shown(m.imported.format)} from {shown(m.imported.source)}")
     for relation, kind, target in links["from"]:

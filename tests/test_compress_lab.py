@@ -272,3 +272,43 @@ def test_fp16_keeps_a_regression_of_millions_in_range(lws: Workspace, tmp_path: 
     # an fp16 version is not quantized again: its fp32 parent is
     with pytest.raises(InputError, match="is fp16: quantize its fp32 parent"):
         _run(lws, row["version"], Step("int8-dynamic"))
+
+
+def test_a_bare_name_never_means_a_compressed_version(lws: Workspace) -> None:
+    from studio.core.errors import NotFoundError
+    from studio.core.registry.lifecycle import archive, delete_version
+
+    _run(lws, "penguins:1", Step("int8-dynamic"))  # penguins:3
+    delete_version(lws, "penguins:2")
+    assert registry.get_version(lws, "penguins").ref == "penguins:1"
+    archive(lws, "penguins:1")  # archived: still what the bare name means
+    assert registry.get_version(lws, "penguins").ref == "penguins:1"
+    delete_version(lws, "penguins:1")
+    with pytest.raises(NotFoundError, match="only compressed versions left"):
+        registry.get_version(lws, "penguins")
+    assert registry.get_version(lws, "penguins:3").manifest.compression is not None
+
+
+def test_a_version_being_compressed_cannot_be_deleted(lws: Workspace) -> None:
+    import os
+
+    from studio.core.registry.lifecycle import delete_version
+    from studio.core.store import now
+
+    lws.db.db["jobs"].insert({"id": "j1", "kind": "compress", "status": "running",
+                              "spec": json.dumps({"source": "penguins:1"}),
+                              "pid": os.getpid(), "created": now()})
+    with pytest.raises(InputError, match="penguins:1 is being compressed"):
+        delete_version(lws, "penguins:1")
+    delete_version(lws, "penguins:2")  # what no run reads goes as before
+    lws.db.conn.execute("UPDATE jobs SET status = 'done' WHERE id = 'j1'")
+    lws.db.conn.commit()
+    delete_version(lws, "penguins:1")
+
+
+def test_the_same_method_twice_side_by_side_is_refused(lws: Workspace) -> None:
+    with pytest.raises(InputError, match="fp16 is asked for twice"):
+        _run(lws, "penguins:1", Step("fp16"), Step("fp16"))
+    result, _ = _run(lws, "penguins:1", Step("prune", {"sparsity": 0.3, "epochs": 2}),
+                     Step("prune", {"sparsity": 0.6, "epochs": 2}))
+    assert [r["settings"]["sparsity"] for r in result["results"]] == [0.3, 0.6]

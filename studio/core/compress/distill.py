@@ -265,9 +265,9 @@ def distill(teacher_onnx: bytes, data: TrainData, fraction: float, temperature: 
                  f"{args['hidden'] or 'none'}) learns from a teacher of "
                  f"{parameters(teacher_onnx):,}"))
     if size and weights > fraction * size:
-        ctx.emit(Log(f"distill: the smallest student ({weights:,} weights) is larger than "
-                     f"{fraction:g} of the teacher ({size:,}): it cannot be made smaller "
-                     "than one unit a layer", "warning"))
+        raise InputError(f"the teacher is too small to distil: its smallest student "
+                         f"({weights:,} weights, one unit a layer) is more than {fraction:g} "
+                         f"of its {size:,}")
     augment = None
     if args.get("image"):
         from studio.core.training.augment import Augment, augmenter

@@ -73,6 +73,15 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
     if not steps:
         raise InputError("no compression method was chosen")
     _check_applicable(version, steps, chain)
+    if not chain:
+        seen = [(s.method, sorted(s.settings.items())) for s in steps]
+        twice = next((steps[i].method for i in range(len(seen)) if seen[i] in seen[:i]), None)
+        if twice:
+            raise InputError(f"{twice} is asked for twice with the same settings: it would "
+                             "make the same version twice")
+    if dataset and version.manifest.recipe is None:
+        raise InputError(f"{version.ref} takes tensors only (it has no recipe): it cannot "
+                         f"read the rows of {dataset!r}")
     needs_data = any(methods.get(s.method).needs_data for s in steps)
     no_data = None if dataset else missing_data_reason(ws, version)
     if needs_data and no_data:
@@ -105,8 +114,10 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
 
             pair = measure_pair(source.onnx, stage.onnx, _inputs(version), feed, threads,
                                 repeats)
-        except (Abandoned, Cancelled):
+        except Abandoned:
             raise
+        except Cancelled:
+            _cancel(rows)  # said the lab's way, with what was kept
         except Exception as exc:
             # one method failing (a runtime refusing a graph, a NaN metric) fails its row;
             # the results already registered are reported and the other methods still run
@@ -140,13 +151,14 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
                   f"{sum(1 for r in rows if r['version'])} of {len(steps)} registered"))
     return {"source": version.ref, "metric": metric,
             "source_value": base["value"] if base else None, "chain": chain,
+            "not_evaluated": None if source.data is not None else no_data,
             "dataset": source.dataset, "threads": threads, "results": rows,
             "duration_s": round(time.perf_counter() - started, 3)}
 
 
 def _cancel(rows: Sequence[Mapping[str, Any]]) -> None:
     kept = [str(r["version"]) for r in rows if r.get("version")]
-    raise Cancelled("compression stopped: no half-made version was kept"
+    raise Cancelled("no half-made version was kept"
                     + (f"; made before the stop: {', '.join(kept)}" if kept else ""))
 
 

@@ -110,8 +110,12 @@ def unfit_reason(method: Method, manifest: Manifest) -> str | None:
         return ("a boosted-tree model has no weight matrices to "
                 + ("prune" if method.name == "prune" else "quantize")
                 + "; distil it into a network first")
+    done = manifest.compression.method if manifest.compression is not None else None
     if method.needs_weights:
         if "weights.safetensors" not in manifest.files:
+            if done in ("int8-dynamic", "int8-static", "fp16"):
+                return (f"this version is {done}, without trainable weights: prune its "
+                        f"parent ({manifest.compression.parent}) instead")
             return "pruning fine-tunes the network's weights, and this version has none"
         if fam not in TORCH_FAMILIES:
             return "pruning needs a network the studio trained (its architecture is known)"
@@ -120,7 +124,6 @@ def unfit_reason(method: Method, manifest: Manifest) -> str | None:
                 "this version has no recipe to read a dataset with")
     if method.name == "int8-static" and manifest.recipe is None:
         return "static int8 calibrates on rows of a dataset; this version has no recipe"
-    done = manifest.compression.method if manifest.compression is not None else None
     if method.name in ("int8-dynamic", "int8-static") and done in ("int8-dynamic",
                                                                    "int8-static"):
         return "this version is already int8"

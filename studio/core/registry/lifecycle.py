@@ -29,6 +29,27 @@ def archive(ws: Workspace, ref: str, archived: bool = True) -> tuple[str, int]:
     return name, number
 
 
+def compressing(ws: Workspace, ref: str) -> bool:
+    """Whether a live compression job reads the version ``ref`` (NAME:N)."""
+    import json
+
+    from studio.core.job_rows import alive
+
+    cursor = ws.db.conn.execute(
+        "SELECT id, kind, spec, status, pid, created FROM jobs WHERE kind = 'compress' AND"
+        " status IN ('queued', 'running')")
+    names = [d[0] for d in cursor.description]
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        try:
+            source = json.loads(row["spec"] or "{}").get("source")
+        except ValueError:
+            continue
+        if source == ref and alive(row):
+            return True
+    return False
+
+
 def delete_version(ws: Workspace, ref: str) -> tuple[str, int]:
     """Remove a version's row, tags and lineage; its files go at the next ``gc``."""
     with ws.db.immediate() as conn:
@@ -47,6 +68,9 @@ def delete_version(ws: Workspace, ref: str) -> tuple[str, int]:
                               for u in urls)
             raise InputError(f"{name}:{number} is being served at {where}: stop that server "
                              "first")
+        if compressing(ws, f"{name}:{number}"):
+            raise InputError(f"{name}:{number} is being compressed: stop that run (or wait "
+                             "for it) first")
         for table in ("tags", "lineage"):
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, number])
         conn.execute("UPDATE candidates SET version = NULL WHERE version = ?",

@@ -151,11 +151,15 @@ def resolve(ws: Workspace, ref: str | Ref) -> tuple[str, int]:
                                 f"alias {r.name} {r.alias} N`)")
     else:
         row = conn.execute(
-            # a compression's result is never promoted on its own: NAME stays on what was
-            # trained or imported until an alias (or NAME:N) chooses a compressed version
-            "SELECT version FROM versions WHERE name = ? ORDER BY archived IS NOT NULL,"
-            " source IS 'compression', version DESC LIMIT 1", [r.name]).fetchone()
+            # a compression's result is never promoted on its own: NAME means what was
+            # trained or imported, until an alias (or NAME:N) chooses a compressed version
+            "SELECT version FROM versions WHERE name = ? AND source IS NOT 'compression'"
+            " ORDER BY archived IS NOT NULL, version DESC LIMIT 1", [r.name]).fetchone()
         what = f"model {r.name!r}"
+        if row is None and _exists(ws, r.name):
+            raise NotFoundError(f"model {r.name!r} has only compressed versions left, and a "
+                                "bare name never means one: choose it by number "
+                                f"({r.name}:N) or by an alias")
     if row is None:
         raise NotFoundError(f"no {what} in the registry (see `studio models ls`)")
     return r.name, int(row[0])

@@ -99,7 +99,8 @@ class ResultsTable(QTableWidget):
         ref = row.get("version")
         cells = [
             ref or "—",
-            "source" if source else method_text(row),
+            "source" if source else method_text(row, self.rows[0].get("version")
+                                                 if self.rows else None),
             value_text(row.get("value")),
             "" if source else delta_text(row.get("delta_points")),
             ratio_text(row.get("size_ratio")),
@@ -159,7 +160,7 @@ class ResultsTable(QTableWidget):
             good = value < 0.95 if better_low else value > 1.05
             bad = value > 1.05 if better_low else value < 0.95
             col = {"size_ratio": 4, "latency_ratio": 5, "throughput_ratio": 6}[name]
-            if good or (bad and name != "size_ratio"):
+            if good or bad:
                 self.item(i, col).setForeground(GOOD if good else BAD)
         m, s = row.get("measurement") or {}, row.get("source_measurement") or {}
         if m and s:

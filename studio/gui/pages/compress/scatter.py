@@ -128,8 +128,10 @@ class ResultScatter(QWidget):
                                symbolSize=20, symbolBrush=None,
                                symbolPen=pen(RESULT_INK, 2))
         for members, x, y in self._groups():
-            text = ", ".join("source" if i == 0 else str(rows[i].get("method"))
-                             for i in members)
+            names = ["source" if i == 0 else str(rows[i].get("method")) for i in members]
+            # one name a method, counted: six fp16 results read "fp16 ×6", not six times
+            text = ", ".join(n if names.count(n) == 1 else f"{n} ×{names.count(n)}"
+                             for n in dict.fromkeys(names))
             item = pg.TextItem(text, color=SOURCE_INK if 0 in members else MUTED,
                                anchor=(0.5, 1))
             item.setPos(x, y)

@@ -62,11 +62,14 @@ def settings_text(method: str, settings: Mapping[str, Any]) -> str:
     return ", ".join(f"{label(k).lower()} {text_of(v)}" for k, v in changed)
 
 
-def method_text(row: Mapping[str, Any]) -> str:
-    """``prune (sparsity 0.7)``; a chained step names what it started from."""
+def method_text(row: Mapping[str, Any], source: str | None = None) -> str:
+    """``prune (sparsity 0.7)``; a chained step names what it started from (when that is
+    not ``source``)."""
     method = str(row.get("method") or "?")
     extra = settings_text(method, row.get("settings") or {})
-    return method + (f" ({extra})" if extra else "")
+    parent = row.get("parent")
+    return method + (f" ({extra})" if extra else "") + (
+        f" of {parent}" if source and parent and parent != source else "")
 
 
 def collapse_text(row: Mapping[str, Any]) -> str:

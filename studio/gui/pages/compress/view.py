@@ -47,6 +47,8 @@ class CompressPage(QWidget):
         self.version: Any = None  # the registry Version chosen
         self.stopping = False
         self.warnings: list[str] = []
+        self.made: list[dict[str, Any]] = []  # the results this run registered
+        self._refresh_after = False  # the workspace changed during a run
         self.dialog: Any = None  # the last dialog opened
         self.chart: Any = None  # the ResultScatter, made when first seen (pyqtgraph)
         self._sized = False
@@ -138,9 +140,14 @@ class CompressPage(QWidget):
     # -- the version ------------------------------------------------------------------------
 
     def refresh(self, select: str | None = None) -> None:
-        """List the versions again, keeping the one chosen (or choosing ``select``)."""
+        """List the versions again, keeping the one chosen (or choosing ``select``). Put off
+        while a run goes on: its source and results stay on screen until it ends."""
         from studio.core.registry.listing import version_rows
 
+        if self.running:
+            self._refresh_after = True
+            return
+        self._refresh_after = False
         self.picker.fill(version_rows(self.ws), select or self.picker.current_ref())
         if (self.version.ref if self.version else None) != self.picker.current_ref():
             self._on_version()
@@ -175,6 +182,8 @@ class CompressPage(QWidget):
                 self.notice.emit(f"{ref} cannot be read: {exc}")
                 self.version = None
         datasets = [d.name for d in list_datasets(self.ws)] if missing else []
+        if self.job is None:
+            self.bar.say(HINT)  # the last run's outcome was about another version
         self.methods.set_version(self.version.manifest if self.version else None, missing,
                                  datasets)
         self._show_earlier()
@@ -239,7 +248,7 @@ class CompressPage(QWidget):
         except Exception as exc:  # no process could start: said, nothing changed
             self.dialog = show_message(self, "Compress", f"Could not start: {exc}")
             return False
-        self.job, self.stopping, self.warnings = job, False, []
+        self.job, self.stopping, self.warnings, self.made = job, False, [], []
         names = [s["method"] for s in spec["steps"]]
         row = self.picker.rows.get(self.version.ref)
         self.table.show_source(self.version.ref, row.metric if row else None,
@@ -276,6 +285,7 @@ class CompressPage(QWidget):
     def _on_result(self, row: dict[str, Any]) -> None:
         i = self.table.add(row)
         if row.get("version"):
+            self.made.append(row)
             self.registered.emit(str(row["version"]))
         if row.get("collapsed") or row.get("status") == "failed":
             self.table.select_index(i)  # what needs a look is shown
@@ -283,7 +293,7 @@ class CompressPage(QWidget):
 
     def _on_finished(self, final: Done | Failed) -> None:
         self.job = None
-        made = [r for r in self.table.rows[1:] if r.get("version")]
+        made = self.made
         if isinstance(final, Done):
             result = final.result
             total = len(result.get("results") or [])
@@ -298,7 +308,8 @@ class CompressPage(QWidget):
             self.notice.emit(text)
         elif final.cancelled or self.stopping:
             text = "Stopped: no half-made version was kept" + (
-                f"; {results(len(made))} registered before the stop stay" if made else "")
+                "; kept from before the stop: " + ", ".join(str(r["version"]) for r in made)
+                if made else "")
             self.bar.idle(text)
             self.notice.emit(text)
         else:
