@@ -40,8 +40,11 @@ class MethodRow(QWidget):
         self.box.toggled.connect(lambda _on: (self._show_settings(), on_change()))
         self.about = PlainElided(method.description)
         self.about.setObjectName("muted")
-        # in the description's place: one line, the whole sentence in its tooltip
-        self.reason = PlainElided("")
+        # under the method, wrapped: the advice at a reason's end ("distil it into a network
+        # first") is the part a person needs
+        self.reason = label("")
+        self.reason.setWordWrap(True)
+        self.reason.setContentsMargins(24, 0, 0, 2)
         self.reason.setStyleSheet("color: #a15c00;")
         self.reason.hide()
         self.knobs = [Knob(p, on_change=on_change) for p in method.settings]
@@ -57,11 +60,11 @@ class MethodRow(QWidget):
         head.addWidget(self.box)
         head.addSpacing(6)
         head.addWidget(self.about, 1)
-        head.addWidget(self.reason, 1)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 2, 0, 2)
         box.setSpacing(2)
         box.addLayout(head)
+        box.addWidget(self.reason)
         box.addWidget(self.settings)
 
     def set_reason(self, reason: str | None) -> None:

@@ -162,6 +162,10 @@ class ResultsTable(QTableWidget):
             col = {"size_ratio": 4, "latency_ratio": 5, "throughput_ratio": 6}[name]
             if good or bad:
                 self.item(i, col).setForeground(GOOD if good else BAD)
+        note = (row.get("details") or {}).get("note")
+        if note:  # fp16 on a CPU: smaller, not faster, and the page says so
+            self.item(i, COLUMNS.index("Method")).setToolTip(tip(str(note)))
+            self.item(i, COLUMNS.index("Latency")).setToolTip(tip(str(note)))
         m, s = row.get("measurement") or {}, row.get("source_measurement") or {}
         if m and s:
             self.item(i, 4).setToolTip(f"{size_text(m.get('file_bytes'))} against "
