@@ -60,7 +60,21 @@ def test_an_imported_graph_is_measured_and_what_needs_more_is_refused(
     assert "no recipe" in reasons["int8-static"] and "no recipe" in reasons["distill"]
     with pytest.raises(InputError, match="prune does not apply to plain:1"):
         lab.run(ws, version.ref, [Step("prune")], lambda _e: None)
+    with pytest.raises(InputError, match=r"takes tensors only .* cannot read the rows"):
+        lab.run(ws, version.ref, [Step("int8-dynamic")], lambda _e: None, dataset="reviews")
     result = lab.run(ws, version.ref, [Step("int8-dynamic")], lambda _e: None, repeats=1)
     (row,) = result["results"]
     assert row["version"] == "plain:2" and row["value"] is None  # measured, not evaluated
     assert row["size_ratio"] < 0.5
+
+
+def test_a_weights_only_version_offers_nothing(ws: Workspace, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.core.registry.transfer.importer import import_model
+
+    save_file({"w": torch.zeros(4, 4)}, str(tmp_path / "w.safetensors"))
+    version = import_model(ws, tmp_path / "w.safetensors", "weights", lambda _e: None)
+    reasons = {m.name: r for m, r in methods.applicable(version.manifest)}
+    assert all(r and "weights only" in r for r in reasons.values())

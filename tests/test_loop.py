@@ -201,3 +201,36 @@ def test_a_loss_hook_replaces_the_training_loss_but_not_the_yardstick() -> None:
                          .float().mean())
     assert accuracy < 0.3  # it learnt the flipped labels
     assert all(h["val_score"] < 0.5 for h in result.history)  # scored on the true ones
+
+
+START = torch.tensor([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # separates table() perfectly
+
+
+def test_keep_start_gives_back_weights_no_epoch_beats() -> None:
+    data = table()
+    x = torch.from_numpy(data.matrix())
+    knobs = resolve_params(MLP, {"batch_size": 70, "epochs": 3, "learning_rate": 0.5,
+                                 "schedule": "constant", "weight_decay": 0.0})
+
+    def fitted(keep_start: bool) -> tuple[object, torch.nn.Module]:
+        torch.manual_seed(0)
+        model = Poisoned(good=10**9)
+        with torch.no_grad():  # a perfect separator of the data to start from
+            model.linear.weight.copy_(START)
+            model.linear.bias.zero_()
+
+        def shaken(out: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            # the margin of the right class, minimized: every step makes the model worse
+            return ((out[:, 1] - out[:, 0]) * torch.sign(x[rows, 0])).mean()
+
+        result = fit(model, data, lambda rows: [x[torch.from_numpy(rows)]], knobs,
+                     FitContext(lambda _e: None, seed=0), "test", loss=shaken,
+                     keep_start=keep_start)
+        return result, model
+
+    result, model = fitted(keep_start=True)
+    assert result.best_epoch == 0 and result.epochs_run == 3
+    assert torch.equal(model.linear.weight, START)
+    result, model = fitted(keep_start=False)  # without it, the best of the worse epochs
+    assert result.best_epoch >= 1 and result.best_score < 1.0
+    assert not torch.equal(model.linear.weight, START)

@@ -67,11 +67,12 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
         chain: bool = False, dataset: str | None = None, threads: int = 1,
         repeats: int = REPEATS) -> dict[str, Any]:
     started = time.perf_counter()
-    emit(Started(job_id or "", "compress", "cpu"))
     version = registry.get_version(ws, source_ref)
     steps = [Step(s.method, methods.get(s.method).resolve(s.settings)) for s in steps]
     if not steps:
         raise InputError("no compression method was chosen")
+    learns = any(s.method in ("prune", "distill") for s in steps)
+    emit(Started(job_id or "", "compress", _device() if learns else "cpu"))
     _check_applicable(version, steps, chain)
     if not chain:
         seen = [(s.method, sorted(s.settings.items())) for s in steps]
@@ -104,7 +105,7 @@ def run(ws: Workspace, source_ref: str, steps: Sequence[Step], emit: Emit,
         label = f"{step.method} of {start.ref}"
         emit(Progress("compress", i, len(steps), f"{label} ({i + 1} of {len(steps)})"))
         try:
-            stage = _apply(ws, source, start, step, emit, should_stop)
+            stage = _apply(ws, source, start, step, emit, should_stop, feed)
             should_stop() and _cancel(rows)
             _check_finite(source.onnx, stage.onnx, feed, step.method)
             emit(Progress("evaluate", i, len(steps), f"evaluating {label}"))
@@ -180,7 +181,7 @@ def _check_applicable(version: registry.Version, steps: Sequence[Step], chain: b
 
 
 def _apply(ws: Workspace, source: Source, start: registry.Version, step: Step, emit: Emit,
-           should_stop: Callable[[], bool]) -> Stage:
+           should_stop: Callable[[], bool], feed: Mapping[str, np.ndarray]) -> Stage:
     s = step.settings
     onnx = source.onnx if start.ref == source.ref else registry.read_file(ws, start,
                                                                           "model.onnx")
@@ -199,7 +200,11 @@ def _apply(ws: Workspace, source: Source, start: registry.Version, step: Step, e
     if step.method == "fp16":
         from studio.core.compress.quantize import fp16
 
-        return Stage(fp16(onnx), {}, {"note": "fp16 saves size; on a CPU it is not faster"})
+        # the values' ranges seen on training rows (or the timing sample) say what stays fp32
+        rows = sample(source.data, source.data.train, 512) if source.data is not None \
+            else feed
+        return Stage(fp16(onnx, rows), {},
+                     {"note": "fp16 saves size; on a CPU it is not faster"})
     ctx = _context(emit, should_stop, source)
     assert source.data is not None
     if step.method == "prune":
@@ -218,6 +223,13 @@ def _apply(ws: Workspace, source: Source, start: registry.Version, step: Step, e
         return Stage(student.exported.onnx, dict(student.exported.files), student.details,
                      student.config)
     raise InputError(f"unknown method {step.method!r}")
+
+
+def _device() -> str:
+    from studio.core.training.pipeline import choose_device
+    from studio.core.training.spec import default_threads
+
+    return choose_device("auto", default_threads(leave_one_free=False))
 
 
 def _context(emit: Emit, should_stop: Callable[[], bool], source: Source) -> Any:
@@ -243,11 +255,33 @@ def _check_finite(source: bytes, candidate: bytes, feed: Mapping[str, np.ndarray
     except Exception:  # tensors this runner cannot feed: the measuring says why
         return
     got = onnx_runner(candidate)(feed)
+    if method == "fp16":
+        # ONNX Runtime on a CPU computes fp16 in fp32 and would hide an overflow a GPU
+        # meets: a few rows through ONNX's exact reference arithmetic tell
+        got = _reference(candidate, {k: np.asarray(v)[:8] for k, v in feed.items()}, got)
+        want = want[:len(got)]
     bad = int((~np.isfinite(got) & np.isfinite(want)).sum())
     if bad:
         raise InputError(f"{method} gives infinite or undefined outputs ({bad:,} of "
                          f"{got.size:,} on sample rows) where the source gives numbers: "
                          "this model's values do not fit the narrower type")
+
+
+def _reference(onnx_bytes: bytes, feed: Mapping[str, np.ndarray],
+               fallback: np.ndarray) -> np.ndarray:
+    """The graph's first output on ``feed`` by ONNX's reference evaluator (exact dtypes);
+    ``fallback`` where it cannot run the graph."""
+    try:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        model = onnx.load_from_string(onnx_bytes)
+        types = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+        inputs = {k: np.asarray(v).astype(np.int64 if types.get(k) == 7 else np.float32)
+                  for k, v in feed.items() if k in types}
+        return np.asarray(ReferenceEvaluator(model).run(None, inputs)[0])
+    except Exception:  # an operator the evaluator lacks: ONNX Runtime's answer stands
+        return fallback
 
 
 def _inputs(version: registry.Version) -> list[dict[str, Any]]:
@@ -331,10 +365,16 @@ def _register(ws: Workspace, source: Source, start: registry.Version, step: Step
         manifest["family"] = f"{family} student" if step.method == "distill" else family
     # Of the parent's training only what cuts its data again (the split, the seed, the
     # preprocessing) is true of this version; what trained it is this stage's own.
-    trained = parent.get("training") or {}
-    manifest["training"] = {k: copy.deepcopy(trained[k]) for k in RESPLIT if k in trained}
-    manifest["training"].update(family=manifest.get("family"), compressed=True,
-                                params=dict(stage.details.get("params") or {}))
+    trained = parent.get("training")
+    manifest.pop("training", None)
+    if isinstance(trained, dict):  # a model made elsewhere has none, and gets none
+        section = {k: copy.deepcopy(trained[k]) for k in RESPLIT if k in trained}
+        # a fine-tune's or a student's own knobs; a quantized graph keeps its parent's
+        params = stage.details.get("params") or trained.get("params") or {}
+        section.update(compressed=True, params=dict(params))
+        if manifest.get("family"):
+            section["family"] = manifest["family"]
+        manifest["training"] = section
     flags = (["collapsed"] if row["collapsed"] else []) + (
         ["larger"] if row["size_ratio"] > 1 else [])
     manifest["compression"] = {
@@ -344,10 +384,13 @@ def _register(ws: Workspace, source: Source, start: registry.Version, step: Step
         "delta_points": row["delta_points"], "flags": flags,
         "measurement": row["measurement"], "source_measurement": row["source_measurement"],
         "ratios": {k: row[k] for k in ("size_ratio", "latency_ratio", "throughput_ratio")},
+        "evaluated_on": source.dataset,
     }
     lineage = dict(parent.get("lineage") or {})
     dataset = lineage.get("dataset")
-    if source.dataset is not None:  # the rows this stage was judged (and tuned) on
+    if source.dataset is not None and step.method in ("prune", "distill"):
+        # the rows this stage learnt from (a quantized graph learnt from none: it keeps its
+        # parent's; where it was scored is in its compression section)
         manifest["dataset"] = dict(source.dataset)
         dataset = f"{source.dataset['name']}@{source.dataset['digest'][:12]}"
     manifest["lineage"] = {"dataset": dataset, "parent": start.ref, "job": job_id}

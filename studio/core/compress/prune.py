@@ -129,7 +129,7 @@ def _fine_tune(model: nn.Module, config: Mapping[str, Any], data: TrainData, epo
     from studio.core.training.loop import fit
 
     if epochs == 0 or batches[0] is None:
-        return {"epochs_run": 0, "best_epoch": 0, "stopped": None}
+        return {"epochs_run": 0, "best_epoch": 0, "stopped": None, "kept_unfine_tuned": True}
     device = torch.device(ctx.device)
     model.to(device)
     weights = prunable_weights(model)

@@ -156,7 +156,7 @@ def int8_dynamic(onnx_bytes: bytes, per_channel: bool = False) -> bytes:
     for i, node in enumerate(model.graph.node):
         node.name = node.name or f"node_{i}"
     # ONNX Runtime's per-channel kernels take a weight matrix: a batched MatMul (RealMLP's
-    # embedding of each column, a 3-D weight) keeps one scale per tensor instead
+    # embedding of each column, a 3-D weight) cannot have them, and stays fp32
     shapes = {t.name: len(t.dims) for t in model.graph.initializer}
     batched = [n.name for n in model.graph.node if n.op_type == "MatMul"
                and any(shapes.get(i, 2) > 2 for i in n.input)] if per_channel else []
@@ -229,25 +229,107 @@ def int8_static(onnx_bytes: bytes, calibration: Mapping[str, np.ndarray],
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=per_channel, reduce_range=not _has_vnni(),
-                        nodes_to_exclude=keep_float)
+                        nodes_to_exclude=keep_float,
+                        # the calibrator keeps each batch's activations until it is done:
+                        # folded every few batches, memory stays flat however many rows
+                        extra_options={"CalibMaxIntermediateOutputs": 8})
 
     return _quantized(run, model)
 
 
-def fp16(onnx_bytes: bytes) -> bytes:
+def fp16(onnx_bytes: bytes, sample: Mapping[str, np.ndarray] | None = None) -> bytes:
     """Weights and arithmetic in float16; the inputs and outputs stay float32, so the V2
-    tensors a client sends do not change. On a CPU this saves size, not time."""
+    tensors a client sends do not change. On a CPU this saves size, not time.
+
+    What would not fit fp16's range stays fp32: nodes reading constants beyond it, the
+    graph's tail after its last weighted layer (a regression's scaling back to its units),
+    and, given preprocessed ``sample`` rows, every node whose values come near the range's
+    end there, with all that follows each of them."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = _refuse(onnx_bytes, "fp16")
     for i, node in enumerate(model.graph.node):
         node.name = node.name or f"node_{i}"
-    blocked = _beyond_fp16(model)
+    start = set(_beyond_fp16(model)) | _tail(model)
+    if sample is not None:
+        start |= _large_values(model, sample)
+    blocked = sorted(_downstream(model, start))
     half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False,
                                     node_block_list=blocked)
     if blocked:
         _skip_round_trips(half, set(blocked))
+    _sort(half)
     return half.SerializeToString()
+
+
+def _tail(model: onnx.ModelProto) -> set[str]:
+    """The nodes after the last weighted layer: a head's scaling and clipping, cheap in
+    fp32, where a value in the target's own units (millions, say) would overflow fp16."""
+    weights = _initializers(model)
+    last = max((i for i, n in enumerate(model.graph.node)
+                if n.op_type in WEIGHT_OPS and any(x in weights for x in n.input)), default=-1)
+    return {n.name for n in model.graph.node[last + 1:]} if last >= 0 else set()
+
+
+def _large_values(model: onnx.ModelProto, sample: Mapping[str, np.ndarray]) -> set[str]:
+    """Nodes whose float outputs reach half of fp16's largest value on ``sample``."""
+    import onnxruntime as ort
+    from onnx import TensorProto, shape_inference
+
+    probe = shape_inference.infer_shapes(model)
+    named = {o.name for o in probe.graph.output}
+    for info in probe.graph.value_info:
+        if info.type.tensor_type.elem_type == TensorProto.FLOAT and info.name not in named:
+            probe.graph.output.append(info)
+    session = ort.InferenceSession(probe.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    feed = {}
+    for i in session.get_inputs():
+        if i.name not in sample:
+            return set()
+        x = np.asarray(sample[i.name])
+        feed[i.name] = x.astype(np.int64 if "int64" in i.type else np.float32)
+    values = session.run(None, feed)
+    big = set()
+    for out, value in zip(session.get_outputs(), values, strict=True):
+        v = np.asarray(value)
+        if np.issubdtype(v.dtype, np.floating) and v.size:
+            finite = np.abs(v[np.isfinite(v)])
+            if finite.size and finite.max() > FP16_MAX / 2:
+                big.add(out.name)
+    return {n.name for n in model.graph.node if set(n.output) & big}
+
+
+def _downstream(model: onnx.ModelProto, names: set[str]) -> set[str]:
+    """``names`` and every node that reads, directly or not, what they make."""
+    out = set(names)
+    made = {o for n in model.graph.node if n.name in out for o in n.output}
+    for node in model.graph.node:  # in the graph's order: producers come first
+        if node.name not in out and set(node.input) & made:
+            out.add(node.name)
+            made.update(node.output)
+    return out
+
+
+def _sort(model: onnx.ModelProto) -> None:
+    """The nodes in an order where each comes after what it reads (the converter appends
+    its casts at the end, and a checker or importer refuses such a graph)."""
+    ready = {i.name for i in model.graph.input} | _initializers(model) | {""}
+    pending = list(model.graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        left = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                left.append(node)
+        if len(left) == len(pending):  # a cycle or a missing input: left as it was
+            return
+        pending = left
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
 
 
 def _skip_round_trips(model: onnx.ModelProto, blocked: set[str]) -> None:

@@ -30,11 +30,15 @@ def archive(ws: Workspace, ref: str, archived: bool = True) -> tuple[str, int]:
 
 
 def compressing(ws: Workspace, ref: str) -> bool:
-    """Whether a live compression job reads the version ``ref`` (NAME:N)."""
+    """Whether a live compression job reads the version ``ref`` (NAME:N): its source, or
+    a stage it made that the next stage of a chain starts from."""
     import json
 
     from studio.core.job_rows import alive
 
+    name, _, number = ref.rpartition(":")
+    made_by = ws.db.conn.execute("SELECT job_id FROM versions WHERE name = ? AND version = ?",
+                                 [name, int(number)]).fetchone()
     cursor = ws.db.conn.execute(
         "SELECT id, kind, spec, status, pid, created FROM jobs WHERE kind = 'compress' AND"
         " status IN ('queued', 'running')")
@@ -44,8 +48,8 @@ def compressing(ws: Workspace, ref: str) -> bool:
         try:
             source = json.loads(row["spec"] or "{}").get("source")
         except ValueError:
-            continue
-        if source == ref and alive(row):
+            source = None
+        if (source == ref or (made_by and made_by[0] == row["id"])) and alive(row):
             return True
     return False
 

@@ -57,7 +57,8 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     epoch's weights (by validation score, then loss), in evaluation mode.
 
     ``keep_start``: the starting weights compete as epoch 0, so a fine-tune that makes a
-    model worse on the validation split gives it back as it was (``best_epoch`` 0)."""
+    model worse on the validation split gives it back as it was (``best_epoch`` 0); a Stop
+    or a divergence before the first epoch then returns them too, instead of raising."""
     device = next(model.parameters()).device
     task = data.task
     tr, va = data.train, data.validation
@@ -152,7 +153,10 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
             result.stopped = "diverged"
             ctx.emit(Log(f"{family}: the loss became NaN or infinite at epoch {epoch}; "
-                         f"stopping and keeping epoch {result.best_epoch or 'none'} (a lower "
+                         "stopping and keeping "
+                         + (f"epoch {result.best_epoch}" if result.best_epoch else
+                            "the starting weights" if best_state is not None else "none")
+                         + " (a lower "
                          "learning rate may help)", "warning"))
             break
         result.epochs_run = epoch

@@ -48,7 +48,6 @@ class CompressPage(QWidget):
         self.stopping = False
         self.warnings: list[str] = []
         self.made: list[dict[str, Any]] = []  # the results this run registered
-        self._refresh_after = False  # the workspace changed during a run
         self.dialog: Any = None  # the last dialog opened
         self.chart: Any = None  # the ResultScatter, made when first seen (pyqtgraph)
         self._sized = False
@@ -145,9 +144,7 @@ class CompressPage(QWidget):
         from studio.core.registry.listing import version_rows
 
         if self.running:
-            self._refresh_after = True
-            return
-        self._refresh_after = False
+            return  # the run's end refreshes
         self.picker.fill(version_rows(self.ws), select or self.picker.current_ref())
         if (self.version.ref if self.version else None) != self.picker.current_ref():
             self._on_version()
