@@ -263,3 +263,27 @@ def test_the_models_page_opens_a_version_here(qtbot, template: Path, tmp_path: P
     assert window.stack.currentWidget() is window.compress
     assert window.compress.picker.current_ref() == "penguins:2"
     window.close()
+
+
+def test_an_empty_registry_says_what_to_do_first(qtbot, tmp_path: Path) -> None:
+    with copied_workspace_empty(tmp_path) as ws:
+        page = CompressPage(ws)
+        qtbot.addWidget(page)
+        page.show()
+        page.refresh()
+        assert page.bar.text.text().startswith("No model to compress yet: train one")
+        assert not page.run_btn.isEnabled()
+        assert all(not row.reason.isVisible() for row in page.methods.rows.values())
+
+
+def copied_workspace_empty(tmp_path: Path):
+    import contextlib
+
+    @contextlib.contextmanager
+    def opened():
+        ws = Workspace.open(tmp_path / "empty")
+        try:
+            yield ws
+        finally:
+            ws.db.close()
+    return opened()

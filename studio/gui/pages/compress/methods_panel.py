@@ -76,7 +76,7 @@ class MethodRow(QWidget):
         self.about.setVisible(reason is None)
         self.reason.setText(reason or "")
         self.reason.setToolTip(tip(f"Does not apply: {reason}" if reason else ""))
-        self.reason.setVisible(reason is not None)
+        self.reason.setVisible(bool(reason))
         self.box.setToolTip(tip(self.method.description + (
             f"\n\nDoes not apply: {reason}" if reason else "")))
         self._show_settings()
@@ -102,6 +102,7 @@ class MethodPanel(QWidget):
         super().__init__(parent)
         self.manifest: Manifest | None = None
         self.missing: str | None = None
+        self.has_versions = True  # the registry has any at all (told by the page)
         self._ticked_once = False
         self.rows: dict[str, MethodRow] = {}
         self.rows = {m.name: MethodRow(m, self._on_change) for m in METHODS}
@@ -169,7 +170,7 @@ class MethodPanel(QWidget):
     def _update(self, initial: bool = False) -> None:
         if self.manifest is None:
             for row in self.rows.values():
-                row.set_reason("choose a version first")
+                row.set_reason("")  # greyed; the line above the page says why
         else:
             reasons = plan.reasons(self.manifest, self.ticked(), self.chain.isChecked())
             for name, row in self.rows.items():
@@ -209,6 +210,8 @@ class MethodPanel(QWidget):
 
     def blocker(self) -> str | None:
         if self.manifest is None:
-            return "Choose a version to compress"
+            return ("Choose a version to compress" if self.has_versions else
+                    "No model to compress yet: train one on the Training page (or import one "
+                    "on the Models page), then choose it here")
         return plan.blocker(self.ticked(), self.chain.isChecked(), self.missing,
                             self.chosen_dataset())

@@ -146,8 +146,11 @@ class CompressPage(QWidget):
         if self.running:
             return  # the run's end refreshes
         self.picker.fill(version_rows(self.ws), select or self.picker.current_ref())
+        self.methods.has_versions = bool(self.picker.rows)
         if (self.version.ref if self.version else None) != self.picker.current_ref():
             self._on_version()
+        else:
+            self._update_run()
 
     def select(self, ref: str) -> bool:
         """Choose version ``ref`` (as the Models page does to open it here); False when it
