@@ -110,6 +110,8 @@ def models_ls(ws: Workspace, args: argparse.Namespace) -> int:
         test = f"{r.metric} {r.score:.3f}" if r.metric and r.score is not None else "-"
         lines.append(f"{r.ref:<28} {(r.kind or '-'):<24} {test:<16} "
                      f"{size_text(r.size_bytes):>10}  {', '.join(r.aliases)}"
+                     + (f"  (compressed from {r.parent})" if r.source == "compression"
+                        else "")
                      + ("  (archived)" if r.archived else ""))
     empty = ("no models yet: studio train DATASET --target COLUMN"
              if args.name is None else f"no versions of {args.name!r}")

@@ -158,6 +158,10 @@ def test_the_cli_prints_the_table_and_the_new_reference(template: Path,
     assert lines[0].split()[:3] == ["version", "method", "accuracy"]
     assert lines[1].split()[:2] == ["penguins:1", "source"]
     assert lines[2].split()[:2] == ["penguins:5", "int8-dynamic"]
+    listed = run_studio(home, "models", "ls").stdout.splitlines()
+    assert any(line.startswith("penguins:5 ") and "(compressed from penguins:1)" in line
+               for line in listed)
+    assert not any(line.startswith("penguins:1 ") and "compressed" in line for line in listed)
     bad = run_studio(home, "compress", "penguins:2", "--method", "prune")
     assert bad.returncode == 2 and bad.stderr.startswith("studio: error: prune does not apply")
     assert bad.stderr.count("\n") == 1
