@@ -69,6 +69,10 @@ def table(result: dict[str, Any]) -> str:
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     notes = sorted({f"{r['method']}: {r['details']['note']}" for r in result["results"]
                     if (r.get("details") or {}).get("note")})
+    from studio.core.compress.methods import sparsity_text
+
+    notes += [f"{r['version']} prune: {sparsity_text(r['details'])}" for r in result["results"]
+              if r["status"] == "done" and r["method"] == "prune"]
     notes += [f"{r['method']} of {r['parent']} failed: {r['message']}"
               for r in result["results"] if r["status"] != "done"]
     if result.get("not_evaluated"):

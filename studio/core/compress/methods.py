@@ -155,3 +155,15 @@ def parse_steps(items: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
         get(name.strip())
         out.append((name.strip(), settings))
     return out
+
+
+def sparsity_text(details: Mapping[str, Any]) -> str:
+    """A pruned result's sparsity as measured in its file, and what it was measured on."""
+    real = details.get("measured_sparsity")
+    if not isinstance(real, int | float):
+        return "sparsity not measured"
+    said = f"{real:.1%} ({details.get('measured_on', 'of the prunable weights')})"
+    before, after = details.get("parameters_before"), details.get("nonzero_parameters_after")
+    if isinstance(before, int) and isinstance(after, int):
+        said += f"; {after:,} of {before:,} weights left non-zero"
+    return said

@@ -162,6 +162,11 @@ class ResultsTable(QTableWidget):
             col = {"size_ratio": 4, "latency_ratio": 5, "throughput_ratio": 6}[name]
             if good or bad:
                 self.item(i, col).setForeground(GOOD if good else BAD)
+        if row.get("method") == "prune" and row.get("details"):
+            from studio.core.compress.methods import sparsity_text
+
+            self.item(i, COLUMNS.index("Method")).setToolTip(
+                tip("Sparsity measured in the file: " + sparsity_text(row["details"])))
         note = (row.get("details") or {}).get("note")
         if note:  # fp16 on a CPU: smaller, not faster, and the page says so
             self.item(i, COLUMNS.index("Method")).setToolTip(tip(str(note)))
