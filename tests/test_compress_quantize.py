@@ -106,6 +106,16 @@ def test_int8_static_is_small_and_agrees(fp32: bytes, rows: np.ndarray) -> None:
     assert agreement(run(fp32, rows), run(per_tensor, rows)) >= 0.97
 
 
+def test_int8_static_calibrates_on_many_rows(fp32: bytes, rows: np.ndarray) -> None:
+    # 512 rows are 8 batches of 64, and 2,000 are 32: every batch sets the ranges (ONNX
+    # Runtime's own option to fold them every 8 batches drops them instead)
+    for n in (512, 2000):
+        calibration = np.random.default_rng(3).standard_normal((n, FEATURES)).astype(
+            np.float32)
+        q = int8_static(fp32, {"features": calibration})
+        assert agreement(run(fp32, rows), run(q, rows)) >= 0.97
+
+
 def test_int8_static_needs_calibration_rows(fp32: bytes) -> None:
     with pytest.raises(InputError, match="calibration data has no tensor 'features'"):
         int8_static(fp32, {"pixels": np.zeros((4, FEATURES), np.float32)})

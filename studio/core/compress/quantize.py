@@ -229,10 +229,9 @@ def int8_static(onnx_bytes: bytes, calibration: Mapping[str, np.ndarray],
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=per_channel, reduce_range=not _has_vnni(),
-                        nodes_to_exclude=keep_float,
-                        # the calibrator keeps each batch's activations until it is done:
-                        # folded every few batches, memory stays flat however many rows
-                        extra_options={"CalibMaxIntermediateOutputs": 8})
+                        nodes_to_exclude=keep_float)
+        # (MinMax calibration keeps only each batch's minima and maxima, so many rows cost
+        # little memory; its CalibMaxIntermediateOutputs would drop them, not fold them)
 
     return _quantized(run, model)
 
