@@ -17,7 +17,6 @@ from synthetic import houses
 from studio.core import registry
 from studio.core.compress.distill import (
     Distilled,
-    _build,
     count,
     distill,
     student_config,
@@ -25,6 +24,7 @@ from studio.core.compress.distill import (
     teacher_parameters,
 )
 from studio.core.compress.measure import parameters
+from studio.core.compress.network import build
 from studio.core.compress.source import Source, load_source
 from studio.core.datasets import catalog
 from studio.core.errors import InputError
@@ -83,7 +83,7 @@ def test_an_mlp_teacher_becomes_a_student_a_quarter_its_size(
 def assert_rebuilds(out: Distilled, data: TrainData) -> None:
     """The config and the safetensors alone give the network back, predicting as the graph
     does."""
-    model = _build(out.config)
+    model = build(out.config)
     model.load_state_dict(load_safetensors(out.exported.files["weights.safetensors"]))
     model.eval()
     from studio.core.training.data import ModelData

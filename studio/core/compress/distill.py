@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.compress.network import build
 from studio.core.errors import InputError
 from studio.core.events import Log
 from studio.core.training.families.base import Exported, FitContext, TrainData
@@ -162,14 +163,8 @@ def count(config: Mapping[str, Any]) -> int:
     import torch
 
     with torch.device("meta"):
-        model = _build(config)
+        model = build(config)
     return sum(t.numel() for t in model.state_dict().values())
-
-
-def _build(config: Mapping[str, Any]) -> Any:
-    from studio.core.compress.network import build
-
-    return build(config)
 
 
 def _params(data: TrainData, epochs: int) -> dict[str, Any]:
@@ -258,7 +253,7 @@ def distill(teacher_onnx: bytes, data: TrainData, fraction: float, temperature: 
     size = teacher_parameters(teacher_onnx)
     config = student_config(data, size, fraction)
     torch.manual_seed(seed)
-    model = _build(config).to(device)
+    model = build(config).to(device)
     args = config["args"]
     weights = count(config)
     ctx.emit(Log(f"distill: a student of {weights:,} weights (hidden layers "

@@ -236,12 +236,11 @@ def _context(emit: Emit, should_stop: Callable[[], bool], source: Source) -> Any
     """How a fine-tune or a student trains: as a training run would, on the GPU when there
     is one, torch held to the training threads."""
     from studio.core.training.families.base import FitContext
-    from studio.core.training.pipeline import choose_device
     from studio.core.training.spec import default_threads
 
-    threads = default_threads(leave_one_free=False)
     seed = int(((source.version.manifest.raw.get("training") or {}).get("seed")) or 0)
-    return FitContext(emit, should_stop, None, choose_device("auto", threads), threads, seed)
+    return FitContext(emit, should_stop, None, _device(), default_threads(
+        leave_one_free=False), seed)
 
 
 def _check_finite(source: bytes, candidate: bytes, feed: Mapping[str, np.ndarray],
