@@ -1,0 +1,107 @@
+"""The adaptive batcher: each caller gets its own rows back under concurrency, a lone request
+is not held back, batches form under load, and one bad request fails only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studio.core.errors import InputError
+from studio.serving.batcher import BatchConfig, Batcher
+
+
+class Echo:
+    """A runtime that answers each row with itself times two, slowly enough that requests
+    pile up while it runs; it records the rows of every call, and refuses a negative row."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, tensors):
+        x = tensors["x"]
+        with self.lock:
+            self.calls.append(len(x))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if (x < 0).any():
+            raise InputError("negative rows are refused")
+        return {"y": x * 2}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_every_caller_gets_its_own_rows_under_concurrency() -> None:
+    echo = Echo(delay_s=0.002)
+
+    async def main() -> list[tuple[np.ndarray, np.ndarray]]:
+        batcher = Batcher(echo, BatchConfig(max_batch_size=32))
+        sent = [np.full((1 + i % 3, 4), float(i), np.float32) for i in range(300)]
+        got = await asyncio.gather(*(batcher.submit({"x": x}) for x in sent))
+        await batcher.close()
+        return list(zip(sent, [g["y"] for g in got], strict=True))
+
+    for sent, answer in run(main()):
+        assert np.array_equal(answer, sent * 2)  # its own rows, in its own order
+    assert sum(echo.calls) == sum(1 + i % 3 for i in range(300))
+    assert max(echo.calls) > 3  # batches formed: more rows in a call than one request has
+    assert max(echo.calls) <= 32 + 2  # and none over the limit (a request is never split)
+
+
+def test_a_lone_request_is_not_held_back() -> None:
+    async def main() -> dict:
+        # a delay that, if waited for, would outlast the bound below many times over
+        batcher = Batcher(Echo(), BatchConfig(max_batch_delay_s=60.0))
+        out = await asyncio.wait_for(batcher.submit({"x": np.ones((1, 2), np.float32)}), 5)
+        await batcher.close()
+        return out
+
+    assert np.array_equal(run(main())["y"], np.full((1, 2), 2.0))
+
+
+def test_one_bad_request_fails_only_itself() -> None:
+    echo = Echo(delay_s=0.01)
+
+    async def main() -> list:
+        batcher = Batcher(echo, BatchConfig(max_batch_size=64))
+        sent = [np.full((1, 3), -1.0 if i == 7 else float(i), np.float32) for i in range(20)]
+        got = await asyncio.gather(*(batcher.submit({"x": x}) for x in sent),
+                                   return_exceptions=True)
+        await batcher.close()
+        return list(zip(sent, got, strict=True))
+
+    for i, (sent, answer) in enumerate(run(main())):
+        if i == 7:
+            assert isinstance(answer, InputError)
+        else:
+            assert np.array_equal(answer["y"], sent * 2)
+
+
+def test_requests_of_other_shapes_are_not_joined() -> None:
+    echo = Echo(delay_s=0.005)
+
+    async def main() -> list:
+        batcher = Batcher(echo)
+        sent = [np.ones((1, 2 + i % 2), np.float32) * i for i in range(12)]
+        got = await asyncio.gather(*(batcher.submit({"x": x}) for x in sent))
+        await batcher.close()
+        return list(zip(sent, got, strict=True))
+
+    for sent, answer in run(main()):
+        assert np.array_equal(answer["y"], sent * 2)
+
+
+def test_inputs_that_disagree_on_rows_are_refused() -> None:
+    async def main() -> None:
+        batcher = Batcher(Echo())
+        await batcher.submit({"x": np.ones((2, 2)), "z": np.ones((3, 2))})
+
+    with pytest.raises(InputError, match="disagree on the batch size"):
+        run(main())
