@@ -336,8 +336,13 @@ def test_the_server_serves_an_alias_and_refuses_a_damaged_version(rws: Workspace
         assert r.status_code == 200 and r.json()["model_version"] == "2", r.text
         assert r.json()["model_name"] == "penguins"
         labels.set_alias(rws, "penguins", "production", "1")
+        # served as it was until the server follows the move, then the new version
         r = client.post("/v1/models/penguins@production:predict", json={"instances": [row]})
-        assert r.status_code == 404 and "penguins:1" in r.json()["error"]
+        assert r.status_code == 200 and r.json()["model_version"] == "2", r.text
+        assert repo.follow_aliases() == ["penguins@production: penguins:2 → penguins:1"]
+        r = client.post("/v1/models/penguins@production:predict", json={"instances": [row]})
+        assert r.status_code == 200 and r.json()["model_version"] == "1", r.text
+        assert repo.served() == ["penguins:1"]  # the version nothing asks for is let go
 
     path = rws.blobs.path(registry.get_version(rws, "penguins:1").manifest.files["model.onnx"])
     data = bytearray(path.read_bytes())

@@ -6,14 +6,15 @@ HTTP routes stay thin over this; errors are domain errors that the edge maps to 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from studio import __version__
 from studio.core import registry
-from studio.core.errors import InputError, IntegrityError, NotFoundError
+from studio.core.errors import InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
@@ -32,23 +33,77 @@ MAX_ELEMENTS = 16_000_000
 
 
 class ModelRepository:
-    """The versions a server serves, each with its own ONNX Runtime session."""
+    """The versions a server serves, each with its own ONNX Runtime session.
 
-    def __init__(self, ws: Workspace, refs: list[str], threads: int = 0) -> None:
-        self.ws = ws
+    A version asked for as ``NAME@ALIAS`` is followed: :meth:`follow_aliases` loads and
+    warms the version the alias points at now, then switches to it in one step; requests
+    already running finish on the version they started with (they hold it), and a version
+    nothing asks for any more is let go."""
+
+    def __init__(self, ws: Workspace, refs: list[str], threads: int = 0,
+                 factory: Callable[[Workspace, registry.Version, int], Any] | None = None
+                 ) -> None:
+        self.ws, self.threads = ws, threads
+        self._factory = factory or _runtime
+        self.lock = threading.Lock()
         self.models: dict[str, dict[int, Predictor]] = {}
         self.latest: dict[str, int] = {}
+        self.followed: dict[str, int] = {}  # NAME@ALIAS → the version it is served as
+        self.pinned: set[tuple[str, int]] = set()  # asked for as NAME or NAME:N
         for ref in refs:
-            version = registry.get_version(ws, ref)
+            name, number = registry.resolve(ws, ref)
+            self._load(name, number)
+            if "@" in ref:
+                self.followed[_alias_key(ref)] = number
+            else:
+                self.pinned.add((name, number))
+
+    def _load(self, name: str, number: int, ws: Workspace | None = None) -> None:
+        if number in self.models.get(name, {}):
+            return
+        version = registry.get_version(ws := ws or self.ws, f"{name}:{number}")
+        try:
+            runtime = self._factory(ws, version, self.threads)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
+                                 "models verify`)") from None
+        _warm(runtime)  # its first call's setup paid here, not by a client after a switch
+        with self.lock:
+            self.models.setdefault(name, {})[number] = runtime
+            self.latest[name] = max(self.latest.get(name, 0), number)
+
+    def follow_aliases(self, ws: Workspace | None = None) -> list[str]:
+        """Switch each followed alias to where it points now (loading and warming that
+        version first); the switches made, as lines. An alias that is gone or points at a
+        version that cannot load keeps being served as it was. ``ws``: the workspace to
+        read through (a watching thread's own connection)."""
+        ws = ws or self.ws
+        changes = []
+        for key, had in list(self.followed.items()):
             try:
-                predictor: Predictor | GraphModel = (
-                    Predictor(ws, version, threads) if version.manifest.recipe is not None
-                    else GraphModel(ws, version, threads))
-            except IntegrityError as exc:
-                raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
-                                     "models verify`)") from None
-            self.models.setdefault(version.name, {})[version.version] = predictor
-            self.latest[version.name] = max(self.latest.get(version.name, 0), version.version)
+                name, number = registry.resolve(ws, key)
+                if number != had:
+                    self._load(name, number, ws)
+            except StudioError:
+                continue
+            if number == had:
+                continue
+            with self.lock:
+                self.followed[key] = number
+                self._let_go(name, had)
+            changes.append(f"{key}: {name}:{had} → {name}:{number}")
+        return changes
+
+    def _let_go(self, name: str, number: int) -> None:
+        """Unload a version nothing asks for any more (a request running on it holds it
+        until it ends)."""
+        if (name, number) in self.pinned or any(
+                k.split("@")[0] == name and v == number for k, v in self.followed.items()):
+            return
+        versions = self.models.get(name, {})
+        versions.pop(number, None)
+        if versions:
+            self.latest[name] = max(versions)
 
     def served(self) -> list[str]:
         """NAME:N of every version loaded here."""
@@ -68,7 +123,12 @@ class ModelRepository:
         return versions[int(version)]
 
     def _by_alias(self, ref: str) -> Predictor | GraphModel:
-        """NAME@ALIAS: where the alias points now, if this server loaded that version."""
+        """NAME@ALIAS: a followed alias's version, else where the alias points now, if this
+        server loaded that version."""
+        with self.lock:  # the alias and its version read together, as one switch left them
+            followed = self.followed.get(_alias_key(ref))
+            if followed is not None:
+                return self.models[ref.split("@")[0]][followed]
         try:
             name, number = registry.resolve(self.ws, ref)
         except InputError as exc:
@@ -148,6 +208,30 @@ class ModelRepository:
         result = p.predict_records(instances)
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
+
+
+def _alias_key(ref: str) -> str:
+    """NAME@ALIAS as one key (``NAME@latest`` is the bare name, not followed here)."""
+    name, _, alias = ref.partition("@")
+    return f"{name}@{alias}"
+
+
+def _runtime(ws: Workspace, version: registry.Version, threads: int) -> Any:
+    return (Predictor(ws, version, threads) if version.manifest.recipe is not None
+            else GraphModel(ws, version, threads))
+
+
+def _warm(runtime: Any) -> None:
+    """One call on a row of zeros, so a session's lazy setup is done before it serves."""
+    try:
+        feed = {}
+        for spec in runtime.inputs:
+            dtype = V2_DTYPES.get(spec["datatype"], np.dtype(np.float32))
+            feed[spec["name"]] = np.zeros([1, *[d if d > 0 else 1 for d in spec["shape"][1:]]],
+                                          dtype=dtype)
+        runtime.run(feed)
+    except Exception:  # a graph that refuses zeros still serves what it accepts
+        return
 
 
 def _tensor_meta(node: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -15,6 +17,8 @@ from studio.core.registry import resolve, servers
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
+
+log = logging.getLogger("studio.serving")
 
 
 def is_loopback(host: str) -> bool:
@@ -76,7 +80,28 @@ def serve(
     servers.withdraw(ws, starting)
     if announce is not None:
         announce(url, key if generated else None, key is not None)
+    stop = threading.Event()
+    if repo.followed:
+        threading.Thread(target=_follow, args=(ws, repo, url, stop), daemon=True,
+                         name="studio-follow-aliases").start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        stop.set()
         servers.withdraw(ws, url)
+
+
+FOLLOW_EVERY_S = 0.5
+
+
+def _follow(ws: Workspace, repo: ModelRepository, url: str, stop: threading.Event) -> None:
+    """Switch served aliases to where they point now, as `studio models alias` moves them;
+    the registry learns what is served, so `studio models rm` refuses the new version."""
+    own = Workspace.open(ws.root)  # this thread's own database connection
+    try:
+        while not stop.wait(FOLLOW_EVERY_S):
+            for line in repo.follow_aliases(own):
+                servers.announce(own, url, repo.served())
+                log.warning("switched %s", line)
+    finally:
+        own.db.close()
