@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from studio.core.errors import InputError
+from studio.core.errors import BusyError, InputError
 from studio.serving.batcher import BatchConfig, Batcher
 
 
@@ -105,3 +105,65 @@ def test_inputs_that_disagree_on_rows_are_refused() -> None:
 
     with pytest.raises(InputError, match="disagree on the batch size"):
         run(main())
+
+
+def test_an_output_without_a_batch_axis_is_never_cut_between_callers() -> None:
+    def summed(tensors):  # one value for the whole call: it belongs to no single caller
+        time.sleep(0.003)
+        return {"total": np.asarray(tensors["x"].sum())}
+
+    async def main() -> list:
+        batcher = Batcher(summed)
+        sent = [np.full((1, 2), float(i), np.float32) for i in range(16)]
+        got = await asyncio.gather(*(batcher.submit({"x": x}) for x in sent))
+        await batcher.close()
+        return list(zip(sent, got, strict=True))
+
+    for sent, answer in run(main()):
+        assert float(answer["total"]) == float(sent.sum())  # its own sum, not the batch's
+
+
+def test_a_full_queue_refuses_at_once_and_closing_fails_the_waiters() -> None:
+    gate = threading.Event()
+
+    def stuck(tensors):
+        gate.wait(5)
+        return {"y": tensors["x"]}
+
+    async def main() -> tuple[list, list]:
+        batcher = Batcher(stuck, BatchConfig(max_queue=3))
+        first = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))}))
+        await asyncio.sleep(0.05)  # the worker holds it, in the runtime
+        waiting = [asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))}))
+                   for _ in range(3)]
+        await asyncio.sleep(0)
+        refused = await asyncio.gather(batcher.submit({"x": np.ones((1, 1))}),
+                                       return_exceptions=True)
+        gate.set()
+        await first
+        await batcher.close()
+        done = await asyncio.gather(*waiting, return_exceptions=True)
+        return refused, done
+
+    refused, done = run(main())
+    assert isinstance(refused[0], BusyError)
+    # each waiter either ran before the close or was told to send again: none hangs
+    assert all(isinstance(d, dict | BusyError) for d in done)
+
+
+def test_requests_keep_their_order_when_a_batch_is_cut() -> None:
+    echo = Echo(delay_s=0.004)
+
+    async def main() -> list[int]:
+        batcher = Batcher(echo, BatchConfig(max_batch_size=4))
+        order: list[int] = []
+
+        async def one(i: int) -> None:
+            await batcher.submit({"x": np.full((3, 1), float(i), np.float32)})
+            order.append(i)
+
+        await asyncio.gather(*(one(i) for i in range(12)))
+        await batcher.close()
+        return order
+
+    assert run(main()) == list(range(12))  # 3-row requests: one per batch, first come first

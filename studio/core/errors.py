@@ -33,3 +33,7 @@ class Cancelled(StudioError):
 class Abandoned(Cancelled):
     """The process that asked for the work went away (a killed terminal, a crashed app):
     not a Stop, so nothing half-done is kept."""
+
+
+class BusyError(StudioError):
+    """The server has more work queued than it takes: try again shortly (HTTP 503)."""

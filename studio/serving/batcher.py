@@ -9,7 +9,10 @@ at concurrency 1). Batches form by themselves under load, from the requests that
 while the previous batch runs.
 
 A batch that fails runs again one request at a time, so one caller's bad tensor is that
-caller's error alone.
+caller's error alone; so does a batch whose outputs do not keep one row per input row (an
+output without a batch axis cannot be cut between callers). The queue is bounded: past
+``max_queue`` waiting requests a caller hears :class:`BusyError` at once (HTTP 503) instead of
+queueing without end.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
+from studio.core.errors import BusyError, InputError
+
 Tensors = Mapping[str, np.ndarray]
 Run = Callable[[Tensors], dict[str, np.ndarray]]
 
@@ -32,6 +37,7 @@ class BatchConfig:
     max_batch_size: int = 64  # rows in one call
     max_batch_delay_s: float = 0.002  # the longest a batch keeps gathering, once started
     concurrency: int = 1  # batches of one model in flight at once
+    max_queue: int = 1024  # requests waiting for a batch; more are refused (503)
 
 
 @dataclass
@@ -60,13 +66,22 @@ class Batcher:
         self.run, self.config, self.limiter = run, config or BatchConfig(), limiter
         self.queue: asyncio.Queue[_Request] = asyncio.Queue()
         self.stats = BatchStats()
+        self.on_batch: Callable[[int, int], None] | None = None  # (requests, rows) per call
         self._workers: list[asyncio.Task[None]] = []
+        self._held: _Request | None = None  # taken from the queue, first of the next batch
+        self._closed = False
 
     async def submit(self, tensors: Tensors) -> dict[str, np.ndarray]:
         """The model's outputs for ``tensors`` (each with the batch axis first)."""
         rows = _rows(tensors)
+        if self._closed:
+            raise BusyError("this model is being unloaded; send the request again")
         if rows >= self.config.max_batch_size:  # already a batch: nothing to gain in line
+            self._count(1, rows)
             return await self._call(tensors)
+        if self.queue.qsize() >= self.config.max_queue:
+            raise BusyError(f"{self.queue.qsize()} requests are already waiting for this "
+                            "model; try again shortly")
         self._start()
         future: asyncio.Future[dict[str, np.ndarray]] = \
             asyncio.get_running_loop().create_future()
@@ -79,12 +94,23 @@ class Batcher:
         return self.queue.qsize()
 
     async def close(self) -> None:
+        """Stop the workers; a caller still waiting hears :class:`BusyError`, never
+        silence."""
+        self._closed = True
         for task in self._workers:
             task.cancel()
         for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
+        waiting = [self._held] if self._held else []
+        self._held = None
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for r in waiting:
+            if not r.future.done():
+                r.future.set_exception(BusyError("this model was unloaded; send the request "
+                                                 "again"))
 
     def _start(self) -> None:
         self._workers = [t for t in self._workers if not t.done()]
@@ -94,10 +120,23 @@ class Batcher:
     async def _work(self) -> None:
         while True:
             batch = await self._gather()
-            await self._answer(batch)
+            try:
+                await self._answer(batch)
+            except asyncio.CancelledError:
+                for r in batch:  # closed mid-run: these callers must not wait forever
+                    if not r.future.done():
+                        r.future.set_exception(BusyError("this model was unloaded; send "
+                                                         "the request again"))
+                raise
+
+    async def _next(self) -> _Request:
+        if self._held is not None:
+            first, self._held = self._held, None
+            return first
+        return await self.queue.get()
 
     async def _gather(self) -> list[_Request]:
-        first = await self.queue.get()
+        first = await self._next()
         batch, rows, key = [first], first.rows, first.key()
         loop = asyncio.get_running_loop()
         until = loop.time() + self.config.max_batch_delay_s
@@ -114,7 +153,7 @@ class Batcher:
                 continue
             yielded = False
             if nxt.key() != key or rows + nxt.rows > self.config.max_batch_size:
-                self.queue.put_nowait(nxt)  # the next batch starts with it
+                self._held = nxt  # the next batch starts with it, ahead of later arrivals
                 break
             batch.append(nxt)
             rows += nxt.rows
@@ -124,20 +163,23 @@ class Batcher:
         live = [r for r in batch if not r.future.done()]  # a caller that gave up is skipped
         if not live:
             return
-        self.stats.batches += 1
-        self.stats.rows += sum(r.rows for r in live)
-        self.stats.sizes = [*self.stats.sizes[-99:], len(live)]
         if len(live) == 1:
+            self._count(1, live[0].rows)
             await self._settle(live[0])
             return
         joined = {name: np.concatenate([r.tensors[name] for r in live])
                   for name in live[0].tensors}
+        rows = sum(r.rows for r in live)
+        self._count(len(live), rows)
         try:
             out = await self._call(joined)
+            if any(v.ndim == 0 or v.shape[0] != rows for v in out.values()):
+                raise InputError("an output without one row per input row")
         except Exception:
-            # one request's bad values fail the whole call: each runs alone, so only its
-            # own caller hears of it
+            # one request's bad values fail the whole call, and an output that is not one
+            # row per row cannot be cut: each runs alone, so each caller gets its own answer
             for r in live:
+                self._count(1, r.rows)
                 await self._settle(r)
             return
         start = 0
@@ -156,14 +198,19 @@ class Batcher:
         if not r.future.done():
             r.future.set_result(out)
 
+    def _count(self, requests: int, rows: int) -> None:
+        self.stats.batches += 1
+        self.stats.rows += rows
+        self.stats.sizes = [*self.stats.sizes[-99:], requests]
+        if self.on_batch is not None:
+            self.on_batch(requests, rows)
+
     async def _call(self, tensors: Tensors) -> dict[str, np.ndarray]:
         return await anyio.to_thread.run_sync(self.run, tensors, limiter=self.limiter)
 
 
 def _rows(tensors: Tensors) -> int:
-    sizes = {int(x.shape[0]) for x in tensors.values()}
+    sizes = {int(x.shape[0]) if x.ndim else 1 for x in tensors.values()}
     if len(sizes) != 1:
-        from studio.core.errors import InputError
-
         raise InputError(f"inputs disagree on the batch size: {sorted(sizes)}")
     return sizes.pop()
