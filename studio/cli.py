@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--api-key", help="required from clients; generated when the host is "
                    "not loopback and none is given (or set STUDIO_API_KEY)")
+    p.add_argument("--canary", metavar="NAME:N[=PERCENT]",
+                   help="answer PERCENT (default 10) of the requests for the served NAME or "
+                   "NAME@ALIAS with version NAME:N, comparing the two")
 
     p = cmd("predict", "predict raw rows (a table file), or pictures for an image model")
     p.add_argument("ref", metavar="NAME[:N|@ALIAS]")
@@ -491,7 +494,8 @@ def serve(ws: Workspace, args: argparse.Namespace) -> int:
     # uvicorn shuts down cleanly before re-raising Ctrl-C, which is how a user stops serving.
     with contextlib.suppress(KeyboardInterrupt):
         run_server(ws, args.refs, args.host, args.port,
-                   args.api_key or os.environ.get("STUDIO_API_KEY"), announce)
+                   args.api_key or os.environ.get("STUDIO_API_KEY"), announce,
+                   canary=args.canary)
     return EXIT_OK
 
 

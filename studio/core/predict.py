@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,18 @@ ACTIVATION_BUDGET = 64_000_000  # floats one model run may hold: 256 MB
 MAX_CHUNK_ROWS = 4096
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the
+    machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def session_options(threads: int = 0) -> ort.SessionOptions:
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    opts.intra_op_num_threads = threads or min(4, usable_cores())
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return opts
@@ -53,6 +62,8 @@ class Predictor:
         self.inputs = tensor_specs(self.manifest.raw)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.heavy = self.recipe.get("modality", "tabular") != "tabular"
+        # called with every feed before it runs (a server's drift monitor); must be cheap
+        self.observer: Callable[[Mapping[str, np.ndarray]], None] | None = None
         for f in self.recipe["features"]:
             if f["kind"] == "text":
                 text.pin_feature(f)
@@ -95,6 +106,8 @@ class Predictor:
         if extra:
             raise InputError(f"unknown input {sorted(extra)[0]!r}; this model takes "
                              + ", ".join(repr(n) for n in feed))
+        if self.observer is not None:
+            self.observer(feed)
         rows = next(iter(feed.values())).shape[0]
         if rows <= self.chunk_rows:
             return self.session.run(None, feed)[0]

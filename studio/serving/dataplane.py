@@ -8,16 +8,19 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from studio import __version__
 from studio.core import registry
+from studio.core.drift import DriftMonitor
 from studio.core.errors import InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
+from studio.serving.canary import Canary
 
 V2_DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
@@ -50,6 +53,9 @@ class ModelRepository:
         self.latest: dict[str, int] = {}
         self.followed: dict[str, int] = {}  # NAME@ALIAS → the version it is served as
         self.pinned: set[tuple[str, int]] = set()  # asked for as NAME or NAME:N
+        self.canaries: dict[str, Canary] = {}  # by the ref clients address
+        self.drift: dict[tuple[str, int], DriftMonitor] = {}
+        self._shadows = ThreadPoolExecutor(1, thread_name_prefix="studio-canary")
         for ref in refs:
             name, number = registry.resolve(ws, ref)
             self._load(name, number)
@@ -68,6 +74,11 @@ class ModelRepository:
             raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
                                  "models verify`)") from None
         _warm(runtime)  # its first call's setup paid here, not by a client after a switch
+        reference = version.manifest.raw.get("drift")
+        if reference and hasattr(runtime, "observer"):
+            monitor = DriftMonitor(reference)
+            runtime.observer = monitor.observe
+            self.drift[(name, number)] = monitor
         with self.lock:
             self.models.setdefault(name, {})[number] = runtime
             self.latest[name] = max(self.latest.get(name, 0), number)
@@ -100,10 +111,71 @@ class ModelRepository:
         if (name, number) in self.pinned or any(
                 k.split("@")[0] == name and v == number for k, v in self.followed.items()):
             return
+        if any(c.name == name and c.number == number for c in self.canaries.values()):
+            return
         versions = self.models.get(name, {})
         versions.pop(number, None)
+        self.drift.pop((name, number), None)
         if versions:
             self.latest[name] = max(versions)
+
+    def route(self, name: str, version: str | None = None
+              ) -> tuple[Predictor | GraphModel, Canary | None]:
+        """The runtime that answers this request, and the canary when it is the canary's
+        candidate that was picked (the route then compares it with the primary)."""
+        primary = self.get(name, version)
+        if version or not self.canaries:
+            return primary, None
+        canary = self.canaries.get(name)
+        if canary is None or not canary.pick():
+            return primary, None
+        return self.models[canary.name][canary.number], canary
+
+    def set_canary(self, ref: str, candidate: str, percent: float,
+                   ws: Workspace | None = None) -> Canary:
+        """Send ``percent`` of the requests for ``ref`` (a served NAME or NAME@ALIAS) to the
+        ``candidate`` version (loaded and warmed first)."""
+        ws = ws or self.ws
+        if ":" in ref or ref not in {*self.models, *self.followed}:
+            raise InputError(f"{ref!r} is not served here as NAME or NAME@ALIAS; a canary "
+                             f"shares the traffic of one of: "
+                             f"{', '.join(sorted({*self.models, *self.followed})) or 'none'}")
+        if not 0 < percent <= 100:
+            raise InputError(f"a canary's share must be above 0 and at most 100 percent, "
+                             f"not {percent:g}")
+        primary = self.get(ref)
+        name, number = registry.resolve(ws, candidate)
+        self._load(name, number, ws)
+        runtime = self.models[name][number]
+        if _signature(runtime) != _signature(primary):
+            with self.lock:
+                self._let_go(name, number)
+            raise InputError(f"{name}:{number} takes other inputs than {ref} "
+                             f"({primary.version.ref}): it cannot answer the same requests")
+        canary = Canary(ref, name, number, percent, task=getattr(primary, "task", None))
+        with self.lock:
+            old = self.canaries.pop(ref, None)
+            self.canaries[ref] = canary
+            if old is not None:
+                self._let_go(old.name, old.number)
+        return canary
+
+    def shadow(self, canary: Canary, primary: Callable[[], np.ndarray],
+               candidate: np.ndarray) -> None:
+        """Compare the primary's answer with the candidate's off the request path."""
+        if canary.begin():
+            self._shadows.submit(canary.compare, primary, candidate)
+
+    def clear_canary(self, ref: str) -> None:
+        with self.lock:
+            old = self.canaries.pop(ref, None)
+            if old is None:
+                raise NotFoundError(f"no canary on {ref!r}")
+            self._let_go(old.name, old.number)
+
+    def drift_report(self) -> dict[str, Any]:
+        """Per served version with a training reference, how its inputs have moved."""
+        return {f"{n}:{v}": m.report() for (n, v), m in sorted(self.drift.items())}
 
     def served(self) -> list[str]:
         """NAME:N of every version loaded here."""
@@ -156,7 +228,7 @@ class ModelRepository:
         }
 
     def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any]:
-        p = self.get(name, version)
+        p, canary = self.route(name, version)
         if not isinstance(request, Mapping):
             raise InputError("request body must be a JSON object")
         specs = {s["name"]: s for s in p.inputs}
@@ -182,6 +254,10 @@ class ModelRepository:
         if len(batches) > 1:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
         out = p.run(tensors)
+        if canary is not None:
+            primary = self.get(name)
+            self.shadow(canary, lambda: next(iter(primary.run(tensors).values())),
+                        next(iter(out.values())))
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
             "model_name": p.version.name, "model_version": str(p.version.version),
@@ -194,7 +270,7 @@ class ModelRepository:
     # -- records endpoint -------------------------------------------------------------------
 
     def predict_records(self, name: str, version: str | None, body: Any) -> dict[str, Any]:
-        p = self.get(name, version)
+        p, canary = self.route(name, version)
         if not isinstance(body, Mapping) or "instances" not in body:
             raise InputError('body must be {"instances": [{column: value, ...}, ...]}')
         instances = body["instances"]
@@ -206,8 +282,23 @@ class ModelRepository:
             raise InputError(f"{len(instances):,} instances is over this model's limit of "
                              f"{p.max_rows:,} per request")
         result = p.predict_records(instances)
+        if canary is not None:
+            primary = self.get(name)
+            self.shadow(canary, lambda: _answer_array(primary.predict_records(instances)),
+                        _answer_array(result))
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
+
+
+def _answer_array(result: Mapping[str, Any]) -> np.ndarray:
+    """A records answer as numbers: class probabilities, or the predicted values."""
+    if "probabilities" in result:
+        return np.asarray(result["probabilities"], dtype=np.float64)
+    return np.asarray(result.get("predictions", []), dtype=np.float64).reshape(-1, 1)
+
+
+def _signature(runtime: Any) -> list[tuple[Any, ...]]:
+    return [(s["name"], s["datatype"], tuple(s["shape"][1:])) for s in runtime.inputs]
 
 
 def _alias_key(ref: str) -> str:

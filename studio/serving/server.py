@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import uvicorn
@@ -56,7 +57,7 @@ def resolve_api_key(host: str, api_key: str | None) -> tuple[str | None, bool]:
 def serve(
     ws: Workspace, refs: list[str], host: str = "127.0.0.1", port: int = 8080,
     api_key: str | None = None, announce: Callable[[str, str | None, bool], None] | None = None,
-    threads: int = 0,
+    threads: int = 0, canary: str | None = None,
 ) -> None:
     """Load the versions, bind, announce the URL, then serve until interrupted."""
     # claimed before loading, so `studio models rm` cannot remove one while it loads
@@ -64,6 +65,8 @@ def serve(
     servers.announce(ws, starting, [f"{n}:{v}" for n, v in (resolve(ws, r) for r in refs)])
     try:
         repo = ModelRepository(ws, refs, threads)
+        if canary:
+            start_canary(repo, refs, canary)
         key, generated = resolve_api_key(host, api_key)
         sock = bind(host, port)
     except BaseException:
@@ -81,9 +84,8 @@ def serve(
     if announce is not None:
         announce(url, key if generated else None, key is not None)
     stop = threading.Event()
-    if repo.followed:
-        threading.Thread(target=_follow, args=(ws, repo, url, stop), daemon=True,
-                         name="studio-follow-aliases").start()
+    threading.Thread(target=_watch, args=(ws, repo, url, stop), daemon=True,
+                     name="studio-watch").start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -91,17 +93,47 @@ def serve(
         servers.withdraw(ws, url)
 
 
+def start_canary(repo: ModelRepository, refs: list[str], given: str) -> None:
+    """``--canary NAME:N[=PERCENT]``: on the served ref of the same model name."""
+    candidate, _, percent = given.partition("=")
+    try:
+        share = float(percent) if percent else 10.0
+    except ValueError:
+        raise InputError(f"--canary {given}: the share after '=' must be a percentage, "
+                         f"like {candidate}=10") from None
+    name = candidate.partition(":")[0]
+    targets = [r for r in refs if ":" not in r and r.partition("@")[0] == name]
+    if len(targets) != 1:
+        raise InputError(f"--canary {given}: serve {name} (or {name}@ALIAS) exactly once "
+                         "for the canary to share its traffic")
+    repo.set_canary(targets[0], candidate, share)
+
+
 FOLLOW_EVERY_S = 0.5
+DRIFT_EVERY_S = 10.0
 
 
-def _follow(ws: Workspace, repo: ModelRepository, url: str, stop: threading.Event) -> None:
-    """Switch served aliases to where they point now, as `studio models alias` moves them;
-    the registry learns what is served, so `studio models rm` refuses the new version."""
+def _watch(ws: Workspace, repo: ModelRepository, url: str, stop: threading.Event) -> None:
+    """Switch served aliases to where they point now, as `studio models alias` moves them
+    (the registry learns what is served, so `studio models rm` refuses the new version),
+    and say in the log when a served version's inputs move away from its training data."""
     own = Workspace.open(ws.root)  # this thread's own database connection
+    moved: dict[str, set[str]] = {}
+    next_drift = time.monotonic() + DRIFT_EVERY_S
     try:
         while not stop.wait(FOLLOW_EVERY_S):
-            for line in repo.follow_aliases(own):
-                servers.announce(own, url, repo.served())
-                log.warning("switched %s", line)
+            if repo.followed:
+                for line in repo.follow_aliases(own):
+                    servers.announce(own, url, repo.served())
+                    log.warning("switched %s", line)
+            if time.monotonic() >= next_drift:
+                next_drift = time.monotonic() + DRIFT_EVERY_S
+                for ref, report in repo.drift_report().items():
+                    now = set(report["moved"])
+                    for column in sorted(now - moved.get(ref, set())):
+                        psi = next(c["psi"] for c in report["columns"] if c["column"] == column)
+                        log.warning("drift: %s column %r has moved away from the training "
+                                    "data (PSI %.2f)", ref, column, psi)
+                    moved[ref] = now
     finally:
         own.db.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core import registry
+from studio.core import drift, registry
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
@@ -297,6 +297,8 @@ def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, An
         "onnx": {"inputs": model_inputs(recipe), "output": c.exported.output,
                  "input": model_inputs(recipe)[0]["name"], "features": n_features(recipe)},
         "metrics": {"test": test, "validation": {HEADLINE[task]: c.validation}},
+        # what a server compares the rows it sees with (input drift)
+        "drift": _drift_reference(data),
         "dataset": dataset,
         "training": {
             **spec.to_dict(), "family": c.family.name, "params": details.get("params", {}),
@@ -313,6 +315,13 @@ def _manifest(c: _Entry, spec: TrainSpec, data: TrainData, dataset: dict[str, An
         "lineage": {"dataset": f"{dataset['name']}@{dataset['digest'][:12]}", "parent": None,
                     "job": job_id},
     }
+
+
+def _drift_reference(data: TrainData) -> dict[str, Any] | None:
+    if not any(f["kind"] in ("numeric", "categorical", "ordinal")
+               for f in data.recipe["features"]):
+        return None
+    return drift.reference(data.recipe, data.matrix()[data.train])
 
 
 def _plain(details: dict[str, Any]) -> dict[str, Any]:
