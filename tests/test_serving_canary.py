@@ -8,12 +8,15 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
-from conftest import PENGUINS, copied_workspace, penguins_workspace
+from conftest import PENGUINS, copied_workspace, penguins_workspace, run_studio
 from starlette.testclient import TestClient
+from test_cli import start_server, stop_server
 
 from studio.core.errors import InputError
+from studio.core.registry import labels
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
@@ -88,3 +91,36 @@ def test_inputs_far_from_the_training_data_are_flagged_by_column(
     assert report["moved"] == ["bill_length_mm"]
     psi = {c["column"]: c["psi"] for c in report["columns"]}
     assert psi["bill_length_mm"] > report["threshold"]
+
+
+def test_studio_serve_follows_an_alias_move_and_runs_a_canary(
+        cws: Workspace, rows: list[dict], tmp_path: Path) -> None:
+    """The real process: `studio models alias` moves production from 1 to 2 while it serves
+    penguins@production, with a canary of version 1 on a tenth of the traffic."""
+    labels.set_alias(cws, "penguins", "production", "1")
+    server = start_server(cws.root, tmp_path / "serve.log", "--canary", "penguins:1=10",
+                          refs=("penguins@production",))
+    try:
+        url = f"{server.url}/v1/models/penguins@production:predict"
+        seen: Counter[str] = Counter()
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            for i in range(40):
+                r = client.post(url, json={"instances": [rows[i]]})
+                assert r.status_code == 200, r.text
+                seen[r.json()["model_version"]] += 1
+            assert set(seen) == {"1"}
+            moved = run_studio(cws.root, "models", "alias", "penguins", "production", "2")
+            assert moved.returncode == 0, moved.stderr
+            deadline = time.monotonic() + 15
+            after: Counter[str] = Counter()
+            while after["2"] < 60:
+                r = client.post(url, json={"instances": [rows[0]]})
+                assert r.status_code == 200, r.text  # no failed request through the switch
+                if seen["2"] or r.json()["model_version"] == "2":
+                    after[r.json()["model_version"]] += 1
+                    seen["2"] = 1
+                assert time.monotonic() < deadline, "the alias move was never followed"
+        assert 0 < after["1"] < 25  # the canary's ~10 % (60+ draws), still version 1
+    finally:
+        assert stop_server(server.proc) == 0
+    assert "switched penguins@production: penguins:1 → penguins:2" in server.stderr.read_text()
