@@ -124,3 +124,25 @@ def test_studio_serve_follows_an_alias_move_and_runs_a_canary(
     finally:
         assert stop_server(server.proc) == 0
     assert "switched penguins@production: penguins:1 → penguins:2" in server.stderr.read_text()
+
+
+def test_a_version_whose_file_fails_its_hash_is_not_served(cws: Workspace) -> None:
+    """Neither at start nor when an alias moves to it: the one served stays."""
+    from studio.core.errors import IntegrityError
+    from studio.core.registry import get_version
+
+    labels.set_alias(cws, "penguins", "production", "1")
+    repo = ModelRepository(cws, ["penguins@production"], threads=1)
+    blob = cws.blobs.path(get_version(cws, "penguins:2").file_digest("model.onnx"))
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other content
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="penguins:2 cannot be served"):
+        ModelRepository(cws, ["penguins:2"], threads=1)
+    labels.set_alias(cws, "penguins", "production", "2")
+    said = repo.follow_aliases()
+    assert len(said) == 1 and said[0].startswith("penguins@production: stays on penguins:1; ")
+    assert "penguins:2 cannot be served" in said[0]
+    assert repo.follow_aliases() == []  # said once
+    assert repo.served() == ["penguins:1"]

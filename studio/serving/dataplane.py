@@ -54,6 +54,7 @@ class ModelRepository:
         self.followed: dict[str, int] = {}  # NAME@ALIAS → the version it is served as
         self.pinned: set[tuple[str, int]] = set()  # asked for as NAME or NAME:N
         self.canaries: dict[str, Canary] = {}  # by the ref clients address
+        self._refused: dict[str, int] = {}  # NAME@ALIAS → a version it could not load
         self.drift: dict[tuple[str, int], DriftMonitor] = {}
         self._shadows = ThreadPoolExecutor(1, thread_name_prefix="studio-canary")
         for ref in refs:
@@ -93,11 +94,15 @@ class ModelRepository:
         for key, had in list(self.followed.items()):
             try:
                 name, number = registry.resolve(ws, key)
-                if number != had:
-                    self._load(name, number, ws)
-            except StudioError:
+            except StudioError:  # the alias is gone: keep serving what it pointed at
                 continue
-            if number == had:
+            if number == had or self._refused.get(key) == number:
+                continue
+            try:
+                self._load(name, number, ws)
+            except StudioError as exc:
+                self._refused[key] = number  # said once, not every half second
+                changes.append(f"{key}: stays on {name}:{had}; {exc}")
                 continue
             with self.lock:
                 self.followed[key] = number

@@ -125,7 +125,7 @@ def _watch(ws: Workspace, repo: ModelRepository, url: str, stop: threading.Event
             if repo.followed:
                 for line in repo.follow_aliases(own):
                     servers.announce(own, url, repo.served())
-                    log.warning("switched %s", line)
+                    log.warning("%s %s", "switched" if "→" in line else "alias", line)
             if time.monotonic() >= next_drift:
                 next_drift = time.monotonic() + DRIFT_EVERY_S
                 for ref, report in repo.drift_report().items():
