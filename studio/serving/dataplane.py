@@ -20,6 +20,7 @@ from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
+from studio.serving.records import rows_of
 
 V2_DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
@@ -202,18 +203,13 @@ class ModelRepository:
     # -- records endpoint -------------------------------------------------------------------
 
     def predict_records(self, name: str, version: str | None, body: Any) -> dict[str, Any]:
+        """Raw rows in any format of ``records.rows_of`` (a parsed JSON body, or a
+        ``CsvBody``) through the model's recipe."""
         p = self.get(name, version)
-        if not isinstance(body, Mapping) or "instances" not in body:
-            raise InputError('body must be {"instances": [{column: value, ...}, ...]}')
-        instances = body["instances"]
-        if not isinstance(instances, list):
-            raise InputError("'instances' must be a list of objects")
         if p.recipe is None:
-            return p.predict_records(instances)  # says it takes tensors only
-        if len(instances) > p.max_rows:  # before a row is read: the limit is per model
-            raise InputError(f"{len(instances):,} instances is over this model's limit of "
-                             f"{p.max_rows:,} per request")
-        result = p.predict_records(instances)
+            return p.predict_records(body)  # says it takes tensors only
+        # the limit is per model, and checked before a row is built
+        result = p.predict_records(rows_of(body, p.max_rows))
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
 
