@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from studio.core.casting import checked_cast
 from studio.core.errors import InputError
 from studio.core.registry import Version, read_file
 from studio.core.workspace import Workspace
@@ -62,7 +63,7 @@ class GraphModel:
             if x.dtype.kind != dtype.kind and not (x.dtype.kind in "iu" and dtype.kind in "iu"):
                 raise InputError(f"input {name!r} takes {spec['datatype']}, got "
                                  f"{x.dtype.name} data")
-            feed[name] = x.astype(dtype, copy=False)
+            feed[name] = checked_cast(x, dtype, f"input {name!r}", spec["datatype"])
         extra = set(tensors) - set(feed)
         if extra:
             raise InputError(f"unknown input {sorted(extra)[0]!r}; this model takes "

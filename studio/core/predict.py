@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from studio.core import registry
+from studio.core.casting import checked_cast
 from studio.core.datasets import text
 from studio.core.datasets.pixels import PixelBudget
 from studio.core.datasets.recipe import frame_from_records, transform_inputs
@@ -92,13 +93,12 @@ class Predictor:
             if spec["datatype"] == "INT64":
                 if x.dtype.kind not in "iu":
                     raise InputError(f"input {name!r} holds token ids: send INT64 integers")
-                x = x.astype(np.int64, copy=False)
+                x = checked_cast(x, np.int64, f"input {name!r}", "INT64")
                 if x.size and (x.min() < 0 or x.max() >= spec["vocabulary_size"]):
                     raise InputError(f"input {name!r}: token ids must be from 0 to "
                                      f"{spec['vocabulary_size'] - 1}")
             else:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    x = x.astype(np.float32, copy=False)
+                x = checked_cast(x, np.float32, f"input {name!r}", "FP32")
                 if not np.isfinite(x).all():
                     raise InputError(f"input {name!r}: values must be finite FP32 numbers")
             feed[name] = x
@@ -138,7 +138,7 @@ class Predictor:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if len(records) == 0:
-            raise InputError("'instances' is empty: send at least one row")
+            raise InputError("no rows were sent: send at least one")
         return self.predict_frame(frame_from_records(self.recipe, records))
 
 

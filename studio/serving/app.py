@@ -27,6 +27,7 @@ from studio.core.errors import InputError, NotFoundError, StudioError
 from studio.core.training.spec import default_threads
 from studio.serving.dataplane import ModelRepository
 from studio.serving.openapi import INFER_PATHS
+from studio.serving.records import csv_body, is_csv
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 INLINE_BODY_BYTES = 64 * 1024
@@ -63,6 +64,12 @@ async def read_body(request: Request) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def records_body(body: bytes, content_type: str | None) -> Any:
+    """The records route's body: CSV as is (read once the model's row limit is known), or
+    JSON in one of the formats ``records.rows_of`` takes."""
+    return csv_body(body, content_type) if is_csv(content_type) else parse_json(body)
 
 
 def parse_json(body: bytes) -> Any:
@@ -144,19 +151,20 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
             limiters.append(anyio.CapacityLimiter(default_threads(leave_one_free=False)))
         return limiters[0]
 
-    def inference(call: Callable[[str, str | None, Any], Any]
+    def inference(call: Callable[[str, str | None, Any], Any],
+                  parse: Callable[[bytes, str | None], Any] = lambda b, _: parse_json(b)
                   ) -> Callable[[Request], Awaitable[Any]]:
         """A route that reads a model's request body and answers it with ``call``."""
 
         async def handler(request: Request) -> Any:
             name, version = request.path_params["name"], request.path_params.get("version")
-            body = await read_body(request)
-            return await off_loop_if_big(body, lambda: call(name, version, parse_json(body)),
+            body, kind = await read_body(request), request.headers.get("content-type")
+            return await off_loop_if_big(body, lambda: call(name, version, parse(body, kind)),
                                          heavy(name, version))
 
         return handler
 
-    infer, predict = inference(repo.infer), inference(repo.predict_records)
+    infer, predict = inference(repo.infer), inference(repo.predict_records, records_body)
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}

@@ -15,12 +15,15 @@ import numpy as np
 
 from studio import __version__
 from studio.core import registry
+from studio.core.casting import checked_cast
 from studio.core.drift import DriftMonitor
 from studio.core.errors import InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
+from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
 from studio.serving.canary import Canary
+from studio.serving.records import rows_of
 
 V2_DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
@@ -33,6 +36,7 @@ ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)"
               "tensor(int32)": "INT32", "tensor(float16)": "FP16", "tensor(bool)": "BOOL"}
 MAX_BATCH = 100_000
 MAX_ELEMENTS = 16_000_000
+MAX_DIMS = 64  # NumPy's own limit: a deeper shape cannot even be reshaped to
 
 
 class ModelRepository:
@@ -195,9 +199,11 @@ class ModelRepository:
                                 f"served: {', '.join(sorted(self.models)) or 'none'}")
         if version is None or version == "":
             return versions[self.latest[name]]
-        if not version.isdigit() or int(version) not in versions:
-            raise NotFoundError(f"version {version!r} of model {name!r} is not served here")
-        return versions[int(version)]
+        number = version_number(version)
+        if number not in versions:
+            raise NotFoundError(f"version {version[:40]!r} of model {name!r} is not served "
+                                f"here; served: {', '.join(map(str, sorted(versions)))}")
+        return versions[number]
 
     def _by_alias(self, ref: str) -> Predictor | GraphModel:
         """NAME@ALIAS: a followed alias's version, else where the alias points now, if this
@@ -236,6 +242,7 @@ class ModelRepository:
         p, canary = self.route(name, version)
         if not isinstance(request, Mapping):
             raise InputError("request body must be a JSON object")
+        _check_request(request)
         specs = {s["name"]: s for s in p.inputs}
         inputs = request.get("inputs")
         if not isinstance(inputs, list) or len(inputs) != len(specs):
@@ -246,6 +253,8 @@ class ModelRepository:
         total = 0
         for tensor in inputs:
             x = decode_tensor(tensor, specs)
+            if tensor["name"] in tensors:
+                raise InputError(f"input {tensor['name']!r} is sent twice")
             shape = specs[tensor["name"]]["shape"]
             if x.ndim == len(shape) - 1 and list(x.shape) == shape[1:]:
                 x = x[np.newaxis]  # one row sent without its batch axis
@@ -275,21 +284,17 @@ class ModelRepository:
     # -- records endpoint -------------------------------------------------------------------
 
     def predict_records(self, name: str, version: str | None, body: Any) -> dict[str, Any]:
+        """Raw rows in any format of ``records.rows_of`` (a parsed JSON body, or a
+        ``CsvBody``) through the model's recipe."""
         p, canary = self.route(name, version)
-        if not isinstance(body, Mapping) or "instances" not in body:
-            raise InputError('body must be {"instances": [{column: value, ...}, ...]}')
-        instances = body["instances"]
-        if not isinstance(instances, list):
-            raise InputError("'instances' must be a list of objects")
         if p.recipe is None:
-            return p.predict_records(instances)  # says it takes tensors only
-        if len(instances) > p.max_rows:  # before a row is read: the limit is per model
-            raise InputError(f"{len(instances):,} instances is over this model's limit of "
-                             f"{p.max_rows:,} per request")
-        result = p.predict_records(instances)
+            return p.predict_records(body)  # says it takes tensors only
+        # the limit is per model, and checked before a row is built
+        rows = rows_of(body, p.max_rows)
+        result = p.predict_records(rows)
         if canary is not None:
             primary = self.get(name)
-            self.shadow(canary, lambda: _answer_array(primary.predict_records(instances)),
+            self.shadow(canary, lambda: _answer_array(primary.predict_records(rows)),
                         _answer_array(result))
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
@@ -340,16 +345,20 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
     if not isinstance(tensor, Mapping):
         raise InputError("each input must be an object with name, shape, datatype and data")
     name = tensor.get("name")
-    if name not in expected:
-        raise InputError(f"unknown input {name!r}; this model takes "
+    if not isinstance(name, str) or name not in expected:
+        raise InputError(f"unknown input {_brief(name)}; this model takes "
                          + ", ".join(repr(n) for n in expected))
     datatype = tensor.get("datatype")
-    if datatype not in V2_DTYPES or datatype == "BOOL":
-        raise InputError(f"input {name!r}: unsupported datatype {datatype!r}")
+    if not isinstance(datatype, str) or datatype not in V2_DTYPES or datatype == "BOOL":
+        raise InputError(f"input {name!r}: unsupported datatype {_brief(datatype)}")
     shape = tensor.get("shape")
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise InputError(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_DIMS:
+        raise InputError(f"input {name!r}: shape has {len(shape)} dimensions; at most "
+                         f"{MAX_DIMS} are supported")
+    _check_parameters(tensor, f"input {name!r}")
     size = math.prod(shape)  # Python ints: a hostile shape cannot wrap around
     if size > MAX_ELEMENTS:
         raise InputError(f"input {name!r}: shape {shape} is over the limit of "
@@ -360,18 +369,12 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
     try:
         raw = np.asarray(data)  # no dtype yet: strings and booleans must not be coerced
     except ValueError:
-        raise InputError(f"input {name!r}: 'data' is ragged") from None
+        raise InputError(f"input {name!r}: 'data' is ragged or nested too deep") from None
     if raw.size and raw.dtype.kind not in "iuf":
         raise InputError(f"input {name!r}: 'data' must hold {datatype} numbers only")
-    with np.errstate(over="ignore", invalid="ignore"):
-        arr = raw.astype(V2_DTYPES[datatype])
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise InputError(f"input {name!r}: values must be finite {datatype} numbers")
-    if arr.dtype.kind in "iu" and raw.size and raw.dtype.kind == "f":
-        raise InputError(f"input {name!r}: {datatype} data must be integers")
-    if arr.size != size:
-        raise InputError(f"input {name!r}: shape {shape} needs {size} values, got {arr.size}")
-    return arr.reshape(shape)
+    if raw.size != size:
+        raise InputError(f"input {name!r}: shape {shape} needs {size} values, got {raw.size}")
+    return checked_cast(raw, V2_DTYPES[datatype], f"input {name!r}", datatype).reshape(shape)
 
 
 def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
@@ -383,10 +386,32 @@ def _requested_outputs(request: Mapping[str, Any], available: list[str]) -> list
     outputs = request.get("outputs")
     if outputs is None:
         return available
-    if not isinstance(outputs, list):
+    if not isinstance(outputs, list) or not all(isinstance(o, Mapping) for o in outputs):
         raise InputError("'outputs' must be a list of {\"name\": ...} objects")
-    names = [o.get("name") if isinstance(o, Mapping) else None for o in outputs]
-    unknown = [n for n in names if n not in available]
+    names = [o.get("name") for o in outputs]
+    unknown = [n for n in names if not isinstance(n, str) or n not in available]
     if unknown:
-        raise InputError(f"unknown output {unknown[0]!r}; available: {', '.join(available)}")
-    return names  # type: ignore[return-value]
+        raise InputError(f"unknown output {_brief(unknown[0])}; available: "
+                         f"{', '.join(available)}")
+    for o in outputs:
+        _check_parameters(o, f"output {o['name']!r}")
+    return names
+
+
+def _check_request(request: Mapping[str, Any]) -> None:
+    """What the V2 request carries besides its tensors, as the protocol types it."""
+    if "id" in request and not isinstance(request["id"], str):
+        raise InputError("'id' must be a string")
+    _check_parameters(request, "the request")
+
+
+def _check_parameters(holder: Mapping[str, Any], what: str) -> None:
+    parameters = holder.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise InputError(f"'parameters' of {what} must be an object")
+
+
+def _brief(value: Any) -> str:
+    """A value a client sent, short enough for an error sentence."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -28,11 +28,37 @@ _INFER_RESPONSE = {
     "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"},
                    "id": {"type": "string"}, "outputs": {"type": "array", "items": _TENSOR}},
 }
+_ROWS = {"type": "array", "items": {"type": "object"},
+         "example": [{"island": "Biscoe", "bill_length_mm": 45.1}]}
+_IMAGE_NOTE = ('An image column takes base64 text of the picture\'s file (a data: URL too) or '
+               '{"b64": "..."}. ')
 _PREDICT_REQUEST = {
-    "type": "object", "required": ["instances"],
-    "properties": {"instances": {"type": "array", "items": {"type": "object"},
-                                 "example": [{"island": "Biscoe", "bill_length_mm": 45.1}]}},
+    "description": (
+        "Raw rows, in any of these forms: KServe V1 / TF Serving instances, MLflow "
+        "dataframe_split (index optional, ignored), MLflow dataframe_records, or MLflow / "
+        "TF Serving column-wise inputs; or a CSV body (Content-Type: text/csv, header row "
+        "first). " + _IMAGE_NOTE + "A missing value is null (in CSV: an empty cell or NA); a "
+        "number spelled as infinite or NaN is refused."),
+    "oneOf": [
+        {"title": "instances", "type": "object", "required": ["instances"],
+         "properties": {"instances": _ROWS}},
+        {"title": "dataframe_split", "type": "object", "required": ["dataframe_split"],
+         "properties": {"dataframe_split": {
+             "type": "object", "required": ["columns", "data"],
+             "properties": {"columns": {"type": "array", "items": {"type": "string"}},
+                            "data": {"type": "array", "items": {"type": "array"}},
+                            "index": {"type": "array"}},
+             "example": {"columns": ["island", "bill_length_mm"], "data": [["Biscoe", 45.1]]},
+         }}},
+        {"title": "dataframe_records", "type": "object", "required": ["dataframe_records"],
+         "properties": {"dataframe_records": _ROWS}},
+        {"title": "inputs (column-wise)", "type": "object", "required": ["inputs"],
+         "properties": {"inputs": {"type": "object", "additionalProperties": {"type": "array"},
+                                   "example": {"island": ["Biscoe"],
+                                               "bill_length_mm": [45.1]}}}},
+    ],
 }
+_PREDICT_CSV = {"type": "string", "example": "island,bill_length_mm\nBiscoe,45.1\n"}
 _PREDICT_RESPONSE = {
     "type": "object",
     "properties": {
@@ -55,7 +81,8 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _op(summary: str, params: list[str], request: dict[str, Any] | None,
-        response: dict[str, Any], method: str) -> dict[str, Any]:
+        response: dict[str, Any], method: str, csv: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary, "tags": ["inference"],
         "parameters": [_param(p) for p in params],
@@ -65,6 +92,8 @@ def _op(summary: str, params: list[str], request: dict[str, Any] | None,
     }
     if request is not None:
         op["requestBody"] = {"required": True, **_json(request)}
+        if csv is not None:
+            op["requestBody"]["content"]["text/csv"] = {"schema": csv}
     return {method: op}
 
 
@@ -86,9 +115,9 @@ INFER_PATHS: dict[str, Any] = {
         "post"),
     "/v1/models": _op("Models served here", [], None, _OBJ, "get"),
     "/v1/models/{name}:predict": _op(
-        "Predict from raw rows; the saved preprocessing is applied", ["name"],
-        _PREDICT_REQUEST, _PREDICT_RESPONSE, "post"),
+        "Predict from raw rows (JSON rows or CSV); the saved preprocessing is applied",
+        ["name"], _PREDICT_REQUEST, _PREDICT_RESPONSE, "post", _PREDICT_CSV),
     "/v1/models/{name}/versions/{version}:predict": _op(
         "Predict from raw rows with a given version", ["name", "version"], _PREDICT_REQUEST,
-        _PREDICT_RESPONSE, "post"),
+        _PREDICT_RESPONSE, "post", _PREDICT_CSV),
 }

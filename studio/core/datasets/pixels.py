@@ -1,7 +1,8 @@
 """The image step: any picture → a fixed-size RGB tensor, normalized per channel.
 
-An image value is the picture's bytes, base64 text (a ``data:`` URL too), or, where the
-caller allows it (training, ``studio predict``, never the server), a local file path.
+An image value is the picture's bytes, base64 text (a ``data:`` URL too, or wrapped as
+``{"b64": "..."}``), or, where the caller allows it (training, ``studio predict``, never
+the server), a local file path.
 Pillow's decompression-bomb guard stays on. Channel means and spreads are fitted on a
 sample of the training split and kept in the recipe.
 """
@@ -99,9 +100,16 @@ def decode(value: Any, size: int, allow_paths: bool,
 _SPACE = re.compile(rb"\s+")
 
 
+def is_b64(value: Any) -> bool:
+    """A picture as ``{"b64": "..."}``, the KServe V1 and TF Serving way of sending bytes."""
+    return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
 def _bytes(value: Any, allow_paths: bool) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
+    if is_b64(value):
+        value, allow_paths = value["b64"], False  # said to be base64: never a file's name
     if isinstance(value, Path) and allow_paths:
         return _read(value)
     if not isinstance(value, str) or not value:

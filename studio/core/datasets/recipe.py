@@ -355,13 +355,34 @@ def frame_from_records(
         raise InputError(f"missing column{'s' if len(missing) > 1 else ''}: "
                          + ", ".join(repr(m) for m in missing))
     columns = {}
-    for n in names:
+    for f in recipe["features"]:
+        n, kind = f["name"], f["kind"]
         values = [r.get(n) for r in records]
         for i, v in enumerate(values):
-            if isinstance(v, dict | list):
-                raise InputError(f"instance {i}, column {n!r}: expected a single value")
+            if v is None or type(v) is int or (type(v) is float and -math.inf < v < math.inf):
+                continue  # most values: nothing more to look at
+            if isinstance(v, dict | list) and not (kind == "image" and pixels.is_b64(v)):
+                hint = ' (or {"b64": "..."})' if kind == "image" else ""
+                raise InputError(f"instance {i}, column {n!r}: expected a single value{hint}")
+            if kind == "numeric" and not _finite_or_missing(v):
+                raise InputError(f"instance {i}, column {n!r}: {str(v)[:40]!r} is not a finite "
+                                 "number (send null for a missing value)")
         columns[n] = pd.Series(values, dtype=object)
     return pd.DataFrame(columns)
+
+
+def _finite_or_missing(v: Any) -> bool:
+    """False for a number a request spells as infinite or NaN ("Infinity", "nan", 1e400):
+    imputing it would answer for a row nobody sent. A missing value (null, or a NaN that a
+    CSV reader made of an empty cell) is imputed, as training did."""
+    if isinstance(v, float | np.floating):
+        return not math.isinf(v)
+    if not isinstance(v, str) or (is_missing(v) and v.strip().lower() not in ("nan", "-nan")):
+        return True
+    try:
+        return math.isfinite(float(v))
+    except ValueError:
+        return True  # not a number at all: the transform says so, naming the row
 
 
 def encode_target(recipe: Mapping[str, Any], series: pd.Series) -> np.ndarray:

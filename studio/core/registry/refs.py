@@ -10,6 +10,7 @@ from studio.core.errors import InputError
 from studio.core.names import NAME_RE, check_name
 
 LATEST = "latest"
+MAX_VERSION_DIGITS = 18  # below SQLite's 2**63: a longer number is no version, never an error
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,20 @@ def parse_ref(text: str) -> Ref:
     check_name(name, "model")
     if not sep:
         return Ref(name)
-    if not version.isascii() or not version.isdigit() or int(version) < 1:
-        raise InputError(f"invalid version in {text!r}: expected a positive number "
+    number = version_number(version)
+    if number is None:
+        raise InputError(f"invalid version in {text[:80]!r}: expected a positive number "
                          "(NAME:N), or an alias (NAME@ALIAS)")
-    return Ref(name, int(version))
+    return Ref(name, number)
+
+
+def version_number(text: str) -> int | None:
+    """``text`` as a version number, or None when it is not one. ``str.isdigit`` alone is not
+    enough: '²' is a digit to it, and int() refuses it (and numbers of over 4,300 digits)."""
+    if not (0 < len(text) <= MAX_VERSION_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if number >= 1 else None
 
 
 def check_alias(alias: str) -> str:
