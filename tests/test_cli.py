@@ -95,11 +95,12 @@ class Server:
     stderr: Path
 
 
-def start_server(home: Path, log: Path, *extra: str) -> Server:
-    """``studio serve … --port 0 --json``; returns once the announced URL answers."""
+def start_server(home: Path, log: Path, *extra: str,
+                 refs: tuple[str, ...] = ("penguins:1",)) -> Server:
+    """``studio serve REFS… --port 0 --json``; returns once the announced URL answers."""
     stderr = open(log, "wb")  # noqa: SIM115 - closed below or by stop_server
     proc = subprocess.Popen(
-        studio_cmd(home, "serve", "penguins:1", "--port", "0", "--json", *extra),
+        studio_cmd(home, "serve", *refs, "--port", "0", "--json", *extra),
         stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True,
     )
     stderr.close()
