@@ -42,7 +42,7 @@ class GraphModel:
                                             session_options(threads), providers=providers)
         self.inputs = [t.to_dict() for t in self.manifest.inputs]
         self.outputs = [o.name for o in self.session.get_outputs()]
-        unsupported = [t for t in self.inputs if t["datatype"] not in NUMPY]
+        unsupported = [t for t in self.inputs if t["datatype"] not in (*NUMPY, "BYTES")]
         if unsupported:
             t = unsupported[0]
             raise InputError(f"{version.ref} cannot be served over V2 JSON: input "
@@ -59,6 +59,12 @@ class GraphModel:
                                                                            strict=True)):
                 want = ", ".join("any" if d == -1 else str(d) for d in shape)
                 raise InputError(f"input {name!r} must have shape [{want}], got {list(x.shape)}")
+            if spec["datatype"] == "BYTES":  # text: an object array of str
+                if x.dtype.kind != "O" or not all(isinstance(v, str) for v in x.flat):
+                    raise InputError(f"input {name!r} takes BYTES (text), got {x.dtype.name} "
+                                     "data")
+                feed[name] = x
+                continue
             dtype = np.dtype(NUMPY[spec["datatype"]])
             if x.dtype.kind != dtype.kind and not (x.dtype.kind in "iu" and dtype.kind in "iu"):
                 raise InputError(f"input {name!r} takes {spec['datatype']}, got "

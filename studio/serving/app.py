@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import numpy as np
 import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -25,7 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from studio import __version__
 from studio.core.errors import InputError, NotFoundError, StudioError
 from studio.core.training.spec import default_threads
-from studio.serving.dataplane import ModelRepository
+from studio.serving import binary
+from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
 
@@ -79,7 +81,7 @@ def parse_json(body: bytes) -> Any:
         raise InputError(f"request body is not valid JSON: {exc}") from None
 
 
-async def off_loop_if_big(body: bytes, work: Callable[[], Any],
+async def off_loop_if_big(size: int, work: Callable[[], Any],
                           heavy: anyio.CapacityLimiter | None = None) -> Any:
     """Small requests run inline: the thread hop would double their CPU cost (~0.3 ms).
     Big ones go to the thread pool so they never hold up the event loop (health checks,
@@ -88,7 +90,7 @@ async def off_loop_if_big(body: bytes, work: Callable[[], Any],
     requests run a few at a time and wait for their turn without holding a worker thread."""
     if heavy is not None:
         return await anyio.to_thread.run_sync(work, limiter=heavy)
-    if len(body) <= INLINE_BODY_BYTES:
+    if size <= INLINE_BODY_BYTES:
         return work()
     return await run_in_threadpool(work)
 
@@ -103,7 +105,8 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
         if request.method != method:
             return error(405, f"method {request.method} not allowed here; use {method}")
         try:
-            return JSONResponse(await fn(request))
+            result = await fn(request)
+            return result if isinstance(result, Response) else JSONResponse(result)
         except NotFoundError as exc:
             return error(404, str(exc))
         except TooLarge as exc:
@@ -144,8 +147,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
 
     limiters: list[anyio.CapacityLimiter] = []  # made in the app's own event loop
 
-    def heavy(name: str, version: str | None) -> anyio.CapacityLimiter | None:
-        if not repo.get(name, version).heavy:
+    def heavy(model: Runtime) -> anyio.CapacityLimiter | None:
+        if not model.heavy:
             return None
         if not limiters:
             limiters.append(anyio.CapacityLimiter(default_threads(leave_one_free=False)))
@@ -159,12 +162,33 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
         async def handler(request: Request) -> Any:
             name, version = request.path_params["name"], request.path_params.get("version")
             body, kind = await read_body(request), request.headers.get("content-type")
-            return await off_loop_if_big(body, lambda: call(name, version, parse(body, kind)),
-                                         heavy(name, version))
+            return await off_loop_if_big(len(body),
+                                         lambda: call(name, version, parse(body, kind)),
+                                         heavy(repo.get(name, version)))
 
         return handler
 
-    infer, predict = inference(repo.infer), inference(repo.predict_records, records_body)
+    predict = inference(repo.predict_records, records_body)
+
+    async def run(model: Runtime, tensors: dict[str, np.ndarray], size: int,
+                  limiter: anyio.CapacityLimiter | None) -> Any:
+        """The one place a V2 request's tensors meet the model."""
+        return await off_loop_if_big(size, lambda: model.run(tensors), limiter)
+
+    async def infer(request: Request) -> Any:
+        """Open Inference Protocol V2: decode (JSON, or the binary extension), run, encode."""
+        name = request.path_params["name"]
+        model, canary = repo.route(name, request.path_params.get("version"))
+        body = await read_body(request)
+        header_length, limiter = request.headers.get(binary.HEADER), heavy(model)
+        call = await off_loop_if_big(len(body), lambda: repo.decode(model, body, header_length),
+                                     limiter)
+        outputs = await run(model, call.tensors, len(body), limiter)
+        if canary is not None:
+            repo.compare_canary(canary, name, call.tensors, outputs)
+        size = sum(x.nbytes for x in outputs.values())
+        answer = await off_loop_if_big(size, lambda: repo.encode(call, outputs))
+        return binary.response(answer) if isinstance(answer, binary.Encoded) else answer
 
     async def models(_: Request) -> Any:
         return {"models": [{"name": n, "versions": sorted(v), "latest": repo.latest[n]}

@@ -9,6 +9,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
+from studio.serving import binary, rawtext
+from studio.serving.binary import Encoded
 from studio.serving.canary import Canary
 from studio.serving.records import rows_of
 
@@ -32,11 +35,26 @@ V2_DTYPES: dict[str, np.dtype[Any]] = {
     "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
 }
 NUMPY_TO_V2 = {v: k for k, v in V2_DTYPES.items()}
-ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64",
-              "tensor(int32)": "INT32", "tensor(float16)": "FP16", "tensor(bool)": "BOOL"}
+ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16",
+              "tensor(bfloat16)": "BF16", "tensor(int64)": "INT64", "tensor(int32)": "INT32",
+              "tensor(int16)": "INT16", "tensor(int8)": "INT8", "tensor(uint64)": "UINT64",
+              "tensor(uint32)": "UINT32", "tensor(uint16)": "UINT16", "tensor(uint8)": "UINT8",
+              "tensor(bool)": "BOOL", "tensor(string)": "BYTES"}
 MAX_BATCH = 100_000
 MAX_ELEMENTS = 16_000_000
 MAX_DIMS = 64  # NumPy's own limit: a deeper shape cannot even be reshaped to
+Runtime = Predictor | GraphModel
+
+
+@dataclass
+class Call:
+    """A decoded V2 request: the model, its checked input tensors, the outputs asked for
+    (name, whether it goes back binary) and what the answer's header echoes."""
+
+    model: Runtime
+    tensors: dict[str, np.ndarray]
+    outputs: list[tuple[str, bool]]
+    head: dict[str, Any]
 
 
 class ModelRepository:
@@ -224,7 +242,8 @@ class ModelRepository:
     # -- Open Inference Protocol -------------------------------------------------------------
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": "model-studio", "version": __version__, "extensions": []}
+        return {"name": "model-studio", "version": __version__,
+                "extensions": [binary.EXTENSION]}
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         p = self.get(name, version)
@@ -235,24 +254,55 @@ class ModelRepository:
             "inputs": [_tensor_meta(i) for i in p.session.get_inputs()],
             "outputs": [_tensor_meta(o) for o in p.session.get_outputs()],
             "parameters": {"task": p.task, "labels": p.labels,
-                           "raw_columns": p.manifest.raw.get("input_schema")},
+                           "raw_columns": p.manifest.raw.get("input_schema"),
+                           "text_inputs": list(rawtext.text_specs(p).values())},
         }
 
-    def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any]:
-        p, canary = self.route(name, version)
+    def infer(self, name: str, version: str | None, request: Any) -> dict[str, Any] | Encoded:
+        """A V2 request already parsed from JSON, answered in one call (the three steps the
+        HTTP route takes apart: decode, run, encode)."""
+        model, canary = self.route(name, version)
+        call = self.decode_request(model, request, None)
+        out = call.model.run(call.tensors)
+        if canary is not None:
+            self.compare_canary(canary, name, call.tensors, out)
+        return self.encode(call, out)
+
+    def compare_canary(self, canary: Canary, name: str, tensors: Mapping[str, np.ndarray],
+                       out: Mapping[str, np.ndarray]) -> None:
+        """The candidate answered ``tensors`` with ``out``: compare the primary, off the
+        request path."""
+        primary = self.get(name)
+        self.shadow(canary, lambda: next(iter(primary.run(tensors).values())),
+                    next(iter(out.values())))
+
+    def decode(self, model: Runtime, body: bytes | bytearray,
+               header_length: str | None = None) -> Call:
+        """A V2 request body (JSON, or JSON then binary tensors when ``header_length``, the
+        Inference-Header-Content-Length header, is given) as checked tensors."""
+        request, tail = binary.split_body(body, header_length)
+        return self.decode_request(model, request, tail)
+
+    def decode_request(self, p: Runtime, request: Any, tail: memoryview | None) -> Call:
         if not isinstance(request, Mapping):
             raise InputError("request body must be a JSON object")
         _check_request(request)
-        specs = {s["name"]: s for s in p.inputs}
         inputs = request.get("inputs")
+        specs, raw_text = rawtext.expected_inputs(
+            p, {s["name"]: s for s in p.inputs}, inputs if isinstance(inputs, list) else [])
         if not isinstance(inputs, list) or len(inputs) != len(specs):
             raise InputError(f"'inputs' must be a list of {len(specs)} tensor"
                              f"{'s' if len(specs) > 1 else ''}: "
                              + ", ".join(repr(n) for n in specs))
+        if tail is not None:
+            binary.check_sizes(inputs, tail)
+        wanted = _requested_outputs(request, p.outputs)  # before any tensor is built
+        flags = binary.binary_flags(request, wanted)
+        parts = binary.Tail(tail)
         tensors: dict[str, np.ndarray] = {}
         total = 0
         for tensor in inputs:
-            x = decode_tensor(tensor, specs)
+            x = _decode_input(tensor, specs, parts)
             if tensor["name"] in tensors:
                 raise InputError(f"input {tensor['name']!r} is sent twice")
             shape = specs[tensor["name"]]["shape"]
@@ -267,19 +317,20 @@ class ModelRepository:
         batches = {x.shape[0] for x in tensors.values()}
         if len(batches) > 1:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
-        out = p.run(tensors)
-        if canary is not None:
-            primary = self.get(name)
-            self.shadow(canary, lambda: next(iter(primary.run(tensors).values())),
-                        next(iter(out.values())))
-        wanted = _requested_outputs(request, p.outputs)
-        response: dict[str, Any] = {
-            "model_name": p.version.name, "model_version": str(p.version.version),
-            "outputs": [encode_tensor(n, out[n]) for n in wanted],
-        }
+        if raw_text:
+            tensors = rawtext.tokenize(p, tensors)
+        head: dict[str, Any] = {"model_name": p.version.name,
+                                "model_version": str(p.version.version)}
         if "id" in request:
-            response["id"] = request["id"]
-        return response
+            head["id"] = request["id"]
+        return Call(p, tensors, list(zip(wanted, flags, strict=True)), head)
+
+    def encode(self, call: Call, out: Mapping[str, np.ndarray]) -> dict[str, Any] | Encoded:
+        """The answer to ``call`` from the model's outputs: a dict to send as JSON, or a
+        JSON header with binary outputs after it."""
+        if not any(flag for _, flag in call.outputs):  # the JSON path, as lean as it was
+            return {**call.head, "outputs": [encode_tensor(n, out[n]) for n, _ in call.outputs]}
+        return binary.encode_response(call.head, [(n, out[n], b) for n, b in call.outputs])
 
     # -- records endpoint -------------------------------------------------------------------
 
@@ -327,9 +378,10 @@ def _warm(runtime: Any) -> None:
     try:
         feed = {}
         for spec in runtime.inputs:
-            dtype = V2_DTYPES.get(spec["datatype"], np.dtype(np.float32))
-            feed[spec["name"]] = np.zeros([1, *[d if d > 0 else 1 for d in spec["shape"][1:]]],
-                                          dtype=dtype)
+            shape = [1, *[d if d > 0 else 1 for d in spec["shape"][1:]]]
+            feed[spec["name"]] = (np.full(shape, "", dtype=object)
+                                  if spec["datatype"] == "BYTES" else
+                                  np.zeros(shape, V2_DTYPES.get(spec["datatype"], np.float32)))
         runtime.run(feed)
     except Exception:  # a graph that refuses zeros still serves what it accepts
         return
@@ -378,8 +430,23 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
 
 
 def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
+    if arr.dtype.kind in "OUS":
+        return binary.encode_output(name, arr, False)[0]
     return {"name": name, "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),
             "shape": list(arr.shape), "data": arr.reshape(-1).tolist()}
+
+
+def _decode_input(tensor: Any, specs: Mapping[str, Any], tail: binary.Tail) -> np.ndarray:
+    """One input, from JSON or binary data: text (BYTES), true/false (BOOL) or numbers."""
+    if not isinstance(tensor, Mapping):
+        return decode_tensor(tensor, specs)  # which says what an input must be
+    if "parameters" in tensor and binary.binary_size(tensor) is not None:
+        return binary.decode_binary(tensor, specs, tail)
+    name, datatype = tensor.get("name"), tensor.get("datatype")
+    if datatype in ("BOOL", "BYTES") or (
+            isinstance(name, str) and specs.get(name, {}).get("datatype") == "BYTES"):
+        return binary.decode_json_items(tensor, specs)
+    return decode_tensor(tensor, specs)
 
 
 def _requested_outputs(request: Mapping[str, Any], available: list[str]) -> list[str]:

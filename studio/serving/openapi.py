@@ -6,12 +6,17 @@ from typing import Any
 
 _TENSOR = {
     "type": "object",
-    "required": ["name", "shape", "datatype", "data"],
+    "required": ["name", "shape", "datatype"],
     "properties": {
         "name": {"type": "string", "example": "input"},
         "shape": {"type": "array", "items": {"type": "integer"}, "example": [1, 10]},
-        "datatype": {"type": "string", "enum": ["FP32", "FP64", "INT32", "INT64"]},
-        "data": {"type": "array", "items": {"type": "number"}},
+        "datatype": {"type": "string", "enum": [
+            "FP32", "FP64", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32",
+            "UINT16", "UINT8", "BOOL", "BYTES"]},
+        "data": {"type": "array", "items": {}, "description": "numbers; strings for BYTES"},
+        "parameters": {"type": "object", "description": (
+            "binary_data_size: the tensor's bytes after the JSON header instead of 'data' "
+            "(binary tensor data extension; send Inference-Header-Content-Length)")},
     },
 }
 _INFER_REQUEST = {
