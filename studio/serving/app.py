@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,9 +25,10 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from studio import __version__
-from studio.core.errors import InputError, NotFoundError, StudioError
+from studio.core.errors import BusyError, InputError, NotFoundError, StudioError
 from studio.core.training.spec import default_threads
 from studio.serving import binary
+from studio.serving.batcher import BatchConfig, Batcher
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
@@ -109,6 +111,8 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
             return result if isinstance(result, Response) else JSONResponse(result)
         except NotFoundError as exc:
             return error(404, str(exc))
+        except BusyError as exc:
+            return error(503, str(exc))
         except TooLarge as exc:
             return error(413, str(exc))
         except InputError as exc:
@@ -122,7 +126,8 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
     return endpoint
 
 
-def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
+def create_app(repo: ModelRepository, api_key: str | None = None,
+               batch_config: BatchConfig | None = None) -> ASGIApp:
     """The server's app; the CLI and the GUI's server process both start this one."""
     app = FastAPI(title="Model Studio inference server", version=__version__,
                   docs_url="/docs", redoc_url=None)
@@ -170,10 +175,23 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
 
     predict = inference(repo.predict_records, records_body)
 
+    # one batching queue per loaded model, made in this event loop; it holds its model only
+    # weakly, so a version the repository lets go (an alias moved) is freed with its queue
+    batchers: weakref.WeakKeyDictionary[Runtime, Batcher] = weakref.WeakKeyDictionary()
+
+    def batcher_of(model: Runtime, limiter: anyio.CapacityLimiter | None) -> Batcher:
+        b = batchers.get(model)
+        if b is None:
+            ref = weakref.ref(model)
+            b = batchers[model] = Batcher(lambda t: ref().run(t),  # type: ignore[union-attr]
+                                          batch_config, limiter)
+        return b
+
     async def run(model: Runtime, tensors: dict[str, np.ndarray], size: int,
                   limiter: anyio.CapacityLimiter | None) -> Any:
-        """The one place a V2 request's tensors meet the model."""
-        return await off_loop_if_big(size, lambda: model.run(tensors), limiter)
+        """The one place a V2 request's tensors meet the model: concurrent requests for one
+        model are answered by one call (see batcher.py)."""
+        return await batcher_of(model, limiter).submit(tensors)
 
     async def infer(request: Request) -> Any:
         """Open Inference Protocol V2: decode (JSON, or the binary extension), run, encode."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,10 @@ class BatchConfig:
     max_batch_delay_s: float = 0.002  # the longest a batch keeps gathering, once started
     concurrency: int = 1  # batches of one model in flight at once
     max_queue: int = 1024  # requests waiting for a batch; more are refused (503)
+    # a call that takes less than this runs on the event loop: a hop to a thread costs more
+    # than the call itself, and requests keep queueing in the socket buffers meanwhile
+    inline_s: float = 0.0005
+    idle_s: float = 10.0  # a worker with nothing to do for this long ends
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Batcher:
         self._workers: list[asyncio.Task[None]] = []
         self._held: _Request | None = None  # taken from the queue, first of the next batch
         self._closed = False
+        self._cost_s: float | None = None  # a call's usual duration (moving average)
 
     async def submit(self, tensors: Tensors) -> dict[str, np.ndarray]:
         """The model's outputs for ``tensors`` (each with the batch axis first)."""
@@ -119,7 +125,10 @@ class Batcher:
 
     async def _work(self) -> None:
         while True:
-            batch = await self._gather()
+            try:
+                batch = await self._gather()
+            except TimeoutError:  # idle: end, so an unloaded model's worker does not hold it
+                return
             try:
                 await self._answer(batch)
             except asyncio.CancelledError:
@@ -133,7 +142,9 @@ class Batcher:
         if self._held is not None:
             first, self._held = self._held, None
             return first
-        return await self.queue.get()
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        return await asyncio.wait_for(self.queue.get(), self.config.idle_s)
 
     async def _gather(self) -> list[_Request]:
         first = await self._next()
@@ -206,7 +217,17 @@ class Batcher:
             self.on_batch(requests, rows)
 
     async def _call(self, tensors: Tensors) -> dict[str, np.ndarray]:
-        return await anyio.to_thread.run_sync(self.run, tensors, limiter=self.limiter)
+        if (self.limiter is None and self._cost_s is not None
+                and self._cost_s < self.config.inline_s):
+            return self._timed(tensors)
+        return await anyio.to_thread.run_sync(self._timed, tensors, limiter=self.limiter)
+
+    def _timed(self, tensors: Tensors) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        out = self.run(tensors)
+        took = time.perf_counter() - start
+        self._cost_s = took if self._cost_s is None else 0.8 * self._cost_s + 0.2 * took
+        return out
 
 
 def _rows(tensors: Tensors) -> int:
