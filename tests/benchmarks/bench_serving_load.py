@@ -155,8 +155,10 @@ def compare(procs: dict[str, Proc], bodies: dict[str, Path], work: Path, rounds:
         return statistics.median(x[fa] / y[fb] for x, y in zip(runs[a], runs[b], strict=True))
 
     generator = runs["studio_c64"][0]["generator"]
-    print(f"load generator: {generator}; server core: {server_core}, load core: {load_core} "
-          f"(of {sorted(os.sched_getaffinity(0))}); {rounds} rounds of {seconds:g} s per side, "
+    where = (f"server core {server_core}, load core {load_core} (of "
+             f"{sorted(os.sched_getaffinity(0))})" if server_core is not None
+             else "one core: servers and load not pinned apart")
+    print(f"load generator: {generator}; {where}; {rounds} rounds of {seconds:g} s per side, "
           "medians")
     for key in sorted(runs):
         if key.startswith("ort_batch"):
@@ -200,7 +202,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1 s (under a minute)")
     parser.add_argument("--rounds", type=int, help="default 5 (2 with --quick)")
-    parser.add_argument("--seconds", type=float, help="per side and round (default 4; 1 quick)")
+    parser.add_argument("--seconds", type=float, help="per side and round (default 4; 1 quick; "
+                        "wrk takes whole seconds)")
     parser.add_argument("--profile", action="store_true",
                         help="then profile our server under c=64 and time its sections")
     parser.add_argument("--keep-profile", metavar="FILE", help="with --profile: keep the "
