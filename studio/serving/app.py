@@ -213,6 +213,9 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
                            for n, v in sorted(repo.models.items())]}
 
     routes: list[tuple[str, Callable[[Request], Awaitable[Any]], str]] = [
+        # the inference routes first: the router tries each pattern in turn
+        ("/v2/models/{name}/infer", infer, "POST"),
+        ("/v1/models/{name}:predict", predict, "POST"),
         ("/v2/health/live", live, "GET"),
         ("/v2/health/ready", ready, "GET"),
         ("/v2", server_meta, "GET"),
@@ -220,10 +223,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
         ("/v2/models/{name}/versions/{version}", model_meta, "GET"),
         ("/v2/models/{name}/ready", model_ready, "GET"),
         ("/v2/models/{name}/versions/{version}/ready", model_ready, "GET"),
-        ("/v2/models/{name}/infer", infer, "POST"),
         ("/v2/models/{name}/versions/{version}/infer", infer, "POST"),
         ("/v1/models", models, "GET"),
-        ("/v1/models/{name}:predict", predict, "POST"),
         ("/v1/models/{name}/versions/{version}:predict", predict, "POST"),
     ]
     # The inference routes sit in a bare router in front of FastAPI, which only sees what

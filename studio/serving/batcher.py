@@ -42,7 +42,6 @@ class BatchConfig:
     # a call that takes less than this runs on the event loop: a hop to a thread costs more
     # than the call itself, and requests keep queueing in the socket buffers meanwhile
     inline_s: float = 0.0005
-    idle_s: float = 10.0  # a worker with nothing to do for this long ends
 
 
 @dataclass
@@ -125,10 +124,7 @@ class Batcher:
 
     async def _work(self) -> None:
         while True:
-            try:
-                batch = await self._gather()
-            except TimeoutError:  # idle: end, so an unloaded model's worker does not hold it
-                return
+            batch = await self._gather()
             try:
                 await self._answer(batch)
             except asyncio.CancelledError:
@@ -142,9 +138,7 @@ class Batcher:
         if self._held is not None:
             first, self._held = self._held, None
             return first
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        return await asyncio.wait_for(self.queue.get(), self.config.idle_s)
+        return await self.queue.get()
 
     async def _gather(self) -> list[_Request]:
         first = await self._next()
@@ -156,9 +150,9 @@ class Batcher:
             try:
                 nxt = self.queue.get_nowait()
             except asyncio.QueueEmpty:
-                if yielded:  # nobody else is coming right now: run what there is
+                if yielded or len(batch) == 1:  # nobody else is coming now: run what there is
                     break
-                # one turn of the loop lets requests already being parsed join
+                # under load, one turn of the loop lets requests being parsed join
                 await asyncio.sleep(0)
                 yielded = True
                 continue
