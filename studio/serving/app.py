@@ -6,9 +6,10 @@ third of the CPU per request of a FastAPI route with pydantic models.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -112,8 +113,17 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
     return endpoint
 
 
-def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
-    """The server's app; the CLI and the GUI's server process both start this one."""
+def create_app(repo: ModelRepository, api_key: str | None = None, *, url: str | None = None,
+               log_requests: bool = True) -> ASGIApp:
+    """The server's app; the CLI and the GUI's server process both start this one.
+    ``url``: where it is announced in the registry, re-announced when the admin routes
+    change what is served; ``log_requests``: keep the request log in the workspace."""
+    from studio.serving import admin
+    from studio.serving.metrics import ServingMetrics, instrument
+    from studio.serving.reqlog import RequestLog
+
+    metrics = ServingMetrics(repo)
+    request_log = RequestLog(repo.ws.root) if log_requests else None
     app = FastAPI(title="Model Studio inference server", version=__version__,
                   docs_url="/docs", redoc_url=None)
 
@@ -180,8 +190,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
     # they do not match (docs, openapi, unknown paths): its middleware stack costs ~100 µs.
     router = Router(
         routes=[Route(path, guarded(fn, method), methods=ANY_METHOD)
-                for path, fn, method in routes],
-        default=app,
+                for path, fn, method in routes] + admin.routes(repo, metrics, api_key, url),
+        default=app, lifespan=_lifespan(request_log),
     )
 
     def openapi() -> dict[str, Any]:
@@ -201,7 +211,25 @@ def create_app(repo: ModelRepository, api_key: str | None = None) -> ASGIApp:
     async def bad_method(request: Request, __: Exception) -> Response:
         return error(405, f"method {request.method} not allowed here")
 
-    return ApiKeyMiddleware(router, api_key) if api_key else router
+    return instrument(ApiKeyMiddleware(router, api_key) if api_key else router, metrics,
+                      request_log)
+
+
+def _lifespan(request_log: Any) -> Callable[[Any], Any]:
+    """The request log's writer runs while the server does, and writes its last rows
+    when it stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        if request_log is not None:
+            request_log.start()
+        try:
+            yield
+        finally:
+            if request_log is not None:
+                await anyio.to_thread.run_sync(request_log.close)
+
+    return lifespan
 
 
 class ApiKeyMiddleware:

@@ -18,6 +18,7 @@ from studio.core.errors import InputError, IntegrityError, NotFoundError, Studio
 from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
+from studio.serving.calls import served
 
 V2_DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
@@ -104,6 +105,46 @@ class ModelRepository:
         versions.pop(number, None)
         if versions:
             self.latest[name] = max(versions)
+        else:  # its last version: the name is no longer served
+            self.models.pop(name, None)
+            self.latest.pop(name, None)
+
+    def add(self, ref: str, ws: Workspace | None = None) -> str:
+        """Serve ``ref`` too, loaded and warmed before it answers (NAME@ALIAS is followed
+        from then on); the NAME:N it serves. ``ws``: a worker thread's own connection."""
+        name, number = registry.resolve(ws or self.ws, ref)
+        self._load(name, number, ws)
+        with self.lock:
+            if "@" in ref:
+                self.followed[_alias_key(ref)] = number
+            else:
+                self.pinned.add((name, number))
+        return f"{name}:{number}"
+
+    def remove(self, ref: str) -> None:
+        """Stop serving ``ref``: NAME@ALIAS stops following it, NAME:N that version (and the
+        aliases followed to it), NAME every version of the model. Requests running on a
+        version finish on it."""
+        name, _, alias = ref.partition("@")
+        name, _, number = name.partition(":")
+        with self.lock:
+            if name not in self.models:
+                raise NotFoundError(f"model {name!r} is not served here")
+            if alias:
+                if _alias_key(ref) not in self.followed:
+                    raise NotFoundError(f"{ref} is not served here")
+                dropped = {(name, self.followed.pop(_alias_key(ref)))}
+            else:
+                if number and (not number.isdigit() or int(number) not in self.models[name]):
+                    raise NotFoundError(f"{ref} is not served here")
+                dropped = {(name, v) for v in self.models[name]
+                           if not number or v == int(number)}
+                self.pinned -= dropped
+                for key, v in list(self.followed.items()):
+                    if (key.split("@")[0], v) in dropped:
+                        del self.followed[key]
+            for n, v in dropped:
+                self._let_go(n, v)
 
     def served(self) -> list[str]:
         """NAME:N of every version loaded here."""
@@ -117,7 +158,10 @@ class ModelRepository:
             raise NotFoundError(f"model {name!r} is not served here; "
                                 f"served: {', '.join(sorted(self.models)) or 'none'}")
         if version is None or version == "":
-            return versions[self.latest[name]]
+            try:
+                return versions[self.latest[name]]
+            except KeyError:  # removed by an admin call meanwhile
+                raise NotFoundError(f"model {name!r} is not served here") from None
         if not version.isdigit() or int(version) not in versions:
             raise NotFoundError(f"version {version!r} of model {name!r} is not served here")
         return versions[int(version)]
@@ -182,6 +226,7 @@ class ModelRepository:
         if len(batches) > 1:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
         out = p.run(tensors)
+        served(p.version.name, p.version.version, next(iter(batches), 0))
         wanted = _requested_outputs(request, p.outputs)
         response: dict[str, Any] = {
             "model_name": p.version.name, "model_version": str(p.version.version),
@@ -206,6 +251,7 @@ class ModelRepository:
             raise InputError(f"{len(instances):,} instances is over this model's limit of "
                              f"{p.max_rows:,} per request")
         result = p.predict_records(instances)
+        served(p.version.name, p.version.version, len(instances))
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
 

@@ -73,7 +73,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
     config = uvicorn.Config(
-        create_app(repo, key), log_level="warning", access_log=False,
+        create_app(repo, key, url=url), log_level="warning", access_log=False,
         loop="auto", http="auto", timeout_graceful_shutdown=5,
     )
     servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
@@ -81,9 +81,9 @@ def serve(
     if announce is not None:
         announce(url, key if generated else None, key is not None)
     stop = threading.Event()
-    if repo.followed:
-        threading.Thread(target=_follow, args=(ws, repo, url, stop), daemon=True,
-                         name="studio-follow-aliases").start()
+    # always: an alias added through the admin routes is followed too
+    threading.Thread(target=_follow, args=(ws, repo, url, stop), daemon=True,
+                     name="studio-follow-aliases").start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
