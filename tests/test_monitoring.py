@@ -211,6 +211,9 @@ def test_admin_adds_and_removes_without_a_restart(mws: Workspace) -> None:
         assert c.post("/admin/models", json={"ref": "penguins@production"}).json()[
             "served"] == ["penguins:1", "penguins:2"]
         assert repo.followed == {"penguins@production": 2}
+        assert c.get("/admin/stats").json()["refs"] == [
+            {"ref": "penguins:1", "serves": "penguins:1"},
+            {"ref": "penguins@production", "serves": "penguins:2"}]
         assert c.delete("/admin/models/penguins").json()["served"] == []
         assert c.post("/v1/models/penguins:predict",
                       json={"instances": [ROW]}).status_code == 404

@@ -182,6 +182,16 @@ class ServingMetrics:
                 "batch_requests": {k: h.copy() for k, h in self._batch_requests.items()},
             }
 
+    def asked(self) -> list[dict[str, str]]:
+        """What the server was asked to serve (NAME:N, or NAME@ALIAS followed) and the
+        version each serves now: what a restart serves again."""
+        repo = self.repo
+        with repo.lock:
+            pinned = sorted(repo.pinned)
+            followed = sorted(repo.followed.items())
+        return ([{"ref": f"{n}:{v}", "serves": f"{n}:{v}"} for n, v in pinned]
+                + [{"ref": key, "serves": f"{key.split('@')[0]}:{v}"} for key, v in followed])
+
     def queue_depths(self) -> dict[tuple[str, str], int]:
         return {key: int(depth()) for key, depth in sorted(self._queues.items())}
 
@@ -219,6 +229,7 @@ class ServingMetrics:
         doc: dict[str, Any] = {
             "uptime_s": round(time.monotonic() - self.started, 3),
             "served": served,
+            "refs": self.asked(),
             "models": [totals[k] for k in sorted(totals)],
             "window": {"seconds": SECONDS, "series": series,
                        "requests": requests, "errors": errors,
