@@ -8,8 +8,8 @@ the route that runs a model says which version answered and how many rows throug
 ``unknown``, so a client cannot grow the number of series by inventing names.
 
 The counts are plain integers under one lock, turned into Prometheus families when scraped
-(a custom collector): prometheus_client's own Counter and Histogram take a lock per bucket
-and per sum, which cost ~10 µs a request here against ~3 µs this way.
+(a custom collector): prometheus_client's own Counter and Histogram take a lock per value,
+which made the whole per-request cost 10–17 µs here against ~5 µs this way.
 """
 
 from __future__ import annotations
