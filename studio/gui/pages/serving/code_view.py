@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui.pages.serving.snippets import Target, snippets
+from studio.core.workspace import Workspace
+from studio.gui.pages.serving.snippets import Target, Tensor, snippets
 
 LANGUAGES = ("curl", "Python", "tritonclient")
 
@@ -71,3 +72,15 @@ class CodeView(QWidget):
 
     def _show(self) -> None:
         self.text.setPlainText(self.code())
+
+
+def target_for(ws: Workspace, ref: str, url: str) -> Target:
+    """What the snippets call for the version ``ref`` (StudioError when it is gone)."""
+    from studio.core.registry import get_version
+
+    version = get_version(ws, ref)
+    m = version.manifest
+    return Target(url=url, name=version.name, version=version.version,
+                  inputs=tuple(Tensor(t.name, t.datatype, tuple(t.shape)) for t in m.inputs),
+                  outputs=tuple(t.name for t in m.outputs),
+                  columns=tuple(m.raw.get("input_schema") or ()) if m.recipe else None)

@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.workspace import Workspace
 from studio.gui.pages.serving.client import ServerClient
-from studio.gui.pages.serving.code_view import CodeView
+from studio.gui.pages.serving.code_view import CodeView, target_for
+from studio.gui.pages.serving.headline import headline
 from studio.gui.pages.serving.process import ServerProcess
 from studio.gui.pages.serving.requests_table import RecentRequests
 from studio.gui.pages.serving.served_list import ServedModels
-from studio.gui.pages.serving.snippets import Target, Tensor
 from studio.gui.pages.serving.try_it import TryIt
 
 TICK_MS = 1000
@@ -345,25 +345,15 @@ class ServingPage(QWidget):
             self.requests.refresh()
 
     def _on_stats(self, doc: dict[str, Any]) -> None:
-        first = self.stats is None
+        first, stuck = self.stats is None, self._unanswered >= UNANSWERED_POLLS
         self.stats = doc
         self._asked = [r["ref"] for r in doc.get("refs", [])]
         self._unanswered = 0
         if self.charts is not None:
             self.charts.show_window(doc["window"]["series"])
         self.served.show_refs(doc.get("refs", []), doc.get("models", []))
-        w = doc["window"]
-        busy = [s for s in w["series"] if s["requests"]]
-        p95 = max((s["p95_ms"] for s in busy if s["p95_ms"] is not None), default=None)
-        recent = busy[-1]["throughput"] if busy and busy[-1]["t"] == w["series"][-1]["t"] \
-            else 0.0
-        total = sum(m["requests"] for m in doc.get("models", []))
-        rate = "–" if w["error_rate"] is None else f"{w['error_rate']:.1%}"
-        self.summary.setText(
-            f"{recent:,.1f} requests/s now · {w['requests']:,} in the last minute, "
-            f"{rate} errors" + (f", slowest p95 {p95:.1f} ms" if p95 is not None else "")
-            + f" · {total:,} since it started {_duration(doc['uptime_s'])} ago")
-        if first or self.status.text().startswith("<span style='color:#d93025'>"):
+        self.summary.setText(headline(doc))
+        if first or stuck:  # the line said it was not answering: it is again
             self._show_serving()
 
     def _on_unreachable(self, why: str) -> None:
@@ -428,20 +418,12 @@ class ServingPage(QWidget):
         if not ref:
             self.code.show_for(None)
             return
-        from studio.core.registry import get_version
-
+        url = self.server.url or f"http://127.0.0.1:{self.port.value() or 8080}"
         try:
-            version = get_version(self.ws, serves or ref)
+            target = target_for(self.ws, serves or ref, url)
         except StudioError:
             self.code.show_for(None)
             return
-        m = version.manifest
-        url = self.server.url or f"http://127.0.0.1:{self.port.value() or 8080}"
-        target = Target(url=url, name=version.name, version=version.version,
-                        inputs=tuple(Tensor(t.name, t.datatype, tuple(t.shape))
-                                     for t in m.inputs),
-                        outputs=tuple(t.name for t in m.outputs),
-                        columns=tuple(m.raw.get("input_schema") or ()) if m.recipe else None)
         try:
             row = self.try_it.row() if self.schema else None
         except ValueError:
@@ -478,11 +460,3 @@ class ServingPage(QWidget):
             return
         self.try_it.show_answer(doc)
 
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
