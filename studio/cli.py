@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer PERCENT (default 10) of the requests for the served NAME or "
                    "NAME@ALIAS with version NAME:N, comparing the two")
 
+    from studio.cli_requests import add_parser as add_requests_parser
+
+    add_requests_parser(cmd)
+
     p = cmd("predict", "predict raw rows (a table file), or pictures for an image model")
     p.add_argument("ref", metavar="NAME[:N|@ALIAS]")
     p.add_argument("--input", required=True, type=Path,
@@ -499,6 +503,12 @@ def serve(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def requests_cmd(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.cli_requests import requests
+
+    return requests(ws, args)
+
+
 def predict(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.datasets.readers import read_table
     from studio.core.files import atomic_write_text, csv_safe
@@ -581,7 +591,7 @@ HANDLERS = {
     ("data", "rename"): data_rename, ("data", "describe"): data_describe,
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
     ("evaluate", None): evaluate, ("compress", None): compress_cmd,
-    ("serve", None): serve,
+    ("serve", None): serve, ("requests", None): requests_cmd,
     ("predict", None): predict, ("verify", None): verify,
 }
 

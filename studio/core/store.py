@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def now() -> float:
@@ -108,6 +108,10 @@ class Database:
                 from studio.core.registry.migrate import registry_v9
 
                 registry_v9(self.conn)
+            if version < 10:
+                from studio.core.request_log import create_table
+
+                create_table(self.conn)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _registry_v7(self) -> None:

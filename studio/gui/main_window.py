@@ -442,11 +442,9 @@ class MainWindow(QMainWindow):
         self.compress.select(ref)  # says why on the status bar when it cannot
 
     def serve(self, ref: str) -> None:
+        """Serve ``ref``: added to the running server without a restart, else started."""
         self.go(self.serving)
-        if self.serving.running:
-            self.serving.stop(wait=True)
-        self.serving.refresh(select=ref)
-        self.serving.start(ref)
+        self.serving.serve(ref)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.training.shutdown()

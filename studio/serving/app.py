@@ -6,10 +6,11 @@ third of the CPU per request of a FastAPI route with pydantic models.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -29,6 +30,7 @@ from studio.core.errors import BusyError, InputError, NotFoundError, StudioError
 from studio.core.training.spec import default_threads
 from studio.serving import binary
 from studio.serving.batcher import BatchConfig, Batcher
+from studio.serving.calls import served
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
@@ -126,9 +128,19 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
     return endpoint
 
 
-def create_app(repo: ModelRepository, api_key: str | None = None,
-               batch_config: BatchConfig | None = None) -> ASGIApp:
-    """The server's app; the CLI and the GUI's server process both start this one."""
+def create_app(repo: ModelRepository, api_key: str | None = None, *, url: str | None = None,
+               log_requests: bool = True, batch_config: BatchConfig | None = None) -> ASGIApp:
+    """The server's app; the CLI and the GUI's server process both start this one.
+    ``url``: where it is announced in the registry, re-announced when the admin routes
+    change what is served; ``log_requests``: keep the request log in the workspace."""
+    from studio.serving import admin
+    from studio.serving.metrics import ServingMetrics, instrument
+    from studio.serving.reqlog import RequestLog
+
+    metrics = ServingMetrics(repo)
+    metrics.provide("drift", repo.drift_report)
+    metrics.provide("canary", lambda: {k: c.report() for k, c in repo.canaries.items()})
+    request_log = RequestLog(repo.ws.root) if log_requests else None
     app = FastAPI(title="Model Studio inference server", version=__version__,
                   docs_url="/docs", redoc_url=None)
 
@@ -185,6 +197,11 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
             ref = weakref.ref(model)
             b = batchers[model] = Batcher(lambda t: ref().run(t),  # type: ignore[union-attr]
                                           batch_config, limiter)
+            name, version = model.version.name, model.version.version
+            b.on_batch = lambda requests, rows: metrics.observe_batch(name, version, requests,
+                                                                      rows)
+            metrics.watch_queue(name, version, lambda: b.depth)
+            weakref.finalize(model, metrics.unwatch_queue, name, version)
         return b
 
     async def run(model: Runtime, tensors: dict[str, np.ndarray], size: int,
@@ -202,6 +219,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
         call = await off_loop_if_big(len(body), lambda: repo.decode(model, body, header_length),
                                      limiter)
         outputs = await run(model, call.tensors, len(body), limiter)
+        served(model.version.name, model.version.version,
+               next(iter(call.tensors.values())).shape[0] if call.tensors else 0)
         if canary is not None:
             repo.compare_canary(canary, name, call.tensors, outputs)
         size = sum(x.nbytes for x in outputs.values())
@@ -231,8 +250,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
     # they do not match (docs, openapi, unknown paths): its middleware stack costs ~100 µs.
     router = Router(
         routes=[Route(path, guarded(fn, method), methods=ANY_METHOD)
-                for path, fn, method in routes],
-        default=app,
+                for path, fn, method in routes] + admin.routes(repo, metrics, api_key, url),
+        default=app, lifespan=_lifespan(request_log),
     )
 
     def openapi() -> dict[str, Any]:
@@ -252,7 +271,25 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
     async def bad_method(request: Request, __: Exception) -> Response:
         return error(405, f"method {request.method} not allowed here")
 
-    return ApiKeyMiddleware(router, api_key) if api_key else router
+    return instrument(ApiKeyMiddleware(router, api_key) if api_key else router, metrics,
+                      request_log)
+
+
+def _lifespan(request_log: Any) -> Callable[[Any], Any]:
+    """The request log's writer runs while the server does, and writes its last rows
+    when it stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        if request_log is not None:
+            request_log.start()
+        try:
+            yield
+        finally:
+            if request_log is not None:
+                await anyio.to_thread.run_sync(request_log.close)
+
+    return lifespan
 
 
 class ApiKeyMiddleware:

@@ -25,6 +25,7 @@ from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
 from studio.serving import binary, rawtext
 from studio.serving.binary import Encoded
+from studio.serving.calls import served
 from studio.serving.canary import Canary
 from studio.serving.records import rows_of
 
@@ -145,6 +146,46 @@ class ModelRepository:
         self.drift.pop((name, number), None)
         if versions:
             self.latest[name] = max(versions)
+        else:  # its last version: the name is no longer served
+            self.models.pop(name, None)
+            self.latest.pop(name, None)
+
+    def add(self, ref: str, ws: Workspace | None = None) -> str:
+        """Serve ``ref`` too, loaded and warmed before it answers (NAME@ALIAS is followed
+        from then on); the NAME:N it serves. ``ws``: a worker thread's own connection."""
+        name, number = registry.resolve(ws or self.ws, ref)
+        self._load(name, number, ws)
+        with self.lock:
+            if "@" in ref:
+                self.followed[_alias_key(ref)] = number
+            else:
+                self.pinned.add((name, number))
+        return f"{name}:{number}"
+
+    def remove(self, ref: str) -> None:
+        """Stop serving ``ref``: NAME@ALIAS stops following it, NAME:N that version (and the
+        aliases followed to it), NAME every version of the model. Requests running on a
+        version finish on it."""
+        name, _, alias = ref.partition("@")
+        name, _, number = name.partition(":")
+        with self.lock:
+            if name not in self.models:
+                raise NotFoundError(f"model {name!r} is not served here")
+            if alias:
+                if _alias_key(ref) not in self.followed:
+                    raise NotFoundError(f"{ref} is not served here")
+                dropped = {(name, self.followed.pop(_alias_key(ref)))}
+            else:
+                if number and (not number.isdigit() or int(number) not in self.models[name]):
+                    raise NotFoundError(f"{ref} is not served here")
+                dropped = {(name, v) for v in self.models[name]
+                           if not number or v == int(number)}
+                self.pinned -= dropped
+                for key, v in list(self.followed.items()):
+                    if (key.split("@")[0], v) in dropped:
+                        del self.followed[key]
+            for n, v in dropped:
+                self._let_go(n, v)
 
     def route(self, name: str, version: str | None = None
               ) -> tuple[Predictor | GraphModel, Canary | None]:
@@ -216,7 +257,10 @@ class ModelRepository:
             raise NotFoundError(f"model {name!r} is not served here; "
                                 f"served: {', '.join(sorted(self.models)) or 'none'}")
         if version is None or version == "":
-            return versions[self.latest[name]]
+            try:
+                return versions[self.latest[name]]
+            except KeyError:  # removed by an admin call meanwhile
+                raise NotFoundError(f"model {name!r} is not served here") from None
         number = version_number(version)
         if number not in versions:
             raise NotFoundError(f"version {version[:40]!r} of model {name!r} is not served "
@@ -343,6 +387,7 @@ class ModelRepository:
         # the limit is per model, and checked before a row is built
         rows = rows_of(body, p.max_rows)
         result = p.predict_records(rows)
+        served(p.version.name, p.version.version, len(result["predictions"]), batch=True)
         if canary is not None:
             primary = self.get(name)
             self.shadow(canary, lambda: _answer_array(primary.predict_records(rows)),

@@ -76,7 +76,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
     config = uvicorn.Config(
-        create_app(repo, key), log_level="warning", access_log=False,
+        create_app(repo, key, url=url), log_level="warning", access_log=False,
         loop="auto", http="auto", timeout_graceful_shutdown=5,
     )
     servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
@@ -84,6 +84,7 @@ def serve(
     if announce is not None:
         announce(url, key if generated else None, key is not None)
     stop = threading.Event()
+    # always: aliases added through the admin routes are followed too, and drift is told
     threading.Thread(target=_watch, args=(ws, repo, url, stop), daemon=True,
                      name="studio-watch").start()
     try:

@@ -34,3 +34,11 @@ def serving(ws: Workspace) -> dict[str, list[str]]:
     for pid, url in dead:
         ws.db.conn.execute("DELETE FROM servers WHERE pid = ? AND url = ?", [pid, url])
     return out
+
+
+def url_of(ws: Workspace, pid: int) -> str | None:
+    """Where the server process ``pid`` listens, once it has bound its port (None before;
+    the GUI finds the server it started here rather than in the process's output)."""
+    row = ws.db.conn.execute("SELECT url FROM servers WHERE pid = ? AND url NOT LIKE "
+                             "'starting-%' ORDER BY started DESC LIMIT 1", [pid]).fetchone()
+    return row[0] if row else None
