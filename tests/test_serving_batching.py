@@ -60,6 +60,7 @@ def test_every_caller_gets_its_own_answer_under_concurrency(trained_home: Path,
     try:
         url = f"{server.url}/v2/models/penguins/infer"
         answers = asyncio.run(send_all(url, x))
+        metrics = httpx.get(f"{server.url}/metrics", trust_env=False).text
         lone = []
         with httpx.Client(trust_env=False) as client:
             body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, x.shape[1]],
@@ -73,3 +74,18 @@ def test_every_caller_gets_its_own_answer_under_concurrency(trained_home: Path,
     for i, got in answers:
         assert np.allclose(got, want[i % len(x)], atol=1e-5), f"request {i} got another answer"
     assert float(np.median(lone)) < 0.05  # no fixed wait for company (the delay is ms-scale)
+    calls = families(metrics)
+    # every request answered, in fewer ONNX Runtime calls than requests: batches formed
+    assert calls["studio_batch_requests_sum"] == REQUESTS
+    assert calls["studio_batch_requests_count"] < REQUESTS
+
+
+def families(text: str) -> dict[str, float]:
+    """The penguins:1 samples of a Prometheus text page, by name (labels dropped)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or 'model="penguins"' not in line:
+            continue
+        name = line.partition("{")[0]
+        out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out

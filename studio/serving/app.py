@@ -61,7 +61,8 @@ async def read_body(request: Request) -> bytes:
     """The body, read in pieces and refused as soon as it passes the limit."""
     too_large = TooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+    if length is not None and (not (length.isascii() and length.isdigit())
+                               or int(length) > MAX_BODY_BYTES):
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():

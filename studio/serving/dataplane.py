@@ -176,7 +176,7 @@ class ModelRepository:
                     raise NotFoundError(f"{ref} is not served here")
                 dropped = {(name, self.followed.pop(_alias_key(ref)))}
             else:
-                if number and (not number.isdigit() or int(number) not in self.models[name]):
+                if number and version_number(number) not in self.models[name]:
                     raise NotFoundError(f"{ref} is not served here")
                 dropped = {(name, v) for v in self.models[name]
                            if not number or v == int(number)}

@@ -31,6 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from studio.core.registry.refs import version_number
 from studio.serving.calls import Call, current
 from studio.serving.dataplane import ModelRepository, _alias_key
 from studio.serving.window import SECONDS, RollingWindow, empty
@@ -161,7 +162,7 @@ class ServingMetrics:
         if not version:
             latest = repo.latest.get(name)
             return name, str(latest) if latest is not None else UNKNOWN
-        if version.isdigit() and int(version) in versions:
+        if version_number(version) in versions:
             return name, str(int(version))
         return name, UNKNOWN
 
