@@ -86,6 +86,8 @@ def error_for(exc: Exception, request: Request) -> Response:
         refused = error(exc.status, str(exc))
         if exc.close:  # the rest of the body stays unread: end the connection
             refused.headers["connection"] = "close"
+        if isinstance(exc, body.Busy):
+            refused.headers["retry-after"] = "1"
         return refused
     if isinstance(exc, body.ClientDisconnect):
         log.info("client went away during %s %s", request.method, request.url.path)
