@@ -54,17 +54,19 @@ class GuardedHttpTools(HttpToolsProtocol):
     def _make_room(self) -> None:
         """Close the connection that has waited longest without a request in flight; a new
         client (a health check) sends its request at once, a held-open socket never does."""
-        for other in self.shared.waiting:
-            if other is not self:
-                other._drop()
+        while (other := next(iter(self.shared.waiting), self)) is not self:  # self is newest
+            if other._drop():  # else it was closing already, and is off the list now
                 return
         self._refuse(503, "the server has too many connections open; retry in a moment")
 
-    def _drop(self) -> None:
+    def _drop(self) -> bool:
+        """Close without a word; False when it was closing already."""
         self.shared.waiting.pop(self, None)
-        if not self.transport.is_closing():
-            self.shared.dropping.add(self)
-            self.transport.close()
+        if self.transport.is_closing():
+            return False
+        self.shared.dropping.add(self)
+        self.transport.close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.shared.waiting.pop(self, None)
