@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--canary", metavar="NAME:N[=PERCENT]",
                    help="answer PERCENT (default 10) of the requests for the served NAME or "
                    "NAME@ALIAS with version NAME:N, comparing the two")
+    p.add_argument("--max-body-mb", type=float, metavar="MB",
+                   help="largest request body accepted (default 64); larger ones get 413")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name clients may use besides 127.0.0.1, localhost, ::1 and "
+                   "--host (repeatable; * accepts any, e.g. behind a proxy that checks it)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a web page origin allowed to call the server, e.g. "
+                   "https://app.example.com (repeatable; * for any); none by default")
 
     from studio.cli_requests import add_parser as add_requests_parser
 
@@ -481,6 +489,8 @@ def evaluate(ws: Workspace, args: argparse.Namespace) -> int:
 def serve(ws: Workspace, args: argparse.Namespace) -> int:
     import os
 
+    from studio.serving.guard import check_origin
+    from studio.serving.limits import MiB, ServeLimits
     from studio.serving.server import serve as run_server
 
     def announce(url: str, generated_key: str | None, protected: bool) -> None:
@@ -495,11 +505,21 @@ def serve(ws: Workspace, args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"port must be between 0 and 65535, got {args.port}")
+    given: dict = {"allowed_hosts": tuple(args.allowed_host)}
+    if args.max_body_mb is not None:
+        if not 0 < args.max_body_mb <= 4096:
+            raise InputError(f"--max-body-mb must be between 0 and 4096, got {args.max_body_mb:g}")
+        given["max_body_bytes"] = int(args.max_body_mb * MiB)
+    try:
+        given["cors_origins"] = tuple(check_origin(o) for o in args.cors_origin)
+        limits = ServeLimits.from_env(**given)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     # uvicorn shuts down cleanly before re-raising Ctrl-C, which is how a user stops serving.
     with contextlib.suppress(KeyboardInterrupt):
         run_server(ws, args.refs, args.host, args.port,
                    args.api_key or os.environ.get("STUDIO_API_KEY"), announce,
-                   canary=args.canary)
+                   canary=args.canary, limits=limits)
     return EXIT_OK
 
 

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-import studio.serving.app as serving_app
 from studio.core import registry
 from studio.core.datasets.recipe import transform
 from studio.core.predict import Predictor
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
+from studio.serving.limits import ServeLimits
 
 KEY = "s3cret-key"
 ROWS = [0, 1, 3, 160, 250, 300]  # row 3 has every feature missing
@@ -230,26 +230,25 @@ def test_api_key_is_required_except_for_health(keyed: TestClient, expected: dict
     assert keyed.get("/v2/health/ready").status_code == 200
 
 
-def test_body_over_the_limit_is_refused(client: TestClient, expected: dict,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serving_app, "MAX_BODY_BYTES", 4096)
-    big = v2_request(np.zeros((200, expected["x"].shape[1]), dtype=np.float32))
-    response = client.post("/v2/models/penguins/infer", json=big)
-    assert 400 <= response.status_code < 500
-    assert "body" in assert_error(response, response.status_code)
+def test_body_over_the_limit_is_refused(repo: ModelRepository, expected: dict) -> None:
+    with TestClient(create_app(repo, limits=ServeLimits(max_body_bytes=4096))) as client:
+        big = v2_request(np.zeros((200, expected["x"].shape[1]), dtype=np.float32))
+        response = client.post("/v2/models/penguins/infer", json=big)
+        assert "body" in assert_error(response, 413)
+        assert response.headers["connection"] == "close"  # the rest is never read
 
-    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds on the bytes read
-        yield b'{"inputs": ['
-        for _ in range(100):
-            yield b" " * 100
-        yield b"]}"
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds on bytes read
+            yield b'{"inputs": ['
+            for _ in range(100):
+                yield b" " * 100
+            yield b"]}"
 
-    response = client.post("/v2/models/penguins/infer", content=chunks(),
-                           headers={"content-type": "application/json"})
-    assert_error(response, 413)
+        response = client.post("/v2/models/penguins/infer", content=chunks(),
+                               headers={"content-type": "application/json"})
+        assert_error(response, 413)
 
-    small = client.post("/v2/models/penguins/infer", json=v2_request(expected["x"][:1]))
-    assert small.status_code == 200
+        small = client.post("/v2/models/penguins/infer", json=v2_request(expected["x"][:1]))
+        assert small.status_code == 200
 
 
 def test_a_lying_content_length_is_refused(client: TestClient) -> None:

@@ -28,14 +28,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from studio import __version__
 from studio.core.errors import BusyError, InputError, NotFoundError, StudioError
 from studio.core.training.spec import default_threads
-from studio.serving import binary
+from studio.serving import binary, body
 from studio.serving.batcher import BatchConfig, Batcher
+from studio.serving.body import TooLarge  # noqa: F401 - routes raise it for a 413
 from studio.serving.calls import served
 from studio.serving.dataplane import ModelRepository, Runtime
+from studio.serving.guard import Guard
+from studio.serving.limits import ServeLimits
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
 INLINE_BODY_BYTES = 64 * 1024
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # 405 is ours, in JSON
 log = logging.getLogger("studio.serving")
@@ -53,33 +55,18 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class TooLarge(InputError):
-    """The body is over the limit (HTTP 413)."""
+async def read_body(request: Request) -> bytearray:
+    """The body, within the server's limits (size, pace, byte budget); see body.py."""
+    return await body.read_body(request.scope, request.receive)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, read in pieces and refused as soon as it passes the limit."""
-    too_large = TooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    length = request.headers.get("content-length")
-    if length is not None and (not (length.isascii() and length.isdigit())
-                               or int(length) > MAX_BODY_BYTES):
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def records_body(body: bytes, content_type: str | None) -> Any:
+def records_body(body: bytes | bytearray, content_type: str | None) -> Any:
     """The records route's body: CSV as is (read once the model's row limit is known), or
     JSON in one of the formats ``records.rows_of`` takes."""
     return csv_body(body, content_type) if is_csv(content_type) else parse_json(body)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes | bytearray) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -103,35 +90,60 @@ async def off_loop_if_big(size: int, work: Callable[[], Any],
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def error_for(exc: Exception, request: Request) -> Response:
+    """Domain errors become 4xx with a JSON body, never a traceback."""
+    if isinstance(exc, NotFoundError):
+        return error(404, str(exc))
+    if isinstance(exc, BusyError):  # a full batching queue
+        refused = error(503, str(exc))
+        refused.headers["retry-after"] = "1"
+        return refused
+    if isinstance(exc, body.BodyRefused):
+        refused = error(exc.status, str(exc))
+        if exc.close:  # the rest of the body stays unread: end the connection
+            refused.headers["connection"] = "close"
+        if isinstance(exc, body.Busy):
+            refused.headers["retry-after"] = "1"
+        return refused
+    if isinstance(exc, body.ClientDisconnect):
+        log.info("client went away during %s %s", request.method, request.url.path)
+        return error(400, "client disconnected")
+    if isinstance(exc, InputError):
+        return error(400, str(exc))
+    if isinstance(exc, StudioError):
+        return error(500, str(exc))
+    # a bug must still answer in JSON, and be logged
+    log.error("error while handling %s %s", request.method, request.url.path, exc_info=exc)
+    return error(500, "internal error; see the server log")
+
+
 def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
-    """Run a handler; domain errors become 4xx with a JSON body, never a traceback."""
+    """Run a handler for ``method`` only; its errors are answered by ``error_for``."""
 
     async def endpoint(request: Request) -> Response:
         if request.method != method:
-            return error(405, f"method {request.method} not allowed here; use {method}")
+            refused = error(405, f"method {request.method} not allowed here; use {method}")
+            refused.headers["allow"] = method
+            return refused
         try:
             result = await fn(request)
             return result if isinstance(result, Response) else JSONResponse(result)
-        except NotFoundError as exc:
-            return error(404, str(exc))
-        except BusyError as exc:
-            return error(503, str(exc))
-        except TooLarge as exc:
-            return error(413, str(exc))
-        except InputError as exc:
-            return error(400, str(exc))
-        except StudioError as exc:
-            return error(500, str(exc))
-        except Exception:  # a bug must still answer in JSON, and be logged
-            log.exception("error while handling %s %s", request.method, request.url.path)
-            return error(500, "internal error; see the server log")
+        except Exception as exc:
+            try:
+                return error_for(exc, request)
+            finally:
+                # the traceback holds the route's frames, and so the parsed request; the
+                # exception may outlive this answer (an event loop handle keeps it)
+                body.forget_frames(exc)
 
     return endpoint
 
 
-def create_app(repo: ModelRepository, api_key: str | None = None, *, url: str | None = None,
+def create_app(repo: ModelRepository, api_key: str | None = None,
+               limits: ServeLimits | None = None, *, url: str | None = None,
                log_requests: bool = True, batch_config: BatchConfig | None = None) -> ASGIApp:
     """The server's app; the CLI and the GUI's server process both start this one.
+    ``limits`` (sizes, times, allowed Hosts, CORS origins) default to ``ServeLimits()``;
     ``url``: where it is announced in the registry, re-announced when the admin routes
     change what is served; ``log_requests``: keep the request log in the workspace."""
     from studio.serving import admin
@@ -269,11 +281,13 @@ def create_app(repo: ModelRepository, api_key: str | None = None, *, url: str | 
         return error(404, "no such route; see /docs")
 
     @app.exception_handler(405)
-    async def bad_method(request: Request, __: Exception) -> Response:
-        return error(405, f"method {request.method} not allowed here")
+    async def bad_method(request: Request, exc: Exception) -> Response:
+        refused = error(405, f"method {request.method} not allowed here")
+        refused.headers.update(getattr(exc, "headers", None) or {})  # Allow
+        return refused
 
-    return instrument(ApiKeyMiddleware(router, api_key) if api_key else router, metrics,
-                      request_log)
+    inner = ApiKeyMiddleware(router, api_key) if api_key else router
+    return instrument(Guard(inner, limits or ServeLimits()), metrics, request_log)
 
 
 def _lifespan(request_log: Any) -> Callable[[Any], Any]:

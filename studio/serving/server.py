@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import uvicorn
 
@@ -18,6 +19,9 @@ from studio.core.registry import resolve, servers
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.dataplane import ModelRepository
+from studio.serving.guard import host_names
+from studio.serving.limits import ServeLimits
+from studio.serving.protocol import protocol_class
 
 log = logging.getLogger("studio.serving")
 
@@ -57,9 +61,12 @@ def resolve_api_key(host: str, api_key: str | None) -> tuple[str | None, bool]:
 def serve(
     ws: Workspace, refs: list[str], host: str = "127.0.0.1", port: int = 8080,
     api_key: str | None = None, announce: Callable[[str, str | None, bool], None] | None = None,
-    threads: int = 0, canary: str | None = None,
+    threads: int = 0, canary: str | None = None, limits: ServeLimits | None = None,
 ) -> None:
-    """Load the versions, bind, announce the URL, then serve until interrupted."""
+    """Load the versions, bind, announce the URL, then serve until interrupted.
+
+    ``limits`` default to ``ServeLimits.from_env()``; their ``allowed_hosts`` are names
+    accepted besides the loopback names and ``host`` itself."""
     # claimed before loading, so `studio models rm` cannot remove one while it loads
     starting = f"starting-{os.getpid()}"
     servers.announce(ws, starting, [f"{n}:{v}" for n, v in (resolve(ws, r) for r in refs)])
@@ -75,9 +82,11 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
+    limits = server_limits(limits or ServeLimits.from_env(), host)
     config = uvicorn.Config(
-        create_app(repo, key, url=url), log_level="warning", access_log=False,
-        loop="auto", http="auto", timeout_graceful_shutdown=5,
+        create_app(repo, key, limits, url=url), log_level="warning", access_log=False,
+        loop="auto", http=protocol_class(limits), timeout_graceful_shutdown=5,
+        timeout_keep_alive=limits.keep_alive_s,
     )
     servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
     servers.withdraw(ws, starting)
@@ -108,6 +117,34 @@ def start_canary(repo: ModelRepository, refs: list[str], given: str) -> None:
         raise InputError(f"--canary {given}: serve {name} (or {name}@ALIAS) exactly once "
                          "for the canary to share its traffic")
     repo.set_canary(targets[0], candidate, share)
+
+
+def server_limits(limits: ServeLimits, host: str) -> ServeLimits:
+    """``limits`` for a server bound to ``host``: the Host names it answers to, and no
+    more connections than it has file descriptors for."""
+    hosts = host_names(host, limits.allowed_hosts or ())
+    return replace(limits, allowed_hosts=hosts,
+                   max_connections=min(limits.max_connections, _open_files() - FD_RESERVE))
+
+
+FD_RESERVE = 256  # model files, sqlite, threads' pipes, the listening socket
+
+
+def _open_files() -> int:
+    """The soft limit on open files, raised to the hard limit: each client holds one."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 512 + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return max(soft if soft != resource.RLIM_INFINITY else 65536, 2 * FD_RESERVE)
 
 
 FOLLOW_EVERY_S = 0.5
