@@ -219,3 +219,16 @@ def test_a_canary_shares_the_ref_a_served_row_is_addressed_by() -> None:
     assert primary_of("m", refs) == "m:3"  # plain NAME: the newest version asked for
     assert primary_of("m@prod", refs) == "m:2"
     assert primary_of("other", refs) is None
+
+
+def test_the_comparison_line_says_what_the_server_measured() -> None:
+    from studio.gui.pages.serving.canary_panel import summary
+
+    base = {"serves": "m", "candidate": "m:2", "percent": 10.0}
+    assert summary({**base, "routed": 1, "compared_rows": 0}) == \
+        "1 request routed · no rows compared yet"
+    assert summary({**base, "routed": 1200, "compared_rows": 900,
+                    "mean_abs_difference": 0.01234567}) == \
+        "1,200 requests routed · mean absolute difference 0.01235 over 900 rows compared"
+    assert summary({**base, "routed": 40, "compared_rows": 40, "agreement": 0.975}) == \
+        "40 requests routed · the two agree on 97.5% of 40 rows compared"
