@@ -146,3 +146,26 @@ def test_a_version_whose_file_fails_its_hash_is_not_served(cws: Workspace) -> No
     assert "penguins:2 cannot be served" in said[0]
     assert repo.follow_aliases() == []  # said once
     assert repo.served() == ["penguins:1"]
+
+
+def test_a_newer_candidate_takes_only_its_share(cws: Workspace) -> None:
+    """The usual canary tries a *newer* version: loading it must not make it the version
+    that plain NAME requests (the primary's) are answered by."""
+    repo = ModelRepository(cws, ["penguins:1"], threads=1)
+    repo.set_canary("penguins", "penguins:2", 10)
+    assert repo.get("penguins").version.version == 1
+    assert repo.served() == ["penguins:1", "penguins:2"]
+    repo.add("penguins:2")  # pinned too now: NAME follows the newest pinned again
+    assert repo.get("penguins").version.version == 2
+    repo.clear_canary("penguins")
+    repo.remove("penguins:2")
+    assert repo.get("penguins").version.version == 1
+
+
+def test_removing_the_newest_pinned_version_a_canary_holds_leaves_name_on_the_older(
+        cws: Workspace) -> None:
+    repo = ModelRepository(cws, ["penguins:1", "penguins:2"], threads=1)
+    repo.set_canary("penguins", "penguins:2", 10)
+    repo.remove("penguins:2")  # still loaded: the canary's candidate
+    assert repo.served() == ["penguins:1", "penguins:2"]
+    assert repo.get("penguins").version.version == 1

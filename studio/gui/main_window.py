@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.compress.notice.connect(self.status)
         self.compress.registered.connect(self._on_compressed)
         self.serving.message.connect(self.error)
+        self.serving.notice.connect(self.status)
         self.nav.setCurrentRow(0)
 
     def _set_compact(self, compact: bool) -> None:

@@ -13,6 +13,9 @@ QMainWindow, QWidget { font-size: 10pt; }
 #datasetName { font-size: 13pt; font-weight: 600; }
 #sectionTitle { font-weight: 600; color: #1f2933; }
 #muted { color: #616e7c; }
+#canary { background: #f1f6fe; border: 1px solid #c6dafc; border-radius: 4px; }
+#warning { background: #fef7e0; color: #7a4a00; border: 1px solid #f9d67a; border-radius: 4px;
+           padding: 4px 8px; }
 #chip { background: #e8f0fe; color: #1a73e8; border-radius: 9px; padding: 2px 10px; }
 #result { font-size: 11pt; padding: 4px 0; }
 #answer { font-size: 11pt; }

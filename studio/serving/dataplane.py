@@ -87,6 +87,7 @@ class ModelRepository:
                 self.followed[_alias_key(ref)] = number
             else:
                 self.pinned.add((name, number))
+            self._set_latest(name)
 
     def _load(self, name: str, number: int, ws: Workspace | None = None) -> None:
         if number in self.models.get(name, {}):
@@ -105,7 +106,16 @@ class ModelRepository:
             self.drift[(name, number)] = monitor
         with self.lock:
             self.models.setdefault(name, {})[number] = runtime
-            self.latest[name] = max(self.latest.get(name, 0), number)
+            self._set_latest(name)
+
+    def _set_latest(self, name: str) -> None:
+        """What plain NAME answers with: the newest version asked for (as NAME:N or through
+        an alias), never a canary's candidate loaded beside it. Under the lock."""
+        versions = self.models.get(name, {})
+        asked = [v for v in versions if (name, v) in self.pinned or any(
+            k.split("@")[0] == name and f == v for k, f in self.followed.items())]
+        if asked or versions:
+            self.latest[name] = max(asked or versions)
 
     def follow_aliases(self, ws: Workspace | None = None) -> list[str]:
         """Switch each followed alias to where it points now (loading and warming that
@@ -130,6 +140,7 @@ class ModelRepository:
             with self.lock:
                 self.followed[key] = number
                 self._let_go(name, had)
+                self._set_latest(name)
             changes.append(f"{key}: {name}:{had} → {name}:{number}")
         return changes
 
@@ -145,7 +156,7 @@ class ModelRepository:
         versions.pop(number, None)
         self.drift.pop((name, number), None)
         if versions:
-            self.latest[name] = max(versions)
+            self._set_latest(name)
         else:  # its last version: the name is no longer served
             self.models.pop(name, None)
             self.latest.pop(name, None)
@@ -160,6 +171,7 @@ class ModelRepository:
                 self.followed[_alias_key(ref)] = number
             else:
                 self.pinned.add((name, number))
+            self._set_latest(name)
         return f"{name}:{number}"
 
     def remove(self, ref: str) -> None:
@@ -186,6 +198,8 @@ class ModelRepository:
                         del self.followed[key]
             for n, v in dropped:
                 self._let_go(n, v)
+            if name in self.models:  # a dropped version a canary still holds stays loaded
+                self._set_latest(name)
 
     def route(self, name: str, version: str | None = None
               ) -> tuple[Predictor | GraphModel, Canary | None]:

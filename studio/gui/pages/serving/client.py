@@ -1,6 +1,7 @@
 """HTTP to the page's own server, never blocking the GUI thread: ``/admin/stats`` once a
-second, the admin routes, and the try-it request. Every call is a QNetworkAccessManager
-reply handled when it finishes; a poll is skipped while the previous one is still out."""
+second, the admin routes (what is served, a canary), and the try-it request. Every call is
+a QNetworkAccessManager reply handled when it finishes; a poll is skipped while the
+previous one is still out."""
 
 from __future__ import annotations
 
@@ -60,8 +61,15 @@ class ServerClient(QObject):
         self._send("POST", "/admin/models", {"ref": ref}, done, ADMIN_TIMEOUT_MS)
 
     def remove(self, ref: str, done: Done) -> None:
-        self._send("DELETE", f"/admin/models/{QUrl.toPercentEncoding(ref).data().decode()}",
-                   None, done, ADMIN_TIMEOUT_MS)
+        self._send("DELETE", f"/admin/models/{_quoted(ref)}", None, done, ADMIN_TIMEOUT_MS)
+
+    def set_canary(self, serves: str, candidate: str, percent: float, done: Done) -> None:
+        body = {"serves": serves, "candidate": candidate, "percent": percent}
+        self._send("PUT", "/admin/canary", body, done, ADMIN_TIMEOUT_MS)
+
+    def end_canary(self, serves: str, done: Done) -> None:
+        self._send("DELETE", f"/admin/canary/{_quoted(serves)}", None, done,
+                   ADMIN_TIMEOUT_MS)
 
     def post(self, path: str, body: Any, done: Done) -> None:
         self._send("POST", path, body, done, ADMIN_TIMEOUT_MS)
@@ -81,6 +89,10 @@ class ServerClient(QObject):
         reply = self.net.sendCustomRequest(request, method.encode(), data)
         reply.finished.connect(lambda: _finish(reply, done))
         return reply
+
+
+def _quoted(ref: str) -> str:
+    return QUrl.toPercentEncoding(ref).data().decode()
 
 
 def _finish(reply: QNetworkReply, done: Done) -> None:

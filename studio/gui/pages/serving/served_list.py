@@ -1,5 +1,6 @@
 """What the running server serves, as it says itself, with each version's numbers; Add…
-and Remove change it through the admin routes, without a restart."""
+and Remove change it through the admin routes, without a restart; Canary… sends a share of
+the selected one's requests to another version."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ HEADERS = ["Serving", "Requests", "p95"]
 class ServedModels(QWidget):
     add_clicked = Signal()
     remove_clicked = Signal(str)  # the ref as asked (NAME:N or NAME@ALIAS)
+    canary_clicked = Signal(str)  # the ref as asked
     selected = Signal(str, str)  # the ref as asked, the NAME:N it serves now
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -48,6 +50,10 @@ class ServedModels(QWidget):
         self.remove_btn = QPushButton("Remove")
         self.remove_btn.setToolTip("Stop serving the selected one; requests under way finish")
         self.remove_btn.clicked.connect(self._on_remove)
+        self.canary_btn = QPushButton("Canary…")
+        self.canary_btn.setToolTip("Send a share of the selected model's requests to another "
+                                   "version and compare the two live")
+        self.canary_btn.clicked.connect(self._on_canary)
         self.note = QLabel()
         self.note.setObjectName("muted")
         self.note.setWordWrap(True)
@@ -56,16 +62,21 @@ class ServedModels(QWidget):
         buttons.addWidget(self.add_btn)
         buttons.addWidget(self.remove_btn)
         buttons.addStretch(1)
+        more = QHBoxLayout()  # a third button beside them would be cut at 240 px
+        more.addWidget(self.canary_btn)
+        more.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addLayout(more)
         layout.addWidget(self.note)
         self.set_enabled(False)
 
     def set_enabled(self, running: bool) -> None:
         self.add_btn.setEnabled(running)
         self.remove_btn.setEnabled(running and bool(self.refs))
+        self.canary_btn.setEnabled(running and bool(self.refs))
 
     def show_refs(self, refs: list[dict[str, str]], models: list[dict[str, Any]]) -> None:
         """``refs`` as /admin/stats lists them ({"ref", "serves"}), ``models`` its counts."""
@@ -96,6 +107,7 @@ class ServedModels(QWidget):
             index = next((i for i, r in enumerate(refs) if r["ref"] == keep), 0)
             self.table.selectRow(index)
         self.remove_btn.setEnabled(self.add_btn.isEnabled() and bool(refs))
+        self.canary_btn.setEnabled(self.add_btn.isEnabled() and bool(refs))
 
     def clear(self) -> None:
         self.refs = []
@@ -119,3 +131,8 @@ class ServedModels(QWidget):
         ref = self.current()
         if ref is not None:
             self.remove_clicked.emit(ref)
+
+    def _on_canary(self) -> None:
+        ref = self.current()
+        if ref is not None:
+            self.canary_clicked.emit(ref)

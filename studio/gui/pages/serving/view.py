@@ -1,6 +1,7 @@
 """Serving: one click starts the local server; the page then watches it live (throughput,
-latency, errors, batch sizes, the newest requests), changes what it serves without a
-restart, tries a row on it, and gives the code to call it from elsewhere."""
+latency, errors, batch sizes, the newest requests, input drift, a canary's comparison),
+changes what it serves without a restart, tries a row on it, and gives the code to call it
+from elsewhere."""
 
 from __future__ import annotations
 
@@ -29,9 +30,12 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.workspace import Workspace
+from studio.gui.pages.serving.canary_panel import CanaryPanel
 from studio.gui.pages.serving.client import ServerClient
 from studio.gui.pages.serving.code_view import CodeView, target_for
+from studio.gui.pages.serving.drift_panel import DriftPanel
 from studio.gui.pages.serving.headline import headline
+from studio.gui.pages.serving.notify import Notifier
 from studio.gui.pages.serving.process import ServerProcess
 from studio.gui.pages.serving.requests_table import RecentRequests
 from studio.gui.pages.serving.served_list import ServedModels
@@ -45,6 +49,7 @@ GREEN, RED = "#188038", "#d93025"
 class ServingPage(QWidget):
     message = Signal(str)  # something a person must read (a dialog)
     server_state = Signal(str)  # "running" | "stopped"
+    notice = Signal(str)  # a line for the status bar (a notification without a tray)
 
     def __init__(self, ws: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +106,8 @@ class ServingPage(QWidget):
         self.served.add_clicked.connect(self.choose_model)
         self.served.remove_clicked.connect(self.remove_model)
         self.served.selected.connect(self._on_selected)
+        self.served.canary_clicked.connect(
+            lambda ref: self.canary.choose(ref, (self.stats or {}).get("refs", [])))
         served_box = QGroupBox("Served")
         QVBoxLayout(served_box).addWidget(self.served)
 
@@ -120,9 +127,12 @@ class ServingPage(QWidget):
         split.addWidget(self.charts_box)
         split.addWidget(requests_box)
         split.setChildrenCollapsible(False)
+        self.canary = CanaryPanel(ws, self.client)
+        self.canary.message.connect(self.message)
         monitor = QWidget()
         monitor_layout = QVBoxLayout(monitor)
         monitor_layout.addWidget(self.summary)
+        monitor_layout.addWidget(self.canary)
         monitor_layout.addWidget(split, 1)
 
         self.try_it = TryIt()
@@ -133,7 +143,13 @@ class ServingPage(QWidget):
         self.log.setMaximumBlockCount(1000)
         self.log.setPlaceholderText("What the server writes to its error stream appears here.")
         self.tabs = QTabWidget()
+        self.drift = DriftPanel()
+        self.notifier = Notifier(self)
+        self.notifier.fallback.connect(self.notice)
+        self.drift.alert.connect(self.notifier.notify)
+        self.drift.open_requested.connect(lambda: self.tabs.setCurrentWidget(self.drift))
         self.tabs.addTab(monitor, "Monitor")
+        self.tabs.addTab(self.drift, "Drift")
         self.tabs.addTab(self.try_it, "Try it")
         self.tabs.addTab(self.code, "Code")
         self.tabs.addTab(self.log, "Server log")
@@ -151,6 +167,7 @@ class ServingPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.drift.banner)
         layout.addWidget(body, 1)
         self.ticker = QTimer(self)
         self.ticker.setInterval(TICK_MS)
@@ -278,6 +295,9 @@ class ServingPage(QWidget):
             self.summary.setText("The server is not running: the charts show its last minute.")
         self.stats = None
         self.served.clear()
+        self.canary.clear()
+        self.drift.clear()
+        self._drift_tab()
         self.predict_btn.setEnabled(False)
         self.start_btn.setText("Start server ▶")
         self.version.setEnabled(True)
@@ -352,9 +372,16 @@ class ServingPage(QWidget):
         if self.charts is not None:
             self.charts.show_window(doc["window"]["series"])
         self.served.show_refs(doc.get("refs", []), doc.get("models", []))
+        self.canary.show_stats(doc)
+        self.drift.show_report(doc.get("drift") or {})
+        self._drift_tab()
         self.summary.setText(headline(doc))
         if first or stuck:  # the line said it was not answering: it is again
             self._show_serving()
+
+    def _drift_tab(self) -> None:
+        self.tabs.setTabText(self.tabs.indexOf(self.drift),
+                             "Drift ⚠" if self.drift.moved() else "Drift")
 
     def _on_unreachable(self, why: str) -> None:
         self._unanswered += 1
