@@ -199,7 +199,13 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert_error(client.get("/nope"), 404)
     assert_error(client.get("/v2/models/nope"), 404)
     assert_error(client.get("/v2/models/penguins/versions/9"), 404)
-    assert_error(client.get("/v2/models/penguins/infer"), 405)
+    refused = client.get("/v2/models/penguins/infer")
+    assert_error(refused, 405)
+    assert refused.headers["allow"] == "POST"
+    # paths the router would not match are not inference either
+    for path in ("/v2/models//infer", "/v2/models/penguins/x/infer",
+                 "/v2/models/penguins/versions//infer", "/v2/models/a/b/c/d/infer"):
+        assert_error(client.post(path, json={}), 404)
 
 
 def test_openapi_lists_the_inference_routes(client: TestClient) -> None:

@@ -286,7 +286,8 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
         refused.headers.update(getattr(exc, "headers", None) or {})  # Allow
         return refused
 
-    inner = ApiKeyMiddleware(router, api_key) if api_key else router
+    fast = InferPath(router, guarded(infer, "POST"))
+    inner = ApiKeyMiddleware(fast, api_key) if api_key else fast
     return instrument(Guard(inner, limits or ServeLimits()), metrics, request_log)
 
 
@@ -305,6 +306,37 @@ def _lifespan(request_log: Any) -> Callable[[Any], Any]:
                 await anyio.to_thread.run_sync(request_log.close)
 
     return lifespan
+
+
+class InferPath:
+    """``/v2/models/{name}[/versions/{v}]/infer`` taken straight from the path, before the
+    router: every V2 request skips the router's pattern matching and Starlette's per-route
+    wrapper (the same endpoint answers, with the same checks)."""
+
+    def __init__(self, app: ASGIApp, endpoint: Handler) -> None:
+        self.app, self.endpoint = app, endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = _infer_params(scope["path"]) if scope["type"] == "http" else None
+        if params is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = params
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def _infer_params(path: str) -> dict[str, str] | None:
+    """The route's parameters when ``path`` is a V2 infer path (as the router would match
+    it: no empty or slashed parts)."""
+    if not (path.startswith("/v2/models/") and path.endswith("/infer")):
+        return None
+    parts = path[11:-6].split("/")
+    if len(parts) == 1 and parts[0]:
+        return {"name": parts[0]}
+    if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+        return {"name": parts[0], "version": parts[2]}
+    return None
 
 
 class ApiKeyMiddleware:
