@@ -15,7 +15,7 @@ from conftest import PENGUINS, copied_workspace, penguins_workspace, run_studio
 from starlette.testclient import TestClient
 from test_cli import start_server, stop_server
 
-from studio.core.errors import InputError
+from studio.core.errors import InputError, NotFoundError
 from studio.core.registry import labels
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
@@ -169,3 +169,24 @@ def test_removing_the_newest_pinned_version_a_canary_holds_leaves_name_on_the_ol
     repo.remove("penguins:2")  # still loaded: the canary's candidate
     assert repo.served() == ["penguins:1", "penguins:2"]
     assert repo.get("penguins").version.version == 1
+
+
+def test_removing_the_primary_ends_its_canary_instead_of_promoting_it(cws: Workspace) -> None:
+    repo = ModelRepository(cws, ["penguins:1"], threads=1)
+    repo.set_canary("penguins", "penguins:2", 10)
+    repo.remove("penguins:1")
+    assert repo.canaries == {}
+    assert repo.served() == []  # the candidate went with it: nothing answers plain penguins
+    with pytest.raises(NotFoundError):
+        repo.get("penguins")
+
+
+def test_an_unfollowed_alias_says_nothing_about_the_registry(cws: Workspace) -> None:
+    labels.set_alias(cws, "penguins", "secret", "1")
+    repo = ModelRepository(cws, ["penguins:2"], threads=1)
+    with pytest.raises(NotFoundError) as caught:
+        repo.get("penguins@secret")  # points at 1, which is not served
+    assert str(caught.value) == "'penguins@secret' is not served here"
+    with pytest.raises(NotFoundError) as caught:
+        repo.get("other@x")
+    assert "aliases" not in str(caught.value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -32,15 +31,26 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
-           url: str | None = None) -> list[Route]:
+           url: str | None = None, any_host: bool = False) -> list[Route]:
     """The routes, for ``create_app``. ``url``: where the server is announced in the
-    registry (None: not announced, as in tests)."""
-    changing = threading.Lock()  # one change of what is served at a time
+    registry (None: not announced, as in tests); ``any_host``: any Host name is accepted
+    (behind a proxy), so a peer on loopback may be anyone: the admin routes want a key."""
+    changing = repo.changing  # one change of what is served at a time, alias moves too
+    # changes wait for their turn in a thread of their own, not in the pool inference uses
+    # (made in the server's event loop, on first use)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    async def in_turn(work: Callable[[], Any]) -> Any:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(1))
+        return await anyio.to_thread.run_sync(work, limiter=limiters[0])
 
     def local_only(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            if api_key is None and not _loopback(request.client.host if request.client
-                                                 else ""):
+            if request.headers.get("origin") is not None:  # a web page: never, even with CORS
+                return error(403, "admin routes do not answer web pages")
+            if api_key is None and (any_host or not _loopback(
+                    request.client.host if request.client else "")):
                 return error(403, "admin routes answer this machine only; start the server "
                              "with --api-key to manage it from elsewhere")
             return await handler(request)
@@ -66,7 +76,7 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
                 finally:
                     announce(ws, repo.served())
 
-        added = await anyio.to_thread.run_sync(load)
+        added = await in_turn(load)
         return {"added": added, "served": repo.served()}
 
     async def remove(request: Request) -> Any:
@@ -77,7 +87,7 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
                 repo.remove(ref)
                 announce(ws, repo.served())
 
-        await anyio.to_thread.run_sync(unload)
+        await in_turn(unload)
         return {"removed": ref, "served": repo.served()}
 
     async def canary(request: Request) -> Any:
@@ -100,7 +110,7 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
                 finally:
                     announce(ws, repo.served())
 
-        return {"canary": await anyio.to_thread.run_sync(start), "served": repo.served()}
+        return {"canary": await in_turn(start), "served": repo.served()}
 
     async def end_canary(request: Request) -> Any:
         ref = request.path_params["ref"]
@@ -110,7 +120,7 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
                 repo.clear_canary(ref)
                 announce(ws, repo.served())
 
-        await anyio.to_thread.run_sync(end)
+        await in_turn(end)
         return {"ended": ref, "served": repo.served()}
 
     def announce(ws: Workspace, refs: list[str]) -> None:
@@ -119,7 +129,9 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
 
     async def prometheus(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
-            return error(405, f"method {request.method} not allowed here; use GET")
+            refused = error(405, f"method {request.method} not allowed here; use GET")
+            refused.headers["allow"] = "GET, HEAD"
+            return refused
         body, media_type = metrics.exposition()
         return Response(body, media_type=media_type)
 

@@ -263,7 +263,9 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
     # they do not match (docs, openapi, unknown paths): its middleware stack costs ~100 µs.
     router = Router(
         routes=[Route(path, guarded(fn, method), methods=ANY_METHOD)
-                for path, fn, method in routes] + admin.routes(repo, metrics, api_key, url),
+                for path, fn, method in routes] + admin.routes(
+                    repo, metrics, api_key, url,
+                    any_host="*" in ((limits or ServeLimits()).allowed_hosts or ())),
         default=app, lifespan=_lifespan(request_log),
     )
 

@@ -58,39 +58,52 @@ class Call:
     head: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the server serves at one moment. Never changed once published: a change builds
+    the next one, and a request reads the one it found from start to end (no lock on the
+    request path, and no half-made switch to see)."""
+
+    models: dict[str, dict[int, Any]]  # NAME → version → runtime
+    latest: dict[str, int]  # what plain NAME answers with
+
+
 class ModelRepository:
     """The versions a server serves, each with its own ONNX Runtime session.
 
     A version asked for as ``NAME@ALIAS`` is followed: :meth:`follow_aliases` loads and
     warms the version the alias points at now, then switches to it in one step; requests
     already running finish on the version they started with (they hold it), and a version
-    nothing asks for any more is let go."""
+    nothing asks for any more is let go. Every change (following, the admin routes, a
+    canary) holds ``changing`` from start to end, loading included."""
 
     def __init__(self, ws: Workspace, refs: list[str], threads: int = 0,
                  factory: Callable[[Workspace, registry.Version, int], Any] | None = None
                  ) -> None:
         self.ws, self.threads = ws, threads
         self._factory = factory or _runtime
-        self.lock = threading.Lock()
-        self.models: dict[str, dict[int, Predictor]] = {}
-        self.latest: dict[str, int] = {}
+        self.changing = threading.RLock()
+        self.state = Served({}, {})
         self.followed: dict[str, int] = {}  # NAME@ALIAS → the version it is served as
         self.pinned: set[tuple[str, int]] = set()  # asked for as NAME or NAME:N
-        self.canaries: dict[str, Canary] = {}  # by the ref clients address
+        self.canaries: dict[str, Canary] = {}  # by the ref clients address; replaced whole
         self._refused: dict[str, int] = {}  # NAME@ALIAS → a version it could not load
         self.drift: dict[tuple[str, int], DriftMonitor] = {}
         self._shadows = ThreadPoolExecutor(1, thread_name_prefix="studio-canary")
         for ref in refs:
-            name, number = registry.resolve(ws, ref)
-            self._load(name, number)
-            if "@" in ref:
-                self.followed[_alias_key(ref)] = number
-            else:
-                self.pinned.add((name, number))
-            self._set_latest(name)
+            self.add(ref)
+
+    @property
+    def models(self) -> dict[str, dict[int, Any]]:
+        return self.state.models
+
+    @property
+    def latest(self) -> dict[str, int]:
+        return self.state.latest
 
     def _load(self, name: str, number: int, ws: Workspace | None = None) -> None:
-        if number in self.models.get(name, {}):
+        """Load and warm NAME:N (under ``changing``); published with the next change."""
+        if number in self.state.models.get(name, {}):
             return
         version = registry.get_version(ws := ws or self.ws, f"{name}:{number}")
         try:
@@ -98,24 +111,31 @@ class ModelRepository:
         except IntegrityError as exc:
             raise IntegrityError(f"{version.ref} cannot be served: {exc} (run `studio "
                                  "models verify`)") from None
+        except StudioError:
+            raise
+        except Exception as exc:  # ONNX Runtime refusing the graph: its own error types
+            raise InputError(f"{version.ref} cannot be served: ONNX Runtime could not load "
+                             f"it ({type(exc).__name__})") from None
         _warm(runtime)  # its first call's setup paid here, not by a client after a switch
         reference = version.manifest.raw.get("drift")
         if reference and hasattr(runtime, "observer"):
             monitor = DriftMonitor(reference)
             runtime.observer = monitor.observe
             self.drift[(name, number)] = monitor
-        with self.lock:
-            self.models.setdefault(name, {})[number] = runtime
-            self._set_latest(name)
+        models = {n: dict(v) for n, v in self.state.models.items()}
+        models.setdefault(name, {})[number] = runtime
+        self._publish(models)
 
-    def _set_latest(self, name: str) -> None:
-        """What plain NAME answers with: the newest version asked for (as NAME:N or through
-        an alias), never a canary's candidate loaded beside it. Under the lock."""
-        versions = self.models.get(name, {})
-        asked = [v for v in versions if (name, v) in self.pinned or any(
-            k.split("@")[0] == name and f == v for k, f in self.followed.items())]
-        if asked or versions:
-            self.latest[name] = max(asked or versions)
+    def _publish(self, models: dict[str, dict[int, Any]]) -> None:
+        """Make ``models`` what is served: each NAME answers with the newest version asked
+        for (as NAME, NAME:N or through an alias), never a canary's candidate beside it."""
+        latest = {}
+        for name, versions in models.items():
+            asked = [v for v in versions if (name, v) in self.pinned or any(
+                k.split("@")[0] == name and f == v for k, f in self.followed.items())]
+            if asked:
+                latest[name] = max(asked)
+        self.state = Served(models, latest)
 
     def follow_aliases(self, ws: Workspace | None = None) -> list[str]:
         """Switch each followed alias to where it points now (loading and warming that
@@ -124,82 +144,85 @@ class ModelRepository:
         read through (a watching thread's own connection)."""
         ws = ws or self.ws
         changes = []
-        for key, had in list(self.followed.items()):
-            try:
-                name, number = registry.resolve(ws, key)
-            except StudioError:  # the alias is gone: keep serving what it pointed at
-                continue
-            if number == had or self._refused.get(key) == number:
-                continue
-            try:
-                self._load(name, number, ws)
-            except StudioError as exc:
-                self._refused[key] = number  # said once, not every half second
-                changes.append(f"{key}: stays on {name}:{had}; {exc}")
-                continue
-            with self.lock:
+        with self.changing:
+            keys = list(self.followed)
+        for key in keys:
+            with self.changing:
+                had = self.followed.get(key)
+                if had is None:  # stopped being served meanwhile
+                    continue
+                try:
+                    name, number = registry.resolve(ws, key)
+                except StudioError:  # the alias is gone: keep serving what it pointed at
+                    continue
+                if number == had or self._refused.get(key) == number:
+                    continue
+                try:
+                    self._load(name, number, ws)
+                except StudioError as exc:
+                    self._refused[key] = number  # said once, not every half second
+                    changes.append(f"{key}: stays on {name}:{had}; {exc}")
+                    continue
                 self.followed[key] = number
-                self._let_go(name, had)
-                self._set_latest(name)
-            changes.append(f"{key}: {name}:{had} → {name}:{number}")
+                self._let_go(name, had)  # publishes the switch in one step
+                changes.append(f"{key}: {name}:{had} → {name}:{number}")
         return changes
 
     def _let_go(self, name: str, number: int) -> None:
-        """Unload a version nothing asks for any more (a request running on it holds it
-        until it ends)."""
-        if (name, number) in self.pinned or any(
-                k.split("@")[0] == name and v == number for k, v in self.followed.items()):
-            return
-        if any(c.name == name and c.number == number for c in self.canaries.values()):
-            return
-        versions = self.models.get(name, {})
-        versions.pop(number, None)
-        self.drift.pop((name, number), None)
-        if versions:
-            self._set_latest(name)
-        else:  # its last version: the name is no longer served
-            self.models.pop(name, None)
-            self.latest.pop(name, None)
+        """Unload a version nothing asks for any more, and publish (under ``changing``; a
+        request running on it holds it until it ends)."""
+        models = {n: dict(v) for n, v in self.state.models.items()}
+        held = (name, number) in self.pinned or any(
+            k.split("@")[0] == name and v == number for k, v in self.followed.items()) or any(
+            c.name == name and c.number == number for c in self.canaries.values())
+        if not held:
+            models.get(name, {}).pop(number, None)
+            self.drift.pop((name, number), None)
+            if not models.get(name, True):  # its last version: the name is not served
+                models.pop(name, None)
+        self._publish(models)
 
     def add(self, ref: str, ws: Workspace | None = None) -> str:
         """Serve ``ref`` too, loaded and warmed before it answers (NAME@ALIAS is followed
         from then on); the NAME:N it serves. ``ws``: a worker thread's own connection."""
-        name, number = registry.resolve(ws or self.ws, ref)
-        self._load(name, number, ws)
-        with self.lock:
+        with self.changing:
+            name, number = registry.resolve(ws or self.ws, ref)
+            self._load(name, number, ws)
             if "@" in ref:
                 self.followed[_alias_key(ref)] = number
             else:
                 self.pinned.add((name, number))
-            self._set_latest(name)
+            self._publish(self.state.models)
         return f"{name}:{number}"
 
     def remove(self, ref: str) -> None:
         """Stop serving ``ref``: NAME@ALIAS stops following it, NAME:N that version (and the
-        aliases followed to it), NAME every version of the model. Requests running on a
-        version finish on it."""
+        aliases followed to it), NAME every version of the model; a canary on what is no
+        longer served ends. Requests running on a version finish on it."""
         name, _, alias = ref.partition("@")
         name, _, number = name.partition(":")
-        with self.lock:
-            if name not in self.models:
-                raise NotFoundError(f"model {name!r} is not served here")
+        with self.changing:
+            served = self.state.models.get(name)
+            if served is None:
+                raise NotFoundError(f"model {_brief(name)} is not served here")
             if alias:
                 if _alias_key(ref) not in self.followed:
-                    raise NotFoundError(f"{ref} is not served here")
+                    raise NotFoundError(f"{_brief(ref)} is not served here")
                 dropped = {(name, self.followed.pop(_alias_key(ref)))}
             else:
-                if number and version_number(number) not in self.models[name]:
-                    raise NotFoundError(f"{ref} is not served here")
-                dropped = {(name, v) for v in self.models[name]
-                           if not number or v == int(number)}
+                wanted = version_number(number) if number else None
+                if number and wanted not in served:
+                    raise NotFoundError(f"{_brief(ref)} is not served here")
+                dropped = {(name, v) for v in served if wanted is None or v == wanted}
                 self.pinned -= dropped
                 for key, v in list(self.followed.items()):
                     if (key.split("@")[0], v) in dropped:
                         del self.followed[key]
-            for n, v in dropped:
+            still = {*self.followed, *(n for n, _ in self.pinned)}
+            ended = {k: c for k, c in self.canaries.items() if k not in still}
+            self.canaries = {k: c for k, c in self.canaries.items() if k in still}
+            for n, v in dropped | {(c.name, c.number) for c in ended.values()}:
                 self._let_go(n, v)
-            if name in self.models:  # a dropped version a canary still holds stays loaded
-                self._set_latest(name)
 
     def route(self, name: str, version: str | None = None
               ) -> tuple[Predictor | GraphModel, Canary | None]:
@@ -211,33 +234,35 @@ class ModelRepository:
         canary = self.canaries.get(name)
         if canary is None or not canary.pick():
             return primary, None
-        return self.models[canary.name][canary.number], canary
+        candidate = self.state.models.get(canary.name, {}).get(canary.number)
+        return (primary, None) if candidate is None else (candidate, canary)
 
     def set_canary(self, ref: str, candidate: str, percent: float,
                    ws: Workspace | None = None) -> Canary:
         """Send ``percent`` of the requests for ``ref`` (a served NAME or NAME@ALIAS) to the
         ``candidate`` version (loaded and warmed first)."""
         ws = ws or self.ws
-        if ":" in ref or ref not in {*self.models, *self.followed}:
-            raise InputError(f"{ref!r} is not served here as NAME or NAME@ALIAS; a canary "
-                             f"shares the traffic of one of: "
-                             f"{', '.join(sorted({*self.models, *self.followed})) or 'none'}")
-        if not 0 < percent <= 100:
-            raise InputError(f"a canary's share must be above 0 and at most 100 percent, "
-                             f"not {percent:g}")
-        primary = self.get(ref)
-        name, number = registry.resolve(ws, candidate)
-        self._load(name, number, ws)
-        runtime = self.models[name][number]
-        if _signature(runtime) != _signature(primary):
-            with self.lock:
+        with self.changing:
+            asked = {*self.followed, *(n for n, _ in self.pinned)}
+            if ":" in ref or ref not in asked:
+                raise InputError(f"{_brief(ref)} is not served here as NAME or NAME@ALIAS; a "
+                                 f"canary shares the traffic of one of: "
+                                 f"{', '.join(sorted(asked)) or 'none'}")
+            if not 0 < percent <= 100:
+                raise InputError(f"a canary's share must be above 0 and at most 100 percent, "
+                                 f"not {percent:g}")
+            primary = self.get(ref)
+            name, number = registry.resolve(ws, candidate)
+            self._load(name, number, ws)
+            runtime = self.state.models[name][number]
+            if _signature(runtime) != _signature(primary):
                 self._let_go(name, number)
-            raise InputError(f"{name}:{number} takes other inputs than {ref} "
-                             f"({primary.version.ref}): it cannot answer the same requests")
-        canary = Canary(ref, name, number, percent, task=getattr(primary, "task", None))
-        with self.lock:
-            old = self.canaries.pop(ref, None)
-            self.canaries[ref] = canary
+                raise InputError(f"{name}:{number} takes other inputs than {ref} "
+                                 f"({primary.version.ref}): it cannot answer the same "
+                                 "requests")
+            canary = Canary(ref, name, number, percent, task=getattr(primary, "task", None))
+            old = self.canaries.get(ref)
+            self.canaries = {**self.canaries, ref: canary}
             if old is not None:
                 self._let_go(old.name, old.number)
         return canary
@@ -249,10 +274,11 @@ class ModelRepository:
             self._shadows.submit(canary.compare, primary, candidate)
 
     def clear_canary(self, ref: str) -> None:
-        with self.lock:
-            old = self.canaries.pop(ref, None)
+        with self.changing:
+            old = self.canaries.get(ref)
             if old is None:
-                raise NotFoundError(f"no canary on {ref!r}")
+                raise NotFoundError(f"no canary on {_brief(ref)}")
+            self.canaries = {k: c for k, c in self.canaries.items() if k != ref}
             self._let_go(old.name, old.number)
 
     def drift_report(self) -> dict[str, Any]:
@@ -264,17 +290,17 @@ class ModelRepository:
         return [f"{n}:{v}" for n, versions in sorted(self.models.items()) for v in versions]
 
     def get(self, name: str, version: str | None = None) -> Predictor | GraphModel:
+        """The runtime for NAME, NAME:N (``version``) or NAME@ALIAS, from what is served now
+        (read without a lock: a switch publishes a whole new state)."""
         if "@" in name and not version:
             return self._by_alias(name)
-        versions = self.models.get(name)
-        if versions is None:
-            raise NotFoundError(f"model {name!r} is not served here; "
-                                f"served: {', '.join(sorted(self.models)) or 'none'}")
-        if version is None or version == "":
-            try:
-                return versions[self.latest[name]]
-            except KeyError:  # removed by an admin call meanwhile
-                raise NotFoundError(f"model {name!r} is not served here") from None
+        state = self.state
+        versions = state.models.get(name)
+        if versions is None or (not version and name not in state.latest):
+            raise NotFoundError(f"model {_brief(name)} is not served here; served: "
+                                f"{', '.join(sorted(state.latest)) or 'none'}")
+        if not version:
+            return versions[state.latest[name]]
         number = version_number(version)
         if number not in versions:
             raise NotFoundError(f"version {version[:40]!r} of model {name!r} is not served "
@@ -284,18 +310,23 @@ class ModelRepository:
     def _by_alias(self, ref: str) -> Predictor | GraphModel:
         """NAME@ALIAS: a followed alias's version, else where the alias points now, if this
         server loaded that version."""
-        with self.lock:  # the alias and its version read together, as one switch left them
+        name = ref.split("@")[0]
+        for _ in range(2):  # a switch between the two reads: read both again
             followed = self.followed.get(_alias_key(ref))
-            if followed is not None:
-                return self.models[ref.split("@")[0]][followed]
+            runtime = self.state.models.get(name, {}).get(followed)  # type: ignore[arg-type]
+            if runtime is not None:
+                return runtime
+        not_served = NotFoundError(f"{_brief(ref)} is not served here")
+        if name not in self.state.latest:  # nothing of it served: no registry look-up
+            raise not_served
         try:
-            name, number = registry.resolve(self.ws, ref)
-        except InputError as exc:
-            raise NotFoundError(str(exc)) from None
-        if number not in self.models.get(name, {}):
-            raise NotFoundError(f"{ref} points at {name}:{number}, which this server does not "
-                                f"serve (it serves {', '.join(self.served())})")
-        return self.models[name][number]
+            _, number = registry.resolve(self.ws, ref)
+        except InputError:
+            raise not_served from None
+        runtime = self.state.models.get(name, {}).get(number)
+        if runtime is None:
+            raise not_served
+        return runtime
 
     # -- Open Inference Protocol -------------------------------------------------------------
 

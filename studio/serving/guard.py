@@ -127,7 +127,7 @@ class Guard:
             if problem:
                 await _refuse(scope, send, 415, problem)
                 return
-        if allowed:
+        if allowed and not scope["path"].startswith("/admin/"):  # never CORS for admin
             send = _with_cors(send, origin or "")
         intake = scope[SCOPE_KEY] = Intake(self.limits, self.budget)
         try:

@@ -187,9 +187,12 @@ class ServingMetrics:
         """What the server was asked to serve (NAME:N, or NAME@ALIAS followed) and the
         version each serves now: what a restart serves again."""
         repo = self.repo
-        with repo.lock:
-            pinned = sorted(repo.pinned)
-            followed = sorted(repo.followed.items())
+        while True:  # never waits for `changing`, which a model load holds for seconds
+            try:
+                pinned, followed = sorted(repo.pinned), sorted(repo.followed.items())
+                break
+            except RuntimeError:  # changed while copied: copy again
+                continue
         return ([{"ref": f"{n}:{v}", "serves": f"{n}:{v}"} for n, v in pinned]
                 + [{"ref": key, "serves": f"{key.split('@')[0]}:{v}"} for key, v in followed])
 

@@ -160,18 +160,26 @@ def _watch(ws: Workspace, repo: ModelRepository, url: str, stop: threading.Event
     next_drift = time.monotonic() + DRIFT_EVERY_S
     try:
         while not stop.wait(FOLLOW_EVERY_S):
-            if repo.followed:
-                for line in repo.follow_aliases(own):
-                    servers.announce(own, url, repo.served())
-                    log.warning("%s %s", "switched" if "→" in line else "alias", line)
-            if time.monotonic() >= next_drift:
-                next_drift = time.monotonic() + DRIFT_EVERY_S
-                for ref, report in repo.drift_report().items():
-                    now = set(report["moved"])
-                    for column in sorted(now - moved.get(ref, set())):
-                        psi = next(c["psi"] for c in report["columns"] if c["column"] == column)
-                        log.warning("drift: %s column %r has moved away from the training "
-                                    "data (PSI %.2f)", ref, column, psi)
-                    moved[ref] = now
+            try:
+                if repo.followed:
+                    for line in repo.follow_aliases(own):
+                        servers.announce(own, url, repo.served())
+                        log.warning("%s %s", "switched" if "→" in line else "alias", line)
+                if time.monotonic() >= next_drift:
+                    next_drift = time.monotonic() + DRIFT_EVERY_S
+                    _tell_drift(repo, moved)
+            except Exception:  # a locked database, a bug: said, and tried again next turn
+                log.exception("watching the registry failed; trying again")
     finally:
         own.db.close()
+
+
+def _tell_drift(repo: ModelRepository, moved: dict[str, set[str]]) -> None:
+    """Log each column of a served version that has newly moved from its training data."""
+    for ref, report in repo.drift_report().items():
+        now = set(report["moved"])
+        for column in sorted(now - moved.get(ref, set())):
+            psi = next(c["psi"] for c in report["columns"] if c["column"] == column)
+            log.warning("drift: %s column %r has moved away from the training data "
+                        "(PSI %.2f)", ref, column, psi)
+        moved[ref] = now
