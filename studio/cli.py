@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--canary", metavar="NAME:N[=PERCENT]",
                    help="answer PERCENT (default 10) of the requests for the served NAME or "
                    "NAME@ALIAS with version NAME:N, comparing the two")
+    p.add_argument("--max-batch-size", type=int, default=64, metavar="ROWS",
+                   help="rows concurrent requests are joined into for one model call "
+                   "(default 64; 1 turns batching off)")
+    p.add_argument("--max-batch-delay-ms", type=float, default=2.0, metavar="MS",
+                   help="the longest a batch keeps gathering once it has started "
+                   "(default 2; a lone request never waits)")
+    p.add_argument("--batch-imported", action="store_true",
+                   help="batch imported ONNX graphs too (only when their first axis is "
+                   "independent rows)")
     p.add_argument("--max-body-mb", type=float, metavar="MB",
                    help="largest request body accepted (default 64); larger ones get 413")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
@@ -519,7 +528,7 @@ def serve(ws: Workspace, args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         run_server(ws, args.refs, args.host, args.port,
                    args.api_key or os.environ.get("STUDIO_API_KEY"), announce,
-                   canary=args.canary, limits=limits)
+                   canary=args.canary, limits=limits, batch=batch_config(args))
     return EXIT_OK
 
 
@@ -527,6 +536,19 @@ def requests_cmd(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.cli_requests import requests
 
     return requests(ws, args)
+
+
+def batch_config(args: argparse.Namespace) -> Any:
+    from studio.serving.batcher import BatchConfig
+
+    if not 1 <= args.max_batch_size <= 100_000:
+        raise InputError(f"--max-batch-size must be from 1 to 100000, not {args.max_batch_size}")
+    if not 0 <= args.max_batch_delay_ms <= 1000:
+        raise InputError("--max-batch-delay-ms must be from 0 to 1000, not "
+                         f"{args.max_batch_delay_ms:g}")
+    return BatchConfig(max_batch_size=args.max_batch_size,
+                       max_batch_delay_s=args.max_batch_delay_ms / 1000,
+                       imported=args.batch_imported)
 
 
 def predict(ws: Workspace, args: argparse.Namespace) -> int:

@@ -326,6 +326,7 @@ def test_csv_body(client: TestClient, frame: pd.DataFrame, answer: dict) -> None
     (b"a,b\n1,2,3,4\n", "more fields than the header"),
     (b"island,year\nBiscoe,2007,\n", "more fields than the header"),
     (b"island,year\nBiscoe,2007\nDream,2008,1\n", "not a readable CSV"),
+    (b"x" * 200_000 + b",island\n1,Biscoe\n", "header row cannot be read"),
 ])
 def test_a_bad_csv_is_a_400(client: TestClient, x: np.ndarray, answer: dict,
                             instances: list[dict], data: bytes, words: str) -> None:

@@ -74,3 +74,27 @@ def test_an_alias_that_is_removed_keeps_being_served(sws: Workspace) -> None:
     with TestClient(create_app(repo)) as client:
         r = client.post("/v1/models/penguins@production:predict", json={"instances": [ROW]})
     assert r.status_code == 200 and r.json()["model_version"] == "2"
+
+
+def test_a_version_let_go_is_freed_with_its_batching_queue(sws: Workspace) -> None:
+    import gc
+    import weakref
+
+    labels.set_alias(sws, "penguins", "production", "1")
+    repo = ModelRepository(sws, ["penguins@production"], threads=1)
+    old = weakref.ref(repo.get("penguins@production"))
+    width = repo.get("penguins@production").inputs[0]["shape"][1]
+    body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, width],
+                        "data": [0.0] * width}]}
+    with TestClient(create_app(repo, log_requests=False)) as client:
+        assert client.post("/v2/models/penguins@production/infer", json=body).json()[
+            "model_version"] == "1"  # its queue and worker exist now
+        labels.set_alias(sws, "penguins", "production", "2")
+        repo.follow_aliases()
+        assert client.post("/v2/models/penguins@production/infer", json=body).json()[
+            "model_version"] == "2"
+        gc.collect()
+        assert old() is None  # nothing holds version 1: not its queue, not its worker
+        metrics = client.get("/metrics").text
+    assert 'studio_queue_depth{model="penguins",version="1"}' not in metrics
+    assert 'studio_queue_depth{model="penguins",version="2"}' in metrics

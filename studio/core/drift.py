@@ -25,7 +25,9 @@ PSI_MOVED = 0.25
 MIN_ROWS = 200  # fewer rows than this say nothing reliable about a distribution
 WINDOW_BUCKETS = 8  # the report looks at the newest WINDOW_BUCKETS × BUCKET_ROWS rows
 BUCKET_ROWS = 1000
-MAX_PENDING_ROWS = 200_000  # rows kept for binning; past this, new ones are skipped
+# values kept for binning until the next report; past this, new rows are skipped (it
+# bounds the memory held and the work a report does, whatever a row's width)
+MAX_PENDING_VALUES = 1_000_000
 _FLOOR = 1e-4  # an empty bin counts as this share, so ln() stays finite
 
 
@@ -85,7 +87,7 @@ class DriftMonitor:
     def __init__(self, ref: Mapping[str, Any], input_name: str = "input") -> None:
         self.ref, self.input_name = ref, input_name
         self._pending: collections.deque[np.ndarray] = collections.deque()
-        self._pending_rows = 0
+        self._pending_values = 0
         self._buckets: collections.deque[list[np.ndarray]] = collections.deque(
             maxlen=WINDOW_BUCKETS)
         self._bucket_rows = BUCKET_ROWS  # the first row opens a fresh bucket
@@ -98,11 +100,12 @@ class DriftMonitor:
         x = tensors.get(self.input_name)
         if x is None or x.ndim != 2:
             return
-        if self._pending_rows > MAX_PENDING_ROWS:
-            self.skipped += len(x)
-            return
-        self._pending.append(x)
-        self._pending_rows += len(x)
+        with self._lock:  # batches of several models' threads, and a report, at once
+            if self._pending_values + x.size > MAX_PENDING_VALUES:
+                self.skipped += len(x)
+                return
+            self._pending.append(x)
+            self._pending_values += x.size
 
     def report(self) -> dict[str, Any]:
         """Each column's PSI over the newest rows, and whether it has moved."""
@@ -127,7 +130,7 @@ class DriftMonitor:
     def _drain(self) -> None:
         while self._pending:
             x = self._pending.popleft()
-            self._pending_rows -= len(x)
+            self._pending_values -= x.size
             for start in range(0, len(x), BUCKET_ROWS):
                 part = x[start:start + BUCKET_ROWS]
                 if self._bucket_rows >= BUCKET_ROWS:

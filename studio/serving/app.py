@@ -6,6 +6,7 @@ third of the CPU per request of a FastAPI route with pydantic models.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -201,26 +202,34 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
     predict = inference(repo.predict_records, records_body)
 
     # one batching queue per loaded model, made in this event loop; it holds its model only
-    # weakly, so a version the repository lets go (an alias moved) is freed with its queue
+    # weakly, so a version the repository lets go (an alias moved) is freed, and its
+    # queue's worker ends with it
     batchers: weakref.WeakKeyDictionary[Runtime, Batcher] = weakref.WeakKeyDictionary()
+    config = batch_config or BatchConfig()
 
     def batcher_of(model: Runtime, limiter: anyio.CapacityLimiter | None) -> Batcher:
         b = batchers.get(model)
         if b is None:
             ref = weakref.ref(model)
             b = batchers[model] = Batcher(lambda t: ref().run(t),  # type: ignore[union-attr]
-                                          batch_config, limiter)
+                                          config, limiter)
             name, version = model.version.name, model.version.version
             b.on_batch = lambda requests, rows: metrics.observe_batch(name, version, requests,
                                                                       rows)
-            metrics.watch_queue(name, version, lambda: b.depth)
-            weakref.finalize(model, metrics.unwatch_queue, name, version)
+            depth = b.depth_of
+            metrics.watch_queue(name, version, depth)
+            loop = asyncio.get_running_loop()
+            weakref.finalize(model, _retire, loop, b, metrics, name, version, depth)
         return b
 
     async def run(model: Runtime, tensors: dict[str, np.ndarray], size: int,
                   limiter: anyio.CapacityLimiter | None) -> Any:
         """The one place a V2 request's tensors meet the model: concurrent requests for one
-        model are answered by one call (see batcher.py)."""
+        model are answered by one call (see batcher.py). A graph imported from elsewhere is
+        not batched unless asked (``--batch-imported``): its first axis need not be rows
+        that do not see each other."""
+        if config.max_batch_size <= 1 or (model.recipe is None and not config.imported):
+            return await off_loop_if_big(size, lambda: model.run(tensors), limiter)
         return await batcher_of(model, limiter).submit(tensors)
 
     async def infer(request: Request) -> Any:
@@ -291,6 +300,14 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
     fast = InferPath(router, guarded(infer, "POST"))
     inner = ApiKeyMiddleware(fast, api_key) if api_key else fast
     return instrument(Guard(inner, limits or ServeLimits()), metrics, request_log)
+
+
+def _retire(loop: asyncio.AbstractEventLoop, batcher: Batcher, metrics: Any, name: str,
+            version: int, depth: Callable[[], int]) -> None:
+    """A let-go model's queue: its worker ends (on the loop), its gauge goes."""
+    metrics.unwatch_queue(name, version, depth)
+    with contextlib.suppress(RuntimeError):  # the loop has ended already
+        loop.call_soon_threadsafe(batcher.stop)
 
 
 def _lifespan(request_log: Any) -> Callable[[Any], Any]:

@@ -39,6 +39,7 @@ class BatchConfig:
     max_batch_delay_s: float = 0.002  # the longest a batch keeps gathering, once started
     concurrency: int = 1  # batches of one model in flight at once
     max_queue: int = 1024  # requests waiting for a batch; more are refused (503)
+    imported: bool = False  # batch graphs imported from elsewhere too (the server's choice)
     # a call that takes less than this runs on the event loop: a hop to a thread costs more
     # than the call itself, and requests keep queueing in the socket buffers meanwhile
     inline_s: float = 0.0005
@@ -97,6 +98,15 @@ class Batcher:
     def depth(self) -> int:
         """Requests waiting for a batch."""
         return self.queue.qsize()
+
+    def depth_of(self) -> int:
+        return self.queue.qsize()
+
+    def stop(self) -> None:
+        """End the workers of a queue nobody can send to any more (its model is gone)."""
+        for task in self._workers:
+            task.cancel()
+        self._workers.clear()
 
     async def close(self) -> None:
         """Stop the workers; a caller still waiting hears :class:`BusyError`, never

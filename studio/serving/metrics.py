@@ -108,8 +108,13 @@ class ServingMetrics:
         version, read when scraped; the batcher registers itself here."""
         self._queues[(model, str(version))] = depth
 
-    def unwatch_queue(self, model: str, version: str | int) -> None:
-        self._queues.pop((model, str(version)), None)
+    def unwatch_queue(self, model: str, version: str | int,
+                      depth: Callable[[], int] | None = None) -> None:
+        """Stop reporting a version's queue (only ``depth``'s, when given: a version loaded
+        again meanwhile has a queue of its own)."""
+        key = (model, str(version))
+        if depth is None or self._queues.get(key) is depth:
+            self._queues.pop(key, None)
 
     def provide(self, key: str, snapshot: Callable[[], Any]) -> None:
         """Add ``key`` to ``/admin/stats``, computed by ``snapshot()`` on each read (drift,

@@ -141,7 +141,10 @@ def _csv_rows(body: CsvBody, max_rows: int) -> list[Mapping[str, Any]]:
     # pandas renames a second 'x' to 'x.1': read the header as written to catch it
     text = io.TextIOWrapper(io.BytesIO(body.data), encoding=body.charset, errors="replace",
                             newline="")
-    names = next(csv.reader(text), [])
+    try:
+        names = next(csv.reader(text), [])
+    except csv.Error:  # a header field past the csv module's size limit, say
+        raise InputError("the CSV header row cannot be read") from None
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(f"the CSV header names column {twice[0][:60]!r} twice")

@@ -18,6 +18,7 @@ from studio.core.errors import InputError
 from studio.core.registry import resolve, servers
 from studio.core.workspace import Workspace
 from studio.serving.app import create_app
+from studio.serving.batcher import BatchConfig
 from studio.serving.dataplane import ModelRepository
 from studio.serving.guard import host_names
 from studio.serving.limits import ServeLimits
@@ -62,6 +63,7 @@ def serve(
     ws: Workspace, refs: list[str], host: str = "127.0.0.1", port: int = 8080,
     api_key: str | None = None, announce: Callable[[str, str | None, bool], None] | None = None,
     threads: int = 0, canary: str | None = None, limits: ServeLimits | None = None,
+    batch: BatchConfig | None = None,
 ) -> None:
     """Load the versions, bind, announce the URL, then serve until interrupted.
 
@@ -84,7 +86,8 @@ def serve(
     url = f"http://{shown}:{bound}"
     limits = server_limits(limits or ServeLimits.from_env(), host)
     config = uvicorn.Config(
-        create_app(repo, key, limits, url=url), log_level="warning", access_log=False,
+        create_app(repo, key, limits, url=url, batch_config=batch), log_level="warning",
+        access_log=False,
         loop="auto", http=protocol_class(limits), timeout_graceful_shutdown=5,
         timeout_keep_alive=limits.keep_alive_s,
     )
