@@ -4,6 +4,7 @@ never a 500 or a silently changed number, and the records route's other body for
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -438,3 +439,24 @@ def test_a_graph_models_narrow_integers_are_range_checked(ws: Workspace,
         assert "1000 is out of range for INT8" in assert_error(send("INT64", [1000, 1]))
         assert "-129 is out of range for INT8" in assert_error(send("INT32", [1, -129]))
         assert send("INT8", [3, 4]).json()["outputs"][0]["data"] == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("where", ["name", "datatype", "binary name"])
+def test_a_huge_value_is_not_sent_back_in_the_error(client: TestClient, x: np.ndarray,
+                                                    answer: dict, instances: list[dict],
+                                                    where: str) -> None:
+    huge = "x" * 1_000_000
+    tensor: dict = {"name": "input", "datatype": "FP32", "shape": [1, x.shape[1]],
+                    "data": x[0].tolist()}
+    if where == "binary name":
+        tensor = {"name": huge, "datatype": "FP32", "shape": [1, x.shape[1]],
+                  "parameters": {"binary_data_size": 4 * x.shape[1]}}
+        head = json.dumps({"inputs": [tensor]}).encode()
+        response = client.post(INFER, content=head + x[:1].astype("<f4").tobytes(),
+                               headers={"inference-header-content-length": str(len(head)),
+                                        "content-type": "application/octet-stream"})
+    else:
+        tensor[where] = huge
+        response = client.post(INFER, json={"inputs": [tensor]})
+    assert len(assert_error(response)) < 500
+    good_requests_still_work(client, x, answer, instances)

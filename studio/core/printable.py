@@ -38,3 +38,10 @@ def human_bytes(n: int) -> str:
             return f"{scaled:.1f} {unit}"
         scaled /= 1024
     return f"{scaled:.1f} GiB"
+
+
+def brief(value: object) -> str:
+    """A value a client sent, as repr() and short enough for an error sentence (a client's
+    60 MB name is not sent back, nor logged)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -22,6 +22,7 @@ import orjson
 from starlette.responses import Response
 
 from studio.core.errors import InputError
+from studio.core.printable import brief
 
 HEADER = "inference-header-content-length"
 EXTENSION = "binary_tensor_data"
@@ -84,13 +85,13 @@ def binary_size(tensor: Mapping[str, Any]) -> int | None:
     if params is None:
         return None
     if not isinstance(params, Mapping):
-        raise InputError(f"input {tensor.get('name')!r}: 'parameters' must be an object")
+        raise InputError(f"input {brief(tensor.get('name'))}: 'parameters' must be an object")
     size = params.get("binary_data_size")
     if size is None:
         return None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InputError(f"input {tensor.get('name')!r}: binary_data_size must be a "
-                         f"non-negative whole number of bytes, got {size!r}")
+        raise InputError(f"input {brief(tensor.get('name'))}: binary_data_size must be a "
+                         f"non-negative whole number of bytes, got {brief(size)}")
     return size
 
 
@@ -127,11 +128,11 @@ def tensor_header(tensor: Any, expected: Mapping[str, Any]) -> tuple[str, str, l
         raise InputError("each input must be an object with name, shape, datatype and data")
     name = tensor.get("name")
     if not isinstance(name, str) or name not in expected:
-        raise InputError(f"unknown input {name!r}; this model takes "
+        raise InputError(f"unknown input {brief(name)}; this model takes "
                          + ", ".join(repr(n) for n in expected))
     datatype = tensor.get("datatype")
     if not isinstance(datatype, str) or (datatype not in WIRE and datatype != "BYTES"):
-        raise InputError(f"input {name!r}: unsupported datatype {datatype!r}")
+        raise InputError(f"input {name!r}: unsupported datatype {brief(datatype)}")
     shape = tensor.get("shape")
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):

@@ -21,6 +21,7 @@ from studio.core.drift import DriftMonitor
 from studio.core.errors import InputError, IntegrityError, NotFoundError, StudioError
 from studio.core.graph_model import GraphModel
 from studio.core.predict import Predictor
+from studio.core.printable import brief as _brief
 from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
 from studio.serving import binary, rawtext
@@ -522,6 +523,9 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
 def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
     if arr.dtype.kind in "OUS":
         return binary.encode_output(name, arr, False)[0]
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():  # JSON has no NaN: never null
+        raise StudioError(f"the model's output {name!r} holds NaN or infinity, which JSON "
+                          "cannot carry; ask for it as binary data")
     return {"name": name, "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),
             "shape": list(arr.shape), "data": arr.reshape(-1).tolist()}
 
@@ -566,9 +570,3 @@ def _check_parameters(holder: Mapping[str, Any], what: str) -> None:
     parameters = holder.get("parameters")
     if parameters is not None and not isinstance(parameters, Mapping):
         raise InputError(f"'parameters' of {what} must be an object")
-
-
-def _brief(value: Any) -> str:
-    """A value a client sent, short enough for an error sentence."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
