@@ -57,6 +57,22 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
 
         return endpoint
 
+    async def change(work: Callable[[Workspace], Any], loading: str | None = None) -> Any:
+        """Change what is served, in turn, and tell the registry; ``loading``: a ref that
+        is claimed before it loads, so `studio models rm` cannot remove it meanwhile."""
+
+        def run() -> Any:
+            with changing, _own(repo.ws) as ws:
+                if loading is not None:
+                    name, number = resolve(ws, loading)
+                    announce(ws, sorted({*repo.served(), f"{name}:{number}"}))
+                try:
+                    return work(ws)
+                finally:
+                    announce(ws, repo.served())
+
+        return await in_turn(run)
+
     async def stats(_: Request) -> Any:
         return metrics.snapshot()
 
@@ -66,28 +82,13 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
         if not isinstance(ref, str) or not ref or len(ref) > MAX_REF:
             raise InputError('body must be {"ref": "NAME" | "NAME:N" | "NAME@ALIAS"}')
 
-        def load() -> str:
-            with changing, _own(repo.ws) as ws:
-                name, number = resolve(ws, ref)
-                # claimed before loading, so `studio models rm` cannot remove it meanwhile
-                announce(ws, sorted({*repo.served(), f"{name}:{number}"}))
-                try:
-                    return repo.add(ref, ws)
-                finally:
-                    announce(ws, repo.served())
-
-        added = await in_turn(load)
+        added = await change(lambda ws: repo.add(ref, ws), loading=ref)
         return {"added": added, "served": repo.served()}
 
     async def remove(request: Request) -> Any:
         ref = request.path_params["ref"]
 
-        def unload() -> None:
-            with changing, _own(repo.ws) as ws:
-                repo.remove(ref)
-                announce(ws, repo.served())
-
-        await in_turn(unload)
+        await change(lambda _: repo.remove(ref))
         return {"removed": ref, "served": repo.served()}
 
     async def canary(request: Request) -> Any:
@@ -101,26 +102,15 @@ def routes(repo: ModelRepository, metrics: ServingMetrics, api_key: str | None,
             raise InputError('body must be {"serves": "NAME" | "NAME@ALIAS", "candidate": '
                              '"NAME:N", "percent": 10}')
 
-        def start() -> dict[str, Any]:
-            with changing, _own(repo.ws) as ws:
-                name, number = resolve(ws, candidate)
-                announce(ws, sorted({*repo.served(), f"{name}:{number}"}))
-                try:
-                    return repo.set_canary(ref, candidate, float(percent), ws).report()
-                finally:
-                    announce(ws, repo.served())
-
-        return {"canary": await in_turn(start), "served": repo.served()}
+        started = await change(
+            lambda ws: repo.set_canary(ref, candidate, float(percent), ws).report(),
+            loading=candidate)
+        return {"canary": started, "served": repo.served()}
 
     async def end_canary(request: Request) -> Any:
         ref = request.path_params["ref"]
 
-        def end() -> None:
-            with changing, _own(repo.ws) as ws:
-                repo.clear_canary(ref)
-                announce(ws, repo.served())
-
-        await in_turn(end)
+        await change(lambda _: repo.clear_canary(ref))
         return {"ended": ref, "served": repo.served()}
 
     def announce(ws: Workspace, refs: list[str]) -> None:
