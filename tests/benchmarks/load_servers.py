@@ -150,7 +150,9 @@ def run_studio(home: str, refs: list[str]) -> None:
     from studio.cli import main as studio_main
 
     profile_on_signal()
-    raise SystemExit(studio_main(["--home", home, "serve", *refs, "--port", "0", "--json"]))
+    # the MLP is an imported graph whose first axis is independent rows: batch it too
+    raise SystemExit(studio_main(["--home", home, "serve", *refs, "--port", "0", "--json",
+                                  "--batch-imported"]))
 
 
 def run_ort(model_path: str, batch: int, seconds: float) -> None:
