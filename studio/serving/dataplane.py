@@ -44,7 +44,6 @@ ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16
               "tensor(bool)": "BOOL", "tensor(string)": "BYTES"}
 MAX_BATCH = 100_000
 MAX_ELEMENTS = 16_000_000
-MAX_DIMS = 64  # NumPy's own limit: a deeper shape cannot even be reshaped to
 Runtime = Predictor | GraphModel
 
 
@@ -484,23 +483,11 @@ def _tensor_meta(node: Any) -> dict[str, Any]:
 
 
 def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
-    """A V2 tensor as an array; ``expected`` maps the model's input names to their specs."""
-    if not isinstance(tensor, Mapping):
-        raise InputError("each input must be an object with name, shape, datatype and data")
-    name = tensor.get("name")
-    if not isinstance(name, str) or name not in expected:
-        raise InputError(f"unknown input {_brief(name)}; this model takes "
-                         + ", ".join(repr(n) for n in expected))
-    datatype = tensor.get("datatype")
-    if not isinstance(datatype, str) or datatype not in V2_DTYPES or datatype == "BOOL":
-        raise InputError(f"input {name!r}: unsupported datatype {_brief(datatype)}")
-    shape = tensor.get("shape")
-    if (not isinstance(shape, list) or not shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise InputError(f"input {name!r}: 'shape' must be a list of non-negative integers")
-    if len(shape) > MAX_DIMS:
-        raise InputError(f"input {name!r}: shape has {len(shape)} dimensions; at most "
-                         f"{MAX_DIMS} are supported")
+    """A V2 tensor of numbers sent as JSON ``data``; ``expected`` maps the model's input
+    names to their specs. Name, datatype and shape are checked as for binary data."""
+    name, datatype, shape = binary.tensor_header(tensor, expected)
+    if datatype not in V2_DTYPES or datatype == "BOOL":  # true/false and text: not here
+        raise InputError(f"input {name!r}: unsupported datatype {datatype!r}")
     _check_parameters(tensor, f"input {name!r}")
     size = math.prod(shape)  # Python ints: a hostile shape cannot wrap around
     if size > MAX_ELEMENTS:
