@@ -202,6 +202,9 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     refused = client.get("/v2/models/penguins/infer")
     assert_error(refused, 405)
     assert refused.headers["allow"] == "POST"
+    assert client.delete("/v2/health/ready").headers["allow"] == "GET, HEAD"
+    probed = client.head("/v2/health/ready")  # what load balancers and `curl -I` send
+    assert probed.status_code == 200 and probed.content == b""
     # paths the router would not match are not inference either
     for path in ("/v2/models//infer", "/v2/models/penguins/x/infer",
                  "/v2/models/penguins/versions//infer", "/v2/models/a/b/c/d/infer"):

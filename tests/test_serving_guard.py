@@ -160,7 +160,7 @@ def test_405_names_the_allowed_method(client: TestClient) -> None:
     assert response.headers["allow"] == "POST"
     response = client.post("/v2/health/ready", json={})
     assert_error(response, 405)
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
     docs = client.post("/docs", json={})
     assert_error(docs, 405)
     assert "GET" in docs.headers["allow"]

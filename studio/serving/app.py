@@ -121,10 +121,12 @@ def error_for(exc: Exception, request: Request) -> Response:
 def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
     """Run a handler for ``method`` only; its errors are answered by ``error_for``."""
 
+    allowed = (method, "HEAD") if method == "GET" else (method,)  # HEAD: probes, curl -I
+
     async def endpoint(request: Request) -> Response:
-        if request.method != method:
+        if request.method not in allowed:
             refused = error(405, f"method {request.method} not allowed here; use {method}")
-            refused.headers["allow"] = method
+            refused.headers["allow"] = ", ".join(allowed)
             return refused
         try:
             result = await fn(request)
