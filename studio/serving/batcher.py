@@ -56,13 +56,6 @@ class _Request:
         return tuple((n, x.dtype.str, x.shape[1:]) for n, x in sorted(self.tensors.items()))
 
 
-@dataclass
-class BatchStats:
-    batches: int = 0
-    rows: int = 0
-    sizes: list[int] = field(default_factory=list)  # requests per batch, the latest few
-
-
 class Batcher:
     """The batching queue of one model. Made inside the event loop that will use it."""
 
@@ -70,7 +63,6 @@ class Batcher:
                  limiter: anyio.CapacityLimiter | None = None) -> None:
         self.run, self.config, self.limiter = run, config or BatchConfig(), limiter
         self.queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self.stats = BatchStats()
         self.on_batch: Callable[[int, int], None] | None = None  # (requests, rows) per call
         self._workers: list[asyncio.Task[None]] = []
         self._held: _Request | None = None  # taken from the queue, first of the next batch
@@ -94,12 +86,8 @@ class Batcher:
         self.queue.put_nowait(_Request(tensors, rows, future))
         return await future
 
-    @property
-    def depth(self) -> int:
-        """Requests waiting for a batch."""
-        return self.queue.qsize()
-
     def depth_of(self) -> int:
+        """Requests waiting for a batch (a method: the metrics keep it by identity)."""
         return self.queue.qsize()
 
     def stop(self) -> None:
@@ -214,9 +202,6 @@ class Batcher:
             r.future.set_result(out)
 
     def _count(self, requests: int, rows: int) -> None:
-        self.stats.batches += 1
-        self.stats.rows += rows
-        self.stats.sizes = [*self.stats.sizes[-99:], requests]
         if self.on_batch is not None:
             self.on_batch(requests, rows)
 
