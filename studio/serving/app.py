@@ -34,7 +34,8 @@ from studio.serving.batcher import BatchConfig, Batcher
 from studio.serving.body import TooLarge  # noqa: F401 - routes raise it for a 413
 from studio.serving.calls import served
 from studio.serving.dataplane import ModelRepository, Runtime
-from studio.serving.guard import Guard
+from studio.serving.guard import Guard, api_key_given
+from studio.serving.lane import Lane, infer_params
 from studio.serving.limits import ServeLimits
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
@@ -91,7 +92,7 @@ async def off_loop_if_big(size: int, work: Callable[[], Any],
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def error_for(exc: Exception, request: Request) -> Response:
+def error_for(exc: BaseException, method: str, path: str) -> JSONResponse:
     """Domain errors become 4xx with a JSON body, never a traceback."""
     if isinstance(exc, NotFoundError):
         return error(404, str(exc))
@@ -107,14 +108,14 @@ def error_for(exc: Exception, request: Request) -> Response:
             refused.headers["retry-after"] = "1"
         return refused
     if isinstance(exc, body.ClientDisconnect):
-        log.info("client went away during %s %s", request.method, request.url.path)
+        log.info("client went away during %s %s", method, path)
         return error(400, "client disconnected")
     if isinstance(exc, InputError):
         return error(400, str(exc))
     if isinstance(exc, StudioError):
         return error(500, str(exc))
     # a bug must still answer in JSON, and be logged
-    log.error("error while handling %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("error while handling %s %s", method, path, exc_info=exc)
     return error(500, "internal error; see the server log")
 
 
@@ -133,7 +134,7 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
             return result if isinstance(result, Response) else JSONResponse(result)
         except Exception as exc:
             try:
-                return error_for(exc, request)
+                return error_for(exc, request.method, request.url.path)
             finally:
                 # the traceback holds the route's frames, and so the parsed request; the
                 # exception may outlive this answer (an event loop handle keeps it)
@@ -144,13 +145,13 @@ def guarded(fn: Callable[[Request], Awaitable[Any]], method: str) -> Handler:
 
 def create_app(repo: ModelRepository, api_key: str | None = None,
                limits: ServeLimits | None = None, *, url: str | None = None,
-               log_requests: bool = True, batch_config: BatchConfig | None = None) -> ASGIApp:
+               log_requests: bool = True, batch_config: BatchConfig | None = None) -> ServingApp:
     """The server's app; the CLI and the GUI's server process both start this one.
     ``limits`` (sizes, times, allowed Hosts, CORS origins) default to ``ServeLimits()``;
     ``url``: where it is announced in the registry, re-announced when the admin routes
     change what is served; ``log_requests``: keep the request log in the workspace."""
     from studio.serving import admin
-    from studio.serving.metrics import ServingMetrics, instrument
+    from studio.serving.metrics import Recorder, ServingMetrics, instrument
     from studio.serving.reqlog import RequestLog
 
     metrics = ServingMetrics(repo)
@@ -224,15 +225,22 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
             weakref.finalize(model, _retire, loop, b, metrics, name, version, depth)
         return b
 
+    def batched(model: Runtime, limiter: anyio.CapacityLimiter | None = None
+                ) -> Batcher | None:
+        """The queue a V2 request's tensors meet the model through: concurrent requests
+        for one model are answered by one call (see batcher.py). None: each runs alone. A
+        graph imported from elsewhere is not batched unless asked (``--batch-imported``):
+        its first axis need not be rows that do not see each other."""
+        if config.max_batch_size <= 1 or (model.recipe is None and not config.imported):
+            return None
+        return batcher_of(model, limiter)
+
     async def run(model: Runtime, tensors: dict[str, np.ndarray], size: int,
                   limiter: anyio.CapacityLimiter | None) -> Any:
-        """The one place a V2 request's tensors meet the model: concurrent requests for one
-        model are answered by one call (see batcher.py). A graph imported from elsewhere is
-        not batched unless asked (``--batch-imported``): its first axis need not be rows
-        that do not see each other."""
-        if config.max_batch_size <= 1 or (model.recipe is None and not config.imported):
+        queue = batched(model, limiter)
+        if queue is None:
             return await off_loop_if_big(size, lambda: model.run(tensors), limiter)
-        return await batcher_of(model, limiter).submit(tensors)
+        return await queue.submit(tensors)
 
     async def infer(request: Request) -> Any:
         """Open Inference Protocol V2: decode (JSON, or the binary extension), run, encode."""
@@ -299,9 +307,29 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
         refused.headers.update(getattr(exc, "headers", None) or {})  # Allow
         return refused
 
+    limits = limits or ServeLimits()
     fast = InferPath(router, guarded(infer, "POST"))
     inner = ApiKeyMiddleware(fast, api_key) if api_key else fast
-    return instrument(Guard(inner, limits or ServeLimits()), metrics, request_log)
+    record = Recorder(metrics, request_log)
+    lane = Lane(repo, record, limits, api_key, batched, _error_parts)
+    return ServingApp(instrument(Guard(inner, limits), record), lane)
+
+
+class ServingApp:
+    """The ASGI app, and the lane its server's protocol answers plain V2 requests from
+    (lane.py); an in-process client (TestClient) only ever sees the app."""
+
+    def __init__(self, app: ASGIApp, lane: Lane) -> None:
+        self.app, self.lane = app, lane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _error_parts(exc: BaseException, method: str, path: str
+                 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    answer = error_for(exc, method, path)
+    return answer.status_code, answer.raw_headers, bytes(answer.body)
 
 
 def _retire(loop: asyncio.AbstractEventLoop, batcher: Batcher, metrics: Any, name: str,
@@ -338,26 +366,15 @@ class InferPath:
         self.app, self.endpoint = app, endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        params = _infer_params(scope["path"]) if scope["type"] == "http" else None
+        params = infer_params(scope["path"]) if scope["type"] == "http" else None
         if params is None:
             await self.app(scope, receive, send)
             return
-        scope["path_params"] = params
+        name, version = params
+        scope["path_params"] = {"name": name} if version is None else {"name": name,
+                                                                        "version": version}
         response = await self.endpoint(Request(scope, receive))
         await response(scope, receive, send)
-
-
-def _infer_params(path: str) -> dict[str, str] | None:
-    """The route's parameters when ``path`` is a V2 infer path (as the router would match
-    it: no empty or slashed parts)."""
-    if not (path.startswith("/v2/models/") and path.endswith("/infer")):
-        return None
-    parts = path[11:-6].split("/")
-    if len(parts) == 1 and parts[0]:
-        return {"name": parts[0]}
-    if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
-        return {"name": parts[0], "version": parts[2]}
-    return None
 
 
 class ApiKeyMiddleware:
@@ -370,12 +387,7 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        given = headers.get(b"x-api-key") or b""
-        auth = headers.get(b"authorization", b"")
-        if auth.lower().startswith(b"bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given, self.key):
+        if not hmac.compare_digest(api_key_given(scope["headers"]), self.key):
             await error(401, "missing or wrong API key (send Authorization: Bearer KEY)")(
                 scope, receive, send)
             return

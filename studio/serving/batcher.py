@@ -71,12 +71,18 @@ class Batcher:
 
     async def submit(self, tensors: Tensors) -> dict[str, np.ndarray]:
         """The model's outputs for ``tensors`` (each with the batch axis first)."""
+        return await self.enqueue(tensors)
+
+    def enqueue(self, tensors: Tensors) -> asyncio.Future[dict[str, np.ndarray]]:
+        """``submit`` without a coroutine: the future of the outputs, for a caller that
+        answers from a callback (the protocol's fast lane). Raises at once when the queue is
+        full or closing."""
         rows = _rows(tensors)
         if self._closed:
             raise BusyError("this model is being unloaded; send the request again")
         if rows >= self.config.max_batch_size:  # already a batch: nothing to gain in line
             self._count(1, rows)
-            return await self._call(tensors)
+            return asyncio.ensure_future(self._call(tensors))
         if self.queue.qsize() >= self.config.max_queue:
             raise BusyError(f"{self.queue.qsize()} requests are already waiting for this "
                             "model; try again shortly")
@@ -84,7 +90,7 @@ class Batcher:
         future: asyncio.Future[dict[str, np.ndarray]] = \
             asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Request(tensors, rows, future))
-        return await future
+        return future
 
     def depth_of(self) -> int:
         """Requests waiting for a batch (a method: the metrics keep it by identity)."""

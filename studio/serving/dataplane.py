@@ -24,7 +24,7 @@ from studio.core.predict import Predictor
 from studio.core.printable import brief as _brief
 from studio.core.registry.refs import version_number
 from studio.core.workspace import Workspace
-from studio.serving import binary, rawtext
+from studio.serving import binary, quick, rawtext
 from studio.serving.binary import Encoded
 from studio.serving.calls import served
 from studio.serving.canary import Canary
@@ -373,6 +373,10 @@ class ModelRepository:
         return self.decode_request(model, request, tail)
 
     def decode_request(self, p: Runtime, request: Any, tail: memoryview | None) -> Call:
+        common = None if tail is not None else quick.tensors(p, request, MAX_BATCH,
+                                                              MAX_ELEMENTS)
+        if common is not None:
+            return Call(p, common, [(n, False) for n in p.outputs], _head(p, request))
         if not isinstance(request, Mapping):
             raise InputError("request body must be a JSON object")
         _check_request(request)
@@ -408,11 +412,7 @@ class ModelRepository:
             raise InputError(f"inputs disagree on the batch size: {sorted(batches)}")
         if raw_text:
             tensors = rawtext.tokenize(p, tensors)
-        head: dict[str, Any] = {"model_name": p.version.name,
-                                "model_version": str(p.version.version)}
-        if "id" in request:
-            head["id"] = request["id"]
-        return Call(p, tensors, list(zip(wanted, flags, strict=True)), head)
+        return Call(p, tensors, list(zip(wanted, flags, strict=True)), _head(p, request))
 
     def encode(self, call: Call, out: Mapping[str, np.ndarray]) -> dict[str, Any] | Encoded:
         """The answer to ``call`` from the model's outputs: a dict to send as JSON, or a
@@ -439,6 +439,15 @@ class ModelRepository:
                         _answer_array(result))
         return {"model_name": p.version.name, "model_version": str(p.version.version),
                 **result}
+
+
+def _head(p: Runtime, request: Mapping[str, Any]) -> dict[str, Any]:
+    """What the answer echoes before its outputs."""
+    head: dict[str, Any] = {"model_name": p.version.name,
+                            "model_version": str(p.version.version)}
+    if "id" in request:
+        head["id"] = request["id"]
+    return head
 
 
 def _answer_array(result: Mapping[str, Any]) -> np.ndarray:

@@ -88,16 +88,46 @@ def check_origin(origin: str) -> str:
     return value
 
 
+class HostCheck:
+    """Whether a Host header names this server (``allowed_hosts`` None: any Host)."""
+
+    def __init__(self, allowed_hosts: Iterable[str] | None) -> None:
+        self.hosts = None if allowed_hosts is None else frozenset(
+            _normal_name(h) for h in allowed_hosts)
+        self.any_host = self.hosts is None or "*" in self.hosts
+        self.any_ip = self.hosts is not None and bool(self.hosts & {"0.0.0.0", "::"})
+
+    def __call__(self, host: str) -> bool:
+        if self.any_host:
+            return True
+        name = _split_host(host)
+        if name is None:
+            return False
+        # An IP literal is never DNS rebinding: the page itself was loaded from that
+        # address. A wildcard bind answers on every address of the machine, so it takes them.
+        return name in self.hosts or (self.any_ip and _is_ip(name))  # type: ignore[operator]
+
+
+def api_key_given(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The key a request carries: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``."""
+    given, auth = b"", b""
+    for name, value in headers:
+        if name == b"x-api-key":
+            given = value
+        elif name == b"authorization":
+            auth = value
+    if auth.lower().startswith(b"bearer "):
+        given = auth[7:].strip()
+    return given
+
+
 class Guard:
     """ASGI middleware in front of the whole app (the API key check included)."""
 
     def __init__(self, app: ASGIApp, limits: ServeLimits) -> None:
         self.app, self.limits = app, limits
         self.budget = ByteBudget(limits.body_budget_bytes)
-        hosts = limits.allowed_hosts
-        self.hosts = None if hosts is None else frozenset(_normal_name(h) for h in hosts)
-        self.any_host = self.hosts is not None and "*" in self.hosts
-        self.any_ip = self.hosts is not None and bool(self.hosts & {"0.0.0.0", "::"})
+        self._host_ok = HostCheck(limits.allowed_hosts)
         self.origins = frozenset(normal_origin(o) for o in limits.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,16 +164,6 @@ class Guard:
             await self.app(scope, receive, send)
         finally:
             intake.release()
-
-    def _host_ok(self, host: str) -> bool:
-        if self.hosts is None or self.any_host:
-            return True
-        name = _split_host(host)
-        if name is None:
-            return False
-        # An IP literal is never DNS rebinding: the page itself was loaded from that
-        # address. A wildcard bind answers on every address of the machine, so it takes them.
-        return name in self.hosts or (self.any_ip and _is_ip(name))
 
     async def _preflight(self, scope: Scope, send: Send, origin: str, allowed: bool,
                          headers: dict[bytes, bytes]) -> None:

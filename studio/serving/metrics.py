@@ -323,17 +323,37 @@ def endpoint_of(path: str) -> tuple[str, str | None, str | None]:
     return "other", None, None
 
 
-def instrument(app: ASGIApp, metrics: ServingMetrics, log: RequestSink | None = None
-               ) -> ASGIApp:
+class Recorder:
+    """Counts one answered request and logs it when it asked a model: the one place both
+    the ASGI wrapper (``instrument``) and the protocol's fast lane (``lane.py``) finish."""
+
+    def __init__(self, metrics: ServingMetrics, log: RequestSink | None = None) -> None:
+        self.metrics, self.log = metrics, log
+        self._parsed: dict[str, tuple[str, str | None, str | None]] = {}
+
+    def __call__(self, path: str, call: Call, latency_s: float) -> None:
+        now = time.time()
+        where = self._parsed.get(path)
+        if where is None:
+            where = endpoint_of(path)
+            if len(self._parsed) < _PATHS_KEPT:
+                self._parsed[path] = where
+        endpoint, name, version = where
+        model, ver = self.metrics.finish(call, endpoint, name, version, latency_s, now)
+        if self.log is not None and endpoint in MODEL_ENDPOINTS:
+            self.log.record(now, model, ver, endpoint, call.status, latency_s * 1000,
+                            call.rows if call.status < 400 else 0)
+
+
+def instrument(app: ASGIApp, record: Recorder) -> ASGIApp:
     """``app`` with every HTTP request counted and timed, and inference requests logged."""
-    parsed: dict[str, tuple[str, str | None, str | None]] = {}
 
     async def instrumented(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        call = Call(metrics)
+        call = Call(record.metrics)
         token = current.set(call)
 
         async def send_status(message: Message) -> None:
@@ -345,18 +365,6 @@ def instrument(app: ASGIApp, metrics: ServingMetrics, log: RequestSink | None = 
             await app(scope, receive, send_status)
         finally:
             current.reset(token)
-            latency = time.perf_counter() - started
-            now = time.time()
-            path = scope["path"]
-            where = parsed.get(path)
-            if where is None:
-                where = endpoint_of(path)
-                if len(parsed) < _PATHS_KEPT:
-                    parsed[path] = where
-            endpoint, name, version = where
-            model, ver = metrics.finish(call, endpoint, name, version, latency, now)
-            if log is not None and endpoint in MODEL_ENDPOINTS:
-                log.record(now, model, ver, endpoint, call.status, latency * 1000,
-                           call.rows if call.status < 400 else 0)
+            record(scope["path"], call, time.perf_counter() - started)
 
     return instrumented

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
+from studio.serving.lane import Lane
 from studio.serving.limits import ServeLimits
 
 
@@ -34,9 +40,12 @@ class _Shared:
 class GuardedHttpTools(HttpToolsProtocol):
     limits: ClassVar[ServeLimits] = ServeLimits()
     shared: ClassVar[_Shared] = _Shared()
+    lane: ClassVar[Lane | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # a request the lane took whose body is still coming, with its (name, version)
+        self._in_lane: tuple[RequestResponseCycle, tuple[str, str | None]] | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._reading_headers = False
@@ -100,6 +109,15 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._drop()
 
     def data_received(self, data: bytes) -> None:
+        self._receive(data)
+        if self._in_lane is not None and self._in_lane[0].more_body:
+            # Its body did not come with its headers: a slow or huge client, which the
+            # app's body reader paces and bounds. It reads what is here already.
+            cycle = self._in_lane[0]
+            self._in_lane = None
+            super()._start_asgi_task(cycle, self.app)
+
+    def _receive(self, data: bytes) -> None:
         if not self._reading_headers:
             super().data_received(data)
             return
@@ -118,7 +136,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._refuse(431, f"request headers over {self.limits.max_header_bytes // 1024} "
                          "KiB")
             return
-        self.data_received(data[room:])
+        self._receive(data[room:])
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -146,6 +164,53 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.transport.close()
         elif not pipelined:
             self._await_headers()  # uvicorn's keep-alive timer ends the idle time
+
+    # -- the fast lane (lane.py) ---------------------------------------------------------------
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        lane = self.lane
+        params = lane.take(cycle.scope) if lane is not None and app is self.app else None
+        if params is None:
+            super()._start_asgi_task(cycle, app)
+        elif cycle.more_body:
+            self._in_lane = (cycle, params)  # answered when its body is in (same read)
+        else:
+            self._lane_answer(cycle, params)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        taken = self._in_lane
+        if taken is not None and taken[0] is self.cycle:
+            self._in_lane = None
+            self._lane_answer(*taken)
+
+    def _lane_answer(self, cycle: RequestResponseCycle, params: tuple[str, str | None]) -> None:
+        assert self.lane is not None
+        path = cycle.scope["path"]
+        if not self.lane.answer(params, path, bytes(cycle.body), self._replier(cycle)):
+            super()._start_asgi_task(cycle, self.app)
+
+    def _replier(self, cycle: RequestResponseCycle) -> Callable[[int, list, bytes], None]:
+        def reply(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+            """What the cycle's ``send`` does for a whole answer in one write."""
+            if cycle.disconnected or cycle.response_complete:
+                return
+            cycle.response_started = cycle.response_complete = True
+            parts = [STATUS_LINE[status]]
+            for name, value in (*cycle.default_headers, *headers):
+                if name == b"connection" and b"close" in value.lower():
+                    cycle.keep_alive = False
+                parts += (name, b": ", value, b"\r\n")
+            if not cycle.keep_alive:
+                parts.append(b"connection: close\r\n")
+            parts += (b"\r\n", body)
+            self.transport.write(b"".join(parts))
+            cycle.message_event.set()
+            if not cycle.keep_alive:
+                self.transport.close()
+            cycle.on_response()
+
+        return reply
 
     # -- writing -------------------------------------------------------------------------
 
@@ -181,8 +246,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.transport.close()
 
 
-def protocol_class(limits: ServeLimits) -> type[GuardedHttpTools]:
-    """The protocol class for ``uvicorn.Config(http=...)``, bound to ``limits`` and to a
-    connection table of its own (one per server)."""
+def protocol_class(limits: ServeLimits, lane: Lane | None = None) -> type[GuardedHttpTools]:
+    """The protocol class for ``uvicorn.Config(http=...)``, bound to ``limits``, to a
+    connection table of its own (one per server) and to the app's fast lane."""
     return type("GuardedHttpTools", (GuardedHttpTools,),
-                {"limits": limits, "shared": _Shared()})
+                {"limits": limits, "shared": _Shared(), "lane": lane})

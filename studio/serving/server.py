@@ -85,10 +85,10 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
     limits = server_limits(limits or ServeLimits.from_env(), host)
+    app = create_app(repo, key, limits, url=url, batch_config=batch)
     config = uvicorn.Config(
-        create_app(repo, key, limits, url=url, batch_config=batch), log_level="warning",
-        access_log=False,
-        loop="auto", http=protocol_class(limits), timeout_graceful_shutdown=5,
+        app, log_level="warning", access_log=False,
+        loop="auto", http=protocol_class(limits, app.lane), timeout_graceful_shutdown=5,
         timeout_keep_alive=limits.keep_alive_s,
     )
     servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
