@@ -122,6 +122,9 @@ class Batcher:
                                                  "again"))
 
     def _start(self) -> None:
+        if len(self._workers) == self.config.concurrency and not any(
+                t.done() for t in self._workers):
+            return  # every request asks: the common answer without building a list
         self._workers = [t for t in self._workers if not t.done()]
         while len(self._workers) < self.config.concurrency:
             self._workers.append(asyncio.get_running_loop().create_task(self._work()))
@@ -226,6 +229,9 @@ class Batcher:
 
 
 def _rows(tensors: Tensors) -> int:
+    if len(tensors) == 1:
+        (x,) = tensors.values()
+        return int(x.shape[0]) if x.ndim else 1
     sizes = {int(x.shape[0]) if x.ndim else 1 for x in tensors.values()}
     if len(sizes) != 1:
         raise InputError(f"inputs disagree on the batch size: {sorted(sizes)}")

@@ -519,7 +519,9 @@ def decode_tensor(tensor: Any, expected: Mapping[str, Any]) -> np.ndarray:
 def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
     if arr.dtype.kind in "OUS":
         return binary.encode_output(name, arr, False)[0]
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():  # JSON has no NaN: never null
+    # JSON has no NaN: never null. A finite sum means every value is finite (one reduction,
+    # not two); a sum that overflowed is checked value by value.
+    if arr.dtype.kind == "f" and not math.isfinite(arr.sum()) and not np.isfinite(arr).all():
         raise StudioError(f"the model's output {name!r} holds NaN or infinity, which JSON "
                           "cannot carry; ask for it as binary data")
     return {"name": name, "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),

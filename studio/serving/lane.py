@@ -36,6 +36,7 @@ from studio.serving.metrics import Recorder
 Reply = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
 ErrorFor = Callable[[BaseException, str, str], tuple[int, list[tuple[bytes, bytes]], bytes]]
 JSON_HEADER = (b"content-type", b"application/json")
+HOSTS_KEPT = 64
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
                       b"inference-header-content-length"))
@@ -64,6 +65,7 @@ class Lane:
         self.repo, self.record, self.error_for = repo, record, error_for
         self.batcher_of = batcher_of  # the model's batcher, or None: it runs alone
         self.host_ok = HostCheck(limits.allowed_hosts)
+        self.hosts: dict[bytes, bool] = {}  # Host header → host_ok, for the few clients send
         self.key = api_key.encode() if api_key else None
         self.max_body = limits.small_body_bytes
 
@@ -88,7 +90,14 @@ class Lane:
                 host = value
             elif name in NOT_HERE:
                 return None
-        if not 0 < length <= self.max_body or not self.host_ok(host.decode("latin-1")):
+        if not 0 < length <= self.max_body:
+            return None
+        known = self.hosts.get(host)
+        if known is None:
+            known = self.host_ok(host.decode("latin-1"))
+            if len(self.hosts) < HOSTS_KEPT:
+                self.hosts[host] = known
+        if not known:
             return None
         if self.key is not None and not hmac.compare_digest(
                 api_key_given(scope["headers"]), self.key):
