@@ -28,6 +28,7 @@ import anyio.to_thread
 import numpy as np
 
 from studio.core.errors import BusyError, InputError
+from studio.core.predict import usable_cores
 
 Tensors = Mapping[str, np.ndarray]
 Run = Callable[[Tensors], dict[str, np.ndarray]]
@@ -43,6 +44,9 @@ class BatchConfig:
     # a call that takes less than this runs on the event loop: a hop to a thread costs more
     # than the call itself, and requests keep queueing in the socket buffers meanwhile
     inline_s: float = 0.0005
+    # With one core to run on, nothing runs beside a call in a thread; there the hop only
+    # adds switches (and cold caches) to every batch, so calls this short run inline too.
+    inline_one_core_s: float = 0.05
 
 
 @dataclass
@@ -68,6 +72,8 @@ class Batcher:
         self._held: _Request | None = None  # taken from the queue, first of the next batch
         self._closed = False
         self._cost_s: float | None = None  # a call's usual duration (moving average)
+        c = self.config
+        self._inline_s = c.inline_one_core_s if usable_cores() == 1 else c.inline_s
 
     async def submit(self, tensors: Tensors) -> dict[str, np.ndarray]:
         """The model's outputs for ``tensors`` (each with the batch axis first)."""
@@ -216,7 +222,7 @@ class Batcher:
 
     async def _call(self, tensors: Tensors) -> dict[str, np.ndarray]:
         if (self.limiter is None and self._cost_s is not None
-                and self._cost_s < self.config.inline_s):
+                and self._cost_s < self._inline_s):
             return self._timed(tensors)
         return await anyio.to_thread.run_sync(self._timed, tensors, limiter=self.limiter)
 
