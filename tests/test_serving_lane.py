@@ -7,10 +7,12 @@ quick decode (serving/quick.py) makes the tensors the general decode makes, or s
 
 import asyncio
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import numpy as np
@@ -79,6 +81,7 @@ def cases(width: int) -> dict[str, bytes]:
         "text": {"inputs": [{**tensor, "data": ["1.5"] * width}]},
         "past FP32": {"inputs": [{**tensor, "data": [1e39] * width}]},
         "nested data": {"inputs": [{**tensor, "data": [tensor["data"]]}]},
+        "ragged data": {"inputs": [{**tensor, "data": [0.1, [0.2], *tensor["data"][2:]]}]},
         "shape of a list": {"inputs": [{**tensor, "shape": [[1], width]}]},
         "shape of booleans": {"inputs": [{**tensor, "shape": [True, width]}]},
         "no batch axis": {"inputs": [{**tensor, "shape": [width]}]},
@@ -388,3 +391,76 @@ def test_the_lane_takes_plain_requests_only(trained_home: Path) -> None:
     }
     for what, s in refused.items():
         assert lane.take(s) is None, what
+
+
+# -- what the lane must not break: over real sockets, with test-sized limits ----------------
+
+
+@pytest.fixture(scope="module")
+def unbatched(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Server]:
+    """No batching (the lane answers without a queue), a small body limit, short timers."""
+    env = {"STUDIO_SERVE_MAX_BODY_BYTES": "2000", "STUDIO_SERVE_BODY_IDLE_TIMEOUT_S": "1",
+           "STUDIO_SERVE_BODY_GRACE_S": "1", "STUDIO_SERVE_HEADER_TIMEOUT_S": "1"}
+    with mock.patch.dict(os.environ, env):
+        srv = start_server(trained_home, tmp_path_factory.mktemp("unbatched") / "err.log",
+                           "--max-batch-size", "1")
+    try:
+        yield srv
+    finally:
+        stop_server(srv.proc)
+
+
+def infer_request(payload: bytes, extra: bytes = b"", version: bytes = b"1.1") -> bytes:
+    return (b"POST /v2/models/penguins/infer HTTP/%s\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (version, len(payload), extra, payload))
+
+
+def connect(srv: Server) -> socket.socket:
+    host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def test_hundreds_of_pipelined_requests_without_a_queue(unbatched: Server, width: int) -> None:
+    payloads = [json.dumps(body(width, id=f"p{i}")).encode() for i in range(300)]
+    with connect(unbatched) as s:
+        s.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                  + b"".join(infer_request(p) for p in payloads))
+        got = read_responses(s, 301)
+    assert got[0] == (200, b'{"ready":true}')
+    assert [json.loads(b)["id"] for _, b in got[1:]] == [f"p{i}" for i in range(300)]
+
+
+def test_a_pipelined_request_whose_body_never_comes_is_timed_out(unbatched: Server,
+                                                                 width: int) -> None:
+    payload = json.dumps(body(width)).encode()
+    with connect(unbatched) as s:
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                  + infer_request(payload)[:-len(payload)])
+        started = time.monotonic()
+        status, _ = read_responses(s, 1)[0]
+        assert status == 200
+        s.settimeout(8)
+        rest = b""
+        while chunk := s.recv(65536):
+            rest += chunk
+        assert time.monotonic() - started < 8
+    assert rest.startswith(b"HTTP/1.1 408"), rest[:80]
+
+
+def test_closing_clients_and_the_body_limit_on_the_lane(unbatched: Server, width: int) -> None:
+    payload = json.dumps(body(width, id="last")).encode()
+    for request in (infer_request(payload, b"Connection: close\r\n"),
+                    infer_request(payload, version=b"1.0")):
+        with connect(unbatched) as s:
+            s.sendall(request)
+            answer = b""
+            while chunk := s.recv(65536):  # the server closes after its answer
+                answer += chunk
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+        assert json.loads(rest)["id"] == "last"
+    big = json.dumps(body(width, rows=40)).encode()
+    assert 2000 < len(big) < 64 * 1024
+    assert post_raw(unbatched, "/v2/models/penguins/infer", big).status_code == 413

@@ -35,12 +35,12 @@ from studio.serving.body import TooLarge  # noqa: F401 - routes raise it for a 4
 from studio.serving.calls import served
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.guard import Guard, api_key_given
-from studio.serving.lane import Lane, infer_params
+from studio.serving.lane import INLINE_BYTES, Lane, infer_params
 from studio.serving.limits import ServeLimits
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
 
-INLINE_BODY_BYTES = 64 * 1024
+INLINE_BODY_BYTES = INLINE_BYTES
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # 405 is ours, in JSON
 log = logging.getLogger("studio.serving")
 PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready")

@@ -71,7 +71,11 @@ class Batcher:
         self._workers: list[asyncio.Task[None]] = []
         self._held: _Request | None = None  # taken from the queue, first of the next batch
         self._closed = False
-        self._cost_s: float | None = None  # a call's usual duration (moving average)
+        # a call's usual duration and rows (moving averages): a call's cost is guessed
+        # from them in proportion to its rows, so one bigger than usual is not run inline
+        # on a guess made from small ones
+        self._cost_s: float | None = None
+        self._usual_rows = 1.0
         c = self.config
         self._inline_s = c.inline_one_core_s if usable_cores() == 1 else c.inline_s
 
@@ -221,8 +225,8 @@ class Batcher:
             self.on_batch(requests, rows)
 
     async def _call(self, tensors: Tensors) -> dict[str, np.ndarray]:
-        if (self.limiter is None and self._cost_s is not None
-                and self._cost_s < self._inline_s):
+        if (self.limiter is None and self._cost_s is not None and self._cost_s * max(
+                1.0, _rows(tensors) / self._usual_rows) < self._inline_s):
             return self._timed(tensors)
         return await anyio.to_thread.run_sync(self._timed, tensors, limiter=self.limiter)
 
@@ -230,7 +234,12 @@ class Batcher:
         start = time.perf_counter()
         out = self.run(tensors)
         took = time.perf_counter() - start
-        self._cost_s = took if self._cost_s is None else 0.8 * self._cost_s + 0.2 * took
+        rows = _rows(tensors)
+        if self._cost_s is None:
+            self._cost_s, self._usual_rows = took, float(max(rows, 1))
+        else:
+            self._cost_s = 0.8 * self._cost_s + 0.2 * took
+            self._usual_rows = 0.8 * self._usual_rows + 0.2 * max(rows, 1)
         return out
 
 

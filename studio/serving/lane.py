@@ -4,15 +4,16 @@ Under load a V2 request's own work (decode, a share of one batched ONNX Runtime 
 encode) costs less than the ASGI machinery around it: a task per request, the receive and
 send messages, the middleware layers, a Request and a Response object. So the protocol
 (``protocol.py``) hands the common case to :class:`Lane` instead of the app: a POST to a V2
-infer path with a small JSON body that came in with its headers, from a client that is no
-web page (no Origin), to a Host this server answers to, with the right key. The lane runs
-the same repository, batcher, recorder and error mapping as the app's route, and answers
-from the batcher's future's callback.
+infer path with a small JSON body that is all there by the end of the read its headers
+came in, from a client that is no web page (no Origin), to a Host this server answers to,
+with the right key, for a model without a canary. The lane runs the same repository,
+batcher, recorder and error mapping as the app's route, and answers from the batcher's
+future's callback.
 
 Anything else goes to the app, which has the whole story: CORS, the binary extension,
 bodies read at their own pace within the byte budget, models that decode pictures or text
-off the loop. So does any request the lane finds wrong before it has run a model: the app
-decodes it again and gives its usual 4xx, so an error is worded in one place only.
+off the loop, canaries. So does any request the lane finds wrong before it has run a model:
+the app decodes it again and gives its usual 4xx, so an error is worded in one place only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from studio.serving.calls import Call as Answered
+from studio.core.errors import BusyError
+from studio.serving import calls
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.guard import HostCheck, api_key_given
 from studio.serving.limits import ServeLimits
@@ -37,6 +39,7 @@ Reply = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
 ErrorFor = Callable[[BaseException, str, str], tuple[int, list[tuple[bytes, bytes]], bytes]]
 JSON_HEADER = (b"content-type", b"application/json")
 HOSTS_KEPT = 64
+INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded in a thread
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
                       b"inference-header-content-length"))
@@ -65,9 +68,10 @@ class Lane:
         self.repo, self.record, self.error_for = repo, record, error_for
         self.batcher_of = batcher_of  # the model's batcher, or None: it runs alone
         self.host_ok = HostCheck(limits.allowed_hosts)
-        self.hosts: dict[bytes, bool] = {}  # Host header → host_ok, for the few clients send
+        self.hosts: dict[bytes, bool] = {}  # Host header → host_ok: clients send a few names
         self.key = api_key.encode() if api_key else None
-        self.max_body = limits.small_body_bytes
+        # the app reads and runs a body this small on the event loop too
+        self.max_body = min(limits.small_body_bytes, limits.max_body_bytes, INLINE_BYTES)
 
     def take(self, scope: dict[str, Any]) -> tuple[str, str | None] | None:
         """The request's (name, version) when the lane answers it, from its method, path
@@ -84,7 +88,7 @@ class Lane:
                     return None
                 length = int(value)
             elif name == b"content-type":
-                if not value.startswith(b"application/json"):
+                if value.split(b";", 1)[0].strip().lower() != b"application/json":
                     return None
             elif name == b"host":
                 host = value
@@ -106,75 +110,94 @@ class Lane:
 
     def answer(self, params: tuple[str, str | None], path: str, body: bytes,
                reply: Reply) -> bool:
-        """Start answering; False (nothing done yet) leaves the request to the app."""
+        """Start answering; False leaves the request to the app, and is only ever said
+        before anything happened that the app would do again (a canary's pick, a count).
+        ``reply`` is called once, never from within this call (the protocol is still
+        parsing then)."""
         started = time.perf_counter()
         name, version = params
+        repo = self.repo
+        if version is None and name in repo.canaries:
+            return False  # the canary's pick and comparison are the app's
         try:
-            model, canary = self.repo.route(name, version)
+            model = repo.get(name, version)
             if model.heavy:
-                return False
-            call = self.repo.decode(model, body)
+                return False  # pictures and text are decoded in threads
+            call = repo.decode(model, body)
         except Exception:
             return False  # the app says what is wrong, in its words
         if any(binary_out for _, binary_out in call.outputs):
             return False  # binary outputs asked for: the app's binary answer
+        done = _Finish(self, call, model, path, started, reply)
         batcher = self.batcher_of(model)
-        done = _Finish(self, call, model, canary, name, path, started, reply)
+        if batcher is not None:
+            try:
+                future = batcher.enqueue(call.tensors)
+            except Exception as exc:  # a full queue
+                future = asyncio.get_running_loop().create_future()
+                future.set_exception(exc)
+            future.add_done_callback(done)  # called on a later turn of the loop
+            return True
         try:
-            if batcher is None:
-                done.outputs(model.run(call.tensors))
-            else:
-                batcher.enqueue(call.tensors).add_done_callback(done)
-        except Exception as exc:  # a full queue; a model that failed on these values
-            done.failed(exc)
+            outputs = model.run(call.tensors)
+        except Exception as exc:  # a model that failed on these values
+            outputs = exc
+        asyncio.get_running_loop().call_soon(done.settle, outputs)
         return True
 
 
 class _Finish:
     """The rest of one request, once its outputs are known (a future's callback)."""
 
-    __slots__ = ("call", "canary", "lane", "model", "name", "path", "reply", "started")
+    __slots__ = ("call", "lane", "model", "path", "reply", "started")
 
-    def __init__(self, lane: Lane, call: Any, model: Runtime, canary: Any, name: str,
-                 path: str, started: float, reply: Reply) -> None:
-        self.lane, self.call, self.model, self.canary = lane, call, model, canary
-        self.name, self.path, self.started, self.reply = name, path, started, reply
+    def __init__(self, lane: Lane, call: Any, model: Runtime, path: str, started: float,
+                 reply: Reply) -> None:
+        self.lane, self.call, self.model = lane, call, model
+        self.path, self.started, self.reply = path, started, reply
 
     def __call__(self, future: asyncio.Future[dict[str, np.ndarray]]) -> None:
         if future.cancelled():
-            self.failed(asyncio.CancelledError())
-            return
-        exc = future.exception()
-        if exc is not None:
-            self.failed(exc)
-            return
-        self.outputs(future.result())
+            self.settle(BusyError("this model was unloaded; send the request again"))
+        else:
+            self.settle(future.exception() or future.result())
 
-    def outputs(self, outputs: dict[str, np.ndarray]) -> None:
-        lane, call = self.lane, self.call
+    def settle(self, outputs: dict[str, np.ndarray] | BaseException) -> None:
+        if isinstance(outputs, BaseException):
+            self._send(*self.lane.error_for(outputs, "POST", self.path), ran=False)
+            return
+        size = sum(x.nbytes for x in outputs.values())
+        if size <= INLINE_BYTES:
+            self._encoded(outputs, self._encode(outputs))
+            return
+        # a large answer is encoded in a thread, as the app does, off the event loop
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(None, self._encode, outputs)
+        work.add_done_callback(lambda f: self._encoded(
+            outputs, f.exception() or f.result()))  # type: ignore[arg-type]
+
+    def _encode(self, outputs: dict[str, np.ndarray]) -> bytes | BaseException:
         try:
-            if self.canary is not None:
-                lane.repo.compare_canary(self.canary, self.name, call.tensors, outputs)
-            body = orjson.dumps(lane.repo.encode(call, outputs),
+            return orjson.dumps(self.lane.repo.encode(self.call, outputs),
                                 option=orjson.OPT_SERIALIZE_NUMPY)
         except Exception as exc:  # an output JSON cannot carry (NaN)
-            self.failed(exc, ran=True)
-            return
-        self._send(200, [JSON_HEADER, (b"content-length", b"%d" % len(body))], body, True)
+            return exc
 
-    def failed(self, exc: BaseException, ran: bool = False) -> None:
-        status, headers, body = self.lane.error_for(exc, "POST", self.path)
-        self._send(status, headers, body, ran)
+    def _encoded(self, outputs: dict[str, np.ndarray], body: bytes | BaseException) -> None:
+        if isinstance(body, BaseException):
+            self._send(*self.lane.error_for(body, "POST", self.path), ran=True)
+            return
+        self._send(200, [(b"content-length", b"%d" % len(body)), JSON_HEADER], body, ran=True)
 
     def _send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes,
               ran: bool) -> None:
         """Write the answer, then count it as the app's ``instrument`` would: with the
         version that ran, when one did."""
         self.reply(status, headers, body)
-        answered = Answered(self.lane.record.metrics)
-        answered.status = status
+        counted = calls.Call(self.lane.record.metrics)
+        counted.status = status
         if ran:
             version, tensors = self.model.version, self.call.tensors
-            answered.model, answered.version = version.name, str(version.version)
-            answered.rows = next(iter(tensors.values())).shape[0] if tensors else 0
-        self.lane.record(self.path, answered, time.perf_counter() - self.started)
+            counted.model, counted.version = version.name, str(version.version)
+            counted.rows = next(iter(tensors.values())).shape[0] if tensors else 0
+        self.lane.record(self.path, counted, time.perf_counter() - self.started)

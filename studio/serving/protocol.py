@@ -46,6 +46,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         # a request the lane took whose body is still coming, with its (name, version)
         self._in_lane: tuple[RequestResponseCycle, tuple[str, str | None]] | None = None
+        self._feeding = False  # within data_received: a body may still come in this read
+        self._begun = 0  # requests begun on this connection
         self._header_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._reading_headers = False
@@ -109,7 +111,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._drop()
 
     def data_received(self, data: bytes) -> None:
-        self._receive(data)
+        self._feeding = True
+        try:
+            self._receive(data)
+        finally:
+            self._feeding = False
         if self._in_lane is not None and self._in_lane[0].more_body:
             # Its body did not come with its headers: a slow or huge client, which the
             # app's body reader paces and bounds. It reads what is here already.
@@ -127,18 +133,21 @@ class GuardedHttpTools(HttpToolsProtocol):
             super().data_received(data)
             return
         # Feed up to the cap: if the headers end in it, the rest is body or the next request.
+        began = self._begun
         self._header_bytes += room
         if room:
             super().data_received(data[:room])
         if self.transport.is_closing():
             return
-        if self._reading_headers:
+        if self._reading_headers and self._begun == began:  # (else a pipelined request
+            # began in these bytes: its headers have had less than the cap so far)
             self._refuse(431, f"request headers over {self.limits.max_header_bytes // 1024} "
                          "KiB")
             return
         self._receive(data[room:])
 
     def on_message_begin(self) -> None:
+        self._begun += 1
         super().on_message_begin()
         if not self._reading_headers:  # a pipelined request: its own deadline
             self._reading_headers, self._header_bytes = True, 0
@@ -169,11 +178,16 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         lane = self.lane
-        params = lane.take(cycle.scope) if lane is not None and app is self.app else None
+        params = None
+        if lane is not None and app is self.app and not self.flow.write_paused \
+                and (self._feeding or not cycle.more_body):
+            # (a pipelined request started after the answer before it: only when its body
+            # is all here; while the client does not read, the app waits for it to drain)
+            params = lane.take(cycle.scope)
         if params is None:
             super()._start_asgi_task(cycle, app)
         elif cycle.more_body:
-            self._in_lane = (cycle, params)  # answered when its body is in (same read)
+            self._in_lane = (cycle, params)  # answered when its body is in, in this read
         else:
             self._lane_answer(cycle, params)
 
@@ -197,11 +211,13 @@ class GuardedHttpTools(HttpToolsProtocol):
                 return
             cycle.response_started = cycle.response_complete = True
             parts = [STATUS_LINE[status]]
+            closing = False
             for name, value in (*cycle.default_headers, *headers):
-                if name == b"connection" and b"close" in value.lower():
-                    cycle.keep_alive = False
+                if name == b"connection" and b"close" in (
+                        t.strip().lower() for t in value.split(b",")):
+                    cycle.keep_alive, closing = False, True
                 parts += (name, b": ", value, b"\r\n")
-            if not cycle.keep_alive:
+            if not cycle.keep_alive and not closing:
                 parts.append(b"connection: close\r\n")
             parts += (b"\r\n", body)
             self.transport.write(b"".join(parts))

@@ -12,6 +12,7 @@ input's float type, cast by NumPy as ``checked_cast`` casts it.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -73,13 +74,17 @@ def tensors(model: Any, request: Any, max_rows: int, max_values: int
         total += len(data)
         if total > max_values:
             return None
-        raw = np.array(data)  # flat numbers only: nested or text lists are not this case
+        try:
+            raw = np.array(data)  # flat numbers only: nested or text lists are not this case
+        except ValueError:  # ragged
+            return None
         if raw.ndim != 1 or raw.dtype.kind not in "iuf":
             return None
         # in the type's range (FP16 ends at 65504), tested on the Python numbers: cheaper
-        # than any NumPy reduction at these sizes
+        # than any NumPy reduction at these sizes; a NaN (possible from Python callers,
+        # never from JSON) fails it as the sum
         top = RANGE[spec[0]]
-        if not -top <= min(data) <= max(data) <= top:
+        if not (-top <= min(data) <= max(data) <= top and math.isfinite(sum(data))):
             return None  # the general decode names the value
         out[name] = raw.astype(spec[1]).reshape(shape)
         batch = rows
