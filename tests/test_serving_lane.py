@@ -41,14 +41,18 @@ def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="module")
-def app(trained_home: Path) -> Iterator[TestClient]:
+def repo(trained_home: Path) -> Iterator[ModelRepository]:
     ws = Workspace.open(trained_home)
     try:
-        with TestClient(create_app(ModelRepository(ws, ["penguins:1"], threads=1),
-                                   log_requests=False)) as client:
-            yield client
+        yield ModelRepository(ws, ["penguins:1"], threads=1)
     finally:
         ws.db.close()
+
+
+@pytest.fixture(scope="module")
+def app(repo: ModelRepository) -> Iterator[TestClient]:
+    with TestClient(create_app(repo, log_requests=False)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -299,12 +303,8 @@ def test_keys_and_hosts_are_checked_on_the_lane(trained_home: Path, tmp_path: Pa
 
 
 @pytest.fixture(scope="module")
-def model(trained_home: Path) -> Iterator[object]:
-    ws = Workspace.open(trained_home)
-    try:
-        yield ModelRepository(ws, ["penguins:1"], threads=1).get("penguins")
-    finally:
-        ws.db.close()
+def model(repo: ModelRepository) -> object:
+    return repo.get("penguins")
 
 
 def general(repo_model: object, request: dict) -> dict[str, np.ndarray]:
