@@ -401,7 +401,8 @@ def unbatched(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Server]:
     """No batching (the lane answers without a queue), a small body limit, short timers."""
     env = {"STUDIO_SERVE_MAX_BODY_BYTES": "2000", "STUDIO_SERVE_BODY_IDLE_TIMEOUT_S": "1",
-           "STUDIO_SERVE_BODY_GRACE_S": "1", "STUDIO_SERVE_HEADER_TIMEOUT_S": "1"}
+           "STUDIO_SERVE_BODY_GRACE_S": "1", "STUDIO_SERVE_HEADER_TIMEOUT_S": "1",
+           "STUDIO_SERVE_KEEP_ALIVE_S": "1"}
     with mock.patch.dict(os.environ, env):
         srv = start_server(trained_home, tmp_path_factory.mktemp("unbatched") / "err.log",
                            "--max-batch-size", "1")
@@ -464,3 +465,29 @@ def test_closing_clients_and_the_body_limit_on_the_lane(unbatched: Server, width
     big = json.dumps(body(width, rows=40)).encode()
     assert 2000 < len(big) < 64 * 1024
     assert post_raw(unbatched, "/v2/models/penguins/infer", big).status_code == 413
+
+
+def test_one_connection_moves_from_the_lane_to_the_full_protocol(unbatched: Server,
+                                                                 width: int) -> None:
+    payload = [json.dumps(body(width, id=f"k{i}")).encode() for i in range(3)]
+    with connect(unbatched) as s:
+        answers = []
+        for request in (infer_request(payload[0]),  # the lane
+                        b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",  # hand over
+                        infer_request(payload[1]), infer_request(b"{nope"),
+                        infer_request(payload[2])):
+            s.sendall(request)  # one at a time: each answered before the next is sent
+            answers += read_responses(s, 1)
+    assert [status for status, _ in answers] == [200, 200, 200, 400, 200]
+    assert [json.loads(answers[i][1])["id"] for i in (0, 2, 4)] == ["k0", "k1", "k2"]
+
+
+def test_an_idle_lane_connection_is_closed_after_the_keep_alive(unbatched: Server,
+                                                                width: int) -> None:
+    with connect(unbatched) as s:
+        s.sendall(infer_request(json.dumps(body(width)).encode()))
+        assert read_responses(s, 1)[0][0] == 200
+        started = time.monotonic()
+        s.settimeout(10)
+        assert s.recv(1) == b""  # closed by the server, not by this test's timeout
+        assert 0.5 < time.monotonic() - started < 5

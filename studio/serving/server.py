@@ -20,6 +20,7 @@ from studio.core.workspace import Workspace
 from studio.serving.app import create_app
 from studio.serving.batcher import BatchConfig
 from studio.serving.dataplane import ModelRepository
+from studio.serving.front import front_class
 from studio.serving.guard import host_names
 from studio.serving.limits import ServeLimits
 from studio.serving.protocol import protocol_class
@@ -88,7 +89,8 @@ def serve(
     app = create_app(repo, key, limits, url=url, batch_config=batch)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False,
-        loop="auto", http=protocol_class(limits, app.lane), timeout_graceful_shutdown=5,
+        loop="auto", http=front_class(protocol_class(limits, app.lane), app.lane),
+        timeout_graceful_shutdown=5,
         timeout_keep_alive=limits.keep_alive_s,
     )
     servers.announce(ws, url, repo.served())  # `studio models rm` refuses what is served
