@@ -18,10 +18,11 @@ queueing without end.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -49,14 +50,18 @@ class BatchConfig:
     inline_one_core_s: float = 0.05
 
 
-@dataclass
 class _Request:
-    tensors: Tensors
-    rows: int
-    future: asyncio.Future[dict[str, np.ndarray]] = field(repr=False)
+    __slots__ = ("future", "rows", "tensors")
+
+    def __init__(self, tensors: Tensors, rows: int,
+                 future: asyncio.Future[dict[str, np.ndarray]]) -> None:
+        self.tensors, self.rows, self.future = tensors, rows, future
 
     def key(self) -> tuple[Any, ...]:
         """What requests must share to be joined: input names, types and row shapes."""
+        if len(self.tensors) == 1:
+            ((n, x),) = self.tensors.items()
+            return n, x.dtype.str, x.shape[1:]
         return tuple((n, x.dtype.str, x.shape[1:]) for n, x in sorted(self.tensors.items()))
 
 
@@ -66,10 +71,12 @@ class Batcher:
     def __init__(self, run: Run, config: BatchConfig | None = None,
                  limiter: anyio.CapacityLimiter | None = None) -> None:
         self.run, self.config, self.limiter = run, config or BatchConfig(), limiter
-        self.queue: asyncio.Queue[_Request] = asyncio.Queue()
+        # a deque, not an asyncio.Queue: a batch looks at the next request before taking
+        # it, and one wake-up future costs less than the Queue's bookkeeping per request
+        self.queue: collections.deque[_Request] = collections.deque()
+        self._wake: asyncio.Future[None] | None = None  # a worker waiting for requests
         self.on_batch: Callable[[int, int], None] | None = None  # (requests, rows) per call
         self._workers: list[asyncio.Task[None]] = []
-        self._held: _Request | None = None  # taken from the queue, first of the next batch
         self._closed = False
         # a call's usual duration and rows (moving averages): a call's cost is guessed
         # from them in proportion to its rows, so one bigger than usual is not run inline
@@ -93,18 +100,23 @@ class Batcher:
         if rows >= self.config.max_batch_size:  # already a batch: nothing to gain in line
             self._count(1, rows)
             return asyncio.ensure_future(self._call(tensors))
-        if self.queue.qsize() >= self.config.max_queue:
-            raise BusyError(f"{self.queue.qsize()} requests are already waiting for this "
+        if len(self.queue) >= self.config.max_queue:
+            raise BusyError(f"{len(self.queue)} requests are already waiting for this "
                             "model; try again shortly")
         self._start()
         future: asyncio.Future[dict[str, np.ndarray]] = \
             asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Request(tensors, rows, future))
+        self.queue.append(_Request(tensors, rows, future))
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
         return future
 
     def depth_of(self) -> int:
         """Requests waiting for a batch (a method: the metrics keep it by identity)."""
-        return self.queue.qsize()
+        return len(self.queue)
 
     def stop(self) -> None:
         """End the workers of a queue nobody can send to any more (its model is gone)."""
@@ -122,10 +134,8 @@ class Batcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
-        waiting = [self._held] if self._held else []
-        self._held = None
-        while not self.queue.empty():
-            waiting.append(self.queue.get_nowait())
+        waiting = list(self.queue)
+        self.queue.clear()
         for r in waiting:
             if not r.future.done():
                 r.future.set_exception(BusyError("this model was unloaded; send the request "
@@ -151,33 +161,30 @@ class Batcher:
                                                          "the request again"))
                 raise
 
-    async def _next(self) -> _Request:
-        if self._held is not None:
-            first, self._held = self._held, None
-            return first
-        return await self.queue.get()
-
     async def _gather(self) -> list[_Request]:
-        first = await self._next()
+        queue = self.queue
+        while not queue:
+            self._wake = asyncio.get_running_loop().create_future()
+            await self._wake
+        first = queue.popleft()
         batch, rows, key = [first], first.rows, first.key()
         loop = asyncio.get_running_loop()
         until = loop.time() + self.config.max_batch_delay_s
+        most = self.config.max_batch_size
         yielded = False
-        while rows < self.config.max_batch_size and loop.time() < until:
-            try:
-                nxt = self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                if yielded or len(batch) == 1:  # nobody else is coming now: run what there is
-                    break
+        while rows < most:
+            if not queue:
+                if yielded or len(batch) == 1 or loop.time() >= until:
+                    break  # nobody else is coming now: run what there is
                 # under load, one turn of the loop lets requests being parsed join
                 await asyncio.sleep(0)
                 yielded = True
                 continue
             yielded = False
-            if nxt.key() != key or rows + nxt.rows > self.config.max_batch_size:
-                self._held = nxt  # the next batch starts with it, ahead of later arrivals
-                break
-            batch.append(nxt)
+            nxt = queue[0]
+            if rows + nxt.rows > most or nxt.key() != key:
+                break  # the next batch starts with it, ahead of later arrivals
+            batch.append(queue.popleft())
             rows += nxt.rows
         return batch
 

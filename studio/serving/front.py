@@ -39,6 +39,7 @@ class Front(asyncio.Protocol):
     general: ClassVar[type[GuardedHttpTools]]
     fronts: ClassVar[set[Front]] = set()
     sweeper: ClassVar[list[asyncio.TimerHandle]] = []
+    prefixes: ClassVar[dict[int | None, Any]] = {}
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -217,9 +218,9 @@ class Front(asyncio.Protocol):
     def _reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         if self.transport.is_closing():
             return
-        parts = [STATUS_LINE[status]]
+        parts = [self._prefix(status)]
         said = False  # the answer says it closes (an error whose body may follow unread)
-        for name, value in (*self.server_state.default_headers, *headers):
+        for name, value in headers:
             said = said or name == b"connection"
             parts += (name, b": ", value, b"\r\n")
         closing = self.closing or said
@@ -241,6 +242,20 @@ class Front(asyncio.Protocol):
             self._wait(self.limits.write_timeout_s, self.transport.abort)
             return
         self._next()
+
+    def _prefix(self, status: int) -> bytes:
+        """The status line and the server's own headers (date, server), made once per
+        status while the date stays the same (uvicorn renews the list every second)."""
+        defaults = self.server_state.default_headers
+        cache = self.prefixes
+        if cache.get(None) is not defaults:
+            cache.clear()
+            cache[None] = defaults
+        prefix = cache.get(status)
+        if prefix is None:
+            prefix = cache[status] = STATUS_LINE[status] + b"".join(
+                b"%s: %s\r\n" % (name, value) for name, value in defaults)
+        return prefix  # type: ignore[return-value]
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -281,4 +296,4 @@ def front_class(general: type[GuardedHttpTools], lane: Lane) -> type[Front]:
     of connections."""
     return type("Front", (Front,), {"limits": general.limits, "shared": general.shared,
                                     "lane": lane, "general": general, "fronts": set(),
-                                    "sweeper": []})
+                                    "sweeper": [], "prefixes": {}})
