@@ -142,9 +142,12 @@ class Batcher:
                                                  "again"))
 
     def _start(self) -> None:
-        if len(self._workers) == self.config.concurrency and not any(
-                t.done() for t in self._workers):
-            return  # every request asks: the common answer without building a list
+        if len(self._workers) == self.config.concurrency:
+            for task in self._workers:  # every request asks: a plain loop, no list
+                if task.done():
+                    break
+            else:
+                return
         self._workers = [t for t in self._workers if not t.done()]
         while len(self._workers) < self.config.concurrency:
             self._workers.append(asyncio.get_running_loop().create_task(self._work()))

@@ -126,8 +126,9 @@ class Lane:
             call = repo.decode(model, body)
         except Exception:
             return False  # the app says what is wrong, in its words
-        if any(binary_out for _, binary_out in call.outputs):
-            return False  # binary outputs asked for: the app's binary answer
+        for _, binary_out in call.outputs:
+            if binary_out:
+                return False  # binary outputs asked for: the app's binary answer
         done = _Finish(self, call, model, path, started, reply)
         batcher = self.batcher_of(model)
         if batcher is not None:

@@ -66,10 +66,12 @@ def tensors(model: Any, request: Any, max_rows: int, max_values: int
         if (spec is None or name in out or t.get("datatype") != spec[0]
                 or type(shape) is not list or type(data) is not list):
             return None
-        rows = shape[0] if shape else None
-        if (type(rows) is not int or not 0 < rows <= max_rows or shape[1:] != spec[2]
-                or len(data) != rows * spec[3] or batch not in (None, rows)
-                or not all(type(d) is int for d in shape)):
+        for d in shape:  # (True == 1: the comparisons below would take a boolean)
+            if type(d) is not int:
+                return None
+        rows = shape[0] if shape else 0
+        if (not 0 < rows <= max_rows or shape[1:] != spec[2]
+                or len(data) != rows * spec[3] or batch not in (None, rows)):
             return None
         total += len(data)
         if total > max_values:
