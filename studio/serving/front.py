@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 
 import httptools
 
-from studio.serving.lane import Lane
+from studio.serving.guard import key_of
+from studio.serving.lane import NOT_HERE, Lane, json_type
 from studio.serving.limits import ServeLimits
 from studio.serving.protocol import STATUS_LINE, GuardedHttpTools, _Shared
 
@@ -58,8 +59,8 @@ class Front(asyncio.Protocol):
         self.deadline = 0.0  # when the current wait ends (0: none)
         self.expired = self._drop  # what happens then
         # filled by the parser's callbacks for the head being parsed
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.url = self.host = self.x_key = self.auth = b""
+        self.length, self.plain = -1, True
 
     # -- connection ----------------------------------------------------------------------
 
@@ -182,36 +183,47 @@ class Front(asyncio.Protocol):
 
     def _parse_head(self, head: bytes) -> bool:
         """Parse a request's head; True when the lane takes the request."""
-        self.url, self.headers = b"", []
+        self.url, self.host, self.length, self.plain = b"", b"", -1, True
+        self.x_key = self.auth = b""
         parser = self.parser
         try:
             parser.feed_data(head)
         except httptools.HttpParserError:
             return False
-        if (parser.get_method() != b"POST" or parser.get_http_version() != "1.1"
-                or not parser.should_keep_alive() or parser.should_upgrade()):
+        if (not self.plain or parser.get_method() != b"POST"
+                or parser.get_http_version() != "1.1" or not parser.should_keep_alive()
+                or parser.should_upgrade()):
             return False
         url = httptools.parse_url(self.url)
         path = url.path
         if b"%" in path:
             return False
         path_text = path.decode("ascii")
-        params = self.lane.take({"method": "POST", "path": path_text,
-                                 "query_string": url.query or b"", "headers": self.headers})
+        params = self.lane.admit(path_text, url.query or b"", self.host, self.length,
+                                 key_of(self.x_key, self.auth))
         if params is None:
             return False
-        length = 0
-        for name, value in self.headers:
-            if name == b"content-length":
-                length = int(value)  # digits only: take() checked
-        self.head = (params, path_text, len(head), len(head) + length)
+        self.head = (params, path_text, len(head), len(head) + self.length)
         return True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        """What ``Lane.take`` reads from a scope's headers, read as they are parsed."""
+        name = name.lower()
+        if name == b"content-length":
+            self.length = int(value) if value.isdigit() else -1
+        elif name == b"content-type":
+            self.plain = self.plain and json_type(value)
+        elif name == b"host":
+            self.host = value
+        elif name == b"x-api-key":
+            self.x_key = value
+        elif name == b"authorization":
+            self.auth = value
+        elif name in NOT_HERE:
+            self.plain = False
 
     # -- answering -----------------------------------------------------------------------
 

@@ -116,9 +116,14 @@ def api_key_given(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
             given = value
         elif name == b"authorization":
             auth = value
-    if auth.lower().startswith(b"bearer "):
-        given = auth[7:].strip()
-    return given
+    return key_of(given, auth)
+
+
+def key_of(x_api_key: bytes, authorization: bytes) -> bytes:
+    """The key from those two headers' values: the bearer token wins."""
+    if authorization.lower().startswith(b"bearer "):
+        return authorization[7:].strip()
+    return x_api_key
 
 
 class Guard:

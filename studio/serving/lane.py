@@ -30,7 +30,7 @@ import orjson
 from studio.core.errors import BusyError
 from studio.serving import calls
 from studio.serving.dataplane import ModelRepository, Runtime
-from studio.serving.guard import HostCheck, api_key_given
+from studio.serving.guard import HostCheck, key_of
 from studio.serving.limits import ServeLimits
 from studio.serving.metrics import Recorder
 
@@ -43,6 +43,11 @@ INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded 
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
                       b"inference-header-content-length"))
+
+
+def json_type(value: bytes) -> bool:
+    """Whether a Content-Type value says plain JSON (the only type the lane reads)."""
+    return value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 def infer_params(path: str) -> tuple[str, str | None] | None:
@@ -78,23 +83,30 @@ class Lane:
         and headers alone; None leaves it to the app."""
         if scope["method"] != "POST":
             return None
-        params = infer_params(scope["path"])
-        if params is None or scope["query_string"]:
-            return None
-        host, length = b"", -1
+        host, length, x_key, auth = b"", -1, b"", b""
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit():
-                    return None
-                length = int(value)
+                length = int(value) if value.isdigit() else -1
             elif name == b"content-type":
-                if value.split(b";", 1)[0].strip().lower() != b"application/json":
+                if not json_type(value):
                     return None
             elif name == b"host":
                 host = value
+            elif name == b"x-api-key":
+                x_key = value
+            elif name == b"authorization":
+                auth = value
             elif name in NOT_HERE:
                 return None
-        if not 0 < length <= self.max_body:
+        return self.admit(scope["path"], scope["query_string"], host, length,
+                          key_of(x_key, auth))
+
+    def admit(self, path: str, query: bytes, host: bytes, length: int, key: bytes
+              ) -> tuple[str, str | None] | None:
+        """``take`` once the headers are read (by the protocol that parsed them):
+        ``length`` -1 when it is missing or not plain digits, ``key`` the one given."""
+        params = infer_params(path)
+        if params is None or query or not 0 < length <= self.max_body:
             return None
         known = self.hosts.get(host)
         if known is None:
@@ -103,8 +115,7 @@ class Lane:
                 self.hosts[host] = known
         if not known:
             return None
-        if self.key is not None and not hmac.compare_digest(
-                api_key_given(scope["headers"]), self.key):
+        if self.key is not None and not hmac.compare_digest(key, self.key):
             return None  # the app's 401
         return params
 
