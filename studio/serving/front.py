@@ -199,8 +199,9 @@ class Front(asyncio.Protocol):
         if b"%" in path:
             return False
         path_text = path.decode("ascii")
-        params = self.lane.admit(path_text, url.query or b"", self.host, self.length,
-                                 key_of(self.x_key, self.auth))
+        lane = self.lane
+        params = lane.admit(path_text, url.query or b"", self.host, self.length,
+                            b"" if lane.key is None else key_of(self.x_key, self.auth))
         if params is None:
             return False
         self.head = (params, path_text, len(head), len(head) + self.length)

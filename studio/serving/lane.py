@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ Reply = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
 ErrorFor = Callable[[BaseException, str, str], tuple[int, list[tuple[bytes, bytes]], bytes]]
 JSON_HEADER = (b"content-type", b"application/json")
 HOSTS_KEPT = 64
+PATHS_KEPT = 256
 INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded in a thread
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
@@ -47,7 +49,15 @@ NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"ex
 
 def json_type(value: bytes) -> bool:
     """Whether a Content-Type value says plain JSON (the only type the lane reads)."""
-    return value.split(b";", 1)[0].strip().lower() == b"application/json"
+    known = _JSON_TYPES.get(value)
+    if known is None:
+        known = value.split(b";", 1)[0].strip().lower() == b"application/json"
+        if len(_JSON_TYPES) < HOSTS_KEPT:
+            _JSON_TYPES[value] = known
+    return known
+
+
+_JSON_TYPES: dict[bytes, bool] = {}  # clients send one or two spellings
 
 
 def infer_params(path: str) -> tuple[str, str | None] | None:
@@ -74,6 +84,8 @@ class Lane:
         self.batcher_of = batcher_of  # the model's batcher, or None: it runs alone
         self.host_ok = HostCheck(limits.allowed_hosts)
         self.hosts: dict[bytes, bool] = {}  # Host header → host_ok: clients send a few names
+        self.paths: dict[str, tuple[str, str | None] | None] = {}  # path → infer_params
+        self._queue: tuple[Any, Any] | None = None  # (weakref to a model, its batcher)
         self.key = api_key.encode() if api_key else None
         # the app reads and runs a body this small on the event loop too
         self.max_body = min(limits.small_body_bytes, limits.max_body_bytes, INLINE_BYTES)
@@ -105,7 +117,11 @@ class Lane:
               ) -> tuple[str, str | None] | None:
         """``take`` once the headers are read (by the protocol that parsed them):
         ``length`` -1 when it is missing or not plain digits, ``key`` the one given."""
-        params = infer_params(path)
+        params = self.paths.get(path, False)
+        if params is False:
+            params = infer_params(path)
+            if len(self.paths) < PATHS_KEPT:
+                self.paths[path] = params
         if params is None or query or not 0 < length <= self.max_body:
             return None
         known = self.hosts.get(host)
@@ -141,7 +157,12 @@ class Lane:
             if binary_out:
                 return False  # binary outputs asked for: the app's binary answer
         done = _Finish(self, call, model, path, started, reply)
-        batcher = self.batcher_of(model)
+        last = self._queue  # the model asked for last: usually the same one, under load
+        if last is not None and last[0]() is model:
+            batcher = last[1]
+        else:
+            batcher = self.batcher_of(model)
+            self._queue = (weakref.ref(model), batcher)
         if batcher is not None:
             try:
                 future = batcher.enqueue(call.tensors)
