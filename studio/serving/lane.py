@@ -29,7 +29,6 @@ import numpy as np
 import orjson
 
 from studio.core.errors import BusyError
-from studio.serving import calls
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.guard import HostCheck, key_of
 from studio.serving.limits import ServeLimits
@@ -227,10 +226,11 @@ class _Finish:
         """Write the answer, then count it as the app's ``instrument`` would: with the
         version that ran, when one did."""
         self.reply(status, headers, body)
-        counted = calls.Call(self.lane.record.metrics)
-        counted.status = status
-        if ran:
-            version, tensors = self.model.version, self.call.tensors
-            counted.model, counted.version = version.name, str(version.version)
-            counted.rows = next(iter(tensors.values())).shape[0] if tensors else 0
-        self.lane.record(self.path, counted, time.perf_counter() - self.started)
+        latency = time.perf_counter() - self.started
+        if not ran:
+            self.lane.record.later(self.path, status, None, "", 0, latency)
+            return
+        version, tensors = self.model.version, self.call.tensors
+        rows = next(iter(tensors.values())).shape[0] if tensors else 0
+        self.lane.record.later(self.path, status, version.name, str(version.version), rows,
+                               latency)
