@@ -167,3 +167,55 @@ def test_requests_keep_their_order_when_a_batch_is_cut() -> None:
         return order
 
     assert run(main()) == list(range(12))  # 3-row requests: one per batch, first come first
+
+
+def test_callers_answered_by_callback_get_their_own_rows_and_errors_once() -> None:
+    echo = Echo(delay_s=0.001)
+
+    async def main() -> dict[int, list]:
+        batcher = Batcher(echo, BatchConfig(max_batch_size=16))
+        answers: dict[int, list] = {i: [] for i in range(60)}
+
+        def done_for(i: int):
+            def done(result):
+                answers[i].append(result)
+                if i == 7:
+                    raise RuntimeError("a caller's own bug")  # the batch goes on
+            return done
+
+        for i in range(60):  # row -1.0 is refused by the model: that caller alone fails
+            value = -1.0 if i == 30 else float(i)
+            batcher.send({"x": np.full((1, 2), value, np.float32)}, done_for(i))
+        for _ in range(200):
+            if all(answers.values()):
+                break
+            await asyncio.sleep(0.005)
+        await batcher.close()
+        return answers
+
+    answers = run(main())
+    for i, got in answers.items():
+        assert len(got) == 1, i  # answered exactly once
+        if i == 30:
+            assert isinstance(got[0], InputError)
+        else:
+            assert np.array_equal(got[0]["y"], np.full((1, 2), 2.0 * i, np.float32))
+    assert max(echo.calls) > 1  # batched
+
+
+def test_callers_waiting_by_callback_hear_busy_when_the_queue_closes() -> None:
+    async def main() -> list:
+        gate = threading.Event()
+        batcher = Batcher(lambda t: (gate.wait(5), {"y": t["x"]})[1], BatchConfig())
+        got: list = []
+        batcher.send({"x": np.zeros((1, 2), np.float32)}, got.append)  # runs, blocked
+        await asyncio.sleep(0.05)
+        batcher.send({"x": np.ones((1, 2), np.float32)}, got.append)  # waits in the queue
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.sleep(0.05)
+        gate.set()
+        await closing
+        return got
+
+    got = run(main())
+    assert len(got) == 2 and all(isinstance(g, BusyError) for g in got)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import numpy as np
 from studio.core.errors import BusyError, InputError
 from studio.core.predict import usable_cores
 
+log = logging.getLogger("studio.serving")
 Tensors = Mapping[str, np.ndarray]
 Run = Callable[[Tensors], dict[str, np.ndarray]]
 
@@ -50,12 +52,38 @@ class BatchConfig:
     inline_one_core_s: float = 0.05
 
 
+Done = Callable[[dict[str, np.ndarray] | BaseException], None]
+
+
 class _Request:
-    __slots__ = ("future", "rows", "tensors")
+    __slots__ = ("done", "future", "rows", "tensors")
 
     def __init__(self, tensors: Tensors, rows: int,
-                 future: asyncio.Future[dict[str, np.ndarray]]) -> None:
-        self.tensors, self.rows, self.future = tensors, rows, future
+                 future: asyncio.Future[dict[str, np.ndarray]] | None,
+                 done: Done | None = None) -> None:
+        self.tensors, self.rows, self.future, self.done = tensors, rows, future, done
+
+    def gone(self) -> bool:
+        """The caller stopped waiting (a callback's caller never does)."""
+        return self.future is not None and self.future.done()
+
+    def settle(self, result: dict[str, np.ndarray] | BaseException) -> None:
+        """Give the caller its answer; once (a second one is dropped)."""
+        done = self.done
+        if done is not None:
+            self.done = None
+            try:
+                done(result)
+            except Exception:  # the caller's own bug: the batch's other callers go on
+                log.exception("a batched request's callback failed")
+            return
+        future = self.future
+        if future is None or future.done():
+            return
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
     def key(self) -> tuple[Any, ...]:
         """What requests must share to be joined: input names, types and row shapes."""
@@ -91,22 +119,39 @@ class Batcher:
         return await self.enqueue(tensors)
 
     def enqueue(self, tensors: Tensors) -> asyncio.Future[dict[str, np.ndarray]]:
-        """``submit`` without a coroutine: the future of the outputs, for a caller that
-        answers from a callback (the protocol's fast lane). Raises at once when the queue is
-        full or closing."""
+        """``submit`` without a coroutine: the future of the outputs. Raises at once when
+        the queue is full or closing."""
+        future: asyncio.Future[dict[str, np.ndarray]] | None = self._enqueue(tensors, None)
+        assert future is not None
+        return future
+
+    def send(self, tensors: Tensors, done: Done) -> None:
+        """Queue ``tensors``; ``done`` gets the outputs (or the exception) from the batch
+        itself, in the same turn of the event loop as the call, with no future between
+        (the protocol's fast lane answers from it). Raises at once when the queue is full
+        or closing."""
+        self._enqueue(tensors, done)
+
+    def _enqueue(self, tensors: Tensors, done: Done | None
+                 ) -> asyncio.Future[dict[str, np.ndarray]] | None:
         rows = _rows(tensors)
         if self._closed:
             raise BusyError("this model is being unloaded; send the request again")
         if rows >= self.config.max_batch_size:  # already a batch: nothing to gain in line
             self._count(1, rows)
-            return asyncio.ensure_future(self._call(tensors))
+            task = asyncio.ensure_future(self._call(tensors))
+            if done is None:
+                return task
+            task.add_done_callback(lambda t: done(
+                BusyError("this model was unloaded; send the request again")
+                if t.cancelled() else t.exception() or t.result()))
+            return None
         if len(self.queue) >= self.config.max_queue:
             raise BusyError(f"{len(self.queue)} requests are already waiting for this "
                             "model; try again shortly")
         self._start()
-        future: asyncio.Future[dict[str, np.ndarray]] = \
-            asyncio.get_running_loop().create_future()
-        self.queue.append(_Request(tensors, rows, future))
+        future = None if done is not None else asyncio.get_running_loop().create_future()
+        self.queue.append(_Request(tensors, rows, future, done))
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -137,9 +182,7 @@ class Batcher:
         waiting = list(self.queue)
         self.queue.clear()
         for r in waiting:
-            if not r.future.done():
-                r.future.set_exception(BusyError("this model was unloaded; send the request "
-                                                 "again"))
+            r.settle(BusyError("this model was unloaded; send the request again"))
 
     def _start(self) -> None:
         if len(self._workers) == self.config.concurrency:
@@ -159,9 +202,7 @@ class Batcher:
                 await self._answer(batch)
             except asyncio.CancelledError:
                 for r in batch:  # closed mid-run: these callers must not wait forever
-                    if not r.future.done():
-                        r.future.set_exception(BusyError("this model was unloaded; send "
-                                                         "the request again"))
+                    r.settle(BusyError("this model was unloaded; send the request again"))
                 raise
 
     async def _gather(self) -> list[_Request]:
@@ -192,7 +233,7 @@ class Batcher:
         return batch
 
     async def _answer(self, batch: list[_Request]) -> None:
-        live = [r for r in batch if not r.future.done()]  # a caller that gave up is skipped
+        live = [r for r in batch if not r.gone()]  # a caller that gave up is skipped
         if not live:
             return
         if len(live) == 1:
@@ -216,19 +257,16 @@ class Batcher:
             return
         start = 0
         for r in live:
-            if not r.future.done():
-                r.future.set_result({k: v[start:start + r.rows] for k, v in out.items()})
+            r.settle({k: v[start:start + r.rows] for k, v in out.items()})
             start += r.rows
 
     async def _settle(self, r: _Request) -> None:
         try:
             out = await self._call(r.tensors)
         except Exception as exc:
-            if not r.future.done():
-                r.future.set_exception(exc)
+            r.settle(exc)
             return
-        if not r.future.done():
-            r.future.set_result(out)
+        r.settle(out)
 
     def _count(self, requests: int, rows: int) -> None:
         if self.on_batch is not None:

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from studio.core.errors import BusyError
 from studio.serving.dataplane import ModelRepository, Runtime
 from studio.serving.guard import HostCheck, key_of
 from studio.serving.limits import ServeLimits
@@ -164,11 +163,9 @@ class Lane:
             self._queue = (weakref.ref(model), batcher)
         if batcher is not None:
             try:
-                future = batcher.enqueue(call.tensors)
+                batcher.send(call.tensors, done.settle)  # answered by the batch itself
             except Exception as exc:  # a full queue
-                future = asyncio.get_running_loop().create_future()
-                future.set_exception(exc)
-            future.add_done_callback(done)  # called on a later turn of the loop
+                asyncio.get_running_loop().call_soon(done.settle, exc)
             return True
         try:
             outputs = model.run(call.tensors)
@@ -179,7 +176,8 @@ class Lane:
 
 
 class _Finish:
-    """The rest of one request, once its outputs are known (a future's callback)."""
+    """The rest of one request, once its outputs are known (from the batch that ran it,
+    always on a later turn of the event loop than the one that parsed it)."""
 
     __slots__ = ("call", "lane", "model", "path", "reply", "started")
 
@@ -187,12 +185,6 @@ class _Finish:
                  reply: Reply) -> None:
         self.lane, self.call, self.model = lane, call, model
         self.path, self.started, self.reply = path, started, reply
-
-    def __call__(self, future: asyncio.Future[dict[str, np.ndarray]]) -> None:
-        if future.cancelled():
-            self.settle(BusyError("this model was unloaded; send the request again"))
-        else:
-            self.settle(future.exception() or future.result())
 
     def settle(self, outputs: dict[str, np.ndarray] | BaseException) -> None:
         if isinstance(outputs, BaseException):
