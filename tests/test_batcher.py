@@ -219,3 +219,46 @@ def test_callers_waiting_by_callback_hear_busy_when_the_queue_closes() -> None:
 
     got = run(main())
     assert len(got) == 2 and all(isinstance(g, BusyError) for g in got)
+
+
+def test_with_two_workers_two_batches_run_at_once() -> None:
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow(tensors):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)
+        with lock:
+            running[0] -= 1
+        return {"y": tensors["x"]}
+
+    async def main() -> list[int]:
+        batcher = Batcher(slow, BatchConfig(max_batch_size=2, concurrency=2))
+        rounds = []
+        for _ in range(3):  # both workers go idle, then are both needed again
+            most[0] = 0
+            await asyncio.gather(*(batcher.submit({"x": np.zeros((1, 1), np.float32)})
+                                   for _ in range(4)))
+            rounds.append(most[0])
+            await asyncio.sleep(0.02)
+        await batcher.close()
+        return rounds
+
+    assert run(main()) == [2, 2, 2]
+
+
+def test_requests_taken_for_a_batch_hear_busy_when_closed_mid_gathering() -> None:
+    async def main() -> list:
+        batcher = Batcher(Echo(), BatchConfig(max_batch_size=8))
+        got: list = []
+        for _ in range(2):
+            batcher.send({"x": np.ones((1, 1), np.float32)}, got.append)
+        await asyncio.sleep(0)  # the worker takes both, and yields once for more
+        await batcher.close()
+        return got
+
+    got = run(main())
+    assert len(got) == 2
+    assert all(isinstance(g, BusyError) or np.array_equal(g["y"], [[2.0]]) for g in got)

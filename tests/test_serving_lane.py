@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from unittest import mock
 
 import httpx
@@ -26,7 +27,9 @@ from studio.core.workspace import Workspace
 from studio.serving import quick
 from studio.serving.app import create_app
 from studio.serving.dataplane import MAX_BATCH, MAX_ELEMENTS, ModelRepository
+from studio.serving.front import front_class
 from studio.serving.limits import ServeLimits
+from studio.serving.protocol import protocol_class
 
 KEY = "lane-test-key"
 
@@ -402,7 +405,8 @@ def unbatched(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
     """No batching (the lane answers without a queue), a small body limit, short timers."""
     env = {"STUDIO_SERVE_MAX_BODY_BYTES": "2000", "STUDIO_SERVE_BODY_IDLE_TIMEOUT_S": "1",
            "STUDIO_SERVE_BODY_GRACE_S": "1", "STUDIO_SERVE_HEADER_TIMEOUT_S": "1",
-           "STUDIO_SERVE_KEEP_ALIVE_S": "1"}
+           "STUDIO_SERVE_KEEP_ALIVE_S": "1", "STUDIO_SERVE_WRITE_TIMEOUT_S": "1",
+           "STUDIO_SERVE_MAX_HEADER_BYTES": "4096"}
     with mock.patch.dict(os.environ, env):
         srv = start_server(trained_home, tmp_path_factory.mktemp("unbatched") / "err.log",
                            "--max-batch-size", "1")
@@ -491,3 +495,79 @@ def test_an_idle_lane_connection_is_closed_after_the_keep_alive(unbatched: Serve
         s.settimeout(10)
         assert s.recv(1) == b""  # closed by the server, not by this test's timeout
         assert 0.5 < time.monotonic() - started < 5
+
+
+def read_until_closed(s: socket.socket, limit_s: float = 8) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    started, got = time.monotonic(), b""
+    s.settimeout(limit_s)
+    try:
+        while chunk := s.recv(65536):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    return got, time.monotonic() - started
+
+
+def test_the_start_of_a_next_request_has_its_own_deadline(unbatched: Server,
+                                                          width: int) -> None:
+    payload = json.dumps(body(width)).encode()
+    with connect(unbatched) as s:  # a lane request, then one byte of the next, then silence
+        s.sendall(infer_request(payload) + b"P")
+        got, took = read_until_closed(s)
+    assert got.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408" in got
+    assert took < 5
+
+
+def test_empty_lines_between_requests_are_ignored(unbatched: Server, width: int) -> None:
+    payload = json.dumps(body(width, id="after")).encode()
+    with connect(unbatched) as s:
+        s.sendall(infer_request(payload) + b"\r\n\r\n" + infer_request(payload) + b"\r\n")
+        got = read_responses(s, 2)
+    assert [status for status, _ in got] == [200, 200]
+    assert "Traceback" not in unbatched.stderr.read_text()
+
+
+def test_a_head_over_the_cap_is_refused_even_in_one_read(unbatched: Server,
+                                                          width: int) -> None:
+    payload = json.dumps(body(width)).encode()
+    with connect(unbatched) as s:
+        s.sendall(infer_request(payload, b"X-Padding: " + b"x" * 8000 + b"\r\n"))
+        got, _ = read_until_closed(s)
+    assert got.startswith(b"HTTP/1.1 431")
+
+
+def test_a_lane_client_that_does_not_read_is_cut_off(repo: ModelRepository) -> None:
+    """The front's write deadline, without sockets: the kernel's buffers decide when a
+    real client's unread answers make the transport push back, not the test."""
+
+    class Transport:
+        aborted = closed = False
+
+        def is_closing(self) -> bool:
+            return self.aborted or self.closed
+
+        def abort(self) -> None:
+            self.aborted = True
+
+        def close(self) -> None:
+            self.closed = True
+
+    app = create_app(repo, log_requests=False)
+    limits = ServeLimits(write_timeout_s=1.0)
+    cls = front_class(protocol_class(limits, app.lane), app.lane)
+
+    async def main() -> Transport:
+        state = SimpleNamespace(connections=set(), default_headers=[], total_requests=0)
+        front = cls(config=None, server_state=state, app_state={})
+        transport = Transport()
+        front.connection_made(transport)  # type: ignore[arg-type]
+        front.pause_writing()  # the client stopped reading our answers
+        now = asyncio.get_running_loop().time()
+        front._expired(now + 0.5)
+        assert not transport.aborted  # not yet
+        front.pause_writing()  # paused again: the deadline runs from the first pause
+        front._expired(now + 1.1)
+        return transport
+
+    assert asyncio.run(main()).aborted

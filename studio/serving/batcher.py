@@ -102,7 +102,7 @@ class Batcher:
         # a deque, not an asyncio.Queue: a batch looks at the next request before taking
         # it, and one wake-up future costs less than the Queue's bookkeeping per request
         self.queue: collections.deque[_Request] = collections.deque()
-        self._wake: asyncio.Future[None] | None = None  # a worker waiting for requests
+        self._idle: list[asyncio.Future[None]] = []  # workers waiting for requests
         self.on_batch: Callable[[int, int], None] | None = None  # (requests, rows) per call
         self._workers: list[asyncio.Task[None]] = []
         self._closed = False
@@ -142,7 +142,8 @@ class Batcher:
             task = asyncio.ensure_future(self._call(tensors))
             if done is None:
                 return task
-            task.add_done_callback(lambda t: done(
+            alone = _Request(tensors, rows, None, done)
+            task.add_done_callback(lambda t: alone.settle(
                 BusyError("this model was unloaded; send the request again")
                 if t.cancelled() else t.exception() or t.result()))
             return None
@@ -152,11 +153,11 @@ class Batcher:
         self._start()
         future = None if done is not None else asyncio.get_running_loop().create_future()
         self.queue.append(_Request(tensors, rows, future, done))
-        wake = self._wake
-        if wake is not None:
-            self._wake = None
+        while self._idle:  # one worker is enough for one request
+            wake = self._idle.pop()
             if not wake.done():
                 wake.set_result(None)
+                break
         return future
 
     def depth_of(self) -> int:
@@ -208,8 +209,9 @@ class Batcher:
     async def _gather(self) -> list[_Request]:
         queue = self.queue
         while not queue:
-            self._wake = asyncio.get_running_loop().create_future()
-            await self._wake
+            wake = asyncio.get_running_loop().create_future()
+            self._idle.append(wake)
+            await wake
         first = queue.popleft()
         batch, rows, key = [first], first.rows, first.key()
         loop = asyncio.get_running_loop()
@@ -221,7 +223,11 @@ class Batcher:
                 if yielded or len(batch) == 1 or loop.time() >= until:
                     break  # nobody else is coming now: run what there is
                 # under load, one turn of the loop lets requests being parsed join
-                await asyncio.sleep(0)
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:  # closing: those taken go back to be told
+                    queue.extendleft(reversed(batch))
+                    raise
                 yielded = True
                 continue
             yielded = False

@@ -6,11 +6,12 @@ its event, a header list and a keep-alive timer; for a request the lane answers 
 none of it is used, and under load it costs as much as the request's own work. So a
 connection starts here: each request is framed by its Content-Length, its head is parsed by
 httptools (which refuses what HTTP does not allow), and the lane answers it. At the first
-request the lane does not take, and at anything unusual (chunks, pipelining while an answer
-is pending past what one read holds, an upgrade, a client that ends the connection, a
-head that is too big or too slow), the connection is handed over, with the bytes not yet
-answered, to the full protocol (protocol.py), which sees them as if they had just arrived
-and keeps the connection from then on. A connection of plain V2 requests never leaves.
+request the lane does not take, and at anything unusual (a head that is too big or too
+slow, a body too slow, chunks, HTTP/1.0, ``Connection: close``, an upgrade), the connection
+is handed over, with the bytes not yet answered, to the full protocol (protocol.py), which
+sees them as if they had just arrived and keeps the connection from then on. Pipelined
+requests are answered in order, one at a time. A connection of plain V2 requests never
+leaves.
 
 Its deadlines (headers, keep-alive, an unfinished body, an answer the client does not
 read) are kept as times checked by one sweep per server a few times a second, not as a
@@ -21,16 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, ClassVar
 
 import httptools
 
-from studio.serving.guard import key_of
-from studio.serving.lane import NOT_HERE, Lane, json_type
+from studio.serving.lane import Heads, Lane
 from studio.serving.limits import ServeLimits
 from studio.serving.protocol import STATUS_LINE, GuardedHttpTools, _Shared
 
 SWEEP_S = 0.25
+log = logging.getLogger("studio.serving")
+# what a connection waits for when it waits for its client
+IDLE, HEAD, BODY = "idle", "head", "body"
 
 
 class Front(asyncio.Protocol):
@@ -39,7 +43,7 @@ class Front(asyncio.Protocol):
     lane: ClassVar[Lane]
     general: ClassVar[type[GuardedHttpTools]]
     fronts: ClassVar[set[Front]] = set()
-    sweeper: ClassVar[list[asyncio.TimerHandle]] = []
+    sweeper: ClassVar[list[tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle]]] = []
     prefixes: ClassVar[dict[int | None, Any]] = {}
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
@@ -50,17 +54,19 @@ class Front(asyncio.Protocol):
         self.connections: set[Any] = server_state.connections
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.buf = b""  # bytes received and not yet answered, from a request's first byte
+        # bytes received and not yet answered start at buf[start] (an offset, so that a
+        # burst of pipelined requests is not copied once per answer)
+        self.buf, self.start = b"", 0
         self.head: tuple[tuple[str, str | None], str, int, int] | None = None  # parsed
         self.busy = False  # an answer is pending
         self.closing = False  # the server is shutting down: close after the answer
         self.paused = False  # reading paused: a client sending ahead of its answers
         self.write_paused = False
-        self.deadline = 0.0  # when the current wait ends (0: none)
-        self.expired = self._drop  # what happens then
+        self.waiting_for: str | None = None  # IDLE, HEAD or BODY; None: not the client
+        self.deadline = 0.0  # when that wait ends (0: none)
+        self.write_deadline = 0.0  # when a client that does not read is cut off (0: none)
         # filled by the parser's callbacks for the head being parsed
-        self.url = self.host = self.x_key = self.auth = b""
-        self.length, self.plain = -1, True
+        self.url, self.heads, self.head_done = b"", Heads(), False
 
     # -- connection ----------------------------------------------------------------------
 
@@ -69,7 +75,7 @@ class Front(asyncio.Protocol):
         self.connections.add(self)
         self.fronts.add(self)
         self._start_sweeping()
-        self._wait(self.limits.header_timeout_s, self._headers_too_slow)
+        self._wait(HEAD, self.limits.header_timeout_s)
         if len(self.connections) - len(self.shared.dropping) > self.limits.max_connections:
             self._make_room()
 
@@ -86,9 +92,14 @@ class Front(asyncio.Protocol):
         return None  # the transport closes, as uvicorn's protocol lets it
 
     def shutdown(self) -> None:
-        """uvicorn's graceful shutdown: close now, or after the pending answer."""
+        """uvicorn's graceful shutdown: a request under way is finished (the answer pending
+        here, a body still coming by the full protocol), anything else closed."""
         if self.busy:
             self.closing = True
+        elif self.head is not None:
+            general = self._hand_over()
+            if general is not None:
+                general.shutdown()
         else:
             self.transport.close()
 
@@ -110,36 +121,64 @@ class Front(asyncio.Protocol):
 
     # -- deadlines -----------------------------------------------------------------------
 
-    def _wait(self, seconds: float, then: Any) -> None:
-        """Wait for the client at most ``seconds`` (and be among those the connection cap
-        may close: a request not yet whole, or an idle connection)."""
-        self.deadline, self.expired = self.loop.time() + seconds, then
+    def _wait(self, what: str, seconds: float) -> None:
+        """Wait for the client (``what`` it owes) at most ``seconds``, from now. An idle
+        connection and one still sending a head are those the connection cap may close,
+        as in the full protocol."""
+        self.waiting_for, self.deadline = what, self.loop.time() + seconds
         waiting = self.shared.waiting
         waiting.pop(self, None)  # type: ignore[call-overload]
-        waiting[self] = None  # type: ignore[index]
+        if what != BODY:
+            waiting[self] = None  # type: ignore[index]
+
+    def _not_waiting(self) -> None:
+        self.waiting_for, self.deadline = None, 0.0
+        self.shared.waiting.pop(self, None)  # type: ignore[call-overload]
+
+    def _expired(self, now: float) -> None:
+        if self.write_deadline and self.write_deadline < now:
+            self.transport.abort()  # close() would wait for the client to read
+            return
+        if not self.deadline or self.deadline >= now:
+            return
+        what = self.waiting_for
+        self._not_waiting()
+        if what == IDLE:
+            self._drop()
+        elif what == HEAD:
+            general = self._hand_over()
+            if general is not None:
+                general._headers_too_slow()  # 408, or a silent close when nothing came
+        elif what == BODY:
+            self._hand_over()  # its body reader paces slow bodies, and says 408
 
     def _start_sweeping(self) -> None:
-        if not self.sweeper:
-            self.sweeper.append(self.loop.call_later(SWEEP_S, self._sweep_all, self.loop))
+        sweeper = self.sweeper
+        if sweeper and sweeper[0][0] is self.loop and not sweeper[0][1].cancelled():
+            return
+        sweeper[:] = [(self.loop, self.loop.call_later(SWEEP_S, self._sweep_all, self.loop))]
 
     @classmethod
     def _sweep_all(cls, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for front in [f for f in cls.fronts if f.deadline and f.deadline < now]:
-            front.deadline = 0.0
-            front.expired()
-        cls.sweeper[:] = [loop.call_later(SWEEP_S, cls._sweep_all, loop)] if cls.fronts else []
-
-    def _headers_too_slow(self) -> None:
-        general = self._hand_over()
-        if general is not None:
-            general._headers_too_slow()  # 408, or a silent close when nothing came
+        try:
+            now = loop.time()
+            for front in [f for f in cls.fronts if f.deadline or f.write_deadline]:
+                try:
+                    front._expired(now)
+                except Exception:  # one connection's trouble must not end the sweeps
+                    log.exception("closing a connection that ran out of time")
+        finally:
+            cls.sweeper[:] = [(loop, loop.call_later(SWEEP_S, cls._sweep_all, loop))] \
+                if cls.fronts else []
 
     # -- reading -------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if not self.busy:
+        if self.start:  # one copy per read, of what is not yet answered
+            self.buf, self.start = self.buf[self.start:] + data, 0
+        else:
+            self.buf += data
+        if not self.busy and not self.write_paused:
             self._next()
         elif len(self.buf) > self.limits.max_header_bytes and not self.paused:
             self.paused = True  # a client far ahead of its answers waits for them
@@ -147,35 +186,38 @@ class Front(asyncio.Protocol):
 
     def _next(self) -> None:
         """Start on the next request in the buffer, or wait for it."""
-        buf = self.buf
-        if not buf:
-            self._wait(self.limits.keep_alive_s, self._drop)  # idle between requests
-            return
+        buf, start = self.buf, self.start
         if self.head is None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > self.limits.max_header_bytes:
-                    self._hand_over()  # it refuses with 431
-                elif self.expired == self._drop:  # idle until now: the head's own deadline
-                    self._wait(self.limits.header_timeout_s, self._headers_too_slow)
+            while buf.startswith(b"\r\n", start):  # empty lines before a request: ignored
+                start += 2
+            self.start = start
+            if start == len(buf):
+                if self.waiting_for != IDLE:
+                    self._wait(IDLE, self.limits.keep_alive_s)
                 return
-            if not self._parse_head(buf[:end + 4]):
+            end = buf.find(b"\r\n\r\n", start)
+            if end < 0 or end + 4 - start > self.limits.max_header_bytes:
+                if end >= 0 or len(buf) - start > self.limits.max_header_bytes:
+                    self._hand_over()  # it refuses with 431
+                elif self.waiting_for != HEAD:  # the head's deadline, from its first byte
+                    self._wait(HEAD, self.limits.header_timeout_s)
+                return
+            if not self._parse_head(buf[start:end + 4]):
                 self._hand_over()
                 return
         assert self.head is not None
-        params, path, start, total = self.head
-        if len(buf) < total:
-            if self.expired != self._hand_over:  # the body reader paces slow bodies
-                self._wait(self.limits.body_idle_timeout_s, self._hand_over)
+        params, path, body_at, total = self.head
+        if len(buf) - start < total:
+            if self.waiting_for != BODY:
+                self._wait(BODY, self.limits.body_idle_timeout_s)
             return
-        body = buf[start:total]
+        body = buf[start + body_at:start + total]
         try:
             self.parser.feed_data(body)  # its state, ready for the next request
         except httptools.HttpParserError:
             self._hand_over()
             return
-        self.deadline = 0.0
-        self.shared.waiting.pop(self, None)  # type: ignore[call-overload]
+        self._not_waiting()
         self.busy = True
         if not self.lane.answer(params, path, body, self._reply):
             self.busy = False
@@ -183,78 +225,65 @@ class Front(asyncio.Protocol):
 
     def _parse_head(self, head: bytes) -> bool:
         """Parse a request's head; True when the lane takes the request."""
-        self.url, self.host, self.length, self.plain = b"", b"", -1, True
-        self.x_key = self.auth = b""
+        self.url, self.heads, self.head_done = b"", Heads(), False
         parser = self.parser
         try:
             parser.feed_data(head)
-        except httptools.HttpParserError:
+            if (not self.head_done or parser.get_method() != b"POST"
+                    or parser.get_http_version() != "1.1" or not parser.should_keep_alive()
+                    or parser.should_upgrade()):
+                return False
+            url = httptools.parse_url(self.url)
+        except httptools.HttpParserError:  # the full protocol answers 400
             return False
-        if (not self.plain or parser.get_method() != b"POST"
-                or parser.get_http_version() != "1.1" or not parser.should_keep_alive()
-                or parser.should_upgrade()):
-            return False
-        url = httptools.parse_url(self.url)
         path = url.path
         if b"%" in path:
             return False
         path_text = path.decode("ascii")
-        lane = self.lane
-        params = lane.admit(path_text, url.query or b"", self.host, self.length,
-                            b"" if lane.key is None else key_of(self.x_key, self.auth))
+        params = self.heads.admitted(self.lane, path_text, url.query or b"")
         if params is None:
             return False
-        self.head = (params, path_text, len(head), len(head) + self.length)
+        self.head = (params, path_text, len(head), len(head) + self.heads.length)
         return True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """What ``Lane.take`` reads from a scope's headers, read as they are parsed."""
-        name = name.lower()
-        if name == b"content-length":
-            self.length = int(value) if value.isdigit() else -1
-        elif name == b"content-type":
-            self.plain = self.plain and json_type(value)
-        elif name == b"host":
-            self.host = value
-        elif name == b"x-api-key":
-            self.x_key = value
-        elif name == b"authorization":
-            self.auth = value
-        elif name in NOT_HERE:
-            self.plain = False
+        self.heads.see(name.lower(), value)
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
 
     # -- answering -----------------------------------------------------------------------
 
     def _reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        assert self.head is not None
+        self.start += self.head[3]
+        self.head, self.busy = None, False
         if self.transport.is_closing():
             return
         parts = [self._prefix(status)]
-        said = False  # the answer says it closes (an error whose body may follow unread)
+        closes = self.closing  # or the answer says so (an error whose body may follow)
+        said = False
         for name, value in headers:
-            said = said or name == b"connection"
+            if name == b"connection":
+                said = True
+                closes = closes or b"close" in (t.strip().lower() for t in value.split(b","))
             parts += (name, b": ", value, b"\r\n")
-        closing = self.closing or said
-        if self.closing and not said:
+        if closes and not said:
             parts.append(b"connection: close\r\n")
         parts += (b"\r\n", body)
         self.transport.write(b"".join(parts))
         self.server_state.total_requests += 1
-        assert self.head is not None
-        self.buf = self.buf[self.head[3]:]
-        self.head, self.busy = None, False
-        if closing:
+        if closes:
             self.transport.close()
             return
         if self.paused:
             self.paused = False
             self.transport.resume_reading()
-        if self.write_paused:  # the client is not reading: wait for it before more
-            self._wait(self.limits.write_timeout_s, self.transport.abort)
-            return
-        self._next()
+        if not self.write_paused:  # else resume_writing goes on
+            self._next()
 
     def _prefix(self, status: int) -> bytes:
         """The status line and the server's own headers (date, server), made once per
@@ -271,10 +300,12 @@ class Front(asyncio.Protocol):
         return prefix  # type: ignore[return-value]
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        if not self.write_paused:  # the deadline runs from the first pause, not the last
+            self.write_paused = True
+            self.write_deadline = self.loop.time() + self.limits.write_timeout_s
 
     def resume_writing(self) -> None:
-        self.write_paused = False
+        self.write_paused, self.write_deadline = False, 0.0
         if not self.busy and self.transport is not None and not self.transport.is_closing():
             self._next()
 
@@ -292,11 +323,9 @@ class Front(asyncio.Protocol):
         transport = self.transport
         transport.set_protocol(general)
         general.connection_made(transport)
-        if self.paused:
-            transport.resume_reading()
         if self.write_paused:
-            general.pause_writing()
-        data, self.buf = self.buf, b""
+            general.pause_writing()  # its own write deadline, from now
+        data, self.buf, self.start = self.buf[self.start:], b"", 0
         if data:
             with contextlib.suppress(Exception):  # it answers a bad request itself
                 general.data_received(data)

@@ -3,12 +3,12 @@
 Under load a V2 request's own work (decode, a share of one batched ONNX Runtime call,
 encode) costs less than the ASGI machinery around it: a task per request, the receive and
 send messages, the middleware layers, a Request and a Response object. So the protocol
-(``protocol.py``) hands the common case to :class:`Lane` instead of the app: a POST to a V2
-infer path with a small JSON body that is all there by the end of the read its headers
-came in, from a client that is no web page (no Origin), to a Host this server answers to,
-with the right key, for a model without a canary. The lane runs the same repository,
-batcher, recorder and error mapping as the app's route, and answers from the batcher's
-future's callback.
+(``front.py``, and ``protocol.py`` for connections handed over to uvicorn) hands the common
+case to :class:`Lane` instead of the app: a POST to a V2 infer path with a small JSON body,
+from a client that is no web page (no Origin), to a Host this server answers to, with the
+right key, for a model without a canary. The lane runs the same repository, batcher,
+recorder and error mapping as the app's route, and answers from the batch itself
+(``Batcher.send``).
 
 Anything else goes to the app, which has the whole story: CORS, the binary extension,
 bodies read at their own pace within the byte budget, models that decode pictures or text
@@ -43,6 +43,37 @@ INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded 
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
                       b"inference-header-content-length"))
+
+
+class Heads:
+    """What the lane reads from a request's headers (names in lower case), as they come:
+    ``take`` feeds it a scope's list, the front protocol feeds it from its parser."""
+
+    __slots__ = ("auth", "host", "length", "plain", "x_key")
+
+    def __init__(self) -> None:
+        self.host = self.x_key = self.auth = b""
+        self.length, self.plain = -1, True  # -1: missing, or not plain digits
+
+    def see(self, name: bytes, value: bytes) -> None:
+        if name == b"content-length":
+            self.length = int(value) if value.isdigit() else -1
+        elif name == b"content-type":
+            self.plain = self.plain and json_type(value)
+        elif name == b"host":
+            self.host = value
+        elif name == b"x-api-key":
+            self.x_key = value
+        elif name == b"authorization":
+            self.auth = value
+        elif name in NOT_HERE:
+            self.plain = False
+
+    def admitted(self, lane: Lane, path: str, query: bytes) -> tuple[str, str | None] | None:
+        if not self.plain:
+            return None
+        return lane.admit(path, query, self.host, self.length,
+                          b"" if lane.key is None else key_of(self.x_key, self.auth))
 
 
 def json_type(value: bytes) -> bool:
@@ -93,23 +124,10 @@ class Lane:
         and headers alone; None leaves it to the app."""
         if scope["method"] != "POST":
             return None
-        host, length, x_key, auth = b"", -1, b"", b""
+        heads = Heads()
         for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif name == b"content-type":
-                if not json_type(value):
-                    return None
-            elif name == b"host":
-                host = value
-            elif name == b"x-api-key":
-                x_key = value
-            elif name == b"authorization":
-                auth = value
-            elif name in NOT_HERE:
-                return None
-        return self.admit(scope["path"], scope["query_string"], host, length,
-                          key_of(x_key, auth))
+            heads.see(name, value)
+        return heads.admitted(self, scope["path"], scope["query_string"])
 
     def admit(self, path: str, query: bytes, host: bytes, length: int, key: bytes
               ) -> tuple[str, str | None] | None:
