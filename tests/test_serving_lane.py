@@ -537,31 +537,55 @@ def test_a_head_over_the_cap_is_refused_even_in_one_read(unbatched: Server,
     assert got.startswith(b"HTTP/1.1 431")
 
 
+class FakeTransport:
+    """What the front asks of its transport, recorded."""
+
+    def __init__(self) -> None:
+        self.aborted = self.closed = False
+        self.reading = True
+        self.written = b""
+        self.resumed_with: list[int] = []  # unanswered bytes whenever reading resumed
+        self.front: object = None
+
+    def is_closing(self) -> bool:
+        return self.aborted or self.closed
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+        f = self.front
+        self.resumed_with.append(len(f.buf) - f.start)  # type: ignore[attr-defined]
+
+
+def fake_front(repo: ModelRepository, **limits: object) -> tuple[object, FakeTransport]:
+    """A front protocol on a fake transport (call inside a running event loop)."""
+    app = create_app(repo, log_requests=False)
+    cls = front_class(protocol_class(ServeLimits(**limits), app.lane), app.lane)
+    state = SimpleNamespace(connections=set(), default_headers=[], total_requests=0)
+    front = cls(config=None, server_state=state, app_state={})
+    transport = FakeTransport()
+    transport.front = front
+    front.connection_made(transport)  # type: ignore[arg-type]
+    return front, transport
+
+
 def test_a_lane_client_that_does_not_read_is_cut_off(repo: ModelRepository) -> None:
     """The front's write deadline, without sockets: the kernel's buffers decide when a
     real client's unread answers make the transport push back, not the test."""
 
-    class Transport:
-        aborted = closed = False
-
-        def is_closing(self) -> bool:
-            return self.aborted or self.closed
-
-        def abort(self) -> None:
-            self.aborted = True
-
-        def close(self) -> None:
-            self.closed = True
-
-    app = create_app(repo, log_requests=False)
-    limits = ServeLimits(write_timeout_s=1.0)
-    cls = front_class(protocol_class(limits, app.lane), app.lane)
-
-    async def main() -> Transport:
-        state = SimpleNamespace(connections=set(), default_headers=[], total_requests=0)
-        front = cls(config=None, server_state=state, app_state={})
-        transport = Transport()
-        front.connection_made(transport)  # type: ignore[arg-type]
+    async def main() -> FakeTransport:
+        front, transport = fake_front(repo, write_timeout_s=1.0)
         front.pause_writing()  # the client stopped reading our answers
         now = asyncio.get_running_loop().time()
         front._expired(now + 0.5)
@@ -571,3 +595,59 @@ def test_a_lane_client_that_does_not_read_is_cut_off(repo: ModelRepository) -> N
         return transport
 
     assert asyncio.run(main()).aborted
+
+
+def test_a_pipelining_flood_is_read_only_as_it_is_answered(repo: ModelRepository,
+                                                           width: int) -> None:
+    one = infer_request(json.dumps(body(width)).encode())
+
+    async def main() -> FakeTransport:
+        front, transport = fake_front(repo, max_header_bytes=1024)
+        for _ in range(20):  # 20 reads of 10 requests while answers are pending
+            front.data_received(one * 10)
+        assert not transport.reading
+        for _ in range(500):
+            if transport.written.count(b"HTTP/1.1 200") == 200:
+                break
+            await asyncio.sleep(0.01)
+        return transport
+
+    transport = asyncio.run(main())
+    assert transport.written.count(b"HTTP/1.1 200") == 200
+    assert transport.reading
+    # reading came back only once what was here was answered
+    assert transport.resumed_with and max(transport.resumed_with) < len(one)
+
+
+def test_reading_resumes_for_a_body_once_the_client_reads_again(repo: ModelRepository,
+                                                                width: int) -> None:
+    payload = json.dumps(body(width, rows=8)).encode()
+    request = infer_request(payload)
+
+    async def main() -> FakeTransport:
+        front, transport = fake_front(repo, max_header_bytes=512)
+        front.pause_writing()  # the client is not reading
+        front.data_received(request[:-10])  # all but the body's end: over 512 bytes
+        assert not transport.reading
+        front.resume_writing()  # it reads again: the body's end must be read too
+        assert transport.reading
+        front.data_received(request[-10:])
+        for _ in range(200):
+            if b"HTTP/1.1 200" in transport.written:
+                break
+            await asyncio.sleep(0.01)
+        return transport
+
+    assert asyncio.run(main()).written.startswith(b"HTTP/1.1 200")
+
+
+def test_empty_lines_do_not_renew_a_deadline(repo: ModelRepository) -> None:
+    async def main() -> None:
+        front, _ = fake_front(repo)
+        first = front.deadline
+        for piece in (b"\r", b"\n", b"\r", b"\n", b"\r"):
+            await asyncio.sleep(0.01)
+            front.data_received(piece)
+            assert front.deadline == first, piece
+
+    asyncio.run(main())

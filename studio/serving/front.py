@@ -167,6 +167,8 @@ class Front(asyncio.Protocol):
                     front._expired(now)
                 except Exception:  # one connection's trouble must not end the sweeps
                     log.exception("closing a connection that ran out of time")
+                    front._forget()
+                    front.transport.abort()
         finally:
             cls.sweeper[:] = [(loop, loop.call_later(SWEEP_S, cls._sweep_all, loop))] \
                 if cls.fronts else []
@@ -181,8 +183,16 @@ class Front(asyncio.Protocol):
         if not self.busy and not self.write_paused:
             self._next()
         elif len(self.buf) > self.limits.max_header_bytes and not self.paused:
-            self.paused = True  # a client far ahead of its answers waits for them
+            # a client far ahead of its answers waits for them: read again only once what
+            # is here is answered (_next, when it needs more), so one connection's flood
+            # holds one read's worth of memory at most
+            self.paused = True
             self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
 
     def _next(self) -> None:
         """Start on the next request in the buffer, or wait for it."""
@@ -192,15 +202,18 @@ class Front(asyncio.Protocol):
                 start += 2
             self.start = start
             if start == len(buf):
-                if self.waiting_for != IDLE:
+                if self.waiting_for is None:  # (empty lines never renew a deadline)
                     self._wait(IDLE, self.limits.keep_alive_s)
+                self._resume()
                 return
             end = buf.find(b"\r\n\r\n", start)
             if end < 0 or end + 4 - start > self.limits.max_header_bytes:
                 if end >= 0 or len(buf) - start > self.limits.max_header_bytes:
                     self._hand_over()  # it refuses with 431
-                elif self.waiting_for != HEAD:  # the head's deadline, from its first byte
+                    return
+                if self.waiting_for != HEAD:  # the head's deadline, from its first byte
                     self._wait(HEAD, self.limits.header_timeout_s)
+                self._resume()
                 return
             if not self._parse_head(buf[start:end + 4]):
                 self._hand_over()
@@ -210,6 +223,7 @@ class Front(asyncio.Protocol):
         if len(buf) - start < total:
             if self.waiting_for != BODY:
                 self._wait(BODY, self.limits.body_idle_timeout_s)
+            self._resume()
             return
         body = buf[start + body_at:start + total]
         try:
@@ -279,10 +293,9 @@ class Front(asyncio.Protocol):
         if closes:
             self.transport.close()
             return
-        if self.paused:
-            self.paused = False
-            self.transport.resume_reading()
-        if not self.write_paused:  # else resume_writing goes on
+        if self.write_paused:  # resume_writing goes on; meanwhile it is as good as idle
+            self._wait(IDLE, self.limits.keep_alive_s)
+        else:
             self._next()
 
     def _prefix(self, status: int) -> bytes:
@@ -307,6 +320,7 @@ class Front(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused, self.write_deadline = False, 0.0
         if not self.busy and self.transport is not None and not self.transport.is_closing():
+            self._not_waiting()  # what _next finds decides the next wait
             self._next()
 
     # -- handing over ----------------------------------------------------------------------
@@ -321,6 +335,7 @@ class Front(asyncio.Protocol):
         general = self.general(config=config, server_state=server_state,
                                app_state=app_state, _loop=loop)
         transport = self.transport
+        self._resume()  # the full protocol starts out reading
         transport.set_protocol(general)
         general.connection_made(transport)
         if self.write_paused:
