@@ -559,6 +559,11 @@ class FakeTransport:
     def write(self, data: bytes) -> None:
         self.written += data
 
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    unsent = 0
+
     def pause_reading(self) -> None:
         self.reading = False
 
@@ -651,3 +656,36 @@ def test_empty_lines_do_not_renew_a_deadline(repo: ModelRepository) -> None:
             assert front.deadline == first, piece
 
     asyncio.run(main())
+
+
+def test_a_dropped_connection_with_unsent_answers_is_bounded(repo: ModelRepository) -> None:
+    async def main() -> FakeTransport:
+        front, transport = fake_front(repo, write_timeout_s=1.0)
+        transport.unsent = 4000  # answers the client has not read, under the high-water mark
+        now = asyncio.get_running_loop().time()
+        assert front._drop()  # idle too long, or the oldest idle at the cap: closed...
+        assert transport.closed and not transport.aborted
+        front.resume_writing()  # (a closing transport keeps its write deadline)
+        front._expired(now + 1.1)  # ...and cut off once the write deadline passes
+        return transport
+
+    assert asyncio.run(main()).aborted
+
+
+def test_a_trickled_head_and_pipelined_heads_are_all_found(repo: ModelRepository,
+                                                           width: int) -> None:
+    one = infer_request(json.dumps(body(width)).encode())
+
+    async def main() -> FakeTransport:
+        front, transport = fake_front(repo)
+        for i in range(len(one)):  # a byte at a time, then two whole ones in one read
+            front.data_received(one[i:i + 1])
+        await asyncio.sleep(0.05)
+        front.data_received(one + b"\r\n" + one)
+        for _ in range(200):
+            if transport.written.count(b"HTTP/1.1 200") == 3:
+                break
+            await asyncio.sleep(0.01)
+        return transport
+
+    assert asyncio.run(main()).written.count(b"HTTP/1.1 200") == 3

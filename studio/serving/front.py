@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, ClassVar
 
 import httptools
@@ -32,6 +33,7 @@ from studio.serving.limits import ServeLimits
 from studio.serving.protocol import STATUS_LINE, GuardedHttpTools, _Shared
 
 SWEEP_S = 0.25
+EMPTY_LINES = re.compile(rb"(?:\r\n)*")
 log = logging.getLogger("studio.serving")
 # what a connection waits for when it waits for its client
 IDLE, HEAD, BODY = "idle", "head", "body"
@@ -57,6 +59,7 @@ class Front(asyncio.Protocol):
         # bytes received and not yet answered start at buf[start] (an offset, so that a
         # burst of pipelined requests is not copied once per answer)
         self.buf, self.start = b"", 0
+        self.scanned = 0  # buf is searched for a head's end up to here
         self.head: tuple[tuple[str, str | None], str, int, int] | None = None  # parsed
         self.busy = False  # an answer is pending
         self.closing = False  # the server is shutting down: close after the answer
@@ -101,7 +104,7 @@ class Front(asyncio.Protocol):
             if general is not None:
                 general.shutdown()
         else:
-            self.transport.close()
+            self._close()
 
     def _make_room(self) -> None:
         while (other := next(iter(self.shared.waiting), self)) is not self:
@@ -116,8 +119,15 @@ class Front(asyncio.Protocol):
         if self.transport.is_closing():
             return False
         self.shared.dropping.add(self)  # type: ignore[arg-type]
-        self.transport.close()
+        self._close()
         return True
+
+    def _close(self) -> None:
+        """Close once what is written is sent; a client that does not read it has the
+        write deadline to do so (close() alone would wait for it for ever)."""
+        if self.transport.get_write_buffer_size() and not self.write_deadline:
+            self.write_deadline = self.loop.time() + self.limits.write_timeout_s
+        self.transport.close()
 
     # -- deadlines -----------------------------------------------------------------------
 
@@ -177,6 +187,7 @@ class Front(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.start:  # one copy per read, of what is not yet answered
+            self.scanned = max(0, self.scanned - self.start)
             self.buf, self.start = self.buf[self.start:] + data, 0
         else:
             self.buf += data
@@ -198,15 +209,16 @@ class Front(asyncio.Protocol):
         """Start on the next request in the buffer, or wait for it."""
         buf, start = self.buf, self.start
         if self.head is None:
-            while buf.startswith(b"\r\n", start):  # empty lines before a request: ignored
-                start += 2
+            start = EMPTY_LINES.match(buf, start).end()  # before a request: ignored
             self.start = start
             if start == len(buf):
                 if self.waiting_for is None:  # (empty lines never renew a deadline)
                     self._wait(IDLE, self.limits.keep_alive_s)
                 self._resume()
                 return
-            end = buf.find(b"\r\n\r\n", start)
+            # a head trickling in is searched from where the last search ended
+            end = buf.find(b"\r\n\r\n", max(start, self.scanned - 3))
+            self.scanned = len(buf) if end < 0 else 0
             if end < 0 or end + 4 - start > self.limits.max_header_bytes:
                 if end >= 0 or len(buf) - start > self.limits.max_header_bytes:
                     self._hand_over()  # it refuses with 431
@@ -291,12 +303,14 @@ class Front(asyncio.Protocol):
         self.transport.write(b"".join(parts))
         self.server_state.total_requests += 1
         if closes:
-            self.transport.close()
+            self._close()
             return
-        if self.write_paused:  # resume_writing goes on; meanwhile it is as good as idle
-            self._wait(IDLE, self.limits.keep_alive_s)
-        else:
+        if not self.write_paused:
             self._next()
+        elif len(self.buf) == self.start:  # as good as idle until resume_writing goes on
+            self._wait(IDLE, self.limits.keep_alive_s)
+        # (with requests already here, only the write deadline bounds the wait: they are
+        # answered once the client reads, as the full protocol would)
 
     def _prefix(self, status: int) -> bytes:
         """The status line and the server's own headers (date, server), made once per
@@ -318,8 +332,11 @@ class Front(asyncio.Protocol):
             self.write_deadline = self.loop.time() + self.limits.write_timeout_s
 
     def resume_writing(self) -> None:
-        self.write_paused, self.write_deadline = False, 0.0
-        if not self.busy and self.transport is not None and not self.transport.is_closing():
+        self.write_paused = False
+        if self.transport is None or self.transport.is_closing():
+            return  # closing: the write deadline still bounds the flush
+        self.write_deadline = 0.0
+        if not self.busy:
             self._not_waiting()  # what _next finds decides the next wait
             self._next()
 

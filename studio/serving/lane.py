@@ -39,6 +39,7 @@ ErrorFor = Callable[[BaseException, str, str], tuple[int, list[tuple[bytes, byte
 JSON_HEADER = (b"content-type", b"application/json")
 HOSTS_KEPT = 64
 PATHS_KEPT = 256
+KEY_KEPT = 256  # longer values (any client may send them) are checked, never kept
 INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded in a thread
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
@@ -81,7 +82,7 @@ def json_type(value: bytes) -> bool:
     known = _JSON_TYPES.get(value)
     if known is None:
         known = value.split(b";", 1)[0].strip().lower() == b"application/json"
-        if len(_JSON_TYPES) < HOSTS_KEPT:
+        if len(_JSON_TYPES) < HOSTS_KEPT and len(value) <= KEY_KEPT:
             _JSON_TYPES[value] = known
     return known
 
@@ -136,14 +137,14 @@ class Lane:
         params = self.paths.get(path, False)
         if params is False:
             params = infer_params(path)
-            if len(self.paths) < PATHS_KEPT:
+            if len(self.paths) < PATHS_KEPT and len(path) <= KEY_KEPT:
                 self.paths[path] = params
         if params is None or query or not 0 < length <= self.max_body:
             return None
         known = self.hosts.get(host)
         if known is None:
             known = self.host_ok(host.decode("latin-1"))
-            if len(self.hosts) < HOSTS_KEPT:
+            if len(self.hosts) < HOSTS_KEPT and len(host) <= KEY_KEPT:
                 self.hosts[host] = known
         if not known:
             return None

@@ -76,6 +76,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.transport.is_closing():
             return False
         self.shared.dropping.add(self)
+        if self.transport.get_write_buffer_size() and self._write_timer is None:
+            # close() waits for what is unsent: a client that does not read would keep
+            # the socket (uncounted, as dropping) for ever
+            self._write_timer = self.loop.call_later(self.limits.write_timeout_s,
+                                                     self._reader_too_slow)
         self.transport.close()
         return True
 
