@@ -25,7 +25,13 @@ CATEGORIES = [  # (name, test on (file, function)); the first that matches wins
     ("JSON (orjson loads/dumps)", lambda f, fn: "orjson" in fn),
     ("tensor decode/encode (numpy)", lambda f, fn: "numpy" in f or "numpy" in fn
      or fn in ("decode_tensor", "encode_tensor")),
-    ("dataplane (lookup, checks)", lambda f, fn: f.endswith("serving/dataplane.py")),
+    ("dataplane (lookup, checks)", lambda f, fn: f.endswith(("serving/dataplane.py",
+                                                             "serving/quick.py"))),
+    ("studio front + lane (framing, admission, reply)",
+     lambda f, fn: f.endswith(("serving/front.py", "serving/lane.py"))),
+    ("batcher + metrics", lambda f, fn: f.endswith(("serving/batcher.py",
+                                                   "serving/metrics.py",
+                                                   "serving/window.py"))),
     ("studio app (guarded, read_body)", lambda f, fn: f.endswith("serving/app.py")),
     ("Starlette routing", lambda f, fn: f.endswith("starlette/routing.py")),
     ("Starlette Request/Response", lambda f, fn: "/starlette/" in f),
@@ -167,8 +173,8 @@ def profile(home: str, bodies: dict[str, Path], seconds: float,
                                     seconds, cores, no_wrk, work / "studio.prof")
     floor, floor_stats = profiled_run("floor-profiled", ["floor", str(work / "floor.json")],
                                       body, seconds, cores, no_wrk, work / "floor.prof")
-    n_ours = next((nc for (f, _, fn), (_, nc, *_r) in ours_stats.items()
-                   if fn == "infer" and f.endswith("serving/dataplane.py")), 1)
+    n_ours = next((nc for (f, _, fn), (_, nc, *_r) in ours_stats.items()  # once a request,
+                   if fn == "decode" and f.endswith("serving/dataplane.py")), 1)  # either path
     n_floor = next((nc for (f, _, fn), (_, nc, *_r) in floor_stats.items()
                     if fn == "endpoint" and f.endswith("load_servers.py")), 1)
     (t_ours, members), (t_floor, _) = categorize(ours_stats), categorize(floor_stats)
