@@ -4,9 +4,12 @@ and dropped bodies, and the byte budget for large bodies."""
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -325,3 +328,42 @@ def test_large_bodies_wait_for_the_budget_then_get_503(repo: ModelRepository) ->
         assert start["status"] == 200, body
 
     asyncio.run(main())
+
+
+def test_big_bodies_are_parsed_one_at_a_time(repo: ModelRepository,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing a body makes objects many times its size: concurrent big bodies wait for
+    their turn instead of all growing at once (small ones are not held back)."""
+    width = repo.get("penguins").inputs[0]["shape"][1]
+    decode = ModelRepository.decode
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_decode(self: ModelRepository, *args: object, **kwargs: object) -> object:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.1)
+            return decode(self, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(ModelRepository, "decode", slow_decode)
+    rows = 2000  # ~100 KiB of JSON: past the 64 KiB that is parsed on the event loop
+    big = orjson.dumps({"inputs": [{"name": "input", "shape": [rows, width],
+                                    "datatype": "FP32", "data": [0.5] * (rows * width)}]})
+    assert len(big) > 64 * 1024
+    app = create_app(repo, log_requests=False)
+
+    async def main() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            answers = await asyncio.gather(*(
+                c.post("/v2/models/penguins/infer", content=big,
+                       headers={"content-type": "application/json"}) for _ in range(4)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(main()) == [200] * 4
+    assert most[0] == 1

@@ -76,16 +76,21 @@ def parse_json(body: bytes | bytearray) -> Any:
 
 
 async def off_loop_if_big(size: int, work: Callable[[], Any],
-                          heavy: anyio.CapacityLimiter | None = None) -> Any:
+                          heavy: anyio.CapacityLimiter | None = None,
+                          parsing: anyio.CapacityLimiter | None = None) -> Any:
     """Small requests run inline: the thread hop would double their CPU cost (~0.3 ms).
     Big ones go to the thread pool so they never hold up the event loop (health checks,
     other clients); ONNX Runtime releases the GIL while it runs. ``heavy`` is given for a
     model that decodes pictures or tokenizes text (a few KiB can cost seconds there): such
-    requests run a few at a time and wait for their turn without holding a worker thread."""
+    requests run a few at a time and wait for their turn without holding a worker thread.
+    ``parsing`` is given where ``work`` parses a body: big bodies are parsed one at a time
+    (see ``create_app``)."""
     if heavy is not None:
         return await anyio.to_thread.run_sync(work, limiter=heavy)
     if size <= INLINE_BODY_BYTES:
         return work()
+    if parsing is not None:
+        return await anyio.to_thread.run_sync(work, limiter=parsing)
     return await run_in_threadpool(work)
 
 
@@ -188,6 +193,17 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
             limiters.append(anyio.CapacityLimiter(default_threads(leave_one_free=False)))
         return limiters[0]
 
+    parsers: list[anyio.CapacityLimiter] = []
+
+    def parsing() -> anyio.CapacityLimiter:
+        """One big body parsed at a time. The byte budget counts a body's bytes, but parsing
+        makes Python objects of 8-70 times that size (floats, objects), and sixteen 8 MiB
+        bodies parsed at once took GBs; JSON parsing holds the GIL, so parsing them in turn
+        costs no throughput."""
+        if not parsers:
+            parsers.append(anyio.CapacityLimiter(1))
+        return parsers[0]
+
     def inference(call: Callable[[str, str | None, Any], Any],
                   parse: Callable[[bytes, str | None], Any] = lambda b, _: parse_json(b)
                   ) -> Callable[[Request], Awaitable[Any]]:
@@ -198,7 +214,7 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
             body, kind = await read_body(request), request.headers.get("content-type")
             return await off_loop_if_big(len(body),
                                          lambda: call(name, version, parse(body, kind)),
-                                         heavy(repo.get(name, version)))
+                                         heavy(repo.get(name, version)), parsing())
 
         return handler
 
@@ -249,7 +265,7 @@ def create_app(repo: ModelRepository, api_key: str | None = None,
         body = await read_body(request)
         header_length, limiter = request.headers.get(binary.HEADER), heavy(model)
         call = await off_loop_if_big(len(body), lambda: repo.decode(model, body, header_length),
-                                     limiter)
+                                     limiter, parsing())
         outputs = await run(model, call.tensors, len(body), limiter)
         served(model.version.name, model.version.version,
                next(iter(call.tensors.values())).shape[0] if call.tensors else 0)
