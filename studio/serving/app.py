@@ -40,7 +40,6 @@ from studio.serving.limits import ServeLimits
 from studio.serving.openapi import INFER_PATHS
 from studio.serving.records import csv_body, is_csv
 
-INLINE_BODY_BYTES = INLINE_BYTES
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # 405 is ours, in JSON
 log = logging.getLogger("studio.serving")
 PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready")
@@ -87,7 +86,7 @@ async def off_loop_if_big(size: int, work: Callable[[], Any],
     (see ``create_app``)."""
     if heavy is not None:
         return await anyio.to_thread.run_sync(work, limiter=heavy)
-    if size <= INLINE_BODY_BYTES:
+    if size <= INLINE_BYTES:
         return work()
     if parsing is not None:
         return await anyio.to_thread.run_sync(work, limiter=parsing)

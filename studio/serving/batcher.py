@@ -116,14 +116,9 @@ class Batcher:
 
     async def submit(self, tensors: Tensors) -> dict[str, np.ndarray]:
         """The model's outputs for ``tensors`` (each with the batch axis first)."""
-        return await self.enqueue(tensors)
-
-    def enqueue(self, tensors: Tensors) -> asyncio.Future[dict[str, np.ndarray]]:
-        """``submit`` without a coroutine: the future of the outputs. Raises at once when
-        the queue is full or closing."""
-        future: asyncio.Future[dict[str, np.ndarray]] | None = self._enqueue(tensors, None)
+        future = self._enqueue(tensors, None)
         assert future is not None
-        return future
+        return await future
 
     def send(self, tensors: Tensors, done: Done) -> None:
         """Queue ``tensors``; ``done`` gets the outputs (or the exception) from the batch

@@ -40,7 +40,7 @@ JSON_HEADER = (b"content-type", b"application/json")
 HOSTS_KEPT = 64
 PATHS_KEPT = 256
 KEY_KEPT = 256  # longer values (any client may send them) are checked, never kept
-INLINE_BYTES = 64 * 1024  # as app.INLINE_BODY_BYTES: more is parsed or encoded in a thread
+INLINE_BYTES = 64 * 1024  # bodies and answers up to this are handled on the event loop
 # a header the lane leaves to the app: what it means is handled there only
 NOT_HERE = frozenset((b"origin", b"transfer-encoding", b"content-encoding", b"expect",
                       b"inference-header-content-length"))
