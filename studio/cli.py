@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parsers(models, cmd)
 
+    runs = sub.add_parser("runs", help="training runs: list, show, compare, delete"
+                          ).add_subparsers(dest="runs_command", parser_class=Parser,
+                                           required=True)
+    from studio.cli_runs import add_parsers as add_runs_parsers
+
+    add_runs_parsers(runs, cmd)
+
     from studio.cli_compress import add_parser as add_compress_parser
 
     add_compress_parser(cmd)
@@ -644,6 +651,10 @@ def handler_for(args: argparse.Namespace) -> Any:
         from studio.cli_models import HANDLERS as MODELS
 
         return MODELS[args.models_command]
+    if args.command == "runs":
+        from studio.cli_runs import HANDLERS as RUNS
+
+        return RUNS[args.runs_command]
     return HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def now() -> float:
@@ -112,6 +112,12 @@ class Database:
                 from studio.core.request_log import create_table
 
                 create_table(self.conn)
+            if version < 11:
+                # facts: what a training run learned of its data once loaded (digest, task,
+                # families), kept even when it fails later; runs are listed newest first
+                if "facts" not in self.db["jobs"].columns_dict:
+                    self.db["jobs"].add_column("facts", str)
+                self.db["jobs"].create_index(["kind", "created"], if_not_exists=True)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _registry_v7(self) -> None:

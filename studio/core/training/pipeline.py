@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core import drift, registry
+from studio.core import drift, registry, runs
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
@@ -70,6 +70,10 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
              + f"; device {device}, {threads} threads"))
 
     chosen = _families(spec, task, data.modality)
+    runs.note_facts(ws, job_id, {"digest": info.digest, "task": task, "rows": len(data.frame),
+                                 "split": [len(tr), len(va), len(te)], "device": device,
+                                 "threads": threads, "families": [f.name for f in chosen],
+                                 **({"family": chosen[0].name} if len(chosen) == 1 else {})})
     budget = spec.time_budget_s or default_budget(len(data.frame), len(recipe["features"]),
                                                   data.modality)
     if spec.family == "auto":
@@ -107,6 +111,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     test = manifest["metrics"]["test"]
     return {"version": version.ref, "name": version.name, "number": version.version,
             "task": task, "family": winner.family.name, "metrics": test, "device": device,
+            "dataset_digest": info.digest, "params": manifest["training"]["params"],
             "stopped_early": manifest["training"]["stopped"] is not None,
             "warnings": manifest["warnings"],
             "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}

@@ -1,0 +1,81 @@
+"""A training run's checkpoints: per epoch, the last few kept, for resuming a run that was
+stopped, crashed or killed.
+
+``runs/<run id>/<family>/epoch-NNNNN/`` holds ``weights.safetensors`` (the model after that
+epoch), ``best.safetensors`` (the best epoch's weights so far; absent when the epoch itself
+is the best: its weights are) and ``state.pt`` (optimizer state, random generator state and
+the loop's own counters: tensors and plain values, which ``torch.load(weights_only=True)``
+opens; no pickle of objects). A checkpoint is written to a scratch folder and renamed into
+place, so a process killed mid-write leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from studio.core.workspace import Workspace
+
+KEEP = 3
+RUNS_DIR = "runs"
+_EPOCH = re.compile(r"epoch-(\d{5})$")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def run_dir(ws: Workspace, run_id: str) -> Path:
+    return ws.root / RUNS_DIR / _SAFE.sub("_", run_id)
+
+
+def family_dir(ws: Workspace, run_id: str, family: str) -> Path:
+    return run_dir(ws, run_id) / _SAFE.sub("_", family)
+
+
+def epochs(folder: Path) -> list[int]:
+    """The epochs with a whole checkpoint in ``folder``, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        m = _EPOCH.match(child.name)
+        if m and (child / "state.pt").is_file() and (child / "weights.safetensors").is_file():
+            found.append(int(m.group(1)))
+    return sorted(found)
+
+
+def latest(ws: Workspace, run_id: str, family: str) -> Path | None:
+    folder = family_dir(ws, run_id, family)
+    done = epochs(folder)
+    return folder / f"epoch-{done[-1]:05d}" if done else None
+
+
+def write(folder: Path, epoch: int, files: dict[str, bytes], meta: dict[str, Any],
+          keep: int = KEEP) -> Path:
+    """One epoch's checkpoint, whole or not at all; the oldest beyond ``keep`` removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"epoch-{epoch:05d}"
+    scratch = folder / f".epoch-{epoch:05d}.{os.getpid()}.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    for name, data in {**files, "meta.json": json.dumps(meta).encode()}.items():
+        with open(scratch / name, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(scratch, final)
+    for old in epochs(folder)[:-keep]:
+        shutil.rmtree(folder / f"epoch-{old:05d}", ignore_errors=True)
+    return final
+
+
+def remove_run(ws: Workspace, run_id: str) -> None:
+    shutil.rmtree(run_dir(ws, run_id), ignore_errors=True)
+
+
+def size_bytes(ws: Workspace, run_id: str) -> int:
+    root = run_dir(ws, run_id)
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
