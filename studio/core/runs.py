@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 from studio.core.errors import InputError, NotFoundError
 from studio.core.store import now
 from studio.core.workspace import Workspace
@@ -25,15 +27,13 @@ SHORTEST_PREFIX = 4
 # the per-step loss is kept for the live curve; the record's history is per epoch
 STEP_METRICS = ("batch_loss",)
 
+# One json_extract per JSON column, with several paths: SQLite parses each document once
+# per call, and a call per field parsed the result (leaderboard and all) eleven times a row.
 _COLUMNS = """
     id, status, created, started, ended, error, device,
-    json_extract(spec, '$.dataset'), json_extract(spec, '$.family'),
-    json_extract(spec, '$.target'), json_extract(spec, '$.seed'),
-    json_extract(result, '$.version'), json_extract(result, '$.family'),
-    json_extract(result, '$.task'), json_extract(result, '$.metrics'),
-    json_extract(facts, '$.task'), json_extract(facts, '$.digest'),
-    json_extract(facts, '$.family'), json_extract(result, '$.stopped_early'),
-    json_extract(spec, '$.resume')
+    json_extract(spec, '$.dataset', '$.family', '$.target', '$.seed', '$.resume'),
+    json_extract(result, '$.version', '$.family', '$.task', '$.metrics', '$.stopped_early'),
+    json_extract(facts, '$.task', '$.digest', '$.family')
 """
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
 
@@ -110,17 +110,23 @@ class RunDetail:
 
 
 def _row_to_run(r: Sequence[Any]) -> Run:
-    (rid, status, created, started, ended, error, device, dataset, spec_family, target, seed,
-     version, won, task, metrics, fact_task, digest, fact_family, stopped_early, resume) = r
+    rid, status, created, started, ended, error, device, spec, result, facts = r
+    dataset, spec_family, target, seed, resume = _parts(spec, 5)
+    version, won, task, metrics, stopped_early = _parts(result, 5)
+    fact_task, digest, fact_family = _parts(facts, 3)
     task = task or fact_task
     metric = HEADLINE.get(task or "")
     score = None
-    if metrics and metric:
-        value = json.loads(metrics).get(metric)
+    if isinstance(metrics, dict) and metric:
+        value = metrics.get(metric)
         score = float(value) if isinstance(value, int | float) else None
     return Run(rid, status, created, started, ended, dataset or "", target or "",
                won or fact_family or spec_family or "auto", task, device, version, metric,
                score, error, digest, seed, bool(stopped_early), resume)
+
+
+def _parts(extracted: str | None, n: int) -> list[Any]:
+    return orjson.loads(extracted) if extracted else [None] * n
 
 
 def list_runs(ws: Workspace, dataset: str | None = None, status: str | None = None,
@@ -212,11 +218,13 @@ def metric_history(ws: Workspace, run_ids: Iterable[str]
     return out
 
 
-def compare(ws: Workspace, refs: Sequence[str]) -> dict[str, Any]:
+def compare(ws: Workspace, refs: Sequence[str], least: int = 2) -> dict[str, Any]:
     """Runs side by side: their parameters and metrics in rows of one value per run, each
-    row marked where the runs differ."""
-    if len(refs) < 2:
-        raise InputError("compare needs two runs or more")
+    row marked where the runs differ (``least``: how many must be given; the GUI shows one
+    run the same way)."""
+    if len(refs) < least:
+        raise InputError("compare needs two runs or more" if least == 2
+                         else f"compare needs {least} runs or more")
     details = [get_run(ws, r, history=False) for r in refs]
     ids = [d.run.id for d in details]
     if len(set(ids)) != len(ids):

@@ -30,14 +30,15 @@ from studio.gui.job_bridge import JobBridge
 from studio.gui.pages.compress.view import CompressPage
 from studio.gui.pages.datasets import DatasetsPage
 from studio.gui.pages.models.view import ModelsPage
+from studio.gui.pages.runs.view import RunsPage
 from studio.gui.pages.serving import ServingPage
 from studio.gui.pages.training import TrainingPage
 from studio.gui.widgets.elided_label import ElidedLabel
 
-PAGES = ("Datasets", "Training", "Models", "Compress", "Serving")
+PAGES = ("Datasets", "Training", "Runs", "Models", "Compress", "Serving")
 SIDEBAR_WIDE, SIDEBAR_COMPACT, COMPACT_BELOW = 180, 72, 1180
 TITLE_BAR, SCREEN_MARGIN = 32, 8  # what a window manager adds above, and a little air
-ICONS = ("▦", "◔", "◆", "◈", "▶")
+ICONS = ("▦", "◔", "☰", "◆", "◈", "▶")
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.feather *.arrow *.json "
                "*.jsonl *.ndjson *.xlsx *.xlsm *.zip);;All files (*)")
 
@@ -76,11 +77,13 @@ class MainWindow(QMainWindow):
 
         self.datasets = DatasetsPage(ws)
         self.training = TrainingPage(ws)
+        self.runs = RunsPage(ws)
         self.models = ModelsPage(ws)
         self.compress = CompressPage(ws)
         self.serving = ServingPage(ws)
         self.stack = QStackedWidget()
-        for page in (self.datasets, self.training, self.models, self.compress, self.serving):
+        for page in (self.datasets, self.training, self.runs, self.models, self.compress,
+                     self.serving):
             self.stack.addWidget(page)
         self._status_error = False
         self.nav.currentRowChanged.connect(self._on_page)
@@ -116,6 +119,8 @@ class MainWindow(QMainWindow):
         self.training.finished.connect(self._on_trained)
         self.training.message.connect(self.error)
         self.training.registered.connect(self._on_registered)
+        self.runs.version_requested.connect(self.open_version)
+        self.runs.notice.connect(self.status)
         self.models.serve_requested.connect(self.serve)
         self.models.compress_requested.connect(self.open_compress)
         self.models.notice.connect(self.status)
@@ -401,7 +406,9 @@ class MainWindow(QMainWindow):
             self.compress.refresh()
             self.serving.refresh(select=ref)
             self.status(f"Registered {ref}")
-        else:
+        if self.runs.isVisible():
+            self.runs.refresh()
+        if not isinstance(final, Done):
             self.status(f"Training ended: {final.error}", error=not final.cancelled)
 
     def _on_registered(self, ref: str) -> None:
@@ -437,6 +444,11 @@ class MainWindow(QMainWindow):
         if digest and not str(row[0]).startswith(digest):
             self.status(f"{name} has changed since: the version learned from snapshot "
                         f"{digest}, {name} now holds {str(row[0])[:12]}")
+
+    def open_version(self, ref: str) -> None:
+        """A version a run registered, on the Models page (it may have been deleted since)."""
+        self.go(self.models)
+        self.models.refresh(select=ref)
 
     def open_compress(self, ref: str) -> None:
         self.go(self.compress)
