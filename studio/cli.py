@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--resume", metavar="RUN", help="go on with a stopped, failed or killed "
+                   "run from its last checkpoint, with its own settings (see studio runs ls)")
     p.add_argument("--recipe", type=Path, metavar="FILE.json",
                    help='preprocessing choices: {"columns": {"age": {"fill": "mean", '
                    '"scale": "minmax", "clip": true}, "city": {"encode": "ordinal"}, '
@@ -370,13 +372,50 @@ def data_export(ws: Workspace, args: argparse.Namespace) -> int:
 
 def train(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.core.datasets.catalog import get_dataset
-    from studio.core.names import check_name
     from studio.core.training.metrics import headline
-    from studio.core.training.spec import TrainSpec, default_threads
 
     if args.list_params:
         print(family_params_text())
         return EXIT_OK
+    if args.resume:
+        spec = resumed_spec(ws, args)
+        info = get_dataset(ws, spec.dataset)
+        spec.check_columns(info.column_names)
+    else:
+        spec, info = new_spec(ws, args)
+    result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
+    if result["name"] != info.name and args.model is None and not args.json:
+        # the pipeline names it once the task is known: the dataset's model answers another
+        # question, so this run is a model of its own
+        from studio.core.registry import latest_version
+
+        other = latest_version(ws, info.name)
+        said = f"{other.ref} predicts {other.manifest.raw['target']!r}; " if other else ""
+        print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
+    shown = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "r2", "mae",
+             "rmse", "mape", "n")
+    metrics = {k: result["metrics"][k] for k in shown if result["metrics"].get(k) is not None}
+    text = f"{result['version']}\nfamily {result.get('family', '')}  " + "  ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    if len(result.get("leaderboard", [])) > 1:
+        text += "\n" + leaderboard_text(result["leaderboard"])
+    if not args.json:
+        for warning in result.get("warnings", []):
+            print(f"studio: warning: {warning}", file=sys.stderr)
+    out(args, {"version": result["version"], "task": result["task"],
+               "family": result.get("family"), "leaderboard": result.get("leaderboard", []),
+               "device": result["device"], "metrics": result["metrics"],
+               "warnings": result.get("warnings", []),
+               "headline": headline(result["task"], result["metrics"])}, text)
+    return EXIT_OK
+
+
+def new_spec(ws: Workspace, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The run the options ask for, checked against the dataset before a process starts."""
+    from studio.core.datasets.catalog import get_dataset
+    from studio.core.names import check_name
+    from studio.core.training.spec import TrainSpec, default_threads
+
     if args.dataset is None:
         raise InputError("name the dataset to train on: studio train DATASET")
     if args.model is not None:
@@ -404,31 +443,35 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
         from studio.core.datasets.catalog import remember_choices
 
         remember_choices(ws, info.name, target, args.task)
-    result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
-    if result["name"] != info.name and args.model is None and not args.json:
-        # the pipeline names it once the task is known: the dataset's model answers another
-        # question, so this run is a model of its own
-        from studio.core.registry import latest_version
+    return spec, info
 
-        other = latest_version(ws, info.name)
-        said = f"{other.ref} predicts {other.manifest.raw['target']!r}; " if other else ""
-        print(f"model: {result['name']} ({said}name another with --model)", file=sys.stderr)
-    shown = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "r2", "mae",
-             "rmse", "mape", "n")
-    metrics = {k: result["metrics"][k] for k in shown if result["metrics"].get(k) is not None}
-    text = f"{result['version']}\nfamily {result.get('family', '')}  " + "  ".join(
-        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
-    if len(result.get("leaderboard", [])) > 1:
-        text += "\n" + leaderboard_text(result["leaderboard"])
-    if not args.json:
-        for warning in result.get("warnings", []):
-            print(f"studio: warning: {warning}", file=sys.stderr)
-    out(args, {"version": result["version"], "task": result["task"],
-               "family": result.get("family"), "leaderboard": result.get("leaderboard", []),
-               "device": result["device"], "metrics": result["metrics"],
-               "warnings": result.get("warnings", []),
-               "headline": headline(result["task"], result["metrics"])}, text)
-    return EXIT_OK
+
+def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
+    """The run ``--resume`` names, to go on from its checkpoints with its own settings (a
+    new time budget may be given)."""
+    from studio.core import checkpoints, job_rows, runs
+    from studio.core.training.spec import TrainSpec, default_threads
+
+    source = runs.get_run(ws, args.resume, history=False)
+    run = source.run
+    given = [o for o, v in (("DATASET", args.dataset), ("--target", args.target),
+                            ("--family", args.family != "auto"), ("--param", args.param),
+                            ("--epochs", args.epochs), ("--model", args.model)) if v]
+    if given:
+        raise InputError(f"--resume goes on with the run's own settings; leave out "
+                         f"{', '.join(given)} (or start a new run)")
+    if run.status in runs.ACTIVE and job_rows.alive(ws.db.db["jobs"].get(run.id)):
+        raise InputError(f"run {run.id} is still {run.status}")
+    if run.status == "done" and not run.stopped_early:
+        raise InputError(f"run {run.id} ran to its end ({run.version}); there is nothing to "
+                         "resume")
+    if not checkpoints.resumable(ws, run.id):
+        raise InputError(f"run {run.id} has no checkpoint to resume from (only the neural "
+                         "families keep them, once an epoch has ended)")
+    spec = {**source.spec, "resume": run.id, "threads": default_threads(leave_one_free=False)}
+    if args.time_budget:
+        spec["time_budget_s"] = args.time_budget
+    return TrainSpec.from_dict(spec)
 
 
 def parse_params(items: list[str]) -> dict[str, str]:

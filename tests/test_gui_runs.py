@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import studio_cmd
+from conftest import PENGUINS, studio_cmd
 from test_runs import two_runs  # noqa: F401 - the module-scoped workspace fixture
 
 from studio.core.workspace import Workspace
@@ -116,3 +116,31 @@ def test_a_run_killed_with_minus_9_shows_failed_within_two_seconds(runs_window, 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(cli.pid, signal.SIGKILL)
         cli.wait(10)
+
+
+@pytest.mark.timeout(240)
+def test_resume_goes_on_from_the_checkpoint_on_the_training_page(window, qtbot) -> None:
+    from test_resume import _run, _spec
+
+    from studio.core.datasets import catalog
+
+    ws = Workspace.open(window.ws.root)
+    try:
+        catalog.import_dataset(ws, PENGUINS)
+        stopped, _ = _run(ws, _spec(), stop_after=5)
+    finally:
+        ws.db.close()
+    page = window.runs
+    window.go(page)
+    page.refresh()
+    page.select([stopped])
+    assert page.model.runs[0].state == "stopped" and page.resume_btn.isEnabled()
+    page.resume_btn.click()
+    assert window.stack.currentWidget() is window.training
+    assert "resuming run" in window.training.heading.text()
+    qtbot.waitUntil(lambda: not window.training.running, timeout=180_000)
+    window.go(page)
+    latest = page.model.runs[0]
+    assert latest.resumed_from == stopped and latest.state == "done"
+    page.select([latest.id])
+    assert not page.resume_btn.isEnabled()  # it ran to its end

@@ -15,15 +15,29 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio.core.workspace import Workspace
 
 KEEP = 3
+# An epoch shorter than this is not written each time (a tiny table trains hundreds of
+# epochs a second): a kill loses at most this much work. Files are not fsynced: a killed
+# process leaves what it wrote in the page cache; only a power cut could lose the last one.
+EVERY_S = 1.0
 RUNS_DIR = "runs"
 _EPOCH = re.compile(r"epoch-(\d{5})$")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one family of a run writes its checkpoints, and the one it starts from."""
+
+    write_to: Path | None = None
+    resume_from: Path | None = None
+    every_s: float = EVERY_S
 
 
 def run_dir(ws: Workspace, run_id: str) -> Path:
@@ -61,15 +75,32 @@ def write(folder: Path, epoch: int, files: dict[str, bytes], meta: dict[str, Any
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     for name, data in {**files, "meta.json": json.dumps(meta).encode()}.items():
-        with open(scratch / name, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        (scratch / name).write_bytes(data)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(scratch, final)
     for old in epochs(folder)[:-keep]:
         shutil.rmtree(folder / f"epoch-{old:05d}", ignore_errors=True)
     return final
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / "meta.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def resumable(ws: Workspace, run_id: str) -> dict[str, int]:
+    """Each family of the run with a checkpoint, and the epoch it reached."""
+    root = run_dir(ws, run_id)
+    if not root.is_dir():
+        return {}
+    out = {}
+    for child in sorted(root.iterdir()):
+        done = epochs(child)
+        if done:
+            out[read_meta(child / f"epoch-{done[-1]:05d}").get("family", child.name)] = done[-1]
+    return out
 
 
 def remove_run(ws: Workspace, run_id: str) -> None:

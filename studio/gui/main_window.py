@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.training.message.connect(self.error)
         self.training.registered.connect(self._on_registered)
         self.runs.version_requested.connect(self.open_version)
+        self.runs.resume_requested.connect(self.train)
         self.runs.notice.connect(self.status)
         self.models.serve_requested.connect(self.serve)
         self.models.compress_requested.connect(self.open_compress)

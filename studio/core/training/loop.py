@@ -107,7 +107,23 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             result.best_score = v_score
     since_best, step, last_emit = 0, 0, 0.0
-    for epoch in range(1, epochs + 1):
+    plan = ctx.checkpoint
+    first_epoch, last_saved = 1, time.monotonic()
+    pending: Any = None  # the last epoch's end, not yet written
+    if plan is not None and plan.resume_from is not None:
+        from studio.core.training import resume
+
+        saved, best_state = resume.load(plan.resume_from, model, opt, gen)
+        first_epoch = int(saved["epoch"]) + 1
+        step, since_best = int(saved["step"]), int(saved["since_best"])
+        best_key = (float(saved["best_key"][0]), float(saved["best_key"][1]))
+        result.best_epoch, result.best_score = int(saved["best_epoch"]), saved["best_score"]
+        result.epochs_run, result.history = int(saved["epoch"]), list(saved["history"])
+        if saved.get("ended") in ("early stopping", "diverged"):
+            result.stopped, first_epoch = saved["ended"], epochs + 1  # it had ended: as it was
+        ctx.emit(Log(f"{family}: resuming after epoch {first_epoch - 1} of {epochs} (best so "
+                     f"far: epoch {result.best_epoch})"))
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total = torch.zeros((), device=device)
@@ -174,13 +190,29 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         else:
             since_best += 1
         ctx.emit(Progress("train", epoch, epochs, f"{family}: epoch {epoch}/{epochs}"))
+        patient = bool(params.get("patience")) and since_best >= int(params["patience"])
+        if plan is not None and plan.write_to is not None:
+            from studio.core.training import resume
+
+            loop = {"epoch": epoch, "step": step, "since_best": since_best,
+                    "best_key": list(best_key), "best_epoch": result.best_epoch,
+                    "best_score": result.best_score, "history": list(result.history),
+                    "ended": "early stopping" if patient else None}
+            pending = resume.Captured(epoch, family, model, opt, gen, loop,
+                                      best_state if result.best_epoch != epoch else None)
+            if (result.stopped or patient or epoch == epochs
+                    or time.monotonic() - last_saved >= plan.every_s):
+                pending.write(plan.write_to)
+                pending, last_saved = None, time.monotonic()
         if result.stopped:
             break
-        if params.get("patience") and since_best >= int(params["patience"]):
+        if patient:
             result.stopped = "early stopping"
             ctx.emit(Log(f"{family}: no better validation score for {since_best} epochs; "
                          f"stopped at epoch {epoch}, keeping epoch {result.best_epoch}"))
             break
+    if pending is not None and plan is not None and plan.write_to is not None:
+        pending.write(plan.write_to)  # a Stop or a divergence mid-epoch: the last whole one
     if best_state is None:
         from studio.core.errors import Cancelled, InputError
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core import drift, registry, runs
+from studio.core import checkpoints, drift, registry, runs
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
@@ -73,12 +73,14 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     runs.note_facts(ws, job_id, {"digest": info.digest, "task": task, "rows": len(data.frame),
                                  "split": [len(tr), len(va), len(te)], "device": device,
                                  "threads": threads, "families": [f.name for f in chosen],
-                                 **({"family": chosen[0].name} if len(chosen) == 1 else {})})
+                                 **({"family": chosen[0].name} if len(chosen) == 1 else {}),
+                                 **({"resumed_from": spec.resume} if spec.resume else {})})
     budget = spec.time_budget_s or default_budget(len(data.frame), len(recipe["features"]),
                                                   data.modality)
     if spec.family == "auto":
         emit(Log(f"trying {', '.join(f.name for f in chosen)} within {budget:.0f} s"))
-    board = _train_all(chosen, spec, data, device, threads, budget, emit, should_stop)
+    board = _train_all(chosen, spec, data, device, threads, budget, emit, should_stop,
+                       _checkpoint_plans(ws, spec, job_id, info.digest, emit))
 
     metric = HEADLINE[task]
     # Asked before the long tail of export and evaluation: a job whose starter has gone
@@ -186,9 +188,39 @@ def _families(spec: TrainSpec, task: str, modality: str) -> list[Family]:
     return [f for f, reason in families.fitting(task, modality) if reason is None]
 
 
+def _checkpoint_plans(ws: Workspace, spec: TrainSpec, job_id: str | None, digest: str,
+                      emit: Emit) -> Callable[[str], checkpoints.Plan | None]:
+    """Each family's checkpoints: written under this run (when it has a record), and, when
+    it resumes another run, read from that run's last one of the family. A resumed run
+    must see the same data, or its epochs would continue on other rows."""
+    resumed: dict[str, int] = {}
+    if spec.resume:
+        source = runs.get_run(ws, spec.resume, history=False)
+        if source.run.digest and source.run.digest != digest:
+            raise InputError(f"run {source.run.id} trained on another snapshot of "
+                             f"{spec.dataset!r} (the dataset has changed since); it cannot "
+                             "be resumed on this one: start a new run")
+        resumed = checkpoints.resumable(ws, source.run.id)
+        if not resumed:
+            raise InputError(f"run {source.run.id} has no checkpoint to resume from (only the "
+                             "neural families keep them, once an epoch has ended)")
+        emit(Log(f"resuming run {source.run.id}: "
+                 + ", ".join(f"{f} from epoch {e}" for f, e in resumed.items())))
+
+    def plan(family: str) -> checkpoints.Plan | None:
+        write_to = checkpoints.family_dir(ws, job_id, family) if job_id else None
+        start = (checkpoints.latest(ws, runs.resolve(ws, spec.resume), family)
+                 if spec.resume and family in resumed else None)
+        return checkpoints.Plan(write_to, start) if write_to or start else None
+
+    return plan
+
+
 def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: str,
                threads: int, budget: float, emit: Emit,
-               should_stop: Callable[[], bool]) -> list[_Entry]:
+               should_stop: Callable[[], bool],
+               plans: Callable[[str], checkpoints.Plan | None] = lambda _f: None
+               ) -> list[_Entry]:
     board: list[_Entry] = []
     end = time.monotonic() + budget
     metric = HEADLINE[data.task]
@@ -209,7 +241,7 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
         emit(Progress("family", i, len(chosen), f"training {family.title.lower()} "
                       f"({i + 1} of {len(chosen)})"))
         ctx = FitContext(_tagged(emit, family.name), should_stop, deadline, device, threads,
-                         spec.seed)
+                         spec.seed, plans(family.name))
         t0 = time.perf_counter()
         try:
             fitted = family.train(data, spec.params_for(family), ctx)

@@ -33,6 +33,8 @@ class TrainSpec:
     device: str = "auto"
     threads: int = 0  # 0: every core this process may use
     preprocessing: dict[str, Any] = field(default_factory=dict)  # see recipe.check_options
+    # the run this one resumes: each family goes on from that run's last checkpoint of it
+    resume: str | None = None
 
     def validate(self) -> TrainSpec:
         if self.task not in TASKS:
@@ -48,6 +50,8 @@ class TrainSpec:
                              f"got {self.time_budget_s}")
         if not isinstance(self.params, dict):
             raise InputError("params must be an object of key: value")
+        if self.resume is not None and (not isinstance(self.resume, str) or not self.resume):
+            raise InputError("resume must be a run id")
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
         from studio.core.training import families

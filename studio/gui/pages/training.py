@@ -186,7 +186,8 @@ class TrainingPage(QWidget):
         self.result.clear()
         self.log.clear()
         self.device.hide()
-        self.heading.setText(f"{spec.dataset} → predicting “{spec.target}”")
+        self.heading.setText(f"{spec.dataset} → predicting “{spec.target}”"
+                             + (f" (resuming run {spec.resume})" if spec.resume else ""))
         self._stage, self._epoch, self._family, self._families = "", (0, 0), "", (0, 0)
         self._score = None
         self._show_score("")  # the last run's title does not linger

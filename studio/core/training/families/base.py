@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from studio.core.checkpoints import Plan
 from studio.core.errors import InputError
 from studio.core.events import Emit
 from studio.core.training.params import Param
@@ -90,6 +91,7 @@ class FitContext:
     device: str = "cpu"
     threads: int = 1
     seed: int = 0
+    checkpoint: Plan | None = None  # where the torch loop keeps per-epoch checkpoints
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

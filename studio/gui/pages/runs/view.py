@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core import job_rows, runs
+from studio.core import checkpoints, job_rows, runs
 from studio.core.errors import StudioError
 from studio.core.workspace import Workspace
 from studio.gui.pages.evaluation.plain import label
@@ -39,6 +39,7 @@ MAX_COMPARED = 12
 
 class RunsPage(QWidget):
     version_requested = Signal(str)  # NAME:N, for the Models page
+    resume_requested = Signal(dict)  # TrainSpec fields: the run's own, with resume set
     notice = Signal(str)
 
     def __init__(self, ws: Workspace, parent: QWidget | None = None) -> None:
@@ -66,6 +67,10 @@ class RunsPage(QWidget):
         self.open_btn = QPushButton("Open version")
         self.open_btn.setToolTip("Show the version this run registered on the Models page")
         self.open_btn.clicked.connect(self._open_version)
+        self.resume_btn = QPushButton("Resume")
+        self.resume_btn.setToolTip("Go on with a stopped, failed or killed run from its last "
+                                   "checkpoint, with its own settings")
+        self.resume_btn.clicked.connect(self.resume_selected)
         self.delete_btn = QPushButton("Delete…")
         self.delete_btn.setToolTip("Delete the selected runs' records and checkpoints; the "
                                    "versions they registered are kept")
@@ -109,6 +114,7 @@ class RunsPage(QWidget):
             top.addWidget(combo)
         actions = QHBoxLayout()
         actions.addWidget(self.count, 1)
+        actions.addWidget(self.resume_btn)
         actions.addWidget(self.open_btn)
         actions.addWidget(self.delete_btn)
         lower = QSplitter(Qt.Orientation.Horizontal)
@@ -232,6 +238,7 @@ class RunsPage(QWidget):
         chosen = [by_id[i] for i in ids if i in by_id]
         self.open_btn.setEnabled(len(chosen) == 1 and chosen[0].version is not None)
         self.delete_btn.setEnabled(bool(chosen))
+        self.resume_btn.setEnabled(len(chosen) == 1 and self._resumable(chosen[0]))
         if ids == self._shown:
             return
         self._shown = ids
@@ -259,6 +266,23 @@ class RunsPage(QWidget):
         run = next((r for r in self.model.runs if ids and r.id == ids[0]), None)
         if run is not None and run.version:
             self.version_requested.emit(run.version)
+
+    def _resumable(self, run: runs.Run) -> bool:
+        if run.state not in ("failed", "interrupted", "cancelled", "stopped"):
+            return False
+        return bool(checkpoints.resumable(self.ws, run.id))
+
+    def resume_selected(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        try:
+            detail = runs.get_run(self.ws, ids[0], history=False)
+        except StudioError as exc:
+            self.notice.emit(str(exc))
+            return
+        fields = {k: v for k, v in detail.spec.items() if k != "threads"}
+        self.resume_requested.emit({**fields, "resume": detail.run.id})
 
     def delete_selected(self) -> None:
         ids = self.selected_ids()
