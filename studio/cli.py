@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (the best: a CUDA GPU, then mps, then cpu), cpu, cuda, cuda:N "
+                   "or mps; studio devices lists them")
     p.add_argument("--resume", metavar="RUN", help="go on with a stopped, failed or killed "
                    "run from its last checkpoint, with its own settings (see studio runs ls)")
     p.add_argument("--recipe", type=Path, metavar="FILE.json",
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a table of raw rows; for an image model also an image or a folder")
     p.add_argument("--output", type=Path, help="CSV to write (default: stdout)")
 
+    cmd("devices", "the devices training can use (CUDA GPUs, mps, the CPU) with their memory; "
+        "the first is the default")
+
     cmd("verify", "hash every stored file again; list damaged ones and what uses them "
         "(exit 1 when any is)")
     return parser
@@ -174,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return open_gui(args.home)
     try:
+        if args.command == "devices":  # nothing of a workspace: it must not make one
+            return devices(None, args)
         ws = Workspace.open(args.home)
         if not getattr(args, "json", False) and not os.environ.get("STUDIO_NO_NOTES"):
             tell_interruptions(ws)  # a script's JSON or the app's own server: not told there
@@ -672,6 +679,21 @@ def verify(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def devices(ws: Workspace | None, args: argparse.Namespace) -> int:
+    from studio.core.devices import detect
+    from studio.core.printable import human_bytes
+
+    found = detect()
+    lines = [f"{'DEVICE':<8} {'MEMORY':>10} {'FREE':>10}  MODEL"]
+    for d in found:
+        lines.append(f"{d.name:<8} {human_bytes(d.memory_bytes) if d.memory_bytes else '-':>10} "
+                     f"{human_bytes(d.free_bytes) if d.free_bytes else '-':>10}  {d.title} "
+                     f"({d.detail})")
+    out(args, {"devices": [d.to_dict() for d in found], "default": found[0].name},
+        "\n".join(lines))
+    return EXIT_OK
+
+
 def compress_cmd(ws: Workspace, args: argparse.Namespace) -> int:
     from studio.cli_compress import compress
 
@@ -684,7 +706,7 @@ HANDLERS = {
     ("data", "rm"): data_rm, ("data", "export"): data_export, ("train", None): train,
     ("evaluate", None): evaluate, ("compress", None): compress_cmd,
     ("serve", None): serve, ("requests", None): requests_cmd,
-    ("predict", None): predict, ("verify", None): verify,
+    ("predict", None): predict, ("verify", None): verify, ("devices", None): devices,
 }
 
 

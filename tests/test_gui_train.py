@@ -227,3 +227,11 @@ def test_register_makes_a_losing_family_a_version(window, qtbot):
     qtbot.waitUntil(lambda: "Could not register" in page.result.text(), timeout=30_000)
     assert "already penguins:2" in page.result.text()
     assert len(list_versions(window.ws)) == 2
+
+
+def test_the_advanced_panel_lists_the_devices_with_their_memory(form, qtbot):
+    form.advanced_btn.click()
+    note = form.advanced.devices_note
+    qtbot.waitUntil(lambda: "cpu:" in note.text(), timeout=60_000)
+    assert "GiB" in note.text() and "auto takes the first" in note.text()
+    assert "cpu:" in form.advanced.common["device"].widget.toolTip()

@@ -95,8 +95,11 @@ class ModelData:
         for name in self.names:
             if name == "image":
                 assert self.image is not None
-                x = pixels.normalize(self.image, self.pixels[rows])
-                out.append(torch.from_numpy(x).to(self.device))
+                x = torch.from_numpy(pixels.normalize(self.image, self.pixels[rows]))
+                if getattr(self.device, "type", self.device) == "cuda":
+                    # page-locked, so the copy runs beside the GPU's work on the last batch
+                    x = x.pin_memory()
+                out.append(x.to(self.device, non_blocking=True))
             else:
                 out.append(self.on_device[name][index])
         return out

@@ -22,6 +22,7 @@ Validation, early stopping and the best epoch stay on the true labels.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +70,7 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         y_all = (y_all - y_mean) / y_std
     loss_fn = _loss(task, data, params, device)
     opt = _optimizer(model, params)
+    amp = Precision(device)
     epochs, size = int(params["epochs"]), int(params["batch_size"])
     gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
     n_batches = max(1, -(-len(tr) // size))
@@ -142,16 +144,16 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             xs = batch(idx)
             if augment is not None:
                 xs = augment(xs, gen)
-            out = model.raw(*xs)
-            index = torch.from_numpy(idx).to(device)
-            if loss is not None:
-                step_loss = loss(out, index)
-            else:
-                step_loss = loss_fn(out if task == "classification" else out.reshape(-1),
-                                    y_all[index])
+            index = torch.from_numpy(idx).to(device, non_blocking=True)
+            with amp.autocast():
+                out = model.raw(*xs)
+                if loss is not None:
+                    step_loss = loss(out, index)
+                else:
+                    step_loss = loss_fn(out if task == "classification" else out.reshape(-1),
+                                        y_all[index])
             opt.zero_grad(set_to_none=True)
-            step_loss.backward()
-            opt.step()
+            amp.step(step_loss, opt)
             step += 1
             total += step_loss.detach() * len(idx)  # summed on the device: no sync per step
             seen += len(idx)
@@ -176,6 +178,9 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
                          "learning rate may help)", "warning"))
             break
         result.epochs_run = epoch
+        if device.type == "cuda":  # what the run holds on the GPU, for the log and the GUI
+            peak = torch.cuda.max_memory_allocated(device) / 2**30
+            ctx.emit(Metric("device_memory_gb", round(peak, 3), epoch, step))
         ctx.emit(Metric("train_loss", train_loss, epoch, step))
         ctx.emit(Metric("val_loss", v_loss, epoch, step))
         ctx.emit(Metric("val_accuracy" if task == "classification" else "val_r2", v_score,
@@ -224,6 +229,34 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+class Precision:
+    """Mixed precision on a CUDA GPU: bf16 where the GPU has it (no scaling needed), else
+    fp16 with a gradient scaler; full precision elsewhere. The weights stay fp32 (what is
+    exported), only the arithmetic of a step is lowered."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.dtype: torch.dtype | None = None
+        self.scaler: Any = None
+        if device.type == "cuda":
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            if self.dtype == torch.float16:
+                self.scaler = torch.amp.GradScaler("cuda")
+
+    def autocast(self) -> Any:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.dtype)
+
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
 
 
 def _validate(model: torch.nn.Module, batch: Callable[[np.ndarray], list[Any]],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core import checkpoints, drift, registry, runs
+from studio.core import checkpoints, devices, drift, registry, runs
 from studio.core.datasets import catalog
 from studio.core.datasets.prepare import prepare
 from studio.core.datasets.recipe import encode_target, input_schema, model_inputs, n_features
@@ -67,7 +68,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     emit(Log(f"{task} of {spec.target!r}: {len(tr)} train / {len(va)} validation / "
              f"{len(te)} test rows; inputs "
              + ", ".join(f"{i['name']} {i['shape'][1:]}" for i in data.inputs)
-             + f"; device {device}, {threads} threads"))
+             + f"; device {devices.describe(device)}, {threads} threads"))
 
     chosen = _families(spec, task, data.modality)
     runs.note_facts(ws, job_id, {"digest": info.digest, "task": task, "rows": len(data.frame),
@@ -244,7 +245,7 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
                          spec.seed, plans(family.name))
         t0 = time.perf_counter()
         try:
-            fitted = family.train(data, spec.params_for(family), ctx)
+            fitted = _fit_family(family, data, spec.params_for(family), ctx, emit)
             entry = _Entry(family, fitted, data, time.perf_counter() - t0)
         except Abandoned:
             raise
@@ -265,6 +266,52 @@ def _train_all(chosen: list[Family], spec: TrainSpec, data: TrainData, device: s
     if not board:
         raise InputError("no model family could be trained on this data; see the log")
     return board
+
+
+def _fit_family(family: Family, data: TrainData, params: dict[str, Any], ctx: FitContext,
+                emit: Emit) -> Fitted:
+    """``family.train``; when the device runs out of memory, once more at half the batch
+    size (from the start: what the first try wrote is dropped), then a clear error."""
+    try:
+        return family.train(data, params, ctx)
+    except Exception as exc:
+        if not _out_of_memory(exc) or "batch_size" not in params:
+            raise
+        smaller = max(1, int(params["batch_size"]) // 2)
+    _free_device_memory()
+    emit(Log(f"{family.name}: the device ran out of memory at batch size "
+             f"{params['batch_size']}; trying once more at {smaller}", "warning"))
+    if ctx.checkpoint is not None and ctx.checkpoint.write_to is not None:
+        shutil.rmtree(ctx.checkpoint.write_to, ignore_errors=True)
+        ctx = dataclasses.replace(ctx, checkpoint=dataclasses.replace(ctx.checkpoint,
+                                                                      resume_from=None))
+    try:
+        return family.train(data, {**params, "batch_size": smaller}, ctx)
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        _free_device_memory()
+        raise InputError(f"{family.name}: the {ctx.device} device ran out of memory even at "
+                         f"batch size {smaller}: choose a smaller batch size or model "
+                         "(hidden sizes, image size), or train on the cpu") from None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _free_device_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _failed(emit: Emit, family: Family, metric: str, exc: Exception, what: str) -> None:
@@ -375,16 +422,27 @@ def _plain(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def choose_device(wanted: str, threads: int) -> str:
-    """The device a run trains on ("cuda" when asked or available, else "cpu"), torch set
-    to ``threads`` threads."""
+    """The device a run trains on (the best there is for "auto": a CUDA GPU, then Apple's
+    MPS, then the CPU), torch set to ``threads`` threads."""
     import torch
 
     torch.set_num_threads(threads)
     # The first optimizer a process makes imports torch._dynamo (seconds on a busy machine):
     # paid here, before any family's share of the time budget starts.
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda was asked for, but no CUDA GPU is available")
-    if wanted in ("auto", "cuda") and torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = mps is not None and mps.is_available()
+    if wanted.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"device {wanted} was asked for, but no CUDA GPU is available "
+                             "(studio devices lists what there is)")
+        index = int(wanted.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise InputError(f"device {wanted}: there are {torch.cuda.device_count()} CUDA "
+                             "GPUs (cuda:0 and up)")
+        return wanted
+    if wanted == "mps" and not has_mps:
+        raise InputError("device mps was asked for, but Apple's MPS is not available here")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    return wanted

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from studio.core.errors import InputError
 
+DEVICES = ("auto", "cpu", "cuda", "mps")
 TASKS = ("auto", "classification", "regression", "text-classification", "image-classification")
 
 
@@ -52,8 +54,9 @@ class TrainSpec:
             raise InputError("params must be an object of key: value")
         if self.resume is not None and (not isinstance(self.resume, str) or not self.resume):
             raise InputError("resume must be a run id")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not (self.device in DEVICES or re.fullmatch(r"cuda:\d{1,2}", str(self.device))):
+            raise InputError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got "
+                             f"{self.device!r} (studio devices lists them)")
         from studio.core.training import families
 
         # every knob of the families that may train is checked now, not after a long run

@@ -5,10 +5,14 @@ as "family.key", which wins over the common one for that family."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import fields
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -23,6 +27,7 @@ from studio.core.errors import InputError
 from studio.core.training.families.base import Family, Param
 from studio.core.training.spec import TrainSpec
 from studio.gui.widgets.knob import INT_LIMIT, Knob, label
+from studio.gui.worker import run_in_thread
 
 # The shared loop's knobs, in the order a person tunes them; those no family has are left out.
 COMMON = ("epochs", "batch_size", "learning_rate", "schedule", "optimizer", "weight_decay",
@@ -32,7 +37,7 @@ RUN_KNOBS = (
     Param("seed", 0, "int", "Seeds the split and the training: the same seed trains the "
           "same model.", 0, INT_LIMIT),
     Param("device", "auto", "str", "Where the networks train: auto takes a CUDA GPU when "
-          "there is one.", choices=("auto", "cpu", "cuda")),
+          "there is one, else Apple's MPS, else the CPU.", choices=("auto", "cpu", "cuda", "mps")),
 )
 RUN_NAMES = {p.name for p in RUN_KNOBS}
 COLUMNS = 3  # label + editor pairs per row: three fit a 1024-pixel window
@@ -61,7 +66,12 @@ class AdvancedPanel(QTabWidget):
         self.own: dict[str, dict[str, Knob]] = {
             f.name: {p.name: Knob(p, on_change=self.changed.emit) for p in f.params}
             for f in families}
-        self.addTab(_scrolled(self.common), "Every family")
+        self.devices_note = QLabel("")
+        self.devices_note.setObjectName("muted")
+        self.devices_note.setWordWrap(True)
+        self.devices_note.setTextFormat(Qt.TextFormat.PlainText)
+        self._devices_asked = False
+        self.addTab(_scrolled(self.common, self.devices_note), "Every family")
         self.setTabToolTip(0, "Knobs every family that has them uses; “default” is each "
                               "family's own")
         for f in families:
@@ -90,6 +100,27 @@ class AdvancedPanel(QTabWidget):
             self.setTabToolTip(i, tip)
         if not self.isTabEnabled(self.currentIndex()):
             self.setCurrentIndex(0)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._devices_asked:  # once: torch takes seconds to look, in its own process
+            self._devices_asked = True
+            self.devices_note.setText("Looking for devices…")
+            run_in_thread(list_devices, self._on_devices, self._on_devices_failed)
+
+    def _on_devices(self, found: list[dict[str, Any]]) -> None:
+        from studio.core.printable import human_bytes
+
+        lines = [f"{d['name']}: {d['title']}"
+                 + (f", {human_bytes(d['memory_bytes'])}" if d.get("memory_bytes") else "")
+                 + (f" ({human_bytes(d['free_bytes'])} free)" if d.get("free_bytes") else "")
+                 + f"; {d['detail']}" for d in found]
+        text = "Devices here (auto takes the first): " + " · ".join(lines)
+        self.devices_note.setText(text)
+        self.common["device"].widget.setToolTip(text)
+
+    def _on_devices_failed(self, error: str) -> None:
+        self.devices_note.setText(f"Could not list the devices: {error}")
 
     def training(self) -> list[str]:
         """The families a run with these choices trains."""
@@ -133,11 +164,30 @@ class AdvancedPanel(QTabWidget):
             knob.reset()
 
 
-def _scrolled(knobs: dict[str, Knob]) -> QScrollArea:
+def list_devices() -> list[dict[str, Any]]:
+    """``studio devices --json`` in a process of its own (the GUI never imports torch)."""
+    import os
+
+    from studio.jobs.runner import PROJECT_ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-m", "studio", "devices", "--json"],
+                          capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
+                           else f"exit code {done.returncode}")
+    return list(json.loads(done.stdout)["devices"])
+
+
+def _scrolled(knobs: dict[str, Knob], below: QWidget | None = None) -> QScrollArea:
     body = QWidget()
     outer = QVBoxLayout(body)
     outer.setContentsMargins(6, 6, 6, 6)
     outer.addLayout(_grid(knobs))
+    if below is not None:
+        outer.addWidget(below)
     outer.addStretch(1)
     area = QScrollArea()
     area.setWidget(body)

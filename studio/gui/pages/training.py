@@ -36,6 +36,9 @@ STAGE_FORMATS = {"train": "epoch %v / %m", "decode": "decoding pictures %v / %m"
 ERROR = "#d93025"
 
 
+DEVICE_MEMORY = "device_memory_gb"  # a GPU's peak memory, per epoch
+
+
 def _duration(seconds: float) -> str:
     minutes, s = divmod(int(seconds), 60)
     hours, m = divmod(minutes, 60)
@@ -240,6 +243,10 @@ class TrainingPage(QWidget):
         self.accuracy.flush()
 
     def _on_metric(self, event: Metric) -> None:
+        if event.name == DEVICE_MEMORY:
+            device = self.device.text().partition(" · ")[0]
+            self.device.setText(f"{device} · {event.value:.2f} GiB used at most")
+            return
         family = event.series or self._family
         self.series.setdefault(family, {}).setdefault(event.name, []).append(
             (event.epoch, event.value))
