@@ -110,6 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parsers(models, cmd)
 
+    p = cmd("tune", "search a model's family and parameters (Optuna: TPE sampler, median "
+            "pruner); each trial is a run, the best one can be registered")
+    p.add_argument("dataset", nargs="?")
+    p.add_argument("--target", help="column to predict (default: the suggested one)")
+    p.add_argument("--task", choices=TASKS, default="auto")
+    p.add_argument("--family", default="auto", metavar="FAMILY",
+                   help="search this family's parameters only (default: the family too)")
+    p.add_argument("--trials", type=int, default=0, metavar="N",
+                   help="how many trials (default 20, or as many as --time-budget allows)")
+    p.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                   help="end the search after this long")
+    p.add_argument("--trial-budget", type=float, default=0.0, metavar="SECONDS",
+                   help="each trial's time (default: from the data's size)")
+    p.add_argument("--epochs", type=int, help="the neural families' most epochs a trial")
+    p.add_argument("--study", metavar="NAME", help="continue this study (default: a new one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", metavar="DEVICE")
+    p.add_argument("--register", action="store_true",
+                   help="register the best trial as a version when the search ends")
+    p.add_argument("--register-best", metavar="STUDY",
+                   help="register STUDY's best trial as a version, and do nothing else")
+
     runs = sub.add_parser("runs", help="training runs: list, show, compare, delete"
                           ).add_subparsers(dest="runs_command", parser_class=Parser,
                                            required=True)
@@ -469,7 +491,7 @@ def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
                          f"{', '.join(given)} (or start a new run)")
     if run.status in runs.ACTIVE and job_rows.alive(ws.db.db["jobs"].get(run.id)):
         raise InputError(f"run {run.id} is still {run.status}")
-    if run.status == "done" and not run.stopped_early:
+    if run.status == "done" and not run.resumable:
         raise InputError(f"run {run.id} ran to its end ({run.version}); there is nothing to "
                          "resume")
     if not checkpoints.resumable(ws, run.id):
@@ -679,6 +701,45 @@ def verify(ws: Workspace, args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def tune_cmd(ws: Workspace, args: argparse.Namespace) -> int:
+    from studio.core.datasets.catalog import get_dataset
+    from studio.core.training import tune
+    from studio.core.training.spec import default_threads
+
+    if args.register_best:
+        version = tune.register_best(ws, args.register_best)
+        out(args, {"version": version.ref, "study": args.register_best}, version.ref)
+        return EXIT_OK
+    if args.dataset is None:
+        raise InputError("name the dataset to tune on: studio tune DATASET")
+    info = get_dataset(ws, args.dataset)
+    target = args.target
+    if target is None:
+        target, why = suggested_target(ws, info)
+        if not args.json:
+            print(f"target: {target} ({why}; choose another with --target)", file=sys.stderr)
+    spec = tune.TuneSpec(
+        dataset=info.name, target=target, task=args.task, family=args.family,
+        trials=args.trials, time_budget_s=args.time_budget, trial_budget_s=args.trial_budget,
+        epochs=args.epochs, study=args.study, seed=args.seed, device=args.device,
+        threads=default_threads(leave_one_free=False)).validate()
+    spec.trial_spec({}, "mlp").check_columns(info.column_names)
+    result = run_job(ws, "tune", spec.to_dict(), quiet=args.json)
+    best = result["best"]
+    lines = [f"study {result['study']}: {result['ran']} trials run ({result['trials']} in all)",
+             f"best: trial {best['number']} ({best['family']}), validation {result['metric']} "
+             f"{best['value']:.4f}, run {best['run']}",
+             "params " + ", ".join(f"{k}={v}" for k, v in sorted(best["params"].items()))]
+    if args.register:
+        version = tune.register_best(ws, result["study"])
+        result["version"] = version.ref
+        lines.append(f"registered {version.ref}")
+    else:
+        lines.append(f"register it: studio tune --register-best {result['study']}")
+    out(args, result, "\n".join(lines))
+    return EXIT_OK
+
+
 def devices(ws: Workspace | None, args: argparse.Namespace) -> int:
     from studio.core.devices import detect
     from studio.core.printable import human_bytes
@@ -707,6 +768,7 @@ HANDLERS = {
     ("evaluate", None): evaluate, ("compress", None): compress_cmd,
     ("serve", None): serve, ("requests", None): requests_cmd,
     ("predict", None): predict, ("verify", None): verify, ("devices", None): devices,
+    ("tune", None): tune_cmd,
 }
 
 

@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from studio.core.events import Event, Log, Metric, Progress
+from studio.core.events import Event, Log, Metric, Progress, Trial
 
 
 class TerminalView:
@@ -33,6 +33,14 @@ class TerminalView:
             self.bar.refresh()
         elif isinstance(event, Metric) and event.name != "batch_loss":
             self.metrics[event.name] = round(event.value, 4)
+        elif isinstance(event, Trial) and event.state != "running":
+            score = f"{event.metric} {event.value:.4f}" if event.value is not None else \
+                event.state
+            best = (f"; best: trial {event.best_number}, {event.best_value:.4f}"
+                    if event.best_value is not None else "")
+            tqdm.write(f"trial {event.number:>3} {event.family:<14} {score}{best}",
+                       file=sys.stderr)
+            self.metrics.clear()
         elif isinstance(event, Log) and (self.warnings or event.level != "warning"):
             tqdm.write(event.message, file=sys.stderr)
 

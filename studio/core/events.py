@@ -84,6 +84,24 @@ class Compressed(Event):
 
 
 @dataclass(frozen=True)
+class Trial(Event):
+    """A tuning trial (itself a run, ``run_id``): ``state`` is "running", "complete",
+    "pruned" or "failed"; ``value`` its validation score; the study's best so far beside."""
+
+    kind: ClassVar[str] = "trial"
+    number: int
+    state: str
+    run_id: str = ""
+    family: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    value: float | None = None
+    metric: str = ""
+    best_number: int | None = None
+    best_value: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Log(Event):
     kind: ClassVar[str] = "log"
     message: str
@@ -107,8 +125,8 @@ class Failed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Progress, Metric, Candidate, Compressed, Log, Done,
-                              Failed)
+    cls.kind: cls for cls in (Started, Progress, Metric, Candidate, Compressed, Trial, Log,
+                              Done, Failed)
 }
 
 Emit = Callable[[Event], None]

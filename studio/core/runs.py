@@ -31,8 +31,10 @@ STEP_METRICS = ("batch_loss",)
 # per call, and a call per field parsed the result (leaderboard and all) eleven times a row.
 _COLUMNS = """
     id, status, created, started, ended, error, device,
-    json_extract(spec, '$.dataset', '$.family', '$.target', '$.seed', '$.resume'),
-    json_extract(result, '$.version', '$.family', '$.task', '$.metrics', '$.stopped_early'),
+    json_extract(spec, '$.dataset', '$.family', '$.target', '$.seed', '$.resume',
+                 '$.tune.study', '$.tune.trial'),
+    json_extract(result, '$.version', '$.family', '$.task', '$.metrics', '$.stopped_early',
+                 '$.stopped'),
     json_extract(facts, '$.task', '$.digest', '$.family')
 """
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
@@ -58,8 +60,18 @@ class Run:
     error: str | None
     digest: str | None
     seed: int | None
-    stopped_early: bool = False
+    stopped_early: bool = False  # ended by a person's Stop (kept, and resumable)
     resumed_from: str | None = None
+    trial: str | None = None  # STUDY#N: a trial of a tuning study
+    ended_by: str | None = None  # "user", "time", "early stopping", "diverged" or None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether going on could train more: it did not end on its own terms (all its
+        epochs, early stopping). Whether it kept a checkpoint is asked of the folder."""
+        if self.status in ("failed", "interrupted", "cancelled"):
+            return True
+        return self.status == "done" and (self.stopped_early or self.ended_by == "time")
 
     @property
     def duration_s(self) -> float | None:
@@ -111,8 +123,10 @@ class RunDetail:
 
 def _row_to_run(r: Sequence[Any]) -> Run:
     rid, status, created, started, ended, error, device, spec, result, facts = r
-    dataset, spec_family, target, seed, resume = _parts(spec, 5)
-    version, won, task, metrics, stopped_early = _parts(result, 5)
+    dataset, spec_family, target, seed, resume, study, trial = _parts(spec, 7)
+    version, won, task, metrics, stopped_early, why = _parts(result, 6)
+    if why is not None or stopped_early is None:
+        stopped_early = why == "user"  # early stopping or a spent budget is no Stop
     fact_task, digest, fact_family = _parts(facts, 3)
     task = task or fact_task
     metric = HEADLINE.get(task or "")
@@ -122,7 +136,8 @@ def _row_to_run(r: Sequence[Any]) -> Run:
         score = float(value) if isinstance(value, int | float) else None
     return Run(rid, status, created, started, ended, dataset or "", target or "",
                won or fact_family or spec_family or "auto", task, device, version, metric,
-               score, error, digest, seed, bool(stopped_early), resume)
+               score, error, digest, seed, bool(stopped_early), resume,
+               f"{study}#{trial}" if study else None, why)
 
 
 def _parts(extracted: str | None, n: int) -> list[Any]:
@@ -142,7 +157,8 @@ def list_runs(ws: Workspace, dataset: str | None = None, status: str | None = No
     if status == "active":
         where.append("status IN ('queued', 'running')")
     elif status == "stopped":
-        where.append("status = 'done' AND json_extract(result, '$.stopped_early')")
+        where.append("status = 'done' AND coalesce(json_extract(result, '$.stopped') = "
+                     "'user', json_extract(result, '$.stopped_early'))")
     elif status:
         if status not in STATUSES:
             raise InputError(f"status must be one of {', '.join((*STATUSES, 'stopped'))}, "
@@ -157,7 +173,8 @@ def list_runs(ws: Workspace, dataset: str | None = None, status: str | None = No
     if search:
         needle = search.casefold()
         runs = [r for r in runs if any(needle in str(v).casefold() for v in (
-            r.id, r.dataset, r.target, r.version or "", r.family, r.error or "", r.state))]
+            r.id, r.dataset, r.target, r.version or "", r.family, r.error or "", r.state,
+            r.trial or ""))]
     return runs[:limit] if limit else runs
 
 

@@ -15,7 +15,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,25 +43,22 @@ HEADLINE = {"classification": "accuracy", "regression": "r2"}
 
 def run(ws: Workspace, spec: TrainSpec, emit: Emit,
         should_stop: Callable[[], bool] = lambda: False,
-        job_id: str | None = None) -> dict[str, Any]:
+        job_id: str | None = None, register: bool = True,
+        loaded: Loaded | None = None) -> dict[str, Any]:
+    """``register=False`` (a tuning trial): every family trained, the winner too, waits in
+    the run's leaderboard (candidates), from which one click makes it a version.
+    ``loaded``: the data as :func:`load` made it for a spec of the same dataset, target,
+    split, seed and preprocessing (trials of a study share it)."""
     started = time.perf_counter()
+    if not register and not job_id:
+        raise ValueError("a run that registers nothing keeps its models under its record")
     spec.validate()
     threads = spec.threads or default_threads(leave_one_free=False)
     device = choose_device(spec.device, threads)
     emit(Started(job_id or "", "train", device))
 
-    info = catalog.get_dataset(ws, spec.dataset)
-    emit(Progress("prepare", 0, 0, f"loading {info.name}"))
-    profile = catalog.cached_profile(ws, info)
-    stored = catalog.load_frame(ws, info)
-    catalog.check_pictures(ws, info, stored, emit, should_stop)
-    prepared = prepare(stored, spec.dataset, spec.target, spec.task, spec.split, spec.seed,
-                       spec.preprocessing, blob_path=ws.blobs.path,
-                       kinds={c["name"]: c["kind"] for c in profile} if profile else None)
+    info, prepared, data = loaded or load(ws, spec, emit, should_stop)
     recipe, task = prepared.recipe, prepared.task
-    data = TrainData(recipe, task, prepared.frame,
-                     encode_target(recipe, prepared.frame[spec.target]), prepared.parts,
-                     scratch=ws.blobs.tmp, rows=prepared.rows)
     for d in recipe["dropped"]:
         emit(Log(f"column {d['name']!r} not used: {d['reason']}"))
     tr, va, te = data.parts
@@ -98,6 +95,24 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     should_stop()  # once more, just before the version is written
     name = spec.model or registry.propose_model_name(ws, info.name, spec.target, task)
     manifest = manifests[winner.family.name]
+    test = manifest["metrics"]["test"]
+    common = {"name": name, "task": task, "family": winner.family.name, "metrics": test,
+              "device": device, "dataset_digest": info.digest,
+              "params": manifest["training"]["params"],
+              "stopped_early": manifest["training"]["stopped"] is not None,
+              "stopped": manifest["training"]["stopped"],
+              "warnings": manifest["warnings"], "validation": winner.validation,
+              "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
+    if not register:
+        assert job_id is not None
+        candidates.keep(ws, job_id, name, [
+            (c.family.name, c.family.title, c.files(), manifests[c.family.name],
+             c.row(metric, chosen=c is winner)) for c in board])
+        emit(Candidate(winner.family.name, winner.family.title, "done", metric,
+                       winner.validation, winner.test, winner.fit_s, winner.size, chosen=True))
+        emit(Progress("done", 1, 1, f"kept {winner.family.name} as a candidate"))
+        return {**common, "version": None, "number": None,
+                "candidate": winner.family.name}
     version = registry.register_version(ws, name, winner.files(), manifest,
                                         model_card(manifest), job_id=job_id)
     emit(Candidate(winner.family.name, winner.family.title, "done", metric,
@@ -111,13 +126,32 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
                                                  if c is winner else {}))
             for c in board])
     emit(Progress("done", 1, 1, f"registered {version.ref}"))
-    test = manifest["metrics"]["test"]
-    return {"version": version.ref, "name": version.name, "number": version.version,
-            "task": task, "family": winner.family.name, "metrics": test, "device": device,
-            "dataset_digest": info.digest, "params": manifest["training"]["params"],
-            "stopped_early": manifest["training"]["stopped"] is not None,
-            "warnings": manifest["warnings"],
-            "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
+    return {**common, "version": version.ref, "name": version.name,
+            "number": version.version}
+
+
+class Loaded(NamedTuple):
+    info: Any  # catalog.DatasetInfo
+    prepared: Any  # datasets.prepare.Prepared
+    data: TrainData
+
+
+def load(ws: Workspace, spec: TrainSpec, emit: Emit,
+         should_stop: Callable[[], bool] = lambda: False) -> Loaded:
+    """The dataset read, its recipe fitted and split: what every family trains on."""
+    info = catalog.get_dataset(ws, spec.dataset)
+    emit(Progress("prepare", 0, 0, f"loading {info.name}"))
+    profile = catalog.cached_profile(ws, info)
+    stored = catalog.load_frame(ws, info)
+    catalog.check_pictures(ws, info, stored, emit, should_stop)
+    prepared = prepare(stored, spec.dataset, spec.target, spec.task, spec.split, spec.seed,
+                       spec.preprocessing, blob_path=ws.blobs.path,
+                       kinds={c["name"]: c["kind"] for c in profile} if profile else None)
+    recipe = prepared.recipe
+    data = TrainData(recipe, prepared.task, prepared.frame,
+                     encode_target(recipe, prepared.frame[spec.target]), prepared.parts,
+                     scratch=ws.blobs.tmp, rows=prepared.rows)
+    return Loaded(info, prepared, data)
 
 
 def _finish(ranked: list[_Entry], spec: TrainSpec, data: TrainData, dataset: dict[str, Any],

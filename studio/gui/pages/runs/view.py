@@ -268,7 +268,7 @@ class RunsPage(QWidget):
             self.version_requested.emit(run.version)
 
     def _resumable(self, run: runs.Run) -> bool:
-        if run.state not in ("failed", "interrupted", "cancelled", "stopped"):
+        if not run.resumable:
             return False
         return bool(checkpoints.resumable(self.ws, run.id))
 
