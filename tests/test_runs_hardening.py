@@ -176,3 +176,17 @@ def test_an_abandoned_import_keeps_nothing_and_ends_interrupted(tmp_path):
     assert list(ws.db.db["datasets"].rows) == []
     assert not [p for p in (tmp_path / "ws" / "blobs").rglob("*") if p.is_file()]
     ws.db.close()
+
+
+@pytest.mark.timeout(240)
+def test_training_works_from_a_folder_holding_a_triton_model_repository(tmp_path):
+    """`studio models export --triton triton/` then training from the same folder: the
+    folder must not shadow the triton library torch imports."""
+    home = tmp_path / "ws"
+    assert run_studio(home, "data", "import", str(PENGUINS)).returncode == 0
+    (tmp_path / "triton").mkdir()
+    done = subprocess.run(studio_cmd(home, "train", "penguins", "--target", "species",
+                                     "--family", "mlp", "--epochs", "2"),
+                          capture_output=True, text=True, timeout=200, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr

@@ -110,7 +110,8 @@ class RunDetail:
         spec = {k: v for k, v in self.spec.items()
                 if k not in ("params", "preprocessing", "dataset", "target", "model")
                 and v not in (None, "", [], {})}
-        chosen = {f"{k}": v for k, v in (self.spec.get("params") or {}).items()}
+        own = f"{self.run.family}."  # "mlp.hidden" is the mlp's hidden, for an mlp run
+        chosen = {k.removeprefix(own): v for k, v in (self.spec.get("params") or {}).items()}
         resolved = self.result.get("params") or self.facts.get("params") or {}
         return {**spec, **chosen, **resolved}
 
