@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self._importing = False  # a file's import, or its choice of sheet, is under way
         self._import_cancelled = False
         self.import_job: JobBridge | None = None
+        self.tuning: Any = None  # the Tune window, once opened
 
         self.nav = QListWidget()
         self.nav.setObjectName("sidebar")
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.datasets.import_requested.connect(self.choose_files)
         self.datasets.sample_requested.connect(self.import_sample)
         self.datasets.train_requested.connect(self.train)
+        self.datasets.tune_requested.connect(self.tune)
         self.datasets.message.connect(self.error)
         self.datasets.changed.connect(lambda: self.models.refresh())
         self._menus()
@@ -399,6 +401,20 @@ class MainWindow(QMainWindow):
         self.go(self.training)
         self.status(f"Training on {options['dataset']}…")
 
+    def tune(self, fields: dict) -> None:
+        """Open the Tune window on the Train form's dataset and target."""
+        from studio.gui.pages.tune.view import TuneWindow
+
+        if self.tuning is not None and self.tuning.running:
+            self.tuning.raise_()
+            self.tuning.activateWindow()
+            return
+        self.tuning = TuneWindow(self.ws, fields, self)
+        self.tuning.registered.connect(self._on_registered)
+        self.tuning.finished.connect(lambda _f: self.runs.refresh()
+                                     if self.runs.isVisible() else None)
+        self.tuning.show()
+
     def _on_trained(self, final: Done | Failed) -> None:
         self.datasets.set_busy(False)
         if isinstance(final, Done):
@@ -462,6 +478,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.training.shutdown()
+        if self.tuning is not None:
+            self.tuning.close()
         self.models.shutdown()
         self.compress.shutdown()
         self.serving.stop(wait=True)

@@ -50,6 +50,7 @@ class DatasetsPage(QWidget):
     import_requested = Signal()  # the window owns the file dialog and the import job
     sample_requested = Signal()
     train_requested = Signal(dict)  # TrainSpec fields chosen here
+    tune_requested = Signal(dict)  # the same, for a search
     message = Signal(str)
     changed = Signal()  # renamed or deleted: other pages refresh
 
@@ -63,6 +64,7 @@ class DatasetsPage(QWidget):
         self._profile_job: JobBridge | None = None
         self.form = TrainForm(ws)
         self.form.train_requested.connect(self.train_requested)
+        self.form.tune_requested.connect(self.tune_requested)
         self.form.message.connect(self.message)
         self.form.target_changed.connect(lambda name: self.columns.select(name))
         self.train_btn = self.form.train_btn  # the page's main action
@@ -140,6 +142,7 @@ class DatasetsPage(QWidget):
         header.addWidget(self.description, 1)
         header.addWidget(self.form.recipe_btn)
         header.addWidget(self.form.advanced_btn)
+        header.addWidget(self.form.tune_btn)
         header.addWidget(self.form.train_btn)
 
         self.model = TableModel()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -59,6 +59,7 @@ class BudgetSpin(QSpinBox):
 
 class TrainForm(QWidget):
     train_requested = Signal(dict)  # TrainSpec fields
+    tune_requested = Signal(dict)  # TrainSpec fields: a search on this dataset and target
     target_changed = Signal(str)  # the column to show in the profile
     message = Signal(str)
 
@@ -131,6 +132,12 @@ class TrainForm(QWidget):
         self.train_btn = QPushButton("Train ▶")
         self.train_btn.setObjectName("primary")
         self.train_btn.clicked.connect(self._on_train)
+        self.tune_btn = QPushButton("Tune…")
+        self.tune_btn.setToolTip("Search the model family and its parameters: many short "
+                                 "runs, the best kept")
+        self.tune_btn.setEnabled(False)
+        self.tune_btn.clicked.connect(self._on_tune)
+        self.train_btn.installEventFilter(self)  # Tune is enabled whenever Train is
         self.advanced = AdvancedPanel(self.all_families)
         self.advanced.setMaximumHeight(ADVANCED_HEIGHT)
         self.advanced.hide()
@@ -410,6 +417,22 @@ class TrainForm(QWidget):
             fields["time_budget_s"] = float(self.budget.value())
         fields.update(self.advanced.spec_fields())
         return fields
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.train_btn and event.type() == QEvent.Type.EnabledChange:
+            self.tune_btn.setEnabled(self.train_btn.isEnabled())
+        return super().eventFilter(watched, event)
+
+    def _on_tune(self) -> None:
+        if self.info is None or not self.target.currentText():
+            return
+        try:
+            fields = self.spec()
+        except InputError as exc:
+            self.advanced_btn.setChecked(True)
+            self.message.emit(str(exc))
+            return
+        self.tune_requested.emit(fields)
 
     def _on_train(self) -> None:
         if self.info is None or not self.target.currentText():
