@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (the best: a CUDA GPU, then mps, then cpu), cpu, cuda, cuda:N "
                    "or mps; studio devices lists them")
+    p.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="train in N processes on this machine (torch.distributed: gloo on "
+                   "CPUs, NCCL on GPUs); one neural --family")
+    p.add_argument("--nnodes", type=int, metavar="M",
+                   help="machines taking part (run the same command on each)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="where the machines meet (one of them, reachable by all)")
+    p.add_argument("--rdzv-id", metavar="ID", help="names the run the machines join "
+                   "(default: studio)")
     p.add_argument("--resume", metavar="RUN", help="go on with a stopped, failed or killed "
                    "run from its last checkpoint, with its own settings (see studio runs ls)")
     p.add_argument("--recipe", type=Path, metavar="FILE.json",
@@ -466,13 +475,27 @@ def new_spec(ws: Workspace, args: argparse.Namespace) -> tuple[Any, Any]:
         family=args.family, params=parse_params(args.param), time_budget_s=args.time_budget,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         device=args.device, threads=default_threads(leave_one_free=False),
-        preprocessing=preprocessing,
+        preprocessing=preprocessing, distributed=distributed_options(args),
     ).validate().check_columns(info.column_names)
     if args.target is not None:
         from studio.core.datasets.catalog import remember_choices
 
         remember_choices(ws, info.name, target, args.task)
     return spec, info
+
+
+def distributed_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--nproc-per-node`` and friends as the spec's ``distributed`` (None: one process)."""
+    if args.nproc_per_node is None and args.nnodes is None and not args.rdzv_endpoint:
+        return None
+    out: dict[str, Any] = {
+        "nproc_per_node": 1 if args.nproc_per_node is None else args.nproc_per_node,
+        "nnodes": 1 if args.nnodes is None else args.nnodes}
+    if args.rdzv_endpoint:
+        out["rdzv_endpoint"] = args.rdzv_endpoint
+    if args.rdzv_id:
+        out["rdzv_id"] = args.rdzv_id
+    return out
 
 
 def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:

@@ -39,10 +39,16 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
 
 def _train(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
            job_id: str) -> dict[str, Any]:
-    from studio.core.training.pipeline import run
     from studio.core.training.spec import TrainSpec
 
-    return run(ws, TrainSpec.from_dict(spec), emit, stop, job_id=job_id)
+    checked = TrainSpec.from_dict(spec)
+    if checked.distributed:
+        from studio.jobs.distributed import launch
+
+        return launch(ws, checked.to_dict(), emit, stop, job_id)
+    from studio.core.training.pipeline import run
+
+    return run(ws, checked, emit, stop, job_id=job_id)
 
 
 def _import(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],

@@ -71,6 +71,8 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     loss_fn = _loss(task, data, params, device)
     opt = _optimizer(model, params)
     amp = Precision(device)
+    group = Group.current()
+    step_model = group.wrap(model, device)
     epochs, size = int(params["epochs"]), int(params["batch_size"])
     gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
     n_batches = max(1, -(-len(tr) // size))
@@ -133,20 +135,28 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         for b in range(n_batches):
             # the time budget ends training between steps, but never before one whole
             # epoch: a model that saw every row once is worth more than none
-            if ctx.should_stop() or (result.epochs_run and ctx.out_of_time()):
-                result.stopped = "user" if ctx.should_stop() else "time"
+            user = ctx.should_stop()
+            ending = user or bool(result.epochs_run and ctx.out_of_time())
+            if group.size > 1:  # every process stops at the same step, or none does
+                user, ending = group.any(user), group.any(ending)
+            if ending:
+                result.stopped = "user" if user else "time"
                 break
             t = progress_fraction(epoch - 1 + b / n_batches)
             _set_hyper(opt, base_lr * _schedule(params["schedule"], t), base_wd, t)
             if set_progress is not None:
                 set_progress(t)
             idx = order[b * size:(b + 1) * size]
+            if group.size > 1:
+                if len(idx) < group.size:
+                    continue  # a last batch too small to share: skipped by every process
+                idx = idx[group.rank::group.size]  # this process's share of the batch
             xs = batch(idx)
             if augment is not None:
                 xs = augment(xs, gen)
             index = torch.from_numpy(idx).to(device, non_blocking=True)
             with amp.autocast():
-                out = model.raw(*xs)
+                out = step_model(*xs)
                 if loss is not None:
                     step_loss = loss(out, index)
                 else:
@@ -167,7 +177,9 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         if result.stopped and (result.stopped != "time" or not seen):
             break
         v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
-        train_loss = total.item() / seen
+        if group.size > 1:
+            total, seen = group.sum(total), int(group.sum(torch.tensor(float(seen))).item())
+        train_loss = total.item() / max(seen, 1)
         if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
             result.stopped = "diverged"
             ctx.emit(Log(f"{family}: the loss became NaN or infinite at epoch {epoch}; "
@@ -229,6 +241,61 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+class _Raw(torch.nn.Module):
+    """``raw`` as a module's forward: DistributedDataParallel syncs the gradients of what
+    runs through its forward, and the loss needs the raw output."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *xs: Any) -> Any:
+        return self.model.raw(*xs)
+
+
+@dataclass
+class Group:
+    """The processes training together (torch.distributed, started by torchrun): each
+    takes a share of every batch, DistributedDataParallel averages the gradients, and they
+    agree on when to stop. One process alone is a group of one."""
+
+    rank: int = 0
+    size: int = 1
+    on: str = "cpu"  # where the collectives' tensors live: NCCL takes only CUDA ones
+
+    @classmethod
+    def current(cls) -> Group:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            on = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" \
+                else "cpu"
+            return cls(dist.get_rank(), dist.get_world_size(), on)
+        return cls()
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> Callable[..., Any]:
+        if self.size == 1:
+            return model.raw  # type: ignore[no-any-return]
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index or 0] if device.type == "cuda" else None
+        return DistributedDataParallel(_Raw(model), device_ids=ids)
+
+    def any(self, flag: bool) -> bool:
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.on)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def sum(self, value: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        t = value.detach().float().reshape(1).to(self.on).clone()
+        dist.all_reduce(t)
+        return t.reshape(()).cpu()
 
 
 class Precision:

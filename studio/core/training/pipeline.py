@@ -80,6 +80,8 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
     board = _train_all(chosen, spec, data, device, threads, budget, emit, should_stop,
                        _checkpoint_plans(ws, spec, job_id, info.digest, emit))
 
+    if _rank() != 0:
+        return {"rank": _rank()}  # the first process of a distributed run does the rest
     metric = HEADLINE[task]
     # Asked before the long tail of export and evaluation: a job whose starter has gone
     # raises Abandoned here (a Stop returns True: the models trained so far are kept).
@@ -328,6 +330,13 @@ def _fit_family(family: Family, data: TrainData, params: dict[str, Any], ctx: Fi
         raise InputError(f"{family.name}: the {ctx.device} device ran out of memory even at "
                          f"batch size {smaller}: choose a smaller batch size or model "
                          "(hidden sizes, image size), or train on the cpu") from None
+
+
+def _rank() -> int:
+    """This process's rank in a distributed run (torchrun), 0 when alone."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _out_of_memory(exc: BaseException) -> bool:

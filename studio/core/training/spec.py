@@ -10,6 +10,7 @@ from typing import Any
 from studio.core.errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DISTRIBUTED_FAMILIES = ("mlp", "embedding", "cnn")  # trained by the torch loop
 TASKS = ("auto", "classification", "regression", "text-classification", "image-classification")
 
 
@@ -37,6 +38,9 @@ class TrainSpec:
     preprocessing: dict[str, Any] = field(default_factory=dict)  # see recipe.check_options
     # the run this one resumes: each family goes on from that run's last checkpoint of it
     resume: str | None = None
+    # several processes under torchrun: {"nproc_per_node": N, "nnodes": M,
+    # "rdzv_endpoint": "HOST:PORT", "rdzv_id": "..."} (None: this process alone)
+    distributed: dict[str, Any] | None = None
 
     def validate(self) -> TrainSpec:
         if self.task not in TASKS:
@@ -52,6 +56,8 @@ class TrainSpec:
                              f"got {self.time_budget_s}")
         if not isinstance(self.params, dict):
             raise InputError("params must be an object of key: value")
+        if self.distributed is not None:
+            self._check_distributed()
         if self.resume is not None and (not isinstance(self.resume, str) or not self.resume):
             raise InputError("resume must be a run id")
         if not (self.device in DEVICES or re.fullmatch(r"cuda:\d{1,2}", str(self.device))):
@@ -65,6 +71,29 @@ class TrainSpec:
         for family in chosen:
             self.params_for(family)
         return self
+
+    def _check_distributed(self) -> None:
+        d = self.distributed
+        if not isinstance(d, dict):
+            raise InputError("distributed must be an object")
+        unknown = set(d) - {"nproc_per_node", "nnodes", "rdzv_endpoint", "rdzv_id"}
+        if unknown:
+            raise InputError(f"unknown distributed options: {', '.join(sorted(unknown))}")
+        for key, most in (("nproc_per_node", 1024), ("nnodes", 4096)):
+            value = d.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                raise InputError(f"{key.replace('_', '-')} must be from 1 to {most}, got "
+                                 f"{value!r}")
+        endpoint = d.get("rdzv_endpoint")
+        if d.get("nnodes", 1) > 1 and not endpoint:
+            raise InputError("training on several machines needs --rdzv-endpoint HOST:PORT "
+                             "(the same on every machine)")
+        if endpoint is not None and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}",
+                                                     str(endpoint)):
+            raise InputError(f"rdzv-endpoint must be HOST:PORT, got {endpoint!r}")
+        if self.family not in DISTRIBUTED_FAMILIES:
+            raise InputError("distributed training runs one neural family: choose --family "
+                             + " or ".join(DISTRIBUTED_FAMILIES))
 
     def common(self) -> dict[str, Any]:
         """The common knobs that were set, by their parameter names."""
