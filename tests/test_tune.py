@@ -5,9 +5,7 @@ becomes a version with one command."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import PENGUINS, run_studio
@@ -20,24 +18,7 @@ from studio.core.training import tune
 from studio.core.workspace import Workspace
 from studio.jobs import records
 
-
-class Book:
-    """The jobs layer's record of trial runs, as the tuning job keeps it."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-
-    def start(self, spec: dict[str, Any]) -> str:
-        run_id = records.create_job(self.ws, "train", spec)
-        records.mark_running(self.ws, run_id, os.getpid())
-        return run_id
-
-    def metrics(self, run_id: str, metrics: list) -> None:
-        records.add_metrics(self.ws, run_id, metrics)
-
-    def finish(self, run_id: str, status: str, error: str | None = None,
-               result: dict | None = None) -> None:
-        records.finish(self.ws, run_id, status, error=error, result=result)
+Book = records.TrialBook  # the jobs layer's record of trial runs
 
 
 @pytest.fixture

@@ -79,32 +79,12 @@ def _profile(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[],
 NICE = 5
 
 
-class _RunBook:
-    """A tuning trial's run, recorded as a training job of this (the tuning job's) process:
-    killed with it, a reader marks it failed."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-
-    def start(self, spec: dict[str, Any]) -> str:
-        run_id = records.create_job(self.ws, "train", spec)
-        records.mark_running(self.ws, run_id, os.getpid())
-        return run_id
-
-    def metrics(self, run_id: str, metrics: list[Metric]) -> None:
-        records.add_metrics(self.ws, run_id, metrics)
-
-    def finish(self, run_id: str, status: str, error: str | None = None,
-               result: dict[str, Any] | None = None) -> None:
-        records.finish(self.ws, run_id, status, error=error, result=result)
-
-
 def _tune(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
           job_id: str) -> dict[str, Any]:
     from studio.core.training import tune
 
     emit(Started(job_id, "tune", spec.get("device") or "auto"))
-    return tune.run(ws, tune.TuneSpec.from_dict(spec), emit, stop, _RunBook(ws), job_id)
+    return tune.run(ws, tune.TuneSpec.from_dict(spec), emit, stop, records.TrialBook(ws), job_id)
 
 def _compress(ws: Workspace, spec: dict[str, Any], emit: Emit, stop: Callable[[], bool],
               job_id: str) -> dict[str, Any]:

@@ -87,3 +87,23 @@ def interruption_message(row: dict[str, Any]) -> str:
             "compress": f"compression of {spec.get('source')!r}"}.get(
         row["kind"], f"{row['kind']} job")
     return f"the {what} (job {row['id']}) was interrupted: {row['error']}"
+
+
+class TrialBook:
+    """A tuning trial's run, recorded as a training job of the calling process (the tuning
+    job): killed with it, a reader marks it failed (``tune.RunBook``)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def start(self, spec: dict[str, Any]) -> str:
+        run_id = create_job(self.ws, "train", spec)
+        mark_running(self.ws, run_id, os.getpid())
+        return run_id
+
+    def metrics(self, run_id: str, metrics: list[Metric]) -> None:
+        add_metrics(self.ws, run_id, metrics)
+
+    def finish(self, run_id: str, status: str, error: str | None = None,
+               result: dict[str, Any] | None = None) -> None:
+        finish(self.ws, run_id, status, error=error, result=result)

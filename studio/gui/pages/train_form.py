@@ -424,17 +424,13 @@ class TrainForm(QWidget):
         return super().eventFilter(watched, event)
 
     def _on_tune(self) -> None:
-        if self.info is None or not self.target.currentText():
-            return
-        try:
-            fields = self.spec()
-        except InputError as exc:
-            self.advanced_btn.setChecked(True)
-            self.message.emit(str(exc))
-            return
-        self.tune_requested.emit(fields)
+        self._send(self.tune_requested)
 
     def _on_train(self) -> None:
+        self._send(self.train_requested)
+
+    def _send(self, signal: Any) -> None:
+        """The form's choices to Train or Tune; a knob typed halfway is said instead."""
         if self.info is None or not self.target.currentText():
             return
         try:
@@ -443,7 +439,7 @@ class TrainForm(QWidget):
             self.advanced_btn.setChecked(True)  # where the knob to fix is
             self.message.emit(str(exc))
             return
-        self.train_requested.emit(fields)
+        signal.emit(fields)
 
 
 def _note(text: str) -> QLabel:
