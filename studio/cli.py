@@ -422,6 +422,10 @@ def train(ws: Workspace, args: argparse.Namespace) -> int:
     else:
         spec, info = new_spec(ws, args)
     result = run_job(ws, "train", spec.to_dict(), quiet=args.json)
+    if "version" not in result:  # a machine of a distributed run whose process is not rank 0
+        out(args, result, "this machine's processes finished their share of the run; the "
+            "machine with rank 0 registers the version")
+        return EXIT_OK
     if result["name"] != info.name and args.model is None and not args.json:
         # the pipeline names it once the task is known: the dataset's model answers another
         # question, so this run is a model of its own
@@ -508,7 +512,12 @@ def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
     run = source.run
     given = [o for o, v in (("DATASET", args.dataset), ("--target", args.target),
                             ("--family", args.family != "auto"), ("--param", args.param),
-                            ("--epochs", args.epochs), ("--model", args.model)) if v]
+                            ("--epochs", args.epochs), ("--model", args.model),
+                            ("--lr", args.lr), ("--batch-size", args.batch_size),
+                            ("--seed", args.seed), ("--recipe", args.recipe),
+                            ("--task", args.task != "auto"),
+                            ("--nproc-per-node", args.nproc_per_node),
+                            ("--nnodes", args.nnodes)) if v]
     if given:
         raise InputError(f"--resume goes on with the run's own settings; leave out "
                          f"{', '.join(given)} (or start a new run)")
@@ -520,9 +529,11 @@ def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
     if not checkpoints.resumable(ws, run.id):
         raise InputError(f"run {run.id} has no checkpoint to resume from (only the neural "
                          "families keep them, once an epoch has ended)")
-    spec = {**source.spec, "resume": run.id, "threads": default_threads(leave_one_free=False)}
+    spec = {**runs.resume_fields(source), "threads": default_threads(leave_one_free=False)}
     if args.time_budget:
         spec["time_budget_s"] = args.time_budget
+    if args.device != "auto":  # a checkpoint goes on on any device
+        spec["device"] = args.device
     return TrainSpec.from_dict(spec)
 
 

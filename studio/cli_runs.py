@@ -24,13 +24,20 @@ def add_parsers(sub: Any, cmd: Callable[..., argparse.ArgumentParser]) -> None:
                    help="runs in this state only")
     p.add_argument("--search", metavar="TEXT", help="runs whose id, dataset, target, "
                    "version, family or error contains TEXT")
-    p.add_argument("--limit", type=int, metavar="N", help="the newest N only")
+    p.add_argument("--limit", type=_positive, metavar="N", help="the newest N only")
     p = cmd("show", "a run: what it was asked, what it learned, its per-epoch metrics", sub)
     p.add_argument("run", metavar=RUN, help="a run id, or its first 4+ characters")
     p = cmd("compare", "runs side by side: parameters and metrics, differences marked *", sub)
     p.add_argument("runs", nargs="+", metavar=RUN)
     p = cmd("rm", "delete runs' records and checkpoints (the versions they made stay)", sub)
     p.add_argument("runs", nargs="+", metavar=RUN)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _when(t: float | None) -> str:

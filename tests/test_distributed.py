@@ -51,3 +51,75 @@ def test_distributed_options_are_checked_before_anything_starts(tmp_path: Path) 
                          "HOST:PORT")):
         done = run_studio(home, "train", "penguins", "--target", "species", *extra)
         assert done.returncode == 2 and said in done.stderr, (extra, done.stderr)
+
+
+class _Tiny:
+    """Made in each process: a network with the loop's raw/forward pair."""
+
+    @staticmethod
+    def make():
+        import torch
+
+        class Tiny(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
+                                               torch.nn.Dropout(0.2), torch.nn.Linear(32, 2))
+
+            def raw(self, x):
+                return self.net(x)
+
+            def forward(self, x):
+                return torch.softmax(self.net(x), 1)
+
+        torch.manual_seed(0)
+        return Tiny()
+
+
+def _rank_main(rank: int, world: int, init_file: str, out_dir: str, budget_s: float) -> None:
+    import time
+
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.distributed as dist
+
+    from studio.core.training.families.base import FitContext, TrainData
+    from studio.core.training.loop import fit
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(700, 8)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    order = rng.permutation(700)
+    data = TrainData({"labels": ["a", "b"], "features": []}, "classification",
+                     pd.DataFrame(index=range(700)), y,
+                     (order[:500], order[500:600], order[600:]))
+    xs = torch.from_numpy(x)
+    params = {"epochs": 100_000, "batch_size": 64, "learning_rate": 0.01,
+              "weight_decay": 0.0, "schedule": "cosine", "optimizer": "adamw", "patience": 0}
+    model = _Tiny.make()
+    ctx = FitContext(lambda _e: None, deadline=time.monotonic() + budget_s, seed=0)
+    result = fit(model, data, lambda rows: [xs[torch.from_numpy(rows)]], params, ctx, "tiny")
+    digest = float(sum(p.detach().double().sum() for p in model.parameters()))
+    Path(out_dir, f"{rank}.json").write_text(json.dumps(
+        {"checksum": digest, "epochs": result.epochs_run, "stopped": result.stopped,
+         "best": result.best_epoch}))
+    dist.destroy_process_group()
+
+
+@pytest.mark.timeout(120)
+def test_processes_stay_identical_under_a_time_budget(tmp_path: Path) -> None:
+    """The schedule follows the clock once the budget binds: every process must follow the
+    first one's, stop at the same step and pick the same best epoch, or the copies drift
+    apart (and a process left waiting in a collective hangs the run)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_main, args=(2, str(tmp_path / "init"), str(tmp_path), 2.5), nprocs=2,
+             join=True)
+    a, b = (json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1))
+    assert a["stopped"] == b["stopped"] == "time"
+    assert a["epochs"] == b["epochs"] and a["best"] == b["best"]
+    assert a["checksum"] == b["checksum"]  # the same weights, bit for bit

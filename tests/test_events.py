@@ -23,6 +23,7 @@ from studio.core.events import (
     Metric,
     Progress,
     Started,
+    Trial,
     is_terminal,
     parse_event,
 )
@@ -42,6 +43,9 @@ EXAMPLES: list[Event] = [
     Candidate("linear", "Linear", "done", "r2", 0.25, -0.5, 1.5, 1024, chosen=True),
     Compressed({"method": "int8-dynamic", "version": "penguins:2", "delta_points": -0.5,
                 "collapsed": False, "measurement": {"file_bytes": 1024}}),
+    Trial(3, "complete", "abc123", "mlp", {"learning_rate": 0.01, "hidden": [64, 64]}, 0.97,
+          "accuracy", 1, 0.98),
+    Trial(4, "pruned", message="pruned at epoch 2"),
     Log("column 'x' not used: all values missing", "warning"),
     Log("plain"),
     Done({"version": "penguins:1", "metrics": {"accuracy": 0.98, "confusion": [[1, 0], [0, 1]]}}),

@@ -42,6 +42,8 @@ def test_a_search_from_the_train_form_draws_trials_and_registers_the_best(
         tuning.register_btn.click()
     assert got.args[0] == "penguins:1"
     assert [v.ref for v in list_versions(window.ws)] == ["penguins:1"]
+    tuning.reject()  # Escape: closed, as by its close button
+    assert not tuning.isVisible() and not tuning.running
     window.go(window.runs)
     trials = [r for r in window.runs.model.runs if r.trial]
     assert len(trials) == 4 and all(r.trial.split("#")[0] == tuning.study for r in trials)

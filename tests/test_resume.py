@@ -86,7 +86,9 @@ def test_a_stopped_run_resumes_to_where_an_uninterrupted_one_ends(penguins_ws) -
     assert record.run.resumed_from == stopped
     epochs = [e for e, _ in record.history["mlp"]["val_loss"]]
     assert epochs == list(range(10, EPOCHS + 1))  # it went on from epoch 10
-    assert checkpoints.epochs(checkpoints.family_dir(ws, resumed, "mlp"))[-1] == EPOCHS
+    # it ran to its end: nothing to resume, and its checkpoints are gone
+    assert not checkpoints.run_dir(ws, resumed).exists()
+    assert checkpoints.epochs(checkpoints.family_dir(ws, stopped, "mlp"))  # a Stop's stay
 
 
 def test_a_run_that_cannot_be_resumed_says_why(penguins_ws) -> None:

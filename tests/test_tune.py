@@ -62,6 +62,14 @@ def test_each_trial_is_a_run_and_a_weak_one_is_pruned(penguins_ws) -> None:
     assert more["trials"] == 10 and more["ran"] == 2
     assert len(tune.trials(ws, "mlp-search")) == 10
 
+    # a trial goes on as a plain run: what made it a trial is not carried over
+    from studio.core.training.spec import TrainSpec
+
+    fields = runs.resume_fields(runs.get_run(ws, ends[0].run_id, history=False))
+    assert "tune" not in fields and fields["resume"] == ends[0].run_id
+    TrainSpec.from_dict(fields)
+    assert not (ws.root / "runs" / ends[0].run_id).exists()  # a trial keeps no checkpoints
+
     version = tune.register_best(ws, "mlp-search")
     assert version.ref == "penguins:1"
     best = more["best"]
@@ -80,6 +88,10 @@ def test_bad_tuning_options_are_refused_before_anything_runs(penguins_ws) -> Non
         tune.TuneSpec("penguins", "species", family="nope").validate()
     with pytest.raises(Exception, match="no study"):
         tune.register_best(ws, "never-made")
+    for hostile in ("../studies/x", "/etc/passwd", "", ".hidden"):
+        with pytest.raises(InputError, match="study name"):
+            tune.register_best(ws, hostile)
+    assert not any((ws.root / "studies").glob("*")) if (ws.root / "studies").exists() else True
     with pytest.raises(InputError, match="does not fit"):
         tune.run(ws, tune.TuneSpec("penguins", "species", family="cnn", trials=1),
                  lambda _e: None, lambda: False, Book(ws))

@@ -70,6 +70,8 @@ def write(folder: Path, epoch: int, files: dict[str, bytes], meta: dict[str, Any
           keep: int = KEEP) -> Path:
     """One epoch's checkpoint, whole or not at all; the oldest beyond ``keep`` removed."""
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".epoch-*.partial"):  # what a killed write left
+        shutil.rmtree(stale, ignore_errors=True)
     final = folder / f"epoch-{epoch:05d}"
     scratch = folder / f".epoch-{epoch:05d}.{os.getpid()}.partial"
     shutil.rmtree(scratch, ignore_errors=True)

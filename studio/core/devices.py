@@ -62,7 +62,7 @@ def detect() -> list[Device]:
                 free, total = torch.cuda.mem_get_info(i)
             except RuntimeError:
                 free, total = None, props.total_memory
-            bf16 = torch.cuda.is_bf16_supported()
+            bf16 = props.major >= 8  # native bf16 (Ampere and later), as training asks
             found.append(Device(
                 "cuda" if i == 0 else f"cuda:{i}", "cuda", props.name, int(total),
                 None if free is None else int(free),
@@ -84,11 +84,15 @@ def best() -> str:
 
 
 def describe(name: str) -> str:
-    """One line for a run's log: the device with its model and memory."""
+    """One line for a run's log: the device with its model and memory. Only that device is
+    asked (asking every GPU would open a CUDA context on each, from every process)."""
     from studio.core.printable import human_bytes
 
-    for d in detect():
-        if d.name == name or (name == "cuda" and d.kind == "cuda"):
-            memory = f", {human_bytes(d.memory_bytes)}" if d.memory_bytes else ""
-            return f"{d.name} ({d.title}{memory})"
-    return name
+    if name.startswith("cuda"):
+        import torch
+
+        props = torch.cuda.get_device_properties(int(name.partition(":")[2] or 0))
+        return f"{name} ({props.name}, {human_bytes(props.total_memory)})"
+    total, _free = _meminfo()
+    title = "Apple GPU (Metal)" if name == "mps" else _cpu_title()
+    return f"{name} ({title}" + (f", {human_bytes(total)})" if total else ")")

@@ -293,6 +293,13 @@ def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
             and not isinstance(v, bool)}
 
 
+def resume_fields(detail: RunDetail) -> dict[str, Any]:
+    """The TrainSpec fields that go on with ``detail``'s run: its own, less what belonged
+    to it alone (the trial of a study it was, the run it resumed)."""
+    fields = {k: v for k, v in detail.spec.items() if k not in ("tune", "threads")}
+    return {**fields, "resume": detail.run.id}
+
+
 def note_facts(ws: Workspace, run_id: str | None, facts: dict[str, Any]) -> None:
     """What a run learned about its data once loaded (the dataset's digest, the task, the
     families it will try): kept on its record even when it fails later."""

@@ -406,12 +406,13 @@ class MainWindow(QMainWindow):
         from studio.gui.pages.tune.view import TuneWindow
 
         if self.tuning is not None and self.tuning.running:
+            self.tuning.show()  # it may have been closed with the search still ending
             self.tuning.raise_()
             self.tuning.activateWindow()
             return
         self.tuning = TuneWindow(self.ws, fields, self)
         self.tuning.registered.connect(self._on_registered)
-        self.tuning.finished.connect(lambda _f: self.runs.refresh()
+        self.tuning.search_ended.connect(lambda _f: self.runs.refresh()
                                      if self.runs.isVisible() else None)
         self.tuning.show()
 

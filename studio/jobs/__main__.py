@@ -18,12 +18,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-# `python -m` puts the working folder first on the import path: a folder there named like
-# a library (a Triton model repository exported as `triton/`) would shadow it, and torch
-# imports `triton` when present. The runner puts the package itself on PYTHONPATH.
-if sys.path and sys.path[0] in ("", os.getcwd()) and os.environ.get("PYTHONPATH"):
-    sys.path.pop(0)
-
 # Before torch or LightGBM loads their OpenMP runtime: threads that wait sleep rather than
 # spin, so a job sharing its cores (with the GUI, or torch and LightGBM with each other)
 # does not slow down tenfold.

@@ -51,6 +51,10 @@ class JobRunner:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        # the working folder is not on the child's import path: a folder there named like a
+        # library (a Triton repository exported as triton/, another studio/ checkout) would
+        # shadow it; the package itself comes from PYTHONPATH
+        env["PYTHONSAFEPATH"] = "1"
         cmd = [sys.executable, "-m", "studio.jobs", self.kind, json.dumps(self.spec),
                "--job", self.job_id, "--home", str(self.ws.root), *(["--nice"] * self.nice)]
         try:

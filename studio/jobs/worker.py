@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-if sys.path and sys.path[0] in ("", os.getcwd()) and os.environ.get("PYTHONPATH"):
-    sys.path.pop(0)  # as in studio.jobs.__main__: the working folder must not shadow a library
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
@@ -38,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
 
     def emit(event: Event) -> None:
-        if rank == 0:
+        # rank 0 speaks for the run; on another machine its first process says only how
+        # that machine's share ended, so its `studio train` can end too
+        if rank == 0 or (local_rank == 0 and isinstance(event, Done | Failed)):
             events_out.write(event.to_json() + "\n")
             events_out.flush()
 

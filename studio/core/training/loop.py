@@ -73,8 +73,14 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     amp = Precision(device)
     group = Group.current()
     step_model = group.wrap(model, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # this family's own peak
     epochs, size = int(params["epochs"]), int(params["batch_size"])
     gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
+    # Shuffling draws from the generator every process shares, so all cut the same batches;
+    # augmenting their shares (of unequal sizes) draws from one of each process's own.
+    aug_gen = gen if group.size == 1 else \
+        torch.Generator(device="cpu").manual_seed(ctx.seed + 7919 * (group.rank + 1))
     n_batches = max(1, -(-len(tr) // size))
     started = time.monotonic()
     budget = ctx.left_s()
@@ -117,7 +123,7 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
     if plan is not None and plan.resume_from is not None:
         from studio.core.training import resume
 
-        saved, best_state = resume.load(plan.resume_from, model, opt, gen)
+        saved, best_state = resume.load(plan.resume_from, model, opt, gen, amp.scaler)
         first_epoch = int(saved["epoch"]) + 1
         step, since_best = int(saved["step"]), int(saved["since_best"])
         best_key = (float(saved["best_key"][0]), float(saved["best_key"][1]))
@@ -131,18 +137,20 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         model.train()
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         total = torch.zeros((), device=device)
-        seen = 0
+        seen, whole = 0, False
         for b in range(n_batches):
             # the time budget ends training between steps, but never before one whole
             # epoch: a model that saw every row once is worth more than none
             user = ctx.should_stop()
             ending = user or bool(result.epochs_run and ctx.out_of_time())
-            if group.size > 1:  # every process stops at the same step, or none does
-                user, ending = group.any(user), group.any(ending)
+            t = progress_fraction(epoch - 1 + b / n_batches)
+            if group.size > 1:
+                # every process stops at the same step, and follows the first one's clock:
+                # a learning rate taken from each one's own would pull the copies apart
+                user, ending, t = group.agree(user, ending, t)
             if ending:
                 result.stopped = "user" if user else "time"
                 break
-            t = progress_fraction(epoch - 1 + b / n_batches)
             _set_hyper(opt, base_lr * _schedule(params["schedule"], t), base_wd, t)
             if set_progress is not None:
                 set_progress(t)
@@ -153,7 +161,7 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
                 idx = idx[group.rank::group.size]  # this process's share of the batch
             xs = batch(idx)
             if augment is not None:
-                xs = augment(xs, gen)
+                xs = augment(xs, aug_gen)
             index = torch.from_numpy(idx).to(device, non_blocking=True)
             with amp.autocast():
                 out = step_model(*xs)
@@ -172,13 +180,19 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
                 value = step_loss.item()
                 if math.isfinite(value):
                     ctx.emit(Metric("batch_loss", value, epoch, step))
+        else:
+            whole = True  # every batch of the epoch ran
         # A budget that ends mid-epoch still has these weights judged: the schedule has run
         # its course (the learning rate is down), and they are often the best of the run.
         if result.stopped and (result.stopped != "time" or not seen):
             break
         v_loss, v_score = _validate(model, batch, va, y_all, task, loss_fn)
         if group.size > 1:
-            total, seen = group.sum(total), int(group.sum(torch.tensor(float(seen))).item())
+            # one set of numbers decides divergence, the best epoch and early stopping for
+            # all: the first process's validation, and the training loss summed over all
+            v_loss, v_score, total_sum, seen_sum = group.first_and_sums(
+                v_loss, v_score, float(total.item()), float(seen))
+            total, seen = torch.tensor(total_sum), int(seen_sum)
         train_loss = total.item() / max(seen, 1)
         if not (math.isfinite(train_loss) and math.isfinite(v_loss)):
             result.stopped = "diverged"
@@ -208,7 +222,9 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
             since_best += 1
         ctx.emit(Progress("train", epoch, epochs, f"{family}: epoch {epoch}/{epochs}"))
         patient = bool(params.get("patience")) and since_best >= int(params["patience"])
-        if plan is not None and plan.write_to is not None:
+        if plan is not None and plan.write_to is not None and whole:
+            # a budget that ended mid-epoch judged these weights, but they are no epoch's
+            # end: a resumed run goes on from the last whole one
             from studio.core.training import resume
 
             loop = {"epoch": epoch, "step": step, "since_best": since_best,
@@ -216,11 +232,12 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
                     "best_score": result.best_score, "history": list(result.history),
                     "ended": "early stopping" if patient else None}
             pending = resume.Captured(epoch, family, model, opt, gen, loop,
-                                      best_state if result.best_epoch != epoch else None)
+                                      best_state if result.best_epoch != epoch else None,
+                                      amp.scaler)
             if (result.stopped or patient or epoch == epochs
                     or time.monotonic() - last_saved >= plan.every_s):
-                pending.write(plan.write_to)
-                pending, last_saved = None, time.monotonic()
+                pending = _write(pending, plan.write_to, ctx)
+                last_saved = time.monotonic()
         if result.stopped:
             break
         if patient:
@@ -229,7 +246,7 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
                          f"stopped at epoch {epoch}, keeping epoch {result.best_epoch}"))
             break
     if pending is not None and plan is not None and plan.write_to is not None:
-        pending.write(plan.write_to)  # a Stop or a divergence mid-epoch: the last whole one
+        _write(pending, plan.write_to, ctx)  # a Stop or a divergence mid-epoch: the last whole
     if best_state is None:
         from studio.core.errors import Cancelled, InputError
 
@@ -283,19 +300,40 @@ class Group:
         ids = [device.index or 0] if device.type == "cuda" else None
         return DistributedDataParallel(_Raw(model), device_ids=ids)
 
-    def any(self, flag: bool) -> bool:
+    def agree(self, user: bool, ending: bool, t: float) -> tuple[bool, bool, float]:
+        """One collective a step: whether any process stops (a Stop, the budget), and the
+        first process's training progress ``t`` (the others send 0: the maximum is its)."""
         import torch.distributed as dist
 
-        t = torch.tensor([1.0 if flag else 0.0], device=self.on)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item() > 0)
+        mine = t if self.rank == 0 else 0.0
+        v = torch.tensor([float(user), float(ending), mine], dtype=torch.float64,
+                         device=self.on)
+        dist.all_reduce(v, op=dist.ReduceOp.MAX)
+        out = v.tolist()
+        return out[0] > 0, out[1] > 0, float(out[2])
 
-    def sum(self, value: torch.Tensor) -> torch.Tensor:
+    def first_and_sums(self, v_loss: float, v_score: float, total: float,
+                       seen: float) -> tuple[float, float, float, float]:
+        """The first process's validation loss and score, and the sums over all of the
+        training loss and rows, in one collective."""
         import torch.distributed as dist
 
-        t = value.detach().float().reshape(1).to(self.on).clone()
-        dist.all_reduce(t)
-        return t.reshape(()).cpu()
+        first = (v_loss, v_score) if self.rank == 0 else (0.0, 0.0)
+        if self.rank == 0 and not (math.isfinite(v_loss) and math.isfinite(v_score)):
+            first = (math.inf, 0.0)  # a NaN would poison the sum: infinity still diverges
+        v = torch.tensor([*first, total, seen], dtype=torch.float64, device=self.on)
+        dist.all_reduce(v)
+        a, b, c, d = v.tolist()
+        return float(a), float(b), float(c), float(d)
+
+
+def _write(pending: Any, folder: Any, ctx: FitContext) -> None:
+    """Write a checkpoint; a full disk or a folder gone costs the checkpoint, never the run."""
+    try:
+        pending.write(folder)
+    except OSError as exc:
+        ctx.emit(Log(f"could not write a checkpoint ({exc}); training goes on without it",
+                     "warning"))
 
 
 class Precision:
@@ -307,7 +345,10 @@ class Precision:
         self.dtype: torch.dtype | None = None
         self.scaler: Any = None
         if device.type == "cuda":
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            # bf16 where the GPU computes it natively (compute capability 8.0 and up, asked
+            # of this device): emulated, it is slower than fp16 with a scaler
+            native = torch.cuda.get_device_capability(device)[0] >= 8
+            self.dtype = torch.bfloat16 if native else torch.float16
             if self.dtype == torch.float16:
                 self.scaler = torch.amp.GradScaler("cuda")
 

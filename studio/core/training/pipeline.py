@@ -105,6 +105,10 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
               "stopped": manifest["training"]["stopped"],
               "warnings": manifest["warnings"], "validation": winner.validation,
               "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
+    if job_id and manifest["training"]["stopped"] not in ("user", "time"):
+        # it ended on its own terms (every epoch, early stopping): nothing to resume, and
+        # a checkpoint of a small network is megabytes
+        checkpoints.remove_run(ws, job_id)
     if not register:
         assert job_id is not None
         candidates.keep(ws, job_id, name, [
@@ -313,14 +317,19 @@ def _fit_family(family: Family, data: TrainData, params: dict[str, Any], ctx: Fi
     except Exception as exc:
         if not _out_of_memory(exc) or "batch_size" not in params:
             raise
+        if _rank() != 0 or _world() > 1:
+            # the other processes wait in a collective: a retry here alone would hang them
+            raise InputError(f"{family.name}: the {ctx.device} device ran out of memory at "
+                             f"batch size {params['batch_size']} in a distributed run: choose "
+                             "a smaller batch size or model") from None
         smaller = max(1, int(params["batch_size"]) // 2)
     _free_device_memory()
     emit(Log(f"{family.name}: the device ran out of memory at batch size "
              f"{params['batch_size']}; trying once more at {smaller}", "warning"))
     if ctx.checkpoint is not None and ctx.checkpoint.write_to is not None:
+        # what the first try wrote is dropped; a resumed run goes on from where it was
+        # (the optimizer's state does not depend on the batch size)
         shutil.rmtree(ctx.checkpoint.write_to, ignore_errors=True)
-        ctx = dataclasses.replace(ctx, checkpoint=dataclasses.replace(ctx.checkpoint,
-                                                                      resume_from=None))
     try:
         return family.train(data, {**params, "batch_size": smaller}, ctx)
     except Exception as exc:
@@ -337,6 +346,12 @@ def _rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _world() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -29,19 +29,32 @@ def _tensors(state: dict[str, torch.Tensor]) -> bytes:
     return save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
 
 
+def _to_cpu(value: Any) -> Any:
+    """A copy with every tensor on the CPU (an optimizer's state: dicts and lists of them)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return copy.deepcopy(value)
+
+
 class Captured:
-    """One epoch's end, copied (a few MB for a table's network): kept in memory until it is
+    """One epoch's end, copied to the CPU (the GPU's memory is the model's): kept until it is
     due to be written, so a Stop between writes still leaves the last whole epoch."""
 
     def __init__(self, epoch: int, family: str, model: torch.nn.Module,
                  opt: torch.optim.Optimizer, gen: torch.Generator, loop: dict[str, Any],
-                 best_state: dict[str, torch.Tensor] | None) -> None:
+                 best_state: dict[str, torch.Tensor] | None, scaler: Any = None) -> None:
         self.epoch, self.family = epoch, family
-        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.weights = _to_cpu(model.state_dict())
         self.best = best_state  # the loop replaces, never changes, its best weights
         self.state: dict[str, Any] = {
-            "format": FORMAT, "optimizer": copy.deepcopy(opt.state_dict()),
+            "format": FORMAT, "optimizer": _to_cpu(opt.state_dict()),
             "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "loop": loop}
+        if scaler is not None:  # fp16: the loss scale it has found
+            self.state["scaler"] = _to_cpu(scaler.state_dict())
         if torch.cuda.is_available():
             self.state["cuda_rng"] = torch.cuda.get_rng_state_all()
 
@@ -56,7 +69,8 @@ class Captured:
 
 
 def load(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-         gen: torch.Generator) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+         gen: torch.Generator, scaler: Any = None
+         ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Put the checkpoint's state into ``model``, ``opt`` and ``gen``; the loop's counters,
     and the best epoch's weights (this epoch's when no others were saved)."""
     device = next(model.parameters()).device
@@ -78,6 +92,8 @@ def load(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
         raise InputError(f"the checkpoint {folder.name} does not fit this model (were its "
                          f"parameters changed?): {exc}") from exc
     gen.set_state(state["generator"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])

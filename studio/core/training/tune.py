@@ -19,11 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from studio.core import checkpoints
 from studio.core.errors import Abandoned, Cancelled, InputError, NotFoundError
 from studio.core.events import Emit, Event, Log, Metric, Progress, Trial
 from studio.core.training import families
 from studio.core.training.spec import TrainSpec
-from studio.core.training.tune_spec import DEFAULT_TRIALS, TuneSpec
+from studio.core.training.tune_spec import DEFAULT_TRIALS, TuneSpec, check_study_name
 
 __all__ = ["DEFAULT_TRIALS", "TuneSpec", "register_best", "run", "trials"]
 from studio.core.workspace import Workspace
@@ -100,12 +101,18 @@ def open_study(ws: Workspace, name: str, seed: int, create: bool) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_study_name(name)
     path = study_path(ws, name)
     if not create and not path.is_file():
         raise NotFoundError(f"no study {name!r} in this workspace (studio runs ls shows "
                             "its trials; studies live in studies/)")
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path)))
+    if not create:
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise NotFoundError(f"no study {name!r} in this workspace") from None
     return optuna.create_study(
         study_name=name, storage=storage, direction="maximize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
@@ -153,9 +160,17 @@ def run(ws: Workspace, spec: TuneSpec, emit: Emit, should_stop: Callable[[], boo
             budget = min(budget or left, max(left, 3.0))
         trial_spec = spec.trial_spec(params, family.name)
         trial_spec.time_budget_s = budget
-        state, value, run_id, message = _one_trial(ws, trial, trial_spec, family.name,
-                                                   loaded, emit, should_stop, book, name)
         import optuna
+
+        try:
+            state, value, run_id, message = _one_trial(ws, trial, trial_spec, family.name,
+                                                       loaded, emit, should_stop, book, name)
+        except BaseException:
+            # abandoned or broken: the study must not keep a trial running for ever
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        # a trial is not resumed (a new one is cheaper): its checkpoints go at once
+        checkpoints.remove_run(ws, run_id)
 
         if state == "complete":
             study.tell(trial, value)

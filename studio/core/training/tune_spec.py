@@ -16,6 +16,14 @@ DEFAULT_TRIALS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
 
+def check_study_name(name: str) -> str:
+    """A study's name is a file's name in the workspace: plain characters only."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(f"study name {name!r}: letters, digits, '-', '_' and '.' only (not "
+                         "first), up to 80")
+    return name
+
+
 @dataclass
 class TuneSpec:
     dataset: str
@@ -35,12 +43,12 @@ class TuneSpec:
 
     def validate(self) -> TuneSpec:
         if self.trials < 0 or self.trials > 10_000:
-            raise InputError(f"trials must be from 1 to 10000, got {self.trials}")
+            raise InputError(f"trials must be from 1 to 10000 (0: {DEFAULT_TRIALS}, or as many "
+                             f"as the time budget allows), got {self.trials}")
         if not 0 <= self.time_budget_s <= 30 * 86_400:
             raise InputError("the time budget must be from 0 to 30 days in seconds")
-        if self.study is not None and not _NAME.fullmatch(self.study):
-            raise InputError(f"study name {self.study!r}: letters, digits, '-', '_' and '.' "
-                             "only, up to 80")
+        if self.study is not None:
+            check_study_name(self.study)
         if self.family != "auto":
             families.get(self.family)
         self.trial_spec({}, self.family if self.family != "auto" else "mlp").validate()

@@ -170,7 +170,7 @@ def list_devices() -> list[dict[str, Any]]:
 
     from studio.jobs.runner import PROJECT_ROOT
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join(
         p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
     done = subprocess.run([sys.executable, "-m", "studio", "devices", "--json"],
                           capture_output=True, text=True, timeout=120, env=env,

@@ -281,8 +281,7 @@ class RunsPage(QWidget):
         except StudioError as exc:
             self.notice.emit(str(exc))
             return
-        fields = {k: v for k, v in detail.spec.items() if k != "threads"}
-        self.resume_requested.emit({**fields, "resume": detail.run.id})
+        self.resume_requested.emit(runs.resume_fields(detail))
 
     def delete_selected(self) -> None:
         ids = self.selected_ids()

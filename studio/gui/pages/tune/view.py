@@ -49,7 +49,7 @@ def tune_fields(train_fields: dict[str, Any]) -> dict[str, Any]:
 
 class TuneWindow(QDialog):
     registered = Signal(str)  # a version ref
-    finished = Signal(object)  # Done | Failed
+    search_ended = Signal(object)  # Done | Failed (QDialog's own `finished` is an int)
 
     def __init__(self, ws: Workspace, fields: dict[str, Any],
                  parent: QWidget | None = None) -> None:
@@ -135,10 +135,14 @@ class TuneWindow(QDialog):
         return self.job is not None and self.job.running
 
     def start(self) -> None:
-        spec = {**self.fields, "trials": self.n_trials.value(),
-                "time_budget_s": float(self.budget.value())}
         from studio.core.errors import StudioError
+        from studio.core.training.spec import default_threads
         from studio.core.training.tune_spec import TuneSpec
+
+        # beside the window: one core left to it, or every trial crawls when it repaints
+        spec = {**self.fields, "trials": self.n_trials.value(),
+                "time_budget_s": float(self.budget.value()),
+                "threads": default_threads(leave_one_free=True)}
 
         try:
             TuneSpec.from_dict(spec)
@@ -239,7 +243,7 @@ class TuneWindow(QDialog):
             self.progress.setFormat("stopped" if final.cancelled else "failed")
             self.status.setText(f"<span style='color:#d93025'>Tuning ended: "
                                 f"{html.escape(final.error)}</span>")
-        self.finished.emit(final)
+        self.search_ended.emit(final)
 
     def register_best(self) -> None:
         """The best trial's model becomes a version (off the GUI thread, on its own
@@ -272,11 +276,19 @@ class TuneWindow(QDialog):
         self.register_btn.setEnabled(True)
         self.status.setText(f"<span style='color:#d93025'>{html.escape(error)}</span>")
 
+    def reject(self) -> None:
+        """Escape closes the window as its close button does: the search is asked to stop
+        (what the trials kept stays in their runs)."""
+        self._end_search()
+        super().reject()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing asks the search to stop; what the trials kept stays in their runs."""
+        self._end_search()
+        super().closeEvent(event)
+
+    def _end_search(self) -> None:
         if self.job is not None and self.job.running:
             self.job.runner.stop(grace_s=None)
-        super().closeEvent(event)
 
 
 def _short(value: Any) -> str:
