@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import PENGUINS, studio_cmd
+from PySide6.QtCore import Qt
 from test_runs import two_runs  # noqa: F401 - the module-scoped workspace fixture
 
 from studio.core.workspace import Workspace
 from studio.gui.pages.models import ask
+from studio.gui.pages.runs.table import COLUMNS
 
 
 @pytest.fixture
@@ -54,6 +56,13 @@ def test_runs_are_listed_compared_and_filtered(runs_window, qtbot) -> None:
     page.side.only_diff.setChecked(True)
     names = [page.side.table.item(r, 0).text() for r in range(page.side.table.rowCount())]
     assert "family" in names and "dataset" not in names
+
+    page.view.sortByColumn(COLUMNS.index("Family"), Qt.SortOrder.AscendingOrder)
+    assert [r["Family"] for r in page.runs_shown()] == ["linear", "mlp"]
+    page.view.sortByColumn(COLUMNS.index("Family"), Qt.SortOrder.DescendingOrder)
+    assert [r["Family"] for r in page.runs_shown()] == ["mlp", "linear"]
+    page.refresh()  # a refresh keeps the order asked for
+    assert [r["Family"] for r in page.runs_shown()] == ["mlp", "linear"]
 
     page.family.setCurrentIndex(page.family.findData("mlp"))
     assert [r["Family"] for r in page.runs_shown()] == ["mlp"]

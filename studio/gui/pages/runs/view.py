@@ -140,6 +140,7 @@ class RunsPage(QWidget):
         self.poll.setInterval(ACTIVE_POLL_MS)
         self.poll.timeout.connect(self._poll)
         self._shown: list[str] = []
+        self._seen: tuple[Any, ...] = ()
         self._set_choices(self.state, [*runs.STATUSES, "stopped"])
         self._selected()
 
@@ -147,15 +148,32 @@ class RunsPage(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.refresh()
+        self.refresh(if_changed=True)
 
-    def refresh(self) -> None:
-        """Read the runs again (one query), keeping the selection and the filters."""
+    def _signature(self) -> tuple[Any, ...]:
+        """What changes when a run is added, ends, learns its facts or is deleted (metric
+        rows, written all along a run, do not count)."""
+        return tuple(self.ws.db.conn.execute(
+            "SELECT COUNT(*), MAX(rowid), MAX(ended), SUM(status IN ('queued', 'running')), "
+            "SUM(facts IS NOT NULL), SUM(length(status)) FROM jobs WHERE kind = 'train'"
+        ).fetchone())
+
+    def refresh(self, if_changed: bool = False) -> None:
+        """Read the runs again (one query), keeping the selection and the filters;
+        ``if_changed``: only when a run changed since (showing the page again costs a
+        thousand runs' rebuild otherwise)."""
         t0 = time.perf_counter()
+        job_rows.reap(self.ws)  # runs whose process is gone are failed, not running
+        signature = self._signature()
+        if if_changed and signature == self._seen:
+            self.model.tick()
+            if any(r.status in runs.ACTIVE for r in self.model.runs):
+                self.poll.start()
+            self.load_ms = (time.perf_counter() - t0) * 1000
+            return
+        self._seen = signature
         keep = self.selected_ids()
         try:
-            if job_rows.reap(self.ws):  # runs whose process is gone are failed, not running
-                pass
             listed = runs.list_runs(self.ws)
         except StudioError as exc:
             self.notice.emit(f"Could not read the runs: {exc}")
@@ -219,16 +237,17 @@ class RunsPage(QWidget):
         return [self.proxy.index(r, 0).data(ID_ROLE) for r in rows]
 
     def select(self, ids: list[str]) -> None:
-        wanted = set(ids)
         model = self.view.selectionModel()
         model.blockSignals(True)
         model.clearSelection()
         flags = (QItemSelectionModel.SelectionFlag.Select
                  | QItemSelectionModel.SelectionFlag.Rows)
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, 0)
-            if index.data(ID_ROLE) in wanted:
-                model.select(index, flags)
+        for run_id in ids:
+            row = self.model.row_of(run_id)
+            if row is not None:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                if index.isValid():  # shown by the filters
+                    model.select(index, flags)
         model.blockSignals(False)
         self._selected()
 
