@@ -35,7 +35,7 @@ _COLUMNS = """
                  '$.tune.study', '$.tune.trial'),
     json_extract(result, '$.version', '$.family', '$.task', '$.metrics', '$.stopped_early',
                  '$.stopped'),
-    json_extract(facts, '$.task', '$.digest', '$.family')
+    json_extract(facts, '$.task', '$.digest', '$.family', '$.device')
 """
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
 
@@ -128,7 +128,8 @@ def _row_to_run(r: Sequence[Any]) -> Run:
     version, won, task, metrics, stopped_early, why = _parts(result, 6)
     if why is not None or stopped_early is None:
         stopped_early = why == "user"  # early stopping or a spent budget is no Stop
-    fact_task, digest, fact_family = _parts(facts, 3)
+    fact_task, digest, fact_family, fact_device = _parts(facts, 4)
+    device = device or fact_device  # a tuning trial's device is known from its facts
     task = task or fact_task
     metric = HEADLINE.get(task or "")
     score = None
