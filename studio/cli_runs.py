@@ -50,6 +50,13 @@ def _seconds(s: float | None) -> str:
     return f"{s:.1f}s" if s < 120 else f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h"
 
 
+def _made(r: runs.Run) -> str:
+    """The version a run registered, or which trial of a study it was."""
+    if r.version:
+        return r.version
+    return f"- (trial {r.trial.rpartition('#')[2]})" if r.trial else "-"
+
+
 def _score(r: runs.Run) -> str:
     return f"{r.metric} {r.score:.3f}" if r.metric and r.score is not None else "-"
 
@@ -72,7 +79,7 @@ def runs_ls(ws: Workspace, args: argparse.Namespace) -> int:
     lines = [f"{'RUN':<12}  {'STATE':<11} {'DATASET':<18} {'FAMILY':<14} {'TEST':<15} "
              f"{'TIME':>7}  {'VERSION':<20} STARTED"]
     lines += [f"{r.id:<12}  {r.state:<11} {r.dataset[:18]:<18} {r.family[:14]:<14} "
-              f"{_score(r):<15} {_seconds(r.duration_s):>7}  {(r.version or '-')[:20]:<20} "
+              f"{_score(r):<15} {_seconds(r.duration_s):>7}  {_made(r)[:20]:<20} "
               f"{_when(r.started or r.created)}" for r in rows]
     empty = "no training runs yet: studio train DATASET --target COLUMN" \
         if not any((args.dataset, args.status, args.family, args.search)) \
