@@ -43,7 +43,8 @@ def value_text(field: str, value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"
-        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+        # a regularization of 1e-5 is not "0.0000"
+        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}"
     return " ".join(str(value).split())
