@@ -517,7 +517,8 @@ def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
                             ("--seed", args.seed), ("--recipe", args.recipe),
                             ("--task", args.task != "auto"),
                             ("--nproc-per-node", args.nproc_per_node),
-                            ("--nnodes", args.nnodes)) if v]
+                            ("--nnodes", args.nnodes), ("--rdzv-endpoint", args.rdzv_endpoint),
+                            ("--rdzv-id", args.rdzv_id)) if v]
     if given:
         raise InputError(f"--resume goes on with the run's own settings; leave out "
                          f"{', '.join(given)} (or start a new run)")
@@ -526,6 +527,9 @@ def resumed_spec(ws: Workspace, args: argparse.Namespace) -> Any:
     if run.status == "done" and not run.resumable:
         raise InputError(f"run {run.id} ran to its end ({run.version}); there is nothing to "
                          "resume")
+    if int((source.spec.get("distributed") or {}).get("nnodes", 1)) > 1:
+        raise InputError(f"run {run.id} trained on several machines: only rank 0's machine "
+                         "kept checkpoints, so it cannot be resumed; start a new run")
     if not checkpoints.resumable(ws, run.id):
         raise InputError(f"run {run.id} has no checkpoint to resume from (only the neural "
                          "families keep them, once an epoch has ended)")

@@ -57,10 +57,14 @@ def test_runs_are_listed_compared_and_filtered(runs_window, qtbot) -> None:
     names = [page.side.table.item(r, 0).text() for r in range(page.side.table.rowCount())]
     assert "family" in names and "dataset" not in names
 
+    mlp = next(r.id for r in page.model.runs if r.family == "mlp")
+    page.select([mlp])
     page.view.sortByColumn(COLUMNS.index("Family"), Qt.SortOrder.AscendingOrder)
     assert [r["Family"] for r in page.runs_shown()] == ["linear", "mlp"]
+    assert page.selected_ids() == [mlp]  # the selection follows its run, not its row
     page.view.sortByColumn(COLUMNS.index("Family"), Qt.SortOrder.DescendingOrder)
-    assert [r["Family"] for r in page.runs_shown()] == ["mlp", "linear"]
+    assert [r["Family"] for r in page.runs_shown()] == ["mlp", "linear"]  # the rows swapped
+    assert page.selected_ids() == [mlp]
     page.refresh()  # a refresh keeps the order asked for
     assert [r["Family"] for r in page.runs_shown()] == ["mlp", "linear"]
 

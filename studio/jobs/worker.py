@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0 or (local_rank == 0 and isinstance(event, Done | Failed)):
             events_out.write(event.to_json() + "\n")
             events_out.flush()
+        elif isinstance(event, Failed):  # said nowhere else: the log shows why it ended
+            print(f"rank {rank}: {event.error}", file=sys.stderr, flush=True)
 
     import torch
     import torch.distributed as dist

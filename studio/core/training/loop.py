@@ -70,8 +70,8 @@ def fit(model: torch.nn.Module, data: TrainData, batch: Callable[[np.ndarray], l
         y_all = (y_all - y_mean) / y_std
     loss_fn = _loss(task, data, params, device)
     opt = _optimizer(model, params)
-    amp = Precision(device)
     group = Group.current()
+    amp = Precision(device, group)
     step_model = group.wrap(model, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # this family's own peak
@@ -312,6 +312,13 @@ class Group:
         out = v.tolist()
         return out[0] > 0, out[1] > 0, float(out[2])
 
+    def least(self, value: int) -> int:
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.on)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return int(t.item())
+
     def first_and_sums(self, v_loss: float, v_score: float, total: float,
                        seen: float) -> tuple[float, float, float, float]:
         """The first process's validation loss and score, and the sums over all of the
@@ -341,13 +348,18 @@ class Precision:
     fp16 with a gradient scaler; full precision elsewhere. The weights stay fp32 (what is
     exported), only the arithmetic of a step is lowered."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, group: Group | None = None) -> None:
         self.dtype: torch.dtype | None = None
         self.scaler: Any = None
         if device.type == "cuda":
             # bf16 where the GPU computes it natively (compute capability 8.0 and up, asked
-            # of this device): emulated, it is slower than fp16 with a scaler
-            native = torch.cuda.get_device_capability(device)[0] >= 8
+            # of this device): emulated, it is slower than fp16 with a scaler. Processes on
+            # GPUs of two generations agree on the older one's: DDP must average gradients
+            # all scaled alike.
+            major = torch.cuda.get_device_capability(device)[0]
+            if group is not None and group.size > 1:
+                major = group.least(major)
+            native = major >= 8
             self.dtype = torch.bfloat16 if native else torch.float16
             if self.dtype == torch.float16:
                 self.scaler = torch.amp.GradScaler("cuda")

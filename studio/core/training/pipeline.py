@@ -105,10 +105,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
               "stopped": manifest["training"]["stopped"],
               "warnings": manifest["warnings"], "validation": winner.validation,
               "leaderboard": [c.row(metric, chosen=c is winner) for c in board]}
-    if job_id and manifest["training"]["stopped"] not in ("user", "time"):
-        # it ended on its own terms (every epoch, early stopping): nothing to resume, and
-        # a checkpoint of a small network is megabytes
-        checkpoints.remove_run(ws, job_id)
+    ended_well = manifest["training"]["stopped"] not in ("user", "time")
     if not register:
         assert job_id is not None
         candidates.keep(ws, job_id, name, [
@@ -117,6 +114,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
         emit(Candidate(winner.family.name, winner.family.title, "done", metric,
                        winner.validation, winner.test, winner.fit_s, winner.size, chosen=True))
         emit(Progress("done", 1, 1, f"kept {winner.family.name} as a candidate"))
+        _drop_checkpoints(ws, job_id, ended_well)
         return {**common, "version": None, "number": None,
                 "candidate": winner.family.name}
     version = registry.register_version(ws, name, winner.files(), manifest,
@@ -132,6 +130,7 @@ def run(ws: Workspace, spec: TrainSpec, emit: Emit,
                                                  if c is winner else {}))
             for c in board])
     emit(Progress("done", 1, 1, f"registered {version.ref}"))
+    _drop_checkpoints(ws, job_id, ended_well)
     return {**common, "version": version.ref, "name": version.name,
             "number": version.version}
 
@@ -317,7 +316,7 @@ def _fit_family(family: Family, data: TrainData, params: dict[str, Any], ctx: Fi
     except Exception as exc:
         if not _out_of_memory(exc) or "batch_size" not in params:
             raise
-        if _rank() != 0 or _world() > 1:
+        if _world() > 1:
             # the other processes wait in a collective: a retry here alone would hang them
             raise InputError(f"{family.name}: the {ctx.device} device ran out of memory at "
                              f"batch size {params['batch_size']} in a distributed run: choose "
@@ -339,6 +338,13 @@ def _fit_family(family: Family, data: TrainData, params: dict[str, Any], ctx: Fi
         raise InputError(f"{family.name}: the {ctx.device} device ran out of memory even at "
                          f"batch size {smaller}: choose a smaller batch size or model "
                          "(hidden sizes, image size), or train on the cpu") from None
+
+
+def _drop_checkpoints(ws: Workspace, job_id: str | None, ended_well: bool) -> None:
+    """Once its model is kept: a run that ended on its own terms (every epoch, early
+    stopping) has nothing to resume, and a small network's checkpoints are megabytes."""
+    if job_id and ended_well:
+        checkpoints.remove_run(ws, job_id)
 
 
 def _rank() -> int:

@@ -96,6 +96,8 @@ def load(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+        # saved on a machine with more (or other) GPUs: the ones here take theirs in order
+        for i, rng in enumerate(state["cuda_rng"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(rng, i)
     chosen = best if best is not None else weights
     return dict(state["loop"]), {k: v.to(device) for k, v in chosen.items()}

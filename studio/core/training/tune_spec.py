@@ -19,8 +19,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 def check_study_name(name: str) -> str:
     """A study's name is a file's name in the workspace: plain characters only."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InputError(f"study name {name!r}: letters, digits, '-', '_' and '.' only (not "
-                         "first), up to 80")
+        raise InputError(f"study name {name!r}: up to 80 letters, digits, '-', '_' and '.', "
+                         "beginning with a letter or digit")
     return name
 
 

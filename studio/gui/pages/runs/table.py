@@ -61,9 +61,17 @@ class RunsModel(QAbstractTableModel):
         thousand rows asks ``data`` twenty thousand times, most of a refresh's time."""
         self.sort_column, self.sort_order = column, order
         self.layoutAboutToBeChanged.emit()
+        # the selection and the current row follow their runs, not their row numbers
+        kept = self.persistentIndexList()
+        ids = [self.runs[i.row()].id if i.isValid() else None for i in kept]
         self.runs = self._sorted(self.runs)
         self._keys = [_keys(r) for r in self.runs]
         self._texts, self._rows = {}, None
+        moved = []
+        for old, run_id in zip(kept, ids, strict=True):
+            row = self.row_of(run_id) if run_id is not None else None
+            moved.append(self.index(row, old.column()) if row is not None else QModelIndex())
+        self.changePersistentIndexList(kept, moved)
         self.layoutChanged.emit()
 
     def _sorted(self, runs: list[Run]) -> list[Run]:
@@ -184,6 +192,6 @@ class RunsFilter(QSortFilterProxyModel):
             return False
         if self.search:
             words = (r.id, r.dataset, r.target, r.family, r.version or "", r.state,
-                     r.error or "")
+                     r.error or "", r.trial or "")
             return any(self.search in w.casefold() for w in words)
         return True

@@ -171,7 +171,6 @@ class RunsPage(QWidget):
                 self.poll.start()
             self.load_ms = (time.perf_counter() - t0) * 1000
             return
-        self._seen = signature
         keep = self.selected_ids()
         try:
             listed = runs.list_runs(self.ws)
@@ -179,6 +178,7 @@ class RunsPage(QWidget):
             self.notice.emit(f"Could not read the runs: {exc}")
             return
         self.model.set_runs(listed)
+        self._seen = signature  # only once read: a failed read is tried again next time
         self._set_choices(self.dataset, sorted({r.dataset for r in listed}))
         self._set_choices(self.family, sorted({r.family for r in listed}))
         self._count()

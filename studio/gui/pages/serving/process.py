@@ -66,6 +66,7 @@ class ServerProcess(QObject):
             [str(PROJECT_ROOT)] + ([env.value("PYTHONPATH")] if env.contains("PYTHONPATH")
                                    else [])))
         env.insert("STUDIO_NO_NOTES", "1")  # notes for a person are the app's to show
+        env.insert("PYTHONSAFEPATH", "1")  # the working folder shadows no library
         proc.setProcessEnvironment(env)
         proc.setStandardOutputFile(QProcess.nullDevice())  # the registry says where it is
         proc.readyReadStandardError.connect(self._on_stderr)
