@@ -20,7 +20,7 @@ def add_parsers(sub: Any, cmd: Callable[..., argparse.ArgumentParser]) -> None:
     p = cmd("ls", "list training runs, newest first", sub)
     p.add_argument("--dataset", help="runs on this dataset only")
     p.add_argument("--family", help="runs whose model family is this (mlp, linear, ...)")
-    p.add_argument("--status", choices=[*runs.STATUSES, "stopped", "active"],
+    p.add_argument("--status", choices=[*runs.STATUSES, "stopped", "pruned", "active"],
                    help="runs in this state only")
     p.add_argument("--search", metavar="TEXT", help="runs whose id, dataset, target, "
                    "version, family or error contains TEXT")

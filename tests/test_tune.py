@@ -43,6 +43,8 @@ def test_each_trial_is_a_run_and_a_weak_one_is_pruned(penguins_ws) -> None:
 
     trial_runs = {r.id: r for r in runs.list_runs(ws) if r.trial}
     assert len(trial_runs) == 8
+    assert {r.id for r in runs.list_runs(ws, status="pruned")} == {
+        e.run_id for e in ends if e.state == "pruned"}
     for e in ends:
         run = trial_runs[e.run_id]
         assert run.trial == f"mlp-search#{e.number}" and run.family == "mlp"
@@ -51,6 +53,7 @@ def test_each_trial_is_a_run_and_a_weak_one_is_pruned(penguins_ws) -> None:
         assert detail.history["mlp"]["val_accuracy"]  # its curve, per epoch
         if e.state == "pruned":
             assert run.status == "cancelled" and "pruned at epoch" in run.error
+            assert run.state == "pruned"
             assert len(detail.history["mlp"]["val_accuracy"]) < 12
     hidden = {tuple(runs.get_run(ws, i).params["hidden"]) for i in trial_runs}
     assert len(hidden) > 1  # the sampler varied the network

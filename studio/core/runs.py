@@ -22,6 +22,7 @@ from studio.core.store import now
 from studio.core.workspace import Workspace
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+PRUNED = "pruned at epoch"  # how a pruned trial's error begins (core/training/tune.py)
 ACTIVE = ("queued", "running")
 SHORTEST_PREFIX = 4
 # the per-step loss is kept for the live curve; the record's history is per epoch
@@ -83,9 +84,12 @@ class Run:
     @property
     def state(self) -> str:
         """The status as a person reads it: a run stopped by its user still made a
-        version, and says so."""
+        version, and says so; a tuning trial the pruner ended says that."""
         if self.status == "done" and self.stopped_early:
             return "stopped"
+        if self.status == "cancelled" and self.trial and (self.error or "").startswith(
+                PRUNED):
+            return "pruned"
         return self.status
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,12 +162,15 @@ def list_runs(ws: Workspace, dataset: str | None = None, status: str | None = No
         args.append(dataset)
     if status == "active":
         where.append("status IN ('queued', 'running')")
+    elif status == "pruned":
+        where.append("status = 'cancelled' AND error LIKE 'pruned at epoch%'")
     elif status == "stopped":
         where.append("status = 'done' AND coalesce(json_extract(result, '$.stopped') = "
                      "'user', json_extract(result, '$.stopped_early'))")
     elif status:
         if status not in STATUSES:
-            raise InputError(f"status must be one of {', '.join((*STATUSES, 'stopped'))}, "
+            raise InputError(f"status must be one of "
+                             f"{', '.join((*STATUSES, 'stopped', 'pruned'))}, "
                              f"got {status!r}")
         where.append("status = ?")
         args.append(status)

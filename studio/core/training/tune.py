@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from studio.core import checkpoints
+from studio.core import checkpoints, runs
 from studio.core.errors import Abandoned, Cancelled, InputError, NotFoundError
 from studio.core.events import Emit, Event, Log, Metric, Progress, Trial
 from studio.core.training import families
@@ -209,7 +209,7 @@ def _one_trial(ws: Workspace, trial: Any, spec: TrainSpec, family: str, loaded: 
             if event.name in SCORES:
                 trial.report(event.value, event.epoch)
                 if trial.should_prune():
-                    raise Pruned(f"pruned at epoch {event.epoch}: its validation score "
+                    raise Pruned(f"{runs.PRUNED} {event.epoch}: its validation score "
                                  f"{event.value:.4f} is below the median of earlier trials")
         elif isinstance(event, Log) and event.level == "warning":
             emit(event)

@@ -23,6 +23,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole
 INK = {"failed": QColor("#d93025"), "running": QColor("#1a73e8"), "queued": QColor("#1a73e8"),
        "stopped": QColor("#b06000"), "cancelled": QColor("#5f6368"),
+       "pruned": QColor("#5f6368"),
        "interrupted": QColor("#b06000")}
 Index = QModelIndex | QPersistentModelIndex
 

@@ -141,7 +141,7 @@ class RunsPage(QWidget):
         self.poll.timeout.connect(self._poll)
         self._shown: list[str] = []
         self._seen: tuple[Any, ...] = ()
-        self._set_choices(self.state, [*runs.STATUSES, "stopped"])
+        self._set_choices(self.state, [*runs.STATUSES, "stopped", "pruned"])
         self._selected()
 
     # -- the list ---------------------------------------------------------------------------
