@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -265,6 +266,7 @@ def gui_entry() -> int:
 
 
 POLL_S = 0.05
+JOB_EXIT_WAIT_S = 10.0
 
 
 def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
@@ -312,6 +314,11 @@ def run_job(ws: Workspace, kind: str, spec: dict[str, Any], quiet: bool,
             if handler is not None:
                 signal.signal(sig, handler)
         view.close()
+    # The verdict comes before the job's process has ended: its last act is closing the
+    # database (which folds the write-ahead log back). A script that copies or opens the
+    # workspace once this command returns must find it whole.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        runner.wait(timeout=JOB_EXIT_WAIT_S)
     final = runner.final
     if isinstance(final, Done):
         return final.result
