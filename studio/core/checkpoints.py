@@ -108,7 +108,3 @@ def resumable(ws: Workspace, run_id: str) -> dict[str, int]:
 def remove_run(ws: Workspace, run_id: str) -> None:
     shutil.rmtree(run_dir(ws, run_id), ignore_errors=True)
 
-
-def size_bytes(ws: Workspace, run_id: str) -> int:
-    root = run_dir(ws, run_id)
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0

@@ -79,10 +79,6 @@ def detect() -> list[Device]:
     return found
 
 
-def best() -> str:
-    return detect()[0].name
-
-
 def describe(name: str) -> str:
     """One line for a run's log: the device with its model and memory. Only that device is
     asked (asking every GPU would open a CUDA context on each, from every process)."""

@@ -6,7 +6,6 @@ within two."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
@@ -48,7 +47,6 @@ class RunsPage(QWidget):
         self.model = RunsModel()
         self.proxy = RunsFilter()
         self.proxy.setSourceModel(self.model)
-        self.load_ms = 0.0  # how long the last list took to read and show
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search runs: id, dataset, version, error…")
@@ -162,14 +160,12 @@ class RunsPage(QWidget):
         """Read the runs again (one query), keeping the selection and the filters;
         ``if_changed``: only when a run changed since (showing the page again costs a
         thousand runs' rebuild otherwise)."""
-        t0 = time.perf_counter()
         job_rows.reap(self.ws)  # runs whose process is gone are failed, not running
         signature = self._signature()
         if if_changed and signature == self._seen:
             self.model.tick()
             if any(r.status in runs.ACTIVE for r in self.model.runs):
                 self.poll.start()
-            self.load_ms = (time.perf_counter() - t0) * 1000
             return
         keep = self.selected_ids()
         try:
@@ -188,7 +184,6 @@ class RunsPage(QWidget):
             self.poll.start()
         else:
             self.poll.stop()
-        self.load_ms = (time.perf_counter() - t0) * 1000
 
     def _poll(self) -> None:
         """While runs are active: read again only when one has ended or begun (one small
